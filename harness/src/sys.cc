@@ -1,0 +1,171 @@
+#include "mntscale/sys.h"
+
+#include <sys/stat.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace mntscale {
+namespace {
+
+// Hints for failures whose cause is usually the same. Keyed by call and errno;
+// an explicit hint from the caller wins.
+std::string KnownHint(const std::string& call, int err) {
+  struct Row {
+    const char* call;
+    int err;
+    const char* hint;
+  };
+  static const Row kRows[] = {
+      {"setns", EINVAL, "the thread shares its fs_struct: unshare(CLONE_FS) first"},
+      {"setns", EPERM, "needs CAP_SYS_ADMIN and CAP_SYS_CHROOT"},
+      {"unshare", EPERM, "needs CAP_SYS_ADMIN (run as root, or rootless mode)"},
+      {"unshare", ENOSPC, "user.max_mnt_namespaces reached"},
+      {"mount", EPERM, "needs CAP_SYS_ADMIN in the mount namespace's user namespace"},
+      {"mount", ENOSPC, "fs.mount-max reached for this namespace"},
+      {"mount", ENODEV, "filesystem type not available: is the module loaded?"},
+      {"open", EMFILE, "RLIMIT_NOFILE reached: raise it with ulimit -n"},
+      {"open_tree", EMFILE, "RLIMIT_NOFILE reached: raise it with ulimit -n"},
+      {"fsconfig", EINVAL, "the kernel rejected an option: see dmesg for the fs's reason"},
+      {"mount_setattr", EINVAL, "idmapped mounts need a filesystem that supports them"},
+  };
+  for (const Row& r : kRows) {
+    if (r.err == err && call.rfind(r.call, 0) == 0) return r.hint;
+  }
+  if (err == ENOSYS) return "this kernel does not have the system call";
+  return "";
+}
+
+}  // namespace
+
+std::string ErrnoName(int err) {
+  const char* name = strerrorname_np(err);
+  return name ? name : "errno " + std::to_string(err);
+}
+
+std::string SysError::Format(const std::string& call, const std::string& arg,
+                             int err, const std::string& hint) {
+  std::string msg = call + "(" + arg + "): " + ErrnoName(err) + " (" +
+                    strerror(err) + ")";
+  if (!hint.empty()) msg += " \u2014 " + hint;
+  return msg;
+}
+
+SysError::SysError(std::string call, std::string arg, int err, std::string hint)
+    : std::runtime_error(Format(call, arg, err, hint.empty() ? KnownHint(call, err) : hint)),
+      call_(std::move(call)),
+      arg_(std::move(arg)),
+      hint_(hint.empty() ? KnownHint(call_, err) : std::move(hint)),
+      err_(err) {}
+
+long Check(long rc, const char* call, const std::string& arg,
+           const std::string& hint) {
+  if (rc < 0) {
+    int err = errno;
+    throw SysError(call, arg, err, hint);
+  }
+  return rc;
+}
+
+Fd& Fd::operator=(Fd&& o) noexcept {
+  if (this != &o) Reset(o.Release());
+  return *this;
+}
+
+void Fd::Reset(int fd) {
+  if (fd_ >= 0) close(fd_);
+  fd_ = fd;
+}
+
+namespace {
+bool Probe(long nr, bool* cache, bool* done) {
+  if (!*done) {
+    // A call with invalid arguments: ENOSYS means absent, anything else present.
+    errno = 0;
+    long rc = syscall(nr, nullptr, nullptr, 0, 0, 0);
+    *cache = !(rc < 0 && errno == ENOSYS);
+    *done = true;
+  }
+  return *cache;
+}
+}  // namespace
+
+bool HaveListmount() {
+  static bool v, d;
+  return Probe(__NR_listmount, &v, &d);
+}
+bool HaveStatmount() {
+  static bool v, d;
+  return Probe(__NR_statmount, &v, &d);
+}
+bool HaveNewMountApi() {
+  static bool v, d;
+  if (!d) {
+    int fd = FsOpen("tmpfs", kFsopenCloexec);
+    v = fd >= 0 || errno != ENOSYS;
+    if (fd >= 0) close(fd);
+    d = true;
+  }
+  return v;
+}
+
+bool TryReadFile(const std::string& path, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  return true;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::string s;
+  if (!TryReadFile(path, &s)) throw SysError("open", path, errno ? errno : ENOENT);
+  return s;
+}
+
+void WriteFile(const std::string& path, const std::string& data) {
+  Fd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC | O_TRUNC | O_CREAT, 0644));
+  Check(fd.get(), "open", path);
+  Check(write(fd.get(), data.data(), data.size()), "write", path);
+}
+
+void WriteFileAtomic(const std::string& path, const std::string& data) {
+  std::string tmp = path + ".tmp." + std::to_string(getpid());
+  {
+    Fd fd(open(tmp.c_str(), O_WRONLY | O_CLOEXEC | O_TRUNC | O_CREAT, 0644));
+    Check(fd.get(), "open", tmp);
+    size_t off = 0;
+    while (off < data.size()) {
+      ssize_t n = write(fd.get(), data.data() + off, data.size() - off);
+      if (n < 0) {
+        int err = errno;
+        unlink(tmp.c_str());
+        throw SysError("write", tmp, err);
+      }
+      off += static_cast<size_t>(n);
+    }
+    fsync(fd.get());
+  }
+  if (rename(tmp.c_str(), path.c_str()) < 0) {
+    int err = errno;
+    unlink(tmp.c_str());
+    throw SysError("rename", tmp + " -> " + path, err);
+  }
+}
+
+void MkdirP(const std::string& path, mode_t mode) {
+  std::string cur;
+  std::stringstream ss(path);
+  std::string part;
+  if (!path.empty() && path[0] == '/') cur = "/";
+  while (std::getline(ss, part, '/')) {
+    if (part.empty()) continue;
+    cur += part;
+    if (mkdir(cur.c_str(), mode) < 0 && errno != EEXIST) Check(-1, "mkdir", cur);
+    cur += "/";
+  }
+}
+
+}  // namespace mntscale

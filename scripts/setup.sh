@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs, idempotently, every Debian package mntscale needs to build, test and
+# report. Safe to run again: apt-get skips what is already there, and the
+# package-list refresh runs only when a package is actually missing.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config git
+  libhwloc-dev hwloc libnuma-dev libpfm4-dev
+  nlohmann-json3-dev libbenchmark-dev libgtest-dev libgmock-dev libcli11-dev
+  python3 python3-matplotlib python3-numpy python3-scipy python3-pytest
+  util-linux procps
+)
+# The kernel matrix (scripts/kernel-matrix) needs these too; `--with-vm` adds them.
+VM_PKGS=(qemu-system-x86 busybox-static cpio kmod zstd xz-utils)
+
+want=("${PKGS[@]}")
+for arg in "$@"; do
+  case "$arg" in
+    --with-vm) want+=("${VM_PKGS[@]}") ;;
+    --with-browser) want+=(chromium) ;;
+    *) echo "setup.sh: unknown option '$arg' (known: --with-vm, --with-browser)" >&2; exit 2 ;;
+  esac
+done
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: must run as root to install packages" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "setup.sh: all ${#want[@]} packages present"
+  exit 0
+fi
+
+echo "setup.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "setup.sh: done"
