@@ -1,0 +1,44 @@
+// Hardware and software counters (libpfm4 -> perf_event_open), per worker,
+// split into user and kernel, plus kernel call-chain sampling attributed to
+// the mount machinery. Both attach to workers through RunObserver.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mntscale/observer.h"
+
+namespace mntscale {
+
+struct CounterConfig {
+  // Event names as libpfm4 (or perf) spells them: "cycles", "instructions",
+  // "PERF_COUNT_SW_CONTEXT_SWITCHES", "task-clock", ... Empty: the default set
+  // for this CPU's vendor and model.
+  std::vector<std::string> events;
+  bool split_user_kernel = true;  // count each event as :u and :k
+};
+
+// One line per event this machine offers (`mntscale --events list`), each
+// with "supported" or "unsupported: reason".
+std::string ListEvents();
+
+// The default event names for this machine's PMU (vendor/model aware).
+std::vector<std::string> DefaultEvents();
+
+// Counts events on each worker. An event that cannot be opened is reported as
+// {"unsupported": reason} and the run goes on; never as 0.
+std::unique_ptr<RunObserver> MakeCounterObserver(const CounterConfig& config);
+
+struct SamplerConfig {
+  int frequency_hz = 997;       // cpu-clock sampling rate per worker
+  std::string buckets_file;     // empty: the built-in data file path
+};
+
+// Samples kernel call chains on each worker (cpu-clock, PERF_SAMPLE_CALLCHAIN),
+// resolves them through /proc/kallsyms and classifies each sample by the
+// deepest frame that matches a bucket. Throws Unsupported when sampling cannot
+// work here (e.g. perf_event_paranoid, kptr_restrict).
+std::unique_ptr<RunObserver> MakeKernelSampler(const SamplerConfig& config);
+
+}  // namespace mntscale
