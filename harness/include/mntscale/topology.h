@@ -17,6 +17,7 @@ struct Pu {
 
 struct TopologySummary {
   std::string source;  // "host", "synthetic:<string>", "xml:<path>"
+  std::string name;    // the value Load() resolved ("epyc-9654-2s"), or ""
   int packages = 0, numa_nodes = 0, cores = 0, pus = 0;
   std::string cpu_model;  // from hwloc's CPUModel info, or /proc/cpuinfo
   std::string cpu_vendor;
