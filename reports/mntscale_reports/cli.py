@@ -1,0 +1,106 @@
+"""Command line: `report`, `compare` and `usl` subcommands (see docs/reports.md).
+
+Exit codes: 0 fine, 1 compare found a regression beyond --threshold, 2 bad input.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from . import compare, load, report, tables, usl
+
+EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _load(paths):
+    """Load files, print each rejection (naming the file) to stderr, return loaded results."""
+    results, errors = load.load_many(paths)
+    for e in errors:
+        print(f"mntscale_report: rejected {e}", file=sys.stderr)
+    return results, errors
+
+
+def cmd_report(args):
+    results, errors = _load(args.inputs)
+    if not results:
+        print("mntscale_report: no result file could be loaded", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    os.makedirs(args.outdir, exist_ok=True)
+    rep = report.build(results, errors, args.outdir)
+    report.write(rep, args.outdir)
+    print(f"wrote {os.path.join(args.outdir, 'index.html')}: {rep.intro()}")
+    return EXIT_OK
+
+
+def _write(path, text):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def cmd_compare(args):
+    side = {}
+    for name, path in (("A", args.a), ("B", args.b)):
+        side[name], _ = _load([path])
+        if not side[name]:
+            print(f"mntscale_report: {name} ({path}): no result file could be loaded", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    opts = compare.Options(alpha=args.alpha, threshold=args.threshold, min_reps=args.min_reps,
+                           max_cv=args.max_cv / 100.0, min_effect=args.min_effect)
+    result = compare.compare_results(side["A"], side["B"], opts)
+    if not result.points:
+        print("mntscale_report: A and B have no point in common (same run_name and params)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    doc = compare.to_json(result, [r.path for r in side["A"]], [r.path for r in side["B"]])
+    full = compare.to_markdown(result)
+    if args.out:
+        _write(os.path.join(args.out, "compare.json"), json.dumps(doc, indent=1) + "\n")
+        _write(os.path.join(args.out, "compare.md"), full)
+        _write(os.path.join(args.out, "summary.md"), compare.to_markdown(result, only_changes=True))
+    if args.json:
+        _write(args.json, json.dumps(doc, indent=1) + "\n")
+    print(full)
+    return EXIT_REGRESSION if result.gate_failures else EXIT_OK
+
+
+def cmd_usl(args):
+    results, _ = _load(args.inputs)
+    if not results:
+        return EXIT_BAD_INPUT
+    points = load.all_points(results)
+    for x_param in ("workers", "containers"):
+        print(tables.markdown(tables.usl_table(usl.fit_points(points, x_param))))
+    return EXIT_OK
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="mntscale_report.py", description="Plots, comparisons and models "
+                                "for mntscale result files.")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("report", help="plots, index.html and summary.md from result files")
+    r.add_argument("outdir")
+    r.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
+    r.set_defaults(func=cmd_report)
+    c = sub.add_parser("compare", help="A/B comparison of throughput with a verdict per point")
+    c.add_argument("a", metavar="A", help="baseline result file or directory")
+    c.add_argument("b", metavar="B", help="candidate result file or directory")
+    c.add_argument("--out", help="directory for compare.json, compare.md and summary.md")
+    c.add_argument("--json", help="also write the machine-readable result here")
+    c.add_argument("--threshold", type=float, default=5.0, help="percent drop that fails (exit 1), default 5")
+    c.add_argument("--min-reps", type=int, default=3, help="samples needed per side, default 3")
+    c.add_argument("--alpha", type=float, default=0.05, help="significance level, default 0.05")
+    c.add_argument("--max-cv", type=float, default=10.0,
+                   help="percent CV above which 'no change' becomes 'inconclusive', default 10")
+    c.add_argument("--min-effect", type=float, default=1.0,
+                   help="percent change below which a significant change is not called worse/better, default 1")
+    c.set_defaults(func=cmd_compare)
+    u = sub.add_parser("usl", help="print USL fits along workers and containers")
+    u.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
+    u.set_defaults(func=cmd_usl)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    return args.func(args)

@@ -1,0 +1,63 @@
+"""The `report` subcommand: result files in, plots + index.html + summary.md out."""
+
+import os
+from dataclasses import dataclass
+
+from . import html, load, plots, tables, usl
+
+
+@dataclass
+class Report:
+    """Everything derived from the loaded files, shared by the HTML page and summary.md."""
+
+    results: list
+    errors: list
+    plots: list
+    fits: list
+    density: list
+
+    def intro(self):
+        skipped = sum(len(r.skipped) for r in self.results)
+        drawn = sum(1 for p in self.plots if p.files)
+        return (f"{len(self.results)} result file(s) loaded, {len(self.errors)} rejected; "
+                f"{len(load.all_points(self.results))} measured point(s), {skipped} skipped point(s); "
+                f"{drawn} plot(s).")
+
+
+def build(results, errors, outdir):
+    points = load.all_points(results)
+    fits = usl.fit_points(points, "workers") + usl.fit_points(points, "containers")
+    container_fits = [f for f in fits if f.sweep.x_param == "containers"]
+    return Report(results, errors, plots.render_all(points, outdir), fits,
+                  [usl.density_row(f) for f in container_fits])
+
+
+def _tables(rep):
+    """(before plots, after plots): context first, detail tables at the end."""
+    before = [tables.context_table(rep.results)]
+    if rep.errors:
+        before.insert(0, tables.rejected_table(rep.errors))
+    after = [tables.usl_table(rep.fits), tables.density_table(rep.density),
+             tables.skipped_table(load.all_skips(rep.results)), tables.points_table(load.all_points(rep.results))]
+    return before, after
+
+
+def summary_markdown(rep):
+    """Short Markdown for a CI comment: no per-point table, but fits, density and skips."""
+    lines = ["# mntscale report", "", rep.intro(), ""]
+    skipped_plots = [p for p in rep.plots if p.skipped]
+    if skipped_plots:
+        lines += ["Plots skipped: " + "; ".join(f"{p.title} ({p.skipped})" for p in skipped_plots), ""]
+    parts = [tables.usl_table(rep.fits), tables.density_table(rep.density),
+             tables.skipped_table(load.all_skips(rep.results))]
+    if rep.errors:
+        parts.append(tables.rejected_table(rep.errors))
+    return "\n".join(lines) + "\n" + "\n".join(tables.markdown(t) for t in parts)
+
+
+def write(rep, outdir):
+    before, after = _tables(rep)
+    with open(os.path.join(outdir, "index.html"), "w", encoding="utf-8") as f:
+        f.write(html.page("mntscale report", rep.intro(), before, rep.plots, after))
+    with open(os.path.join(outdir, "summary.md"), "w", encoding="utf-8") as f:
+        f.write(summary_markdown(rep))

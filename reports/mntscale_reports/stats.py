@@ -1,0 +1,79 @@
+"""Small statistics shared by plots, tables and the A/B comparison.
+
+Kept free of plotting and I/O so ci/ scripts can import it cheaply.
+"""
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+BOOTSTRAP_RESAMPLES = 10000
+
+
+@dataclass
+class Summary:
+    """Mean of a metric over repetitions and the spread used for error bars."""
+
+    mean: float
+    err: float
+    n: int
+    source: str  # "repetitions" | "windows" | "single"
+
+
+def summarize(points, key):
+    """Pool ``key`` over the repetitions of ``points``.
+
+    The error bar is the std over repetitions; with a single repetition it is
+    the relative spread of its measurement windows applied to the mean, so a
+    per-worker metric gets a spread in its own unit.
+    """
+    values = [v for p in points for v in p.values(key)]
+    if not values:
+        return None
+    mean = float(np.mean(values))
+    if len(values) >= 2:
+        return Summary(mean, float(np.std(values, ddof=1)), len(values), "repetitions")
+    windows = [w for p in points for w in p.windows()]
+    if len(windows) >= 2 and np.mean(windows) > 0:
+        rel = float(np.std(windows, ddof=1) / np.mean(windows))
+        return Summary(mean, abs(mean) * rel, 1, "windows")
+    return Summary(mean, 0.0, 1, "single")
+
+
+def cv(samples):
+    """Coefficient of variation (sample std / mean); inf when undefined."""
+    a = np.asarray(samples, dtype=float)
+    if a.size < 2 or a.mean() == 0:
+        return float("inf")
+    return float(a.std(ddof=1) / abs(a.mean()))
+
+
+def pct_change(a, b):
+    """Change of mean(b) relative to mean(a), in percent."""
+    return (float(np.mean(b)) / float(np.mean(a)) - 1.0) * 100.0
+
+
+def seed_for(key):
+    """A stable per-point seed, so a point's CI does not depend on which others are compared."""
+    return zlib.crc32(key.encode("utf-8"))
+
+
+def bootstrap_pct_ci(a, b, seed, confidence=0.95, resamples=BOOTSTRAP_RESAMPLES):
+    """Percentile bootstrap CI of pct_change(a, b), resampling a and b independently."""
+    rng = np.random.default_rng(seed)
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    ma = rng.choice(a, size=(resamples, a.size), replace=True).mean(axis=1)
+    mb = rng.choice(b, size=(resamples, b.size), replace=True).mean(axis=1)
+    changes = (mb / ma - 1.0) * 100.0
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    lo, hi = np.percentile(changes, [tail, 100.0 - tail])
+    return float(lo), float(hi)
+
+
+def mannwhitney_p(a, b):
+    """Two-sided Mann-Whitney U p-value; 1.0 when the test is undefined (all values tied)."""
+    p = sps.mannwhitneyu(a, b, alternative="two-sided").pvalue
+    return 1.0 if np.isnan(p) else float(p)

@@ -1,0 +1,187 @@
+"""Universal Scalability Law fits and the container-density table.
+
+X(N) = λN / (1 + σ(N−1) + κN(N−1)): σ is contention (serialisation, e.g. the
+global mount_lock), κ is coherency (cross-CPU cost that grows with pairs, e.g.
+seqcount retries and cache-line bouncing). Fitted against workers (classic
+USL) and against container count (how much mount-table growth costs).
+"""
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import brentq, curve_fit
+
+from . import sweeps as sweeps_mod
+
+THROUGHPUT = "items_per_second"
+KAPPA_ZERO = 1e-9  # below this κ the curve has no retrograde region: "no peak"
+MIN_FIT_POINTS = 3  # three parameters
+DENSITY_THRESHOLDS = (90, 75, 50)
+MODEL_SEARCH_LIMIT = 1e6  # containers; beyond this the model answer is "never"
+
+
+def usl(n, lam, sigma, kappa):
+    n = np.asarray(n, dtype=float)
+    return lam * n / (1.0 + sigma * (n - 1.0) + kappa * n * (n - 1.0))
+
+
+@dataclass
+class UslFit:
+    lam: float
+    sigma: float
+    kappa: float
+    r2: float
+    n_points: int
+
+    @property
+    def peak(self):
+        """N* = sqrt((1−σ)/κ); None without a retrograde region, at least 1 (σ ≥ 1: never scales)."""
+        if self.kappa < KAPPA_ZERO:
+            return None
+        return max(1.0, math.sqrt(max(0.0, 1.0 - self.sigma) / self.kappa))
+
+    def predict(self, n):
+        return usl(n, self.lam, self.sigma, self.kappa)
+
+    def relative(self, n):
+        """Model throughput at n relative to its value at N = 1 (λ cancels)."""
+        return float(usl(n, 1.0, self.sigma, self.kappa))
+
+
+class FitError(Exception):
+    """The data cannot support a USL fit; the message says why."""
+
+
+def fit(xs, ys):
+    """Least-squares USL fit with σ, κ ≥ 0; raises FitError on too little or unusable data."""
+    xs = np.asarray(xs, dtype=float)
+    ys = np.asarray(ys, dtype=float)
+    if len(set(xs.tolist())) < MIN_FIT_POINTS:
+        raise FitError(f"needs {MIN_FIT_POINTS} distinct N, have {len(set(xs.tolist()))}")
+    if np.any(xs <= 0) or np.any(ys <= 0):
+        raise FitError("N and throughput must be positive")
+    first = int(np.argmin(xs))
+    p0 = (ys[first] / xs[first], 0.01, 1e-4)
+    try:
+        with warnings.catch_warnings():  # parameter covariance is not reported, so its warning is noise
+            warnings.simplefilter("ignore")
+            params, _ = curve_fit(usl, xs, ys, p0=p0, bounds=([0.0, 0.0, 0.0], [np.inf, np.inf, np.inf]),
+                                  maxfev=20000)
+    except (RuntimeError, ValueError) as e:
+        raise FitError(f"did not converge: {e}") from e
+    residual = np.sum((ys - usl(xs, *params)) ** 2)
+    total = np.sum((ys - ys.mean()) ** 2)
+    r2 = 1.0 - residual / total if total > 0 else 1.0
+    return UslFit(float(params[0]), float(params[1]), float(params[2]), float(r2), len(xs))
+
+
+@dataclass
+class SweepFit:
+    """A sweep with its fit, or the reason it has none."""
+
+    sweep: object
+    fit: UslFit = None
+    error: str = None
+
+
+def fit_sweep(sweep):
+    xs, means, _ = sweep.series(THROUGHPUT)
+    try:
+        return SweepFit(sweep, fit=fit(xs, means))
+    except FitError as e:
+        return SweepFit(sweep, error=str(e))
+
+
+def fit_points(points, x_param):
+    """USL fits for every sweep along ``x_param`` (``workers`` or ``containers``).
+
+    One-point sweeps are not sweeps along this axis and are left out.
+    """
+    return [fit_sweep(s) for s in sweeps_mod.build(points, x_param) if len(s.xs) > 1]
+
+
+# --- density -------------------------------------------------------------------------------
+
+@dataclass
+class Answer:
+    """Container count where relative throughput falls below a threshold, and how we know."""
+
+    containers: float = None
+    source: str = "not reached"  # measured | model | not reached
+    note: str = ""
+
+    def text(self):
+        if self.containers is None:
+            return f"not reached{' (' + self.note + ')' if self.note else ''}"
+        return f"{self.containers:.1f} ({self.source})"
+
+
+@dataclass
+class DensityRow:
+    sweep: object
+    baseline: float = None
+    baseline_source: str = ""
+    answers: dict = field(default_factory=dict)  # threshold % -> Answer
+    r2: float = None
+
+
+def _measured_crossing(xs, rel, threshold):
+    """Linear interpolation at the first measured drop below ``threshold``."""
+    for (x0, r0), (x1, r1) in zip(zip(xs, rel), zip(xs[1:], rel[1:])):
+        if r0 >= threshold > r1:
+            return x0 + (r0 - threshold) * (x1 - x0) / (r0 - r1)
+    return None
+
+
+def _model_crossing(model, start, threshold):
+    """First N ≥ start where the model falls below ``threshold`` (None if not below 1e6)."""
+    lo = max(start, model.peak or 1.0)
+    gap = lambda n: model.relative(n) - threshold  # noqa: E731 - one-line root function
+    if gap(lo) < 0:
+        return lo
+    if gap(MODEL_SEARCH_LIMIT) >= 0:
+        return None
+    return brentq(gap, lo, MODEL_SEARCH_LIMIT)
+
+
+def _answer(xs, rel, model, threshold):
+    measured = _measured_crossing(xs, rel, threshold)
+    if measured is not None:
+        return Answer(measured, "measured")
+    if model is None:
+        return Answer(note=f"up to {xs[-1]:g} measured, no model")
+    predicted = _model_crossing(model, xs[-1], threshold)
+    if predicted is None:
+        return Answer(note=f"model stays above up to {MODEL_SEARCH_LIMIT:g}")
+    return Answer(predicted, "model")
+
+
+def density_row(sweep_fit, thresholds=DENSITY_THRESHOLDS):
+    """Answer "above how many containers does throughput fall below X% of one container?".
+
+    Throughput is the aggregate items_per_second at N containers divided by the
+    value at one container (measured when the sweep has N = 1, else the model's
+    λ). Measured points answer by linear interpolation; beyond the sweep the
+    USL model answers, and each answer says which.
+    """
+    xs, means, _ = sweep_fit.sweep.series(THROUGHPUT)
+    model = sweep_fit.fit
+    row = DensityRow(sweep_fit.sweep, r2=model.r2 if model else None)
+    if xs and xs[0] == 1:
+        row.baseline, row.baseline_source = means[0], "measured"
+    elif model is not None:
+        row.baseline, row.baseline_source = model.lam, "model"
+        xs, means = [1] + xs, [model.lam] + means
+    else:
+        row.answers = {t: Answer(note="no 1-container point and no model") for t in thresholds}
+        return row
+    rel = [m / row.baseline for m in means]
+    row.answers = {t: _answer(xs, rel, model, t / 100.0) for t in thresholds}
+    return row
+
+
+def density_table(points):
+    """Density rows for every sweep along containers (layers and binds are in each sweep's fixed params)."""
+    return [density_row(f) for f in fit_points(points, "containers")]
