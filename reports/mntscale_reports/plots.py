@@ -172,9 +172,7 @@ def line_plots(points, outdir, spec):
         fig = _draw_facets(facets, spec["xlabel"], spec["ylabel"], spec["yformat"], spec.get("ylog", False))
         fig.suptitle(title, fontsize=12)
         plots.append(Plot(spec["kind"], title, _save(fig, outdir, f"{spec['stem']}-{slug(scenario)}")))
-    if not any(p.files for p in plots):
-        plots.append(Plot(spec["kind"], spec["title"], skipped=spec["empty"]))
-    return plots
+    return plots or [Plot(spec["kind"], spec["title"], skipped=spec["empty"])]
 
 
 def _kernel_on_system(s):

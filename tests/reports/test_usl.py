@@ -1,0 +1,52 @@
+"""USL fitting and the density table."""
+
+import numpy as np
+import pytest
+
+from mntscale_reports import usl
+
+SIGMA, KAPPA, LAM = 0.08, 0.0015, 1.0e6
+
+
+def _synthetic(noise, seed=7):
+    n = np.array([1, 2, 4, 8, 12, 16, 24, 32, 48, 64], dtype=float)
+    rng = np.random.default_rng(seed)
+    return n, usl.usl(n, LAM, SIGMA, KAPPA) * (1.0 + noise * rng.standard_normal(n.size))
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.005])
+def test_fit_recovers_sigma_and_kappa_within_10_percent(noise):
+    fit = usl.fit(*_synthetic(noise))
+    assert fit.sigma == pytest.approx(SIGMA, rel=0.10)
+    assert fit.kappa == pytest.approx(KAPPA, rel=0.10)
+    assert fit.lam == pytest.approx(LAM, rel=0.05)
+    assert fit.r2 > 0.99
+    assert fit.peak == pytest.approx(np.sqrt((1 - SIGMA) / KAPPA), rel=0.10)
+
+
+def test_no_peak_without_coherency_cost():
+    n = np.array([1, 2, 4, 8, 16], dtype=float)
+    fit = usl.fit(n, usl.usl(n, 100.0, 0.2, 0.0))
+    assert fit.peak is None
+
+
+def test_too_few_points_is_a_fit_error():
+    with pytest.raises(usl.FitError, match="needs 3 distinct N"):
+        usl.fit([1, 2], [10.0, 18.0])
+
+
+def test_density_crossings_measured_then_model():
+    """Pure decline 1/(1+κ(N−1)) with κ=0.01: 90% at N≈12.1, 75% at 34.3, 50% at 101 (beyond the sweep)."""
+    class Sweep:  # the two attributes density_row reads
+        xs = [1, 2, 5, 10, 20, 50]
+
+        def series(self, _key):
+            return self.xs, [float(usl.usl(x, 1000.0, 1.0, 0.01)) for x in self.xs], None
+
+    sweep = Sweep()
+    xs, ys, _ = sweep.series(None)
+    row = usl.density_row(usl.SweepFit(sweep, fit=usl.fit(xs, ys)))
+    assert row.baseline_source == "measured"
+    assert row.answers[90].source == "measured" and 10 < row.answers[90].containers < 20
+    assert row.answers[75].source == "measured" and 20 < row.answers[75].containers < 50
+    assert row.answers[50].source == "model" and row.answers[50].containers == pytest.approx(101, rel=0.02)
