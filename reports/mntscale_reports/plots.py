@@ -71,7 +71,7 @@ def sys_share(rep):
 def _facet_axes(n):
     cols = min(n, FACET_COLUMNS)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5.6 * cols, 4.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.6 * cols, 4.2 * rows), squeeze=False, layout="constrained")
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
@@ -127,12 +127,12 @@ def _draw_facets(facets, xlabel, ylabel, yformatter, ylog=False):
 
 def _facet_lines(sweeps, facet_of, primary, lines_of):
     """Group sweeps into facets and turn each into Lines labelled by what differs in its facet."""
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     grouped = {}
     for s in sweeps:
         grouped.setdefault(facet_of(s), []).append(s)
     facets = {}
     for title, members in grouped.items():
-        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
         labels = sweeps_mod.labels(members, primary)
         facets[title] = [line for i, (s, label) in enumerate(zip(members, labels))
                          for line in lines_of(s, label, colors[i % len(colors)])]
@@ -158,51 +158,63 @@ def _by_scenario(sweeps):
     return out
 
 
+@dataclass
+class LineSpec:
+    """One kind of line plot: which axis, how sweeps are split into facets and lines, how to label."""
+
+    kind: str  # section key in the HTML
+    stem: str  # file name prefix
+    title: str
+    x: str  # params key on the x axis
+    facet: object  # Sweep -> facet title
+    primary: str  # Sweep.fields() key that names a line
+    lines: object  # (Sweep, label, color) -> [Line]
+    ylabel: str
+    yformat: object
+    empty: str  # why the plot is skipped when no scenario has data
+    ylog: bool = False
+
+
 def line_plots(points, outdir, spec):
-    """One figure per scenario for a line-plot ``spec``; a skipped Plot when nothing to draw."""
+    """One figure per scenario for a LineSpec; a skipped Plot when nothing to draw."""
     plots = []
-    for scenario, sweeps in _by_scenario(sweeps_mod.build(points, spec["x"])).items():
-        title = f"{spec['title']} — {scenario}"
+    for scenario, sweeps in _by_scenario(sweeps_mod.build(points, spec.x)).items():
+        title = f"{spec.title} — {scenario}"
         if all(len(s.xs) < 2 for s in sweeps):
-            plots.append(Plot(spec["kind"], title, skipped=f"no sweep along {spec['x']} in this scenario"))
+            plots.append(Plot(spec.kind, title, skipped=f"no sweep along {spec.x} in this scenario"))
             continue
-        facets = _facet_lines(sweeps, spec["facet"], spec["primary"], spec["lines"])
+        facets = _facet_lines(sweeps, spec.facet, spec.primary, spec.lines)
         if not facets:
             continue
-        fig = _draw_facets(facets, spec["xlabel"], spec["ylabel"], spec["yformat"], spec.get("ylog", False))
+        fig = _draw_facets(facets, spec.x, spec.ylabel, spec.yformat, spec.ylog)
         fig.suptitle(title, fontsize=12)
-        plots.append(Plot(spec["kind"], title, _save(fig, outdir, f"{spec['stem']}-{slug(scenario)}")))
-    return plots or [Plot(spec["kind"], spec["title"], skipped=spec["empty"])]
+        plots.append(Plot(spec.kind, title, _save(fig, outdir, f"{spec.stem}-{slug(scenario)}")))
+    return plots or [Plot(spec.kind, spec.title, skipped=spec.empty)]
 
 
 def _kernel_on_system(s):
     return f"{s.group.kernel} on {s.group.system}"
 
 
+_RATE = EngFormatter(unit="ops/s")
 LINE_SPECS = [
-    {"kind": "headline-kernels", "stem": "throughput-by-kernel", "x": "containers",
-     "title": "Throughput vs containers, by kernel", "facet": lambda s: s.group.system, "primary": "kernel",
-     "lines": _metric_line("items_per_second"), "xlabel": "containers", "ylabel": "throughput",
-     "yformat": EngFormatter(unit="ops/s"), "empty": "no points with params.containers and items_per_second"},
-    {"kind": "headline-machines", "stem": "throughput-by-machine", "x": "containers",
-     "title": "Throughput vs containers, by machine", "facet": lambda s: s.group.kernel, "primary": "system",
-     "lines": _metric_line("items_per_second"), "xlabel": "containers", "ylabel": "throughput",
-     "yformat": EngFormatter(unit="ops/s"), "empty": "no points with params.containers and items_per_second"},
-    {"kind": "per-worker", "stem": "per-worker", "x": "workers",
-     "title": "Per-worker throughput vs workers, by placement", "facet": _kernel_on_system,
-     "primary": "placement", "lines": _metric_line("ops_per_sec_per_worker"), "xlabel": "workers",
-     "ylabel": "throughput per worker", "yformat": EngFormatter(unit="ops/s"),
-     "empty": "no points with params.workers and ops_per_sec_per_worker"},
-    {"kind": "latency", "stem": "latency", "x": "containers",
-     "title": "Latency percentiles vs containers", "facet": _kernel_on_system, "primary": "kernel",
-     "lines": _latency_lines, "xlabel": "containers", "ylabel": "latency per operation",
-     "yformat": FuncFormatter(_duration_ns), "ylog": True,
-     "empty": "no points carry latency_ns"},
-    {"kind": "time-split", "stem": "time-split", "x": "containers",
-     "title": "Kernel share of worker CPU time vs containers", "facet": lambda s: "sys / (sys + user)",
-     "primary": "kernel", "lines": _metric_line(sys_share), "xlabel": "containers",
-     "ylabel": "kernel time share", "yformat": PercentFormatter(1.0),
-     "empty": "no points carry sys_time_s and user_time_s"},
+    LineSpec("headline-kernels", "throughput-by-kernel", "Throughput vs containers, by kernel", "containers",
+             facet=lambda s: s.group.system, primary="kernel", lines=_metric_line("items_per_second"),
+             ylabel="throughput", yformat=_RATE, empty="no points with params.containers and items_per_second"),
+    LineSpec("headline-machines", "throughput-by-machine", "Throughput vs containers, by machine", "containers",
+             facet=lambda s: s.group.kernel, primary="system", lines=_metric_line("items_per_second"),
+             ylabel="throughput", yformat=_RATE, empty="no points with params.containers and items_per_second"),
+    LineSpec("per-worker", "per-worker", "Per-worker throughput vs workers, by placement", "workers",
+             facet=_kernel_on_system, primary="placement", lines=_metric_line("ops_per_sec_per_worker"),
+             ylabel="throughput per worker", yformat=_RATE,
+             empty="no points with params.workers and ops_per_sec_per_worker"),
+    LineSpec("latency", "latency", "Latency percentiles vs containers", "containers",
+             facet=_kernel_on_system, primary="kernel", lines=_latency_lines, ylabel="latency per operation",
+             yformat=FuncFormatter(_duration_ns), ylog=True, empty="no points carry latency_ns"),
+    LineSpec("time-split", "time-split", "Kernel share of worker CPU time vs containers", "containers",
+             facet=lambda s: "sys / (sys + user)", primary="kernel", lines=_metric_line(sys_share),
+             ylabel="kernel time share", yformat=PercentFormatter(1.0),
+             empty="no points carry sys_time_s and user_time_s"),
 ]
 
 
