@@ -32,7 +32,7 @@ class PointResult:
     n_b: int
     mean_a: float
     mean_b: float
-    change_pct: float
+    change_pct: float  # None when the baseline throughput is zero
     ci_low: float = None
     ci_high: float = None
     p_value: float = None
@@ -94,7 +94,7 @@ def choose_samples(points_a, points_b, min_reps):
 def _verdict(r, opts):
     """Fill verdict and reason; "no change" only on quiet data (CV below max_cv on both sides)."""
     if r.sample_source == "insufficient":
-        return INCONCLUSIVE, f"fewer than {opts.min_reps} repetitions or windows"
+        return INCONCLUSIVE, f"fewer than {opts.min_reps} positive repetitions or windows per side"
     ci_excludes_zero = r.ci_low > 0 or r.ci_high < 0
     significant = r.p_value < opts.alpha and ci_excludes_zero
     if significant and abs(r.change_pct) >= opts.min_effect:
@@ -109,8 +109,11 @@ def _verdict(r, opts):
 
 def compare_point(key, points_a, points_b, opts):
     a, b, source = choose_samples(points_a, points_b, opts.min_reps)
+    if min(a + b) <= 0:  # a change relative to zero throughput means nothing
+        source = "insufficient"
     r = PointResult(run_name=key[0], params=points_a[0].params, sample_source=source, n_a=len(a), n_b=len(b),
-                    mean_a=sum(a) / len(a), mean_b=sum(b) / len(b), change_pct=stats.pct_change(a, b))
+                    mean_a=sum(a) / len(a), mean_b=sum(b) / len(b),
+                    change_pct=stats.pct_change(a, b) if sum(a) > 0 else None)
     if source != "insufficient":
         seed = stats.seed_for(key[0] + key[1])
         r.ci_low, r.ci_high = stats.bootstrap_pct_ci(a, b, seed)
@@ -161,7 +164,7 @@ def _fmt(v, spec):
 
 def _row(p):
     ci = "—" if p.ci_low is None else f"[{p.ci_low:+.2f}, {p.ci_high:+.2f}]"
-    return (f"| `{p.run_name}` | {p.mean_a:,.0f} | {p.mean_b:,.0f} | {p.change_pct:+.2f}% | {ci} | "
+    return (f"| `{p.run_name}` | {p.mean_a:,.0f} | {p.mean_b:,.0f} | {_fmt(p.change_pct, '+.2f')}% | {ci} | "
             f"{_fmt(p.p_value, '.3g')} | {p.sample_source} ({p.n_a}/{p.n_b}) | **{p.verdict}** |")
 
 

@@ -113,11 +113,11 @@ class Point:
         for nested or derived values (latency percentiles, time shares).
         """
         get = key if callable(key) else (lambda r: r.get(key))
-        return [float(v) for v in map(get, self.reps) if _is_number(v)]
+        return [float(v) for v in map(get, self.reps) if is_number(v)]
 
     def windows(self):
         """All per-window throughputs of all repetitions (ops/s)."""
-        return [float(w) for r in self.reps for w in r.get("windows") or [] if _is_number(w)]
+        return [float(w) for r in self.reps for w in r.get("windows") or [] if is_number(w)]
 
     def with_key(self, key):
         """Repetitions that carry an optional section such as latency_ns or attribution."""
@@ -142,7 +142,7 @@ def _dig(d, *keys, default=None):
     return d
 
 
-def _is_number(v):
+def is_number(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
@@ -178,7 +178,7 @@ def _check_entry(path, index, entry):
         raise LoadError(path, f"{where} ({entry.get('name', '?')}) lacks {', '.join(missing)}")
     if not isinstance(entry["params"], dict):
         raise LoadError(path, f"{where}: params is not an object")
-    if not _is_number(entry["items_per_second"]):
+    if not is_number(entry["items_per_second"]):
         raise LoadError(path, f"{where}: items_per_second is not a finite number")
 
 

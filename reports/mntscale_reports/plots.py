@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator, NullFormatter, PercentFormatter  # noqa: E402
 
 from . import sweeps as sweeps_mod  # noqa: E402
+from .load import is_number  # noqa: E402
 
 FORMATS = ("png", "svg")
 FACET_COLUMNS = 3
@@ -61,7 +62,7 @@ def latency_of(percentile):
 def sys_share(rep):
     """Kernel share of worker CPU time: the mount machinery shows up as sys time."""
     sys_t, user_t = rep.get("sys_time_s"), rep.get("user_time_s")
-    if not isinstance(sys_t, (int, float)) or not isinstance(user_t, (int, float)) or sys_t + user_t <= 0:
+    if not (is_number(sys_t) and is_number(user_t)) or sys_t + user_t <= 0:
         return None
     return sys_t / (sys_t + user_t)
 

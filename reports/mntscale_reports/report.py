@@ -19,7 +19,8 @@ class Report:
     def intro(self):
         skipped = sum(len(r.skipped) for r in self.results)
         drawn = sum(1 for p in self.plots if p.files)
-        return (f"{len(self.results)} result file(s) loaded, {len(self.errors)} rejected; "
+        incomplete = sum(1 for r in self.results if not r.complete)
+        return (f"{len(self.results)} result file(s) loaded ({incomplete} incomplete), {len(self.errors)} rejected; "
                 f"{len(load.all_points(self.results))} measured point(s), {skipped} skipped point(s); "
                 f"{drawn} plot(s).")
 

@@ -53,7 +53,7 @@ PARAMS = {"op": "stat", "containers": 1, "workers": 2, "placement": "spread", "l
 def _result(means, windows=None):
     """A parsed result with one point whose repetitions have exactly the given throughputs."""
     rng = np.random.default_rng(0)
-    entries = [iteration(rng, "path_walk", dict(PARAMS), m, len(means), i, {}) for i, m in enumerate(means)]
+    entries = [iteration(rng, "path_walk", dict(PARAMS), max(m, 1.0), len(means), i, {}) for i, m in enumerate(means)]
     for e, m in zip(entries, means):
         e["items_per_second"] = m
         if windows is not None:
@@ -100,3 +100,9 @@ def test_bootstrap_is_deterministic():
     first, second = _verdict(a, b), _verdict(a, b)
     assert (first.ci_low, first.ci_high) == (second.ci_low, second.ci_high)
     assert first.verdict == "better"
+
+
+def test_zero_throughput_is_inconclusive_not_a_crash():
+    point = _verdict(_result([0.0, 0.0, 0.0]), _result([10.0, 11.0, 12.0]))
+    assert point.verdict == "inconclusive" and point.change_pct is None
+    assert "—%" in compare.to_markdown(compare.compare_results([_result([0.0] * 3)], [_result([1.0] * 3)]))
