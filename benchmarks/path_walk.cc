@@ -1,0 +1,32 @@
+// path_walk: the density benchmark. Every walk samples the global mount_lock
+// sequence and looks up each mount it crosses in the global mount hash, so
+// throughput per worker should not depend on how many containers exist; when
+// it does, the global structures are the cause.
+#include "mntscale/session.h"
+
+namespace mntscale {
+namespace {
+
+void PathWalk(Session& s, const Point& p, Entry& e) {
+  Farm& farm = s.FarmFor(p);
+  const OpInfo* op = FindOp(p.Str("op"));
+  RunSpec spec;
+  spec.workers = s.Workers(p, &farm, op, farm.image().deep_path);
+  for (auto& w : spec.workers) w.path2 = farm.image().missing_path;
+  s.Measure(std::move(spec), &e);
+  e.Set("mounts_per_container", farm.profile().MountsPerContainer());
+  e.Set("mounts_held", farm.MountsHeld());
+}
+
+}  // namespace
+
+MNTSCALE_SCENARIO(path_walk, {
+    .name = "path_walk",
+    .mechanism = "path lookup in a container root: mount_lock seqcount sample, mount-hash "
+                 "lookups per crossing, overlay merge of each level",
+    .expect = "per-worker throughput flat in containers, linear in workers",
+    .axes = {{"layers", "10"}, {"containers", "1,10,100,300"}, {"workers", "1,2"}, {"op", "stat"}},
+    .run = PathWalk,
+});
+
+}  // namespace mntscale

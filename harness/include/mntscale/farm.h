@@ -1,0 +1,74 @@
+// The container farm: N container-shaped mount namespaces built from a
+// profile, each held by its nsfs fd.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "mntscale/image.h"
+#include "mntscale/profile.h"
+
+namespace mntscale {
+
+struct Container {
+  int index = 0;
+  int ns_fd = -1;       // nsfs fd holding the namespace (shared mode: the one shared ns)
+  std::string root;     // chroot path inside the namespace; "" when pivot_root made it "/"
+  int mounts = 0;       // mounts in its namespace right after it was built
+  double build_s = 0;   // wall time to build it
+};
+
+using ProgressFn = std::function<void(int done, int total)>;
+
+class Farm {
+ public:
+  // image: built under the sandbox work area (see Images()).
+  Farm(const Profile& profile, const Image& image, int builders);
+  ~Farm();
+  Farm(const Farm&) = delete;
+  Farm& operator=(const Farm&) = delete;
+
+  // Builds containers until there are n. Returns the wall time it took.
+  double Grow(int n, const ProgressFn& progress = nullptr);
+  // Closes every namespace fd (in parallel on `threads` threads; the last
+  // close tears the namespace down). Returns the wall time.
+  double Teardown(int threads = 0);
+  // Tears down the containers from index n on.
+  void Shrink(int n);
+
+  const std::vector<Container>& containers() const { return containers_; }
+  const Profile& profile() const { return profile_; }
+  const Image& image() const { return image_; }
+  int size() const { return static_cast<int>(containers_.size()); }
+  // Mounts held by all containers (shared mode: the shared namespace's count).
+  long MountsHeld() const;
+  // Mount operations the last Grow issued (mount, bind, move_mount, umount).
+  long mount_ops() const { return mount_ops_; }
+
+ private:
+  void BuildRange(int first, int last, std::vector<Container>* out,
+                  std::atomic<int>* done);
+  void MakeSharedNamespace();
+  void MountOverlay(const std::string& lower, const std::string& dir,
+                    const std::string& root);
+  Profile profile_;
+  Image image_;
+  int builders_;
+  int id_;
+  int base_ns_fd_ = -1;    // namespace whose root is the sandbox tmpfs
+  int shared_ns_fd_ = -1;  // shared mode only
+  std::vector<Container> containers_;
+  std::atomic<long> mount_ops_{0};
+  std::atomic<long> dir_serial_{0};
+};
+
+// Images are cached per shape in the sandbox work area.
+const Image& GetImage(const ImageShape& shape);
+
+// Paths of the sandbox work area as seen from a builder namespace, whose root
+// is that work area.
+std::string InBase(const std::string& sandbox_path);
+
+}  // namespace mntscale

@@ -1,0 +1,52 @@
+// Result files: Google Benchmark-shaped JSON plus mntscale's context. Written
+// atomically after every point, so an interrupted run keeps what it finished.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "mntscale/topology.h"
+
+namespace mntscale {
+
+inline constexpr int kSchemaVersion = 1;
+
+// Everything a result needs to be compared a year later on another machine.
+// `extra` is merged in (config, profile, placement, ...).
+nlohmann::json CollectContext(const Topology& topo, const nlohmann::json& extra);
+
+// Machine facts used by the context and the pre-flight checks.
+long ReadSysctl(const std::string& name);  // -1 when unreadable
+std::string KernelRelease();
+bool IsVirtualized(std::string* hypervisor);
+// The mount hash size: from the boot log, mhash_entries=, or estimated from RAM.
+nlohmann::json MountHashInfo();
+
+class ResultSink {
+ public:
+  // An empty path keeps results in memory only.
+  ResultSink(std::string path, nlohmann::json context);
+  // Adds one iteration entry and rewrites the file, marked incomplete.
+  void Add(nlohmann::json entry);
+  void SetContext(const std::string& key, nlohmann::json value);
+  // Final write: complete, or incomplete with a reason.
+  void Finish(bool complete, const std::string& reason = "");
+  nlohmann::json Document(bool complete, const std::string& reason) const;
+  const std::vector<nlohmann::json>& entries() const { return entries_; }
+
+  // mean/median/stddev/cv entries over repetitions with the same run_name.
+  static std::vector<nlohmann::json> Aggregates(const std::vector<nlohmann::json>& entries);
+
+ private:
+  void Write(bool complete, const std::string& reason) const;
+  std::string path_;
+  nlohmann::json context_;
+  std::vector<nlohmann::json> entries_;
+};
+
+// Checks that path can be written (its directory exists and is writable),
+// without leaving anything behind. Throws UsageError naming the path.
+void CheckWritable(const std::string& path);
+
+}  // namespace mntscale

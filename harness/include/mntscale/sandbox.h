@@ -1,0 +1,40 @@
+// The harness's private mount namespace: nothing it mounts reaches the host.
+#pragma once
+
+#include <string>
+
+namespace mntscale {
+
+// Enters a new mount namespace with every mount MS_REC|MS_PRIVATE, then
+// mounts a tmpfs work area inside it. Must run before any thread is started:
+// unshare(CLONE_NEWNS) only moves the calling thread.
+//
+// When the process dies, even by SIGKILL, the kernel drops the namespace and
+// everything in it. The only host-visible trace is an empty directory
+// /tmp/.mntscale-<pid>, removed on normal exit and reaped by the next run.
+class Sandbox {
+ public:
+  static Sandbox& Enter();          // idempotent
+  static bool Entered();
+  const std::string& workdir() const { return workdir_; }
+  // fd of /proc as this namespace sees it (O_PATH): lets threads whose root
+  // is a container reach their own /proc/thread-self.
+  int proc_fd() const { return proc_fd_; }
+  // Removes the work area; called at exit.
+  void Leave();
+
+ private:
+  Sandbox() = default;
+  std::string workdir_;
+  int proc_fd_ = -1;
+};
+
+// Counts the lines of a mountinfo file (one line per mount).
+int CountMounts(const std::string& mountinfo_path);
+// Mounts in the calling thread's namespace.
+int CountOwnMounts();
+// struct mount objects alive system-wide, from the mnt_cache slab; -1 when
+// /proc/slabinfo does not show it (merged slabs, no permission).
+long SlabMountObjects();
+
+}  // namespace mntscale

@@ -1,0 +1,91 @@
+// A run of the suite: the configuration, the farms, the observers and the
+// result file. Scenarios get their containers and workers from here.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "mntscale/counters.h"
+#include "mntscale/farm.h"
+#include "mntscale/results.h"
+#include "mntscale/runner.h"
+#include "mntscale/scenario.h"
+#include "mntscale/topology.h"
+
+namespace mntscale {
+
+struct SessionConfig {
+  std::string topology = "host";
+  std::string placement = "spread";
+  Profile profile;
+  WorkerMode mode = WorkerMode::kThread;
+  double warmup_s = 0.3;
+  double window_s = 0.5;
+  int windows = 5;
+  int repetitions = 1;
+  bool latency = false;
+  bool quiet = false;
+  std::string out;  // result file; empty: none
+  // Counters: empty events and !counters means off.
+  bool counters = false;
+  std::vector<std::string> events;
+  bool attribute = false;
+  int sample_hz = 997;
+  nlohmann::json cli;  // the exact command-line configuration, for the context
+};
+
+class Session {
+ public:
+  Session(SessionConfig config, const Topology& topo);
+  ~Session();
+
+  const SessionConfig& config() const { return config_; }
+  const Topology& topology() const { return topo_; }
+  // The profile for this point: the base profile with the point's axes
+  // (layers, binds, depth, ns_mode, overlay_api, root_switch) applied.
+  Profile ProfileFor(const Point& p) const;
+  // A farm of exactly p's "containers" containers of ProfileFor(p), grown or
+  // shrunk from the last one of the same shape.
+  Farm& FarmFor(const Point& p);
+  Farm& FarmFor(const Profile& profile, int containers);
+  // Drops every cached farm (scenarios that need a clean system).
+  void DropFarms();
+  // Worker plans for p's "workers" (placement from p's "placement" or the
+  // config): worker i in container i % size, running op on path.
+  std::vector<WorkerPlan> Workers(const Point& p, Farm* farm, const OpInfo* op,
+                                  const std::string& path, int count = -1,
+                                  const std::string& placement = "");
+  // Runs spec with the session's timing, mode, counters and sampler.
+  RunResult Measure(RunSpec spec, Entry* e);
+  // Progress for long work, on stderr (in place on a terminal).
+  void Progress(const std::string& what, int done, int total, double elapsed_s);
+  const std::atomic<bool>& interrupted() const;
+
+  // Runs one point (one repetition): builds the entry, runs the scenario and
+  // records it. Unsupported -> "skipped"; errors -> error_occurred. Returns
+  // false when the run was interrupted.
+  bool RunPoint(const ScenarioInfo& s, const Point& p, int rep, int reps);
+  ResultSink& sink() { return *sink_; }
+  void Finish();
+
+ private:
+  SessionConfig config_;
+  Topology topo_;
+  std::unique_ptr<ResultSink> sink_;
+  std::map<std::string, std::unique_ptr<Farm>> farms_;
+  long mounts_before_ = 0, slab_before_ = 0;
+  int points_done_ = 0;
+};
+
+// Installs the SIGINT/SIGTERM handler that sets the interrupted flag.
+void InstallInterruptHandler();
+std::atomic<bool>& InterruptFlag();
+
+// Mounts in the sandbox namespace plus every mount held by live farms.
+long SystemMountCount();
+
+}  // namespace mntscale

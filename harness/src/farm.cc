@@ -1,0 +1,329 @@
+#include "mntscale/farm.h"
+
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include <chrono>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "mntscale/sandbox.h"
+#include "mntscale/sys.h"
+
+namespace mntscale {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+int OpenOwnNs() {
+  return static_cast<int>(Check(openat(Sandbox::Enter().proc_fd(), "thread-self/ns/mnt",
+                                       O_RDONLY | O_CLOEXEC),
+                                "open", "/proc/thread-self/ns/mnt"));
+}
+
+void Mount(const char* src, const std::string& target, const char* type,
+           unsigned long flags, const char* data, std::atomic<long>* ops) {
+  Check(mount(src, target.c_str(), type, flags, data), "mount",
+        std::string(type ? type : src) + ", " + target);
+  ops->fetch_add(1, std::memory_order_relaxed);
+}
+
+// Runs fn on a fresh thread with its own fs_struct, so setns/pivot_root there
+// never touch the caller's root. Exceptions come back to the caller.
+template <typename Fn>
+void OnPrivateThread(Fn fn) {
+  std::exception_ptr err;
+  std::thread t([&] {
+    try {
+      Check(unshare(CLONE_FS), "unshare", "CLONE_FS");
+      fn();
+    } catch (...) {
+      err = std::current_exception();
+    }
+  });
+  t.join();
+  if (err) std::rethrow_exception(err);
+}
+
+// The namespace every container is copied from: its root is the sandbox work
+// area and it holds that one mount, so copy_tree copies one mount per
+// container instead of the host's whole table.
+int BaseNamespace() {
+  static int fd = -1;
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  if (fd >= 0) return fd;
+  const std::string& work = Sandbox::Enter().workdir();
+  OnPrivateThread([&] {
+    Check(unshare(CLONE_NEWNS), "unshare", "CLONE_NEWNS (base)");
+    Check(chdir(work.c_str()), "chdir", work);
+    Check(syscall(SYS_pivot_root, ".", "."), "pivot_root", work);
+    Check(umount2(".", MNT_DETACH), "umount2", "old root of base namespace");
+    Check(chdir("/"), "chdir", "/");
+    fd = OpenOwnNs();
+  });
+  return fd;
+}
+
+void SetNs(int fd, const char* what) {
+  Check(setns(fd, CLONE_NEWNS), "setns", what);
+}
+
+std::atomic<int> g_farm_ids{0};
+
+}  // namespace
+
+std::string InBase(const std::string& sandbox_path) {
+  const std::string& work = Sandbox::Enter().workdir();
+  if (sandbox_path.rfind(work, 0) == 0) return sandbox_path.substr(work.size());
+  return sandbox_path;
+}
+
+const Image& GetImage(const ImageShape& shape) {
+  static std::map<ImageShape, Image> cache;
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(shape);
+  if (it != cache.end()) return it->second;
+  std::string dir = Sandbox::Enter().workdir() + "/img/" + std::to_string(cache.size());
+  return cache.emplace(shape, BuildImage(dir, shape)).first->second;
+}
+
+Farm::Farm(const Profile& profile, const Image& image, int builders)
+    : profile_(profile), image_(image), builders_(builders), id_(g_farm_ids++) {
+  profile_.Validate();
+  if (builders_ <= 0) builders_ = std::max(1u, std::thread::hardware_concurrency());
+  base_ns_fd_ = BaseNamespace();
+  std::string dir = Sandbox::Enter().workdir() + "/f" + std::to_string(id_);
+  MkdirP(dir + "/binds");
+  for (int b = 0; b < profile_.binds; ++b) {
+    WriteFile(dir + "/binds/b" + std::to_string(b), "bind " + std::to_string(b) + "\n");
+  }
+  if (profile_.ns_mode == "shared") MakeSharedNamespace();
+}
+
+void Farm::MakeSharedNamespace() {
+  OnPrivateThread([&] {
+    SetNs(base_ns_fd_, "base namespace");
+    Check(unshare(CLONE_NEWNS), "unshare", "CLONE_NEWNS (shared)");
+    shared_ns_fd_ = OpenOwnNs();
+  });
+}
+
+Farm::~Farm() { Teardown(); }
+
+void Farm::BuildRange(int first, int last,
+                      std::vector<Container>* out, std::atomic<int>* done) {
+  const std::string farm = "/f" + std::to_string(id_);
+  const bool shared = profile_.ns_mode == "shared";
+  const bool pivot = !shared && profile_.root_switch == "pivot_root";
+  std::string lower;
+  for (auto it = image_.layer_dirs.rbegin(); it != image_.layer_dirs.rend(); ++it) {
+    lower += (lower.empty() ? "" : ":") + InBase(*it);  // top layer first
+  }
+  if (shared) SetNs(shared_ns_fd_, "shared namespace");
+  for (int i = first; i < last; ++i) {
+    auto t0 = Clock::now();
+    if (!shared) {
+      SetNs(base_ns_fd_, "base namespace");
+      Check(unshare(CLONE_NEWNS), "unshare", "CLONE_NEWNS (container)");
+    }
+    // Directories are never reused: a shrunk farm may grow again.
+    const std::string c = farm + "/c" + std::to_string(dir_serial_.fetch_add(1));
+    const std::string root = c + "/root";
+    for (const char* d : {"", "/upper", "/work", "/root"}) {
+      Check(mkdir((c + d).c_str(), 0755), "mkdir", c + d);
+    }
+    MountOverlay(lower, c, root);
+    for (size_t b = 0; b < image_.bind_targets.size(); ++b) {
+      const std::string& t = image_.bind_targets[b];
+      if (t.rfind("/dev/", 0) == 0) continue;  // after /dev exists
+      Mount((farm + "/binds/b" + std::to_string(b)).c_str(), root + t, nullptr, MS_BIND,
+            nullptr, &mount_ops_);
+    }
+    if (profile_.proc) {
+      Mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr,
+            &mount_ops_);
+    }
+    if (profile_.sys) {
+      Mount("sysfs", root + "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
+            nullptr, &mount_ops_);
+    }
+    if (profile_.dev) {
+      Mount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID, "mode=755,size=64k", &mount_ops_);
+      Check(mkdir((root + "/dev/shm").c_str(), 01777), "mkdir", root + "/dev/shm");
+      Check(mkdir((root + "/dev/mqueue").c_str(), 0755), "mkdir", root + "/dev/mqueue");
+      Mount("shm", root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64k",
+            &mount_ops_);
+      Mount("mqueue", root + "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            nullptr, &mount_ops_);
+    }
+    for (size_t b = 0; b < image_.bind_targets.size(); ++b) {
+      const std::string& t = image_.bind_targets[b];
+      if (t.rfind("/dev/", 0) != 0) continue;
+      if (profile_.dev) WriteFile(root + t, "");
+      Mount((farm + "/binds/b" + std::to_string(b)).c_str(), root + t, nullptr, MS_BIND,
+            nullptr, &mount_ops_);
+    }
+    Container ct;
+    ct.index = i;
+    if (pivot) {
+      // As runc does: pivot_root(".", ".") stacks the old root under the new
+      // one, and a lazy umount detaches it.
+      Check(chdir(root.c_str()), "chdir", root);
+      Check(syscall(SYS_pivot_root, ".", "."), "pivot_root", root);
+      Check(umount2(".", MNT_DETACH), "umount2", "old root of " + c);
+      mount_ops_.fetch_add(1, std::memory_order_relaxed);
+      Check(chdir("/"), "chdir", "/");
+    } else {
+      ct.root = root;
+    }
+    ct.ns_fd = shared ? shared_ns_fd_ : OpenOwnNs();
+    ct.mounts = shared ? 0 : CountOwnMounts();
+    ct.build_s = Since(t0);
+    (*out)[i] = ct;
+    done->fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void Farm::MountOverlay(const std::string& lower, const std::string& c,
+                        const std::string& root) {
+  const std::string upper = c + "/upper", work = c + "/work";
+  if (profile_.overlay_api == "mount") {
+    std::string opts = "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work;
+    Check(mount("overlay", root.c_str(), "overlay", 0, opts.c_str()), "mount",
+          "overlay, " + root,
+          opts.size() >= 4096 ? "option string longer than one page (lowerdir+ needs 6.7+)"
+                              : "");
+    mount_ops_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  Fd fs(FsOpen("overlay", kFsopenCloexec));
+  Check(fs.get(), "fsopen", "overlay");
+  // lowerdir+ (6.7+) takes one layer per call, top first; older kernels take
+  // the whole colon-separated list at once.
+  size_t start = 0;
+  bool appended = true;
+  while (start <= lower.size()) {
+    size_t end = lower.find(':', start);
+    if (end == std::string::npos) end = lower.size();
+    std::string layer = lower.substr(start, end - start);
+    if (FsConfig(fs.get(), kFsconfigSetString, "lowerdir+", layer.c_str(), 0) < 0) {
+      if (start != 0 || errno != EINVAL) Check(-1, "fsconfig", "lowerdir+=" + layer);
+      appended = false;
+      break;
+    }
+    start = end + 1;
+  }
+  if (!appended) {
+    Check(FsConfig(fs.get(), kFsconfigSetString, "lowerdir", lower.c_str(), 0), "fsconfig",
+          "lowerdir");
+  }
+  Check(FsConfig(fs.get(), kFsconfigSetString, "upperdir", upper.c_str(), 0), "fsconfig",
+        "upperdir=" + upper);
+  Check(FsConfig(fs.get(), kFsconfigSetString, "workdir", work.c_str(), 0), "fsconfig",
+        "workdir=" + work);
+  Check(FsConfig(fs.get(), kFsconfigCmdCreate, nullptr, nullptr, 0), "fsconfig",
+        "FSCONFIG_CMD_CREATE overlay");
+  Fd mnt(FsMount(fs.get(), kFsmountCloexec, 0));
+  Check(mnt.get(), "fsmount", "overlay");
+  Check(MoveMount(mnt.get(), "", AT_FDCWD, root.c_str(), kMoveMountFEmptyPath), "move_mount",
+        root);
+  mount_ops_.fetch_add(1, std::memory_order_relaxed);
+}
+
+double Farm::Grow(int n, const ProgressFn& progress) {
+  int first = size();
+  if (n <= first) return 0;
+  containers_.resize(n);
+  auto t0 = Clock::now();
+  int builders = std::min(builders_, n - first);
+  std::atomic<int> done{0};
+  std::vector<std::exception_ptr> errs(builders);
+  std::vector<std::thread> threads;
+  for (int b = 0; b < builders; ++b) {
+    int lo = first + (n - first) * b / builders, hi = first + (n - first) * (b + 1) / builders;
+    threads.emplace_back([&, b, lo, hi] {
+      try {
+        Check(unshare(CLONE_FS), "unshare", "CLONE_FS");
+        BuildRange(lo, hi, &containers_, &done);
+      } catch (...) {
+        errs[b] = std::current_exception();
+      }
+    });
+  }
+  while (progress) {
+    int d = done.load();
+    progress(d, n - first);
+    if (d >= n - first) break;
+    bool failed = false;
+    for (auto& e : errs) failed |= e != nullptr;
+    if (failed) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  for (auto& t : threads) t.join();
+  for (auto& e : errs) {
+    if (e) {
+      // Keep what was built consistent: drop the slots that never got an fd.
+      std::vector<Container> kept;
+      for (auto& c : containers_) {
+        if (c.ns_fd >= 0) kept.push_back(c);
+      }
+      containers_ = kept;
+      std::rethrow_exception(e);
+    }
+  }
+  return Since(t0);
+}
+
+double Farm::Teardown(int threads) {
+  auto t0 = Clock::now();
+  if (profile_.ns_mode == "shared") {
+    containers_.clear();
+    if (shared_ns_fd_ >= 0) close(shared_ns_fd_);
+    shared_ns_fd_ = -1;
+    return Since(t0);
+  }
+  if (threads <= 0) threads = builders_;
+  threads = std::max(1, std::min<int>(threads, size()));
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t) {
+    ts.emplace_back([this, t, threads] {
+      for (size_t i = t; i < containers_.size(); i += threads) {
+        if (containers_[i].ns_fd >= 0) close(containers_[i].ns_fd);
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  containers_.clear();
+  return Since(t0);
+}
+
+void Farm::Shrink(int n) {
+  if (n >= size()) return;
+  if (profile_.ns_mode == "shared") {
+    // Every container lives in the one namespace: start it afresh.
+    Teardown();
+    MakeSharedNamespace();
+    Grow(n);
+    return;
+  }
+  for (int i = n; i < size(); ++i) close(containers_[i].ns_fd);
+  containers_.resize(n);
+}
+
+long Farm::MountsHeld() const {
+  long n = 0;
+  for (const auto& c : containers_) n += c.mounts;
+  return n;
+}
+
+}  // namespace mntscale

@@ -1,0 +1,272 @@
+#include "mntscale/results.h"
+
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "mntscale/sandbox.h"
+#include "mntscale/sys.h"
+
+namespace mntscale {
+namespace {
+
+std::string Trim(std::string s) {
+  while (!s.empty() && isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  size_t i = 0;
+  while (i < s.size() && isspace(static_cast<unsigned char>(s[i]))) ++i;
+  return s.substr(i);
+}
+
+std::string IsoNow() {
+  char buf[64];
+  time_t t = time(nullptr);
+  struct tm tm;
+  localtime_r(&t, &tm);
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S%z", &tm);
+  return buf;
+}
+
+std::string Hostname() {
+  char buf[256] = {};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+std::string SelfExe() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, n) : "";
+}
+
+}  // namespace
+
+long ReadSysctl(const std::string& name) {
+  std::string path = "/proc/sys/" + name;
+  std::replace(path.begin() + 10, path.end(), '.', '/');
+  std::string s;
+  if (!TryReadFile(path, &s)) return -1;
+  return std::strtol(s.c_str(), nullptr, 10);
+}
+
+std::string KernelRelease() {
+  struct utsname u;
+  uname(&u);
+  return u.release;
+}
+
+bool IsVirtualized(std::string* hypervisor) {
+  std::string cpuinfo;
+  TryReadFile("/proc/cpuinfo", &cpuinfo);
+  bool vm = cpuinfo.find(" hypervisor") != std::string::npos;
+  std::string vendor;
+  if (TryReadFile("/sys/class/dmi/id/sys_vendor", &vendor)) vendor = Trim(vendor);
+  std::string product;
+  if (TryReadFile("/sys/class/dmi/id/product_name", &product)) product = Trim(product);
+  if (hypervisor) {
+    *hypervisor = "";
+    if (vm) {
+      std::string v = vendor + " " + product;
+      if (v.find("QEMU") != std::string::npos || cpuinfo.find("QEMU") != std::string::npos) {
+        *hypervisor = "qemu";
+      } else if (v.find("Amazon") != std::string::npos) {
+        *hypervisor = "nitro";
+      } else if (v.find("Google") != std::string::npos) {
+        *hypervisor = "gce";
+      } else if (v.find("Microsoft") != std::string::npos) {
+        *hypervisor = "hyperv";
+      } else if (v.find("VMware") != std::string::npos) {
+        *hypervisor = "vmware";
+      } else {
+        *hypervisor = "kvm";
+      }
+    }
+  }
+  return vm;
+}
+
+nlohmann::json MountHashInfo() {
+  std::string cmdline;
+  TryReadFile("/proc/cmdline", &cmdline);
+  auto pos = cmdline.find("mhash_entries=");
+  if (pos != std::string::npos) {
+    return {{"entries", std::strtol(cmdline.c_str() + pos + 14, nullptr, 10)},
+            {"source", "cmdline"}};
+  }
+  // The boot log says it exactly, while it has not rotated away.
+  Fd fd(open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (fd.valid()) {
+    char buf[8192];
+    ssize_t n;
+    while ((n = read(fd.get(), buf, sizeof buf - 1)) > 0 || (n < 0 && errno == EPIPE)) {
+      if (n <= 0) continue;
+      buf[n] = 0;
+      const char* p = strstr(buf, "Mount-cache hash table entries: ");
+      if (p) return {{"entries", std::strtol(p + 32, nullptr, 10)}, {"source", "dmesg"}};
+    }
+  }
+  // alloc_large_system_hash sizes it at one bucket per 512 KiB of RAM,
+  // rounded to a power of two.
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  double buckets = static_cast<double>(pages) * page / (512 * 1024);
+  long entries = 1L << static_cast<int>(std::floor(std::log2(std::max(buckets, 1.0))));
+  return {{"entries", entries}, {"source", "estimated"}};
+}
+
+nlohmann::json CollectContext(const Topology& topo, const nlohmann::json& extra) {
+  struct utsname u;
+  uname(&u);
+  std::string hv;
+  bool virt = IsVirtualized(&hv);
+  const auto& ts = topo.summary();
+  Topology host = topo.is_host() ? topo : Topology::Host();
+  const auto& hs = host.summary();
+  nlohmann::json c = {
+      {"date", IsoNow()},
+      {"host_name", Hostname()},
+      {"executable", SelfExe()},
+      {"num_cpus", sysconf(_SC_NPROCESSORS_ONLN)},
+      {"mhz_per_cpu", 0},
+      {"cpu_scaling_enabled", false},
+      {"library_build_type", "release"},
+      {"caches", nlohmann::json::array()},
+      {"mntscale_version", MNTSCALE_VERSION},
+      {"machine", {{"name", Hostname()}, {"virtualized", virt}, {"hypervisor", hv}}},
+      {"kernel",
+       {{"release", u.release},
+        {"uname", std::string(u.sysname) + " " + u.nodename + " " + u.release + " " + u.version +
+                      " " + u.machine},
+        {"emulated", false},
+        {"accelerator", "native"}}},
+      {"cpu", {{"model", hs.cpu_model}, {"vendor", hs.cpu_vendor}}},
+      {"host_topology",
+       {{"packages", hs.packages}, {"numa_nodes", hs.numa_nodes}, {"cores", hs.cores},
+        {"pus", hs.pus}}},
+      {"topology",
+       {{"source", ts.source}, {"packages", ts.packages}, {"numa_nodes", ts.numa_nodes},
+        {"cores", ts.cores}, {"pus", ts.pus}}},
+      {"sysctl",
+       {{"fs.mount-max", ReadSysctl("fs.mount-max")},
+        {"user.max_mnt_namespaces", ReadSysctl("user.max_mnt_namespaces")}}},
+      {"mount_hash", MountHashInfo()},
+      {"rootless", geteuid() != 0},
+  };
+  // The kernel matrix tells us when we run under emulation.
+  if (const char* acc = getenv("MNTSCALE_ACCELERATOR")) {
+    c["kernel"]["accelerator"] = acc;
+    c["kernel"]["emulated"] = std::string(acc) == "tcg";
+  }
+  if (const char* m = getenv("MNTSCALE_MACHINE")) c["machine"]["name"] = m;
+  for (auto it = extra.begin(); it != extra.end(); ++it) c[it.key()] = it.value();
+  return c;
+}
+
+ResultSink::ResultSink(std::string path, nlohmann::json context)
+    : path_(std::move(path)), context_(std::move(context)) {}
+
+void ResultSink::SetContext(const std::string& key, nlohmann::json value) {
+  context_[key] = std::move(value);
+}
+
+void ResultSink::Add(nlohmann::json entry) {
+  entries_.push_back(std::move(entry));
+  Write(false, "running");
+}
+
+void ResultSink::Finish(bool complete, const std::string& reason) { Write(complete, reason); }
+
+nlohmann::json ResultSink::Document(bool complete, const std::string& reason) const {
+  nlohmann::json doc = {{"schema", "mntscale-result"},
+                        {"schema_version", kSchemaVersion},
+                        {"complete", complete},
+                        {"context", context_}};
+  if (!complete) doc["incomplete_reason"] = reason;
+  nlohmann::json b = nlohmann::json::array();
+  for (const auto& e : entries_) b.push_back(e);
+  for (auto& a : Aggregates(entries_)) b.push_back(std::move(a));
+  doc["benchmarks"] = std::move(b);
+  return doc;
+}
+
+void ResultSink::Write(bool complete, const std::string& reason) const {
+  if (path_.empty()) return;
+  WriteFileAtomic(path_, Document(complete, reason).dump(2) + "\n");
+}
+
+std::vector<nlohmann::json> ResultSink::Aggregates(const std::vector<nlohmann::json>& entries) {
+  std::map<std::string, std::vector<const nlohmann::json*>> groups;
+  std::vector<std::string> order;
+  for (const auto& e : entries) {
+    if (e.contains("skipped") || !e.contains("items_per_second")) continue;
+    std::string rn = e.value("run_name", e.value("name", ""));
+    if (!groups.count(rn)) order.push_back(rn);
+    groups[rn].push_back(&e);
+  }
+  std::vector<nlohmann::json> out;
+  for (const auto& rn : order) {
+    const auto& g = groups[rn];
+    if (g.size() < 2) continue;
+    auto stats = [&](const char* key) {
+      std::vector<double> v;
+      for (auto* e : g) v.push_back((*e)[key].get<double>());
+      double mean = 0;
+      for (double x : v) mean += x;
+      mean /= v.size();
+      double var = 0;
+      for (double x : v) var += (x - mean) * (x - mean);
+      double sd = std::sqrt(var / (v.size() - 1));
+      std::sort(v.begin(), v.end());
+      double med = v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+      return std::array<double, 4>{mean, med, sd, mean != 0 ? sd / mean : 0};
+    };
+    auto rt = stats("real_time"), ct = stats("cpu_time"), ips = stats("items_per_second");
+    const char* names[] = {"mean", "median", "stddev", "cv"};
+    for (int k = 0; k < 4; ++k) {
+      const nlohmann::json& first = *g.front();
+      nlohmann::json a = {{"name", rn + "_" + names[k]},
+                          {"run_name", rn},
+                          {"run_type", "aggregate"},
+                          {"aggregate_name", names[k]},
+                          {"repetitions", g.size()},
+                          {"threads", first.value("threads", 1)},
+                          {"iterations", g.size()},
+                          {"real_time", rt[k]},
+                          {"cpu_time", ct[k]},
+                          {"time_unit", "ns"},
+                          {"items_per_second", ips[k]},
+                          {"scenario", first.value("scenario", "")},
+                          {"params", first.value("params", nlohmann::json::object())}};
+      if (k == 3) a["aggregate_unit"] = "percentage";
+      out.push_back(std::move(a));
+    }
+  }
+  return out;
+}
+
+void CheckWritable(const std::string& path) {
+  if (path.empty()) throw UsageError("empty output path");
+  std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
+  if (dir.empty()) dir = "/";
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    throw UsageError("output path '" + path + "' is a directory");
+  }
+  if (access(dir.c_str(), W_OK) != 0) {
+    throw UsageError("output path '" + path + "' cannot be written: directory '" + dir +
+                     "': " + ErrnoName(errno) + " (" + strerror(errno) + ")");
+  }
+  if (stat(path.c_str(), &st) == 0 && access(path.c_str(), W_OK) != 0) {
+    throw UsageError("output path '" + path + "' cannot be written: " + ErrnoName(errno));
+  }
+}
+
+}  // namespace mntscale
