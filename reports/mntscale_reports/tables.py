@@ -109,8 +109,8 @@ def usl_table(fits):
             continue
         m = f.fit
         peak = "no peak" if m.peak is None else f"{m.peak:.1f}"
-        rows.append(head + [rate(m.lam), num(m.sigma, ".4f"), num(m.kappa, ".3g"), num(m.r2, ".4f"), peak,
-                            f"{m.n_points} points"])
+        note = f"{m.n_points} points" + (": exactly determined, R² says nothing" if m.n_points == 3 else "")
+        rows.append(head + [rate(m.lam), num(m.sigma, ".4f"), num(m.kappa, ".3g"), num(m.r2, ".4f"), peak, note])
     return Table("USL fits", GROUP_HEADERS + ["N", "held fixed", "λ", "σ", "κ", "R²", "peak N*", "note"], rows,
                  note="X(N) = λN / (1 + σ(N−1) + κN(N−1)), least squares on the mean per N, σ, κ ≥ 0. "
                       "N* = sqrt((1−σ)/κ), at least 1; 'no peak' when κ ≈ 0.")
