@@ -1,0 +1,482 @@
+"""scripts/kernel-matrix: the same mntscale run on several kernels, one report.
+
+  kernel-matrix [options] KERNEL...                    matrix: one result per kernel
+  kernel-matrix [options] --baseline K1 --candidate K2 A/B: interleaved rounds + compare
+
+KERNEL: `native`, a Debian package name / glob / meta-package, or IMAGE[:MODULES_DIR]
+(see kmatrix/kernels.py).
+"""
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+
+from . import accel as accel_mod
+from . import initramfs as ir
+from . import kernels as kmod
+from . import topology as topo_mod
+from . import vm
+
+SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPORT = os.path.join(SOURCE_DIR, "reports", "mntscale_report.py")
+PYTHON = "/usr/bin/python3"
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+@dataclass
+class KernelRun:
+    spec: str
+    label: str
+    kind: str  # native | vm
+    ok: bool = False
+    reason: str = ""
+    release: str = ""
+    expected_release: str = ""
+    accelerator: str = ""
+    source: str = ""
+    seconds: float = 0.0
+    result: str = ""  # path of the result JSON
+    console: str = ""  # path of the console log
+    console_tail: str = ""
+    notes: list = field(default_factory=list)
+    measured: int = 0
+    skipped: dict = field(default_factory=dict)  # run_name -> reason
+
+
+# --- the run inside a guest or on this machine -------------------------------------------------
+
+def mntscale_args(opts):
+    args = []
+    if opts.preset:
+        args += ["--preset", opts.preset]
+    args += shlex.split(opts.run_args or "")
+    args += ["--quiet"] if opts.quiet_guest else []
+    return args
+
+
+def default_binary():
+    env = os.environ.get("MNTSCALE_BINARY")
+    if env:
+        return env
+    return os.path.join(SOURCE_DIR, "build", "mntscale")
+
+
+def summarize_result(run, path):
+    """Fill release / accelerator / measured and skipped points from a result file."""
+    with open(path) as f:
+        doc = json.load(f)
+    k = doc.get("context", {}).get("kernel", {})
+    run.release = k.get("release", "")
+    run.accelerator = k.get("accelerator", "")
+    if doc.get("complete") is False:
+        run.notes.append(f"result incomplete: {doc.get('incomplete_reason', '?')}")
+    for b in doc.get("benchmarks", []):
+        if b.get("run_type") != "iteration":
+            continue
+        if "skipped" in b:
+            run.skipped[b.get("run_name") or b.get("name")] = b["skipped"]
+        elif b.get("repetition_index", 0) == 0:
+            run.measured += 1
+    if run.expected_release and run.release and run.release != run.expected_release:
+        run.notes.append(f"booted {run.release}, expected {run.expected_release}")
+
+
+def run_native(kernel, opts, out_path, console_path):
+    run = KernelRun(kernel.spec, kernel.label, "native", expected_release=kernel.release,
+                    source=kernel.source, console=console_path)
+    env = dict(os.environ)
+    env.pop("MNTSCALE_ACCELERATOR", None)  # native: the binary's own default
+    if opts.machine:
+        env["MNTSCALE_MACHINE"] = opts.machine
+    argv = [opts.binary, "run", *mntscale_args(opts), "--out", out_path]
+    log(f"kernel-matrix: [{kernel.label}] native: {' '.join(shlex.quote(a) for a in argv)}")
+    start = time.monotonic()
+    with open(console_path, "wb") as con:
+        p = vm.spawn(argv, stdin=subprocess.DEVNULL, stdout=con, stderr=subprocess.STDOUT, env=env)
+        try:
+            p.wait(timeout=opts.timeout)
+            rc = p.returncode
+        except subprocess.TimeoutExpired:
+            rc = None
+        vm.kill(p)
+    run.seconds = time.monotonic() - start
+    with open(console_path, errors="replace") as f:
+        text = f.read()
+    if rc is None:
+        run.reason = f"timed out after {opts.timeout:.0f}s"
+    elif os.path.exists(out_path) and os.path.getsize(out_path) > 0:
+        run.ok = True
+        if rc != 0:
+            run.notes.append(f"mntscale exited {rc}; its partial result is kept")
+    else:
+        run.reason = f"mntscale exited {rc} without a result file"
+    if run.ok:
+        run.result = out_path
+        summarize_result(run, out_path)
+    else:
+        run.console_tail = vm.console_tail(text)
+    return run
+
+
+def build_image(kernel, opts, accelerator, workdir):
+    img = ir.build_guest(opts.binary, kernel.modules_dir, mntscale_args(opts), accelerator,
+                         opts.vm_machine, want_modules=opts.modules, need_fs=opts.need_fs,
+                         busybox=opts.busybox)
+    # presets/ and profiles/ resolve against the source dir compiled into the binary:
+    # the same absolute path exists in the guest.
+    for sub in ("presets", "profiles"):
+        d = os.path.join(opts.source_dir, sub)
+        if os.path.isdir(d):
+            for f in sorted(os.listdir(d)):
+                if f.endswith(".json"):
+                    img.archive.add_host_file(os.path.join(d, f).lstrip("/"), os.path.join(d, f), 0o644)
+    path = os.path.join(workdir, f"{kernel.label}.initrd.gz")
+    img.archive.write_gzip(path)
+    return img, path
+
+
+def run_vm(kernel, opts, accelerator, cpu_model, out_path, console_path, image=None):
+    """Boot one kernel with its image (built here unless given) and keep its result."""
+    run = KernelRun(kernel.spec, kernel.label, "vm", expected_release=kernel.release,
+                    accelerator=accelerator, source=kernel.source, console=console_path)
+    start = time.monotonic()
+    workdir = None
+    try:
+        if image is None:
+            workdir = tempfile.mkdtemp(prefix="kmatrix-", dir=opts.tmpdir)
+            img, image = build_image(kernel, opts, accelerator, workdir)
+            if img.missing_modules:
+                run.notes.append("no module file for: " + ", ".join(img.missing_modules)
+                                 + " (built in, or absent: the guest checks /proc/filesystems)")
+        log(f"kernel-matrix: [{kernel.label}] booting under {accelerator} ({opts.topology.describe()}), "
+            f"timeout {opts.timeout:.0f}s")
+        br = vm.boot(kernel.image, image, accelerator, opts.topology, opts.timeout,
+                     console_path=console_path, cpu=cpu_model)
+        outcome = vm.parse_console(br.console, br.timed_out, opts.timeout)
+        run.notes += outcome.notes
+        if outcome.ok:
+            with open(out_path + ".tmp", "wb") as f:
+                f.write(outcome.payload)
+            os.replace(out_path + ".tmp", out_path)
+            run.ok, run.result = True, out_path
+            summarize_result(run, out_path)
+        else:
+            run.reason = outcome.reason
+            run.release = outcome.release
+            run.console_tail = vm.console_tail(br.console)
+    except (ir.ImageError, OSError) as e:
+        run.reason = f"image: {e}"
+    finally:
+        if workdir and not opts.keep_images:
+            shutil.rmtree(workdir, ignore_errors=True)
+    run.seconds = time.monotonic() - start
+    return run
+
+
+# --- accelerator -------------------------------------------------------------------------------
+
+def choose_accelerator(kernel, opts):
+    """(accelerator, cpu model, reason). Forced by --accel, else the timed probe."""
+    if opts.accel in ("kvm", "tcg"):
+        return opts.accel, None, f"forced by --accel {opts.accel}"
+    workdir = tempfile.mkdtemp(prefix="kmatrix-probe-", dir=opts.tmpdir)
+    try:
+        probe = os.path.join(workdir, "probe.initrd.gz")
+        ir.build_probe(opts.busybox).write_gzip(probe)
+        small = topo_mod.make(min(2, opts.topology.cpus), 512)
+        br = vm.boot(kernel.image, probe, "tcg", small, opts.probe_timeout, stop_marker=ir.PROBE)
+        tcg = accel_mod.ProbeResult("tcg", br.marker_seconds,
+                                    "" if br.marker_seconds else _probe_note(br, opts.probe_timeout))
+        log(f"kernel-matrix: probe tcg: {tcg.seconds if tcg.seconds is not None else tcg.note}")
+        kvm, kvm_cpu = None, None
+        if os.access("/dev/kvm", os.R_OK | os.W_OK):
+            limit = accel_mod.kvm_timeout(tcg.seconds or opts.probe_timeout)
+            notes = []
+            for cpu in ("host", "qemu64"):  # host first; some nested setups reject its MSRs
+                br = vm.boot(kernel.image, probe, "kvm", small, limit, stop_marker=ir.PROBE, cpu=cpu)
+                if br.marker_seconds is not None:
+                    kvm, kvm_cpu = accel_mod.ProbeResult("kvm", br.marker_seconds, f"-cpu {cpu}"), cpu
+                    break
+                notes.append(f"-cpu {cpu}: {_probe_note(br, limit)}")
+            if kvm is None:
+                kvm = accel_mod.ProbeResult("kvm", None, "; ".join(notes))
+            log(f"kernel-matrix: probe kvm: {kvm.seconds if kvm.seconds is not None else kvm.note}")
+        choice, why = accel_mod.decide(tcg, kvm)
+        return choice, (kvm_cpu if choice == "kvm" else None), why
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _probe_note(br, limit):
+    if br.timed_out:
+        return f"no marker within {limit:.1f}s (killed)"
+    last = vm.console_tail(br.console, 2).replace("\n", " | ")
+    return f"qemu exited {br.exit_code} before the marker: {last[-200:]}"
+
+
+# --- reports -----------------------------------------------------------------------------------
+
+def scenario_table(runs):
+    """Markdown: per point, each kernel's mean throughput or its skip reason."""
+    cols = [r for r in runs if r.ok]
+    if not cols:
+        return ""
+    cells, order = {}, []
+    for r in cols:
+        with open(r.result) as f:
+            doc = json.load(f)
+        per = {}
+        for b in doc.get("benchmarks", []):
+            if b.get("run_type") != "iteration":
+                continue
+            name = b.get("run_name") or b.get("name")
+            if name not in order:
+                order.append(name)
+            if "skipped" in b:
+                per[name] = "skipped: " + b["skipped"]
+            elif "items_per_second" in b:
+                per.setdefault(name, []).append(b["items_per_second"])
+        for name, v in per.items():
+            cells[(name, r.label)] = v if isinstance(v, str) else _si(sum(v) / len(v))
+    head = "| point | " + " | ".join(f"{r.label} ({r.accelerator or 'native'})" for r in cols) + " |"
+    lines = [head, "|" + "---|" * (len(cols) + 1)]
+    for name in order:
+        lines.append(f"| {name} | " + " | ".join(cells.get((name, r.label), "—") for r in cols) + " |")
+    return "\n".join(lines)
+
+
+def _si(v):
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(v) >= scale:
+            return f"{v / scale:.3g}{unit}"
+    return f"{v:.3g}"
+
+
+def write_summary(outdir, runs, extra):
+    with open(os.path.join(outdir, "summary.json"), "w") as f:
+        json.dump({**extra, "kernels": [asdict(r) for r in runs]}, f, indent=2)
+    lines = ["# Kernel matrix", ""]
+    for k, v in extra.items():
+        lines.append(f"- {k}: {v}")
+    lines += ["", "| kernel | release | accelerator | status | time | points | skipped |",
+              "|---|---|---|---|---|---|---|"]
+    for r in runs:
+        acc = r.accelerator or ("native" if r.kind == "native" else "")
+        if acc == "tcg":
+            acc = "tcg (emulated)"
+        status = "ok" if r.ok else "FAILED: " + r.reason
+        lines.append(f"| {r.label} | {r.release or r.expected_release} | {acc} | {status} | "
+                     f"{r.seconds:.0f}s | {r.measured} | {len(r.skipped)} |")
+    for r in runs:
+        if r.notes:
+            lines += ["", f"{r.label}: " + "; ".join(r.notes)]
+        if r.skipped:
+            lines += ["", f"Skipped on {r.label}:"] + [f"- {n}: {why}" for n, why in r.skipped.items()]
+        if not r.ok:
+            lines += ["", f"## {r.label} failed: {r.reason}", "", f"Console ({r.console}), last lines:",
+                      "", "```", r.console_tail, "```"]
+    table = scenario_table(runs)
+    if table:
+        lines += ["", "## Throughput per point (mean items/s; TCG numbers are emulated)", "", table]
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(outdir, "summary.md"), "w") as f:
+        f.write(text)
+    return text
+
+
+def make_report(outdir, files):
+    if not files:
+        return None
+    rdir = os.path.join(outdir, "report")
+    r = subprocess.run([PYTHON, REPORT, "report", rdir, *files], capture_output=True, text=True)
+    if r.returncode != 0:
+        log(f"kernel-matrix: report failed ({r.returncode}): {r.stderr.strip()[-800:]}")
+        return None
+    return os.path.join(rdir, "index.html")
+
+
+# --- drivers -----------------------------------------------------------------------------------
+
+def resolve_all(specs, opts):
+    kernels, failures = [], []
+    for spec in specs:
+        try:
+            kernels.append(kmod.resolve(spec, opts.cache, log=log))
+        except (kmod.KernelError, OSError) as e:
+            failures.append(KernelRun(spec, kmod.safe_label(spec), "vm", reason=f"kernel: {e}"))
+    seen = {}
+    for k in kernels:  # two specs naming one kernel must not share files
+        n = seen.get(k.label, 0)
+        seen[k.label] = n + 1
+        if n:
+            k.label = f"{k.label}-{n + 1}"
+    return kernels, failures
+
+
+def accelerator_for(kernels, opts):
+    vms = [k for k in kernels if not k.native]
+    if not vms:
+        return None, None, "no VM kernels"
+    acc, cpu, why = choose_accelerator(vms[0], opts)
+    log(f"kernel-matrix: accelerator {acc}: {why}")
+    return acc, cpu, why
+
+
+def matrix(opts):
+    t0 = time.monotonic()
+    os.makedirs(os.path.join(opts.out, "results"), exist_ok=True)
+    os.makedirs(os.path.join(opts.out, "console"), exist_ok=True)
+    kernels, runs = resolve_all(opts.kernels, opts)
+    acc, cpu, why = accelerator_for(kernels, opts) if kernels else (None, None, "")
+    for k in kernels:
+        out = os.path.join(opts.out, "results", f"{k.label}.json")
+        con = os.path.join(opts.out, "console", f"{k.label}.log")
+        run = run_native(k, opts, out, con) if k.native else run_vm(k, opts, acc, cpu, out, con)
+        log(f"kernel-matrix: [{k.label}] " + (f"ok in {run.seconds:.0f}s: {run.measured} points, "
+                                              f"{len(run.skipped)} skipped" if run.ok else
+                                              f"FAILED after {run.seconds:.0f}s: {run.reason}"))
+        runs.append(run)
+    html = make_report(opts.out, [r.result for r in runs if r.ok])
+    extra = {"accelerator": f"{acc} ({why})" if acc else "none (no VM kernels)",
+             "guest": opts.topology.describe(), "run": " ".join(mntscale_args(opts)),
+             "binary": opts.binary, "report": html or "not made (no results)",
+             "wall_seconds": round(time.monotonic() - t0, 1)}
+    text = write_summary(opts.out, runs, extra)
+    print(text)
+    return 0 if runs and all(r.ok for r in runs) else 1
+
+
+def ab(opts):
+    t0 = time.monotonic()
+    base_dir = os.path.join(opts.out, "baseline")
+    cand_dir = os.path.join(opts.out, "candidate")
+    for d in (base_dir, cand_dir, os.path.join(opts.out, "console")):
+        os.makedirs(d, exist_ok=True)
+    kernels, failed = resolve_all([opts.baseline, opts.candidate], opts)
+    if failed:
+        write_summary(opts.out, failed, {"mode": "A/B"})
+        for r in failed:
+            log(f"kernel-matrix: {r.spec}: {r.reason}")
+        return 2
+    a, b = kernels
+    acc, cpu, why = accelerator_for(kernels, opts)
+    workdir = tempfile.mkdtemp(prefix="kmatrix-ab-", dir=opts.tmpdir)
+    images = {}
+    runs = []
+    try:
+        for k in (a, b):
+            if not k.native:
+                img, path = build_image(k, opts, acc, workdir)
+                images[k.label] = path
+        for i in range(opts.rounds):
+            for side, k, d in (("A", a, base_dir), ("B", b, cand_dir)):
+                out = os.path.join(d, f"round-{i + 1:02d}.json")
+                con = os.path.join(opts.out, "console", f"{side}-{k.label}-round-{i + 1:02d}.log")
+                log(f"kernel-matrix: round {i + 1}/{opts.rounds} {side} = {k.label}")
+                r = (run_native(k, opts, out, con) if k.native
+                     else run_vm(k, opts, acc, cpu, out, con, image=images[k.label]))
+                r.label = f"{side}{i + 1}-{k.label}"
+                runs.append(r)
+                if not r.ok:
+                    log(f"kernel-matrix: {r.label} FAILED: {r.reason}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    cmp_dir = os.path.join(opts.out, "compare")
+    argv = [PYTHON, REPORT, "compare", base_dir, cand_dir, "--out", cmp_dir,
+            "--threshold", str(opts.threshold)]
+    c = subprocess.run(argv, capture_output=True, text=True)
+    html = make_report(opts.out, [r.result for r in runs if r.ok])
+    extra = {"mode": f"A/B: baseline {a.label}, candidate {b.label}, {opts.rounds} interleaved rounds",
+             "accelerator": f"{acc} ({why})" if acc else "native",
+             "guest": opts.topology.describe(), "run": " ".join(mntscale_args(opts)),
+             "compare": f"{cmp_dir}/compare.md (exit {c.returncode})", "report": html or "not made",
+             "wall_seconds": round(time.monotonic() - t0, 1)}
+    write_summary(opts.out, runs, extra)
+    print(c.stdout)
+    if c.returncode == 2:
+        log(f"kernel-matrix: compare: {c.stderr.strip()[-800:]}")
+    return c.returncode
+
+
+# --- command line -------------------------------------------------------------------------------
+
+def parse(argv):
+    p = argparse.ArgumentParser(prog="kernel-matrix", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("kernels", nargs="*", help="native | Debian package (glob, meta) | IMAGE[:MODULES_DIR]")
+    p.add_argument("--baseline", help="A/B: the baseline kernel (A)")
+    p.add_argument("--candidate", help="A/B: the candidate kernel (B)")
+    p.add_argument("--rounds", type=int, default=5, help="A/B: interleaved A B rounds (default 5)")
+    p.add_argument("--threshold", type=float, default=5.0, help="A/B: compare's gate, percent")
+    p.add_argument("--preset", default=None,
+                   help="mntscale preset to run (presets/NAME); default 'nightly' unless --run-args")
+    p.add_argument("--run-args", default="", help="extra `mntscale run` arguments, one shell-quoted string")
+    p.add_argument("--out", default=None, help="output directory (default ./kernel-matrix-DATE)")
+    p.add_argument("--binary", default=None, help="mntscale binary (default $MNTSCALE_BINARY or build/mntscale)")
+    p.add_argument("--cache", default=kmod.DEFAULT_CACHE, help="downloaded kernels (default %(default)s)")
+    p.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
+    p.add_argument("--cpus", type=int, default=2)
+    p.add_argument("--memory", type=int, default=2048, help="guest MiB")
+    p.add_argument("--numa", type=int, default=0, help="emulated NUMA nodes (vCPUs and memory split evenly)")
+    p.add_argument("--sockets", type=int, default=1)
+    p.add_argument("--topology", dest="topology_file", default=None,
+                   help="guest layout: JSON, or an hwloc synthetic file / name in topologies/")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds per VM (and per native run)")
+    p.add_argument("--probe-timeout", type=float, default=90, help="seconds for the TCG probe boot")
+    p.add_argument("--machine", default=None, help="MNTSCALE_MACHINE for native runs")
+    p.add_argument("--vm-machine", default=None, help="MNTSCALE_MACHINE in guests (default HOST-vm)")
+    p.add_argument("--module", dest="modules", action="append", default=None,
+                   help="kernel module to load in the guest (default: overlay)")
+    p.add_argument("--busybox", default="/bin/busybox")
+    p.add_argument("--keep-images", action="store_true")
+    p.add_argument("--tmpdir", default=None)
+    p.add_argument("--quiet-guest", action="store_true", help="pass --quiet to mntscale")
+    o = p.parse_args(argv)
+    if bool(o.baseline) != bool(o.candidate):
+        p.error("--baseline and --candidate go together")
+    if o.baseline and o.kernels:
+        p.error("give kernels either as a list (matrix) or as --baseline/--candidate (A/B)")
+    if not o.baseline and not o.kernels:
+        p.error("no kernels given")
+    if o.preset is None and not o.run_args:
+        o.preset = "nightly"
+    o.binary = os.path.abspath(o.binary or default_binary())
+    if not os.access(o.binary, os.X_OK):
+        p.error(f"mntscale binary {o.binary} not found (build it, or --binary / $MNTSCALE_BINARY)")
+    o.source_dir = SOURCE_DIR
+    o.modules = o.modules or ["overlay"]
+    o.need_fs = ["overlay", "tmpfs"]
+    o.vm_machine = o.vm_machine or f"{os.uname().nodename}-vm"
+    o.out = os.path.abspath(o.out or time.strftime("kernel-matrix-%Y%m%d-%H%M%S"))
+    try:
+        if o.topology_file:
+            o.topology = topo_mod.load(topo_mod.find(o.topology_file, SOURCE_DIR), o.memory)
+        else:
+            o.topology = topo_mod.make(o.cpus, o.memory, o.numa, o.sockets)
+    except (topo_mod.TopologyError, OSError, ValueError) as e:
+        p.error(str(e))
+    return o
+
+
+def main(argv=None):
+    opts = parse(sys.argv[1:] if argv is None else argv)
+    vm.install_cleanup()
+    os.makedirs(opts.out, exist_ok=True)
+    log(f"kernel-matrix: output in {opts.out}")
+    try:
+        return ab(opts) if opts.baseline else matrix(opts)
+    except KeyboardInterrupt:
+        log("kernel-matrix: interrupted; every VM killed")
+        return 130
+    finally:
+        vm.kill_all()
