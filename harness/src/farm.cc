@@ -11,8 +11,10 @@
 #include <mutex>
 #include <thread>
 
+#include "mntscale/idmap.h"
 #include "mntscale/sandbox.h"
 #include "mntscale/sys.h"
+#include "mntscale/userns.h"
 
 namespace mntscale {
 namespace {
@@ -100,6 +102,7 @@ const Image& GetImage(const ImageShape& shape) {
 Farm::Farm(const Profile& profile, const Image& image, int builders)
     : profile_(profile), image_(image), builders_(builders), id_(g_farm_ids++) {
   profile_.Validate();
+  if (std::string why = RootlessProfileProblem(profile_); !why.empty()) throw Unsupported(why);
   if (builders_ <= 0) builders_ = std::max(1u, std::thread::hardware_concurrency());
   base_ns_fd_ = BaseNamespace();
   std::string dir = Sandbox::Enter().workdir() + "/f" + std::to_string(id_);
@@ -108,6 +111,7 @@ Farm::Farm(const Profile& profile, const Image& image, int builders)
     WriteFile(dir + "/binds/b" + std::to_string(b), "bind " + std::to_string(b) + "\n");
   }
   if (profile_.ns_mode == "shared") MakeSharedNamespace();
+  if (profile_.idmap != "none") ContainerUserNamespace();  // fails here, not in a builder
 }
 
 void Farm::MakeSharedNamespace() {
@@ -126,8 +130,10 @@ void Farm::BuildRange(int first, int last,
   const bool shared = profile_.ns_mode == "shared";
   const bool pivot = !shared && profile_.root_switch == "pivot_root";
   std::string lower;
-  for (auto it = image_.layer_dirs.rbegin(); it != image_.layer_dirs.rend(); ++it) {
-    lower += (lower.empty() ? "" : ":") + InBase(*it);  // top layer first
+  std::vector<std::string> layers;  // bottom first, as the builders see them
+  for (const std::string& l : image_.layer_dirs) layers.push_back(InBase(l));
+  for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
+    lower += (lower.empty() ? "" : ":") + *it;  // top layer first
   }
   if (shared) SetNs(shared_ns_fd_, "shared namespace");
   for (int i = first; i < last; ++i) {
@@ -142,7 +148,17 @@ void Farm::BuildRange(int first, int last,
     for (const char* d : {"", "/upper", "/work", "/root"}) {
       Check(mkdir((c + d).c_str(), 0755), "mkdir", c + d);
     }
-    MountOverlay(lower, c, root);
+    if (profile_.idmap == "none") {
+      MountOverlay(lower, c, root);
+    } else {
+      // The runtime's idmapped layer mounts live only until the overlay holds
+      // its private clones of them.
+      std::vector<std::string> idmapped;
+      MountOverlay(IdmapLayers(profile_.idmap, layers, c, ContainerUserNamespace(), &idmapped,
+                               &mount_ops_),
+                   c, root);
+      UnmountAll(idmapped, &mount_ops_);
+    }
     for (size_t b = 0; b < image_.bind_targets.size(); ++b) {
       const std::string& t = image_.bind_targets[b];
       if (t.rfind("/dev/", 0) == 0) continue;  // after /dev exists
@@ -175,6 +191,7 @@ void Farm::BuildRange(int first, int last,
     }
     Container ct;
     ct.index = i;
+    ct.upper = Sandbox::Enter().workdir() + c + "/upper";
     if (pivot) {
       // As runc does: pivot_root(".", ".") stacks the old root under the new
       // one, and a lazy umount detaches it.

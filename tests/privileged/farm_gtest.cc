@@ -1,0 +1,255 @@
+// Real namespaces and mounts: the farm builds what it says, and nothing
+// reaches the host. Run as root.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "mntscale/farm.h"
+#include "mntscale/runner.h"
+#include "mntscale/sandbox.h"
+#include "mntscale/session.h"
+#include "mntscale/sys.h"
+
+namespace mntscale {
+namespace {
+
+bool Privileged(std::string* why) {
+  if (geteuid() != 0) {
+    *why = "needs root (CAP_SYS_ADMIN) for real mounts";
+    return false;
+  }
+  return true;
+}
+
+#define REQUIRE_ROOT()                         \
+  do {                                         \
+    std::string why;                           \
+    if (!Privileged(&why)) GTEST_SKIP() << why; \
+  } while (0)
+
+// Runs fn on a thread that has entered container c.
+template <typename Fn>
+void InContainer(const Container& c, Fn fn) {
+  std::thread t([&] {
+    EnterContainer(c);
+    fn();
+  });
+  t.join();
+}
+
+std::vector<std::string> OwnMountinfo() {
+  std::string s;
+  Fd fd(openat(Sandbox::Enter().proc_fd(), "thread-self/mountinfo", O_RDONLY | O_CLOEXEC));
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(fd.get(), buf, sizeof buf)) > 0) s.append(buf, n);
+  std::vector<std::string> lines;
+  std::istringstream ss(s);
+  std::string line;
+  while (std::getline(ss, line)) lines.push_back(line);
+  return lines;
+}
+
+// Field 5 of a mountinfo line is the mount point; the fs type follows " - ".
+std::pair<std::string, std::string> PointAndType(const std::string& line) {
+  std::istringstream ss(line);
+  std::string f[5];
+  for (auto& x : f) ss >> x;
+  auto dash = line.find(" - ");
+  std::istringstream rest(line.substr(dash + 3));
+  std::string type;
+  rest >> type;
+  return {f[4], type};
+}
+
+class FarmTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (!Privileged(&why)) GTEST_SKIP() << why;
+    Sandbox::Enter();
+    profile_.layers = 5;
+    profile_.depth = 4;
+    profile_.files_per_dir = 2;
+    image_ = &GetImage({profile_.layers, profile_.depth, profile_.files_per_dir, profile_.binds});
+  }
+  Profile profile_;
+  const Image* image_ = nullptr;
+};
+
+TEST_F(FarmTest, EachNamespaceHoldsExactlyTheExpectedMounts) {
+  Farm farm(profile_, *image_, 2);
+  farm.Grow(20);
+  ASSERT_EQ(farm.size(), 20);
+  for (const Container& c : farm.containers()) {
+    EXPECT_EQ(c.mounts, profile_.MountsPerContainer());
+    InContainer(c, [&] {
+      std::vector<std::string> lines = OwnMountinfo();
+      ASSERT_EQ(static_cast<int>(lines.size()), profile_.MountsPerContainer());
+      std::map<std::string, std::string> by_point;
+      for (const auto& l : lines) by_point.insert(PointAndType(l));
+      EXPECT_EQ(by_point["/"], "overlay");
+      EXPECT_EQ(by_point["/proc"], "proc");
+      EXPECT_EQ(by_point["/dev"], "tmpfs");
+      EXPECT_EQ(by_point["/dev/shm"], "tmpfs");
+      EXPECT_EQ(by_point["/dev/mqueue"], "mqueue");
+      EXPECT_EQ(by_point.count("/etc/hosts"), 1u);
+      EXPECT_EQ(by_point.count("/etc/resolv.conf"), 1u);
+      EXPECT_EQ(by_point.count("/etc/hostname"), 1u);
+    });
+  }
+}
+
+TEST_F(FarmTest, BottomLayerVisibleAndWritesLandInUpper) {
+  for (const char* api : {"mount", "fsmount"}) {
+    Profile p = profile_;
+    p.overlay_api = api;
+    Farm farm(p, *image_, 1);
+    farm.Grow(2);
+    const Container& c = farm.containers()[1];
+    InContainer(c, [&] {
+      std::string text;
+      ASSERT_TRUE(TryReadFile(image_->deep_path, &text)) << api;
+      EXPECT_EQ(text, "mntscale\n");
+      WriteFile("/tmp/written-by-test", "hello");
+    });
+    std::string via_upper;
+    EXPECT_TRUE(TryReadFile(c.upper + "/tmp/written-by-test", &via_upper)) << api;
+    EXPECT_EQ(via_upper, "hello");
+    // The lower layer is untouched.
+    struct stat st;
+    EXPECT_NE(stat((image_->layer_dirs[0] + "/tmp/written-by-test").c_str(), &st), 0);
+  }
+}
+
+TEST_F(FarmTest, WorkersSetnsIntoEachContainer) {
+  Farm farm(profile_, *image_, 2);
+  farm.Grow(20);
+  for (const Container& c : farm.containers()) {
+    struct stat want;
+    ASSERT_EQ(fstat(c.ns_fd, &want), 0);
+    InContainer(c, [&] {
+      struct stat got;
+      ASSERT_EQ(fstatat(Sandbox::Enter().proc_fd(), "thread-self/ns/mnt", &got, 0), 0);
+      EXPECT_EQ(got.st_ino, want.st_ino) << "container " << c.index;
+    });
+  }
+}
+
+TEST_F(FarmTest, RunnerWorkersRunInTheirContainers) {
+  Farm farm(profile_, *image_, 2);
+  farm.Grow(4);
+  for (WorkerMode mode : {WorkerMode::kThread, WorkerMode::kProcess}) {
+    RunSpec spec;
+    spec.mode = mode;
+    spec.warmup_s = 0.01;
+    spec.window_s = 0.05;
+    spec.windows = 2;
+    Topology topo = Topology::Host();
+    auto slots = PlanPlacement(topo, PlacementSpec::Parse("spread,share"), 4);
+    for (int i = 0; i < 4; ++i) {
+      WorkerPlan w;
+      w.slot = slots[i];
+      w.container = &farm.containers()[i];
+      w.op = FindOp("stat");
+      w.path = image_->deep_path;  // exists only inside the containers
+      spec.workers.push_back(w);
+    }
+    RunResult r = Run(spec);
+    EXPECT_TRUE(r.error.empty()) << r.error;
+    EXPECT_GT(r.ops, 0u) << ModeName(mode);
+    for (const auto& w : r.workers) EXPECT_GT(w.ops, 0u) << "worker " << w.worker;
+  }
+}
+
+TEST_F(FarmTest, TeardownReturnsMountCountToStart) {
+  long before = SystemMountCount();
+  long slab_before = SlabMountObjects();
+  {
+    Farm farm(profile_, *image_, 2);
+    farm.Grow(20);
+    farm.Teardown();
+  }
+  EXPECT_EQ(SystemMountCount(), before);
+  if (slab_before >= 0) {
+    // struct mount is freed after an RCU grace period; 20 containers held
+    // 20 * (8 + 6 overlay clones) of them, far above the slack allowed here.
+    long slab_after = 0;
+    for (int i = 0; i < 50; ++i) {
+      slab_after = SlabMountObjects();
+      if (slab_after <= slab_before + 32) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_LE(slab_after, slab_before + 32);
+  }
+}
+
+TEST_F(FarmTest, SharedNamespaceHoldsEveryContainer) {
+  Profile p = profile_;
+  p.ns_mode = "shared";
+  Farm farm(p, *image_, 2);
+  farm.Grow(5);
+  InContainer(farm.containers()[3], [&] {
+    std::string text;
+    EXPECT_TRUE(TryReadFile(image_->deep_path, &text));
+  });
+  std::thread t([&] {
+    Check(unshare(CLONE_FS), "unshare", "CLONE_FS");
+    Check(setns(farm.containers()[0].ns_fd, CLONE_NEWNS), "setns", "shared");
+    // base tmpfs + 5 containers x 8 mounts
+    EXPECT_EQ(static_cast<int>(OwnMountinfo().size()), 1 + 5 * p.MountsPerContainer());
+  });
+  t.join();
+}
+
+// The host side: this test never enters a sandbox itself.
+TEST(HostIsolation, SigkillDuringFarmBuildLeavesHostMountTableUnchanged) {
+  REQUIRE_ROOT();
+  std::string before = ReadFile("/proc/self/mountinfo");
+  long slab0 = SlabMountObjects();
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execl(MNTSCALE_BINARY, MNTSCALE_BINARY, "run", "--scenario", "farm_build", "--set",
+          "containers=3000", "--quiet", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Kill it while it is building: once its namespace holds mounts the host
+  // does not have.
+  std::string own_ns = "/proc/" + std::to_string(pid) + "/ns/mnt";
+  struct stat host_ns;
+  stat("/proc/self/ns/mnt", &host_ns);
+  bool building = false;
+  for (int i = 0; i < 400 && !building; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    struct stat st;
+    building = stat(own_ns.c_str(), &st) == 0 && st.st_ino != host_ns.st_ino &&
+               (slab0 < 0 || SlabMountObjects() > slab0 + 500);
+  }
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(building) << "the child never started building";
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  EXPECT_EQ(ReadFile("/proc/self/mountinfo"), before);
+  // Its work directory is left empty, not mounted, and the next run reaps it.
+  struct stat st;
+  std::string dir = "/tmp/.mntscale-" + std::to_string(pid);
+  if (stat(dir.c_str(), &st) == 0) {
+    EXPECT_TRUE(S_ISDIR(st.st_mode));
+    EXPECT_EQ(rmdir(dir.c_str()), 0) << "stale work dir is not empty";
+  }
+}
+
+}  // namespace
+}  // namespace mntscale

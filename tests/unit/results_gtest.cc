@@ -1,0 +1,134 @@
+// Pure logic: result documents, aggregates, error messages, profiles,
+// histograms, sweep expansion.
+#include <gtest/gtest.h>
+
+#include "mntscale/histogram.h"
+#include "mntscale/profile.h"
+#include "mntscale/results.h"
+#include "mntscale/scenario.h"
+#include "mntscale/sys.h"
+
+namespace mntscale {
+namespace {
+
+nlohmann::json Iteration(const std::string& name, int rep, double ips) {
+  return {{"name", name},          {"run_name", name},     {"run_type", "iteration"},
+          {"repetitions", 3},      {"repetition_index", rep}, {"threads", 2},
+          {"iterations", 1000},    {"real_time", 1e9 / ips}, {"cpu_time", 1e9 / ips},
+          {"time_unit", "ns"},     {"items_per_second", ips}, {"scenario", "path_walk"},
+          {"params", {{"containers", 10}}}};
+}
+
+TEST(ResultDocument, RoundTripsThroughJsonText) {
+  ResultSink sink("", {{"kernel", {{"release", "6.18"}}}});
+  sink.Add(Iteration("p/containers:10", 0, 100));
+  sink.Add(Iteration("p/containers:10", 1, 110));
+  nlohmann::json doc = sink.Document(true, "");
+  nlohmann::json back = nlohmann::json::parse(doc.dump(2));
+  EXPECT_EQ(back, doc);
+  EXPECT_EQ(back["schema_version"], kSchemaVersion);
+  EXPECT_EQ(back["schema"], "mntscale-result");
+  EXPECT_TRUE(back["complete"].get<bool>());
+  EXPECT_FALSE(back.contains("incomplete_reason"));
+}
+
+TEST(ResultDocument, IncompleteCarriesItsReason) {
+  ResultSink sink("", nlohmann::json::object());
+  nlohmann::json doc = sink.Document(false, "interrupted by signal");
+  EXPECT_FALSE(doc["complete"].get<bool>());
+  EXPECT_EQ(doc["incomplete_reason"], "interrupted by signal");
+}
+
+TEST(ResultDocument, AggregatesFollowGoogleBenchmark) {
+  std::vector<nlohmann::json> e = {Iteration("p", 0, 100), Iteration("p", 1, 200),
+                                   Iteration("p", 2, 300)};
+  auto agg = ResultSink::Aggregates(e);
+  ASSERT_EQ(agg.size(), 4u);
+  EXPECT_EQ(agg[0]["name"], "p_mean");
+  EXPECT_EQ(agg[0]["run_type"], "aggregate");
+  EXPECT_EQ(agg[0]["aggregate_name"], "mean");
+  EXPECT_DOUBLE_EQ(agg[0]["items_per_second"].get<double>(), 200);
+  EXPECT_DOUBLE_EQ(agg[1]["items_per_second"].get<double>(), 200);  // median
+  EXPECT_DOUBLE_EQ(agg[2]["items_per_second"].get<double>(), 100);  // stddev
+  EXPECT_EQ(agg[3]["aggregate_name"], "cv");
+}
+
+TEST(ResultDocument, SkippedPointsGetNoAggregateAndNoNumbers) {
+  nlohmann::json skipped = {{"name", "q"}, {"run_name", "q"}, {"run_type", "iteration"},
+                            {"skipped", "unsupported: listmount needs Linux >= 6.8"}};
+  auto agg = ResultSink::Aggregates({skipped, skipped});
+  EXPECT_TRUE(agg.empty());
+}
+
+TEST(SysErrorMessage, NamesCallArgumentErrnoAndHint) {
+  SysError e("mount", "overlay, /c17/rootfs", EINVAL, "lowerdir list longer than one page");
+  EXPECT_STREQ(e.what(),
+               "mount(overlay, /c17/rootfs): EINVAL (Invalid argument) \u2014 lowerdir list "
+               "longer than one page");
+  EXPECT_EQ(e.err(), EINVAL);
+  EXPECT_EQ(e.call(), "mount");
+}
+
+TEST(SysErrorMessage, KnownHintsApplyWhenNoneIsGiven) {
+  SysError e("setns", "container 3", EINVAL);
+  EXPECT_NE(std::string(e.what()).find("unshare(CLONE_FS) first"), std::string::npos);
+  SysError plain("read", "/x", EIO);
+  EXPECT_STREQ(plain.what(), "read(/x): EIO (Input/output error)");
+}
+
+TEST(SysErrorMessage, CheckSavesErrno) {
+  errno = 0;
+  try {
+    Check(open("/nonexistent/mntscale", O_RDONLY), "open", "/nonexistent/mntscale");
+    FAIL() << "no throw";
+  } catch (const SysError& e) {
+    EXPECT_EQ(e.err(), ENOENT);
+    EXPECT_EQ(ErrnoName(e.err()), "ENOENT");
+  }
+}
+
+TEST(ProfileValidation, BadFieldIsNamed) {
+  auto expect_error = [](const nlohmann::json& j, const std::string& needle) {
+    try {
+      Profile::FromJson(j, "test.json");
+      ADD_FAILURE() << "accepted " << j.dump();
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_error({{"layers", 501}}, "'layers'");
+  expect_error({{"layers", "ten"}}, "'layers'");
+  expect_error({{"ns_mode", "sideways"}}, "'ns_mode'");
+  expect_error({{"colour", "blue"}}, "'colour'");
+  Profile p = Profile::FromJson({{"name", "x"}, {"layers", 3}, {"binds", 0}}, "ok.json");
+  EXPECT_EQ(p.layers, 3);
+  EXPECT_EQ(p.MountsPerContainer(), 1 + 0 + 1 + 3);
+}
+
+TEST(HistogramQuantiles, WithinOneBucket) {
+  Histogram h;
+  for (uint64_t v = 1; v <= 10000; ++v) h.Record(v * 100);
+  EXPECT_EQ(h.count(), 10000u);
+  EXPECT_EQ(h.max(), 1000000u);
+  double p50 = static_cast<double>(h.Quantile(0.5));
+  EXPECT_NEAR(p50, 500000, 500000 * 0.07);
+  double p99 = static_cast<double>(h.Quantile(0.99));
+  EXPECT_NEAR(p99, 990000, 990000 * 0.07);
+  for (int b = 1; b < Histogram::kBuckets - 1; ++b) {
+    EXPECT_EQ(Histogram::Bucket(Histogram::BucketUpper(b)), b);
+    EXPECT_EQ(Histogram::Bucket(Histogram::BucketUpper(b) + 1), b + 1);
+  }
+}
+
+TEST(SweepExpansion, CartesianProductWithOverrides) {
+  ScenarioInfo s{.name = "x", .mechanism = "", .expect = "",
+                 .axes = {{"containers", "1,10"}, {"workers", "1,2"}}, .run = nullptr};
+  auto pts = ExpandPoints(s, {{"workers", "4"}});
+  ASSERT_EQ(pts.size(), 2u);
+  EXPECT_EQ(pts[0].Name("x"), "x/containers:1/workers:4");
+  EXPECT_EQ(pts[1].Int("containers"), 10);
+  EXPECT_EQ(pts[1].Params()["workers"], 4);
+}
+
+}  // namespace
+}  // namespace mntscale
