@@ -43,5 +43,5 @@ def decide(tcg: ProbeResult, kvm: Optional[ProbeResult], advantage=KVM_ADVANTAGE
 
 
 def kvm_timeout(tcg_seconds, advantage=KVM_ADVANTAGE, floor=5.0):
-    """How long the KVM probe may take before it cannot win anyway (plus slack)."""
-    return max(floor, 2 * advantage * tcg_seconds)
+    """How long the KVM probe may run: past advantage x TCG it cannot win (20 % slack)."""
+    return max(floor, 1.2 * advantage * tcg_seconds)

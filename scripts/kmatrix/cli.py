@@ -27,6 +27,11 @@ from . import vm
 SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REPORT = os.path.join(SOURCE_DIR, "reports", "mntscale_report.py")
 PYTHON = "/usr/bin/python3"
+TMP_PREFIX = "kmatrix-"
+
+
+def tmp_prefix(what=""):
+    return f"{TMP_PREFIX}{os.getpid()}-{what}"
 
 
 def log(msg):
@@ -153,7 +158,7 @@ def run_vm(kernel, opts, accelerator, cpu_model, out_path, console_path, image=N
     workdir = None
     try:
         if image is None:
-            workdir = tempfile.mkdtemp(prefix="kmatrix-", dir=opts.tmpdir)
+            workdir = tempfile.mkdtemp(prefix=tmp_prefix("img-"), dir=opts.tmpdir)
             img, image = build_image(kernel, opts, accelerator, workdir)
             if img.missing_modules:
                 run.notes.append("no module file for: " + ", ".join(img.missing_modules)
@@ -172,6 +177,9 @@ def run_vm(kernel, opts, accelerator, cpu_model, out_path, console_path, image=N
             summarize_result(run, out_path)
         else:
             run.reason = outcome.reason
+            if not outcome.release and br.exit_code not in (0, None):
+                last = vm.console_tail(br.console, 1)
+                run.reason = f"qemu exited {br.exit_code}" + (f": {last}" if last else "")
             run.release = outcome.release
             run.console_tail = vm.console_tail(br.console)
     except (ir.ImageError, OSError) as e:
@@ -189,7 +197,7 @@ def choose_accelerator(kernel, opts):
     """(accelerator, cpu model, reason). Forced by --accel, else the timed probe."""
     if opts.accel in ("kvm", "tcg"):
         return opts.accel, None, f"forced by --accel {opts.accel}"
-    workdir = tempfile.mkdtemp(prefix="kmatrix-probe-", dir=opts.tmpdir)
+    workdir = tempfile.mkdtemp(prefix=tmp_prefix("probe-"), dir=opts.tmpdir)
     try:
         probe = os.path.join(workdir, "probe.initrd.gz")
         ir.build_probe(opts.busybox).write_gzip(probe)
@@ -283,8 +291,9 @@ def write_summary(outdir, runs, extra):
         if r.skipped:
             lines += ["", f"Skipped on {r.label}:"] + [f"- {n}: {why}" for n, why in r.skipped.items()]
         if not r.ok:
-            lines += ["", f"## {r.label} failed: {r.reason}", "", f"Console ({r.console}), last lines:",
-                      "", "```", r.console_tail, "```"]
+            lines += ["", f"## {r.label} failed: {r.reason}"]
+            if r.console_tail:
+                lines += ["", f"Console ({r.console}), last lines:", "", "```", r.console_tail, "```"]
     table = scenario_table(runs)
     if table:
         lines += ["", "## Throughput per point (mean items/s; TCG numbers are emulated)", "", table]
@@ -308,19 +317,20 @@ def make_report(outdir, files):
 # --- drivers -----------------------------------------------------------------------------------
 
 def resolve_all(specs, opts):
-    kernels, failures = [], []
+    """[Kernel or KernelRun (a failure)] in the order given."""
+    items, seen = [], {}
     for spec in specs:
         try:
-            kernels.append(kmod.resolve(spec, opts.cache, log=log))
+            k = kmod.resolve(spec, opts.cache, log=log)
         except (kmod.KernelError, OSError) as e:
-            failures.append(KernelRun(spec, kmod.safe_label(spec), "vm", reason=f"kernel: {e}"))
-    seen = {}
-    for k in kernels:  # two specs naming one kernel must not share files
-        n = seen.get(k.label, 0)
+            items.append(KernelRun(spec, kmod.safe_label(spec), "vm", reason=f"kernel: {e}"))
+            continue
+        n = seen.get(k.label, 0)  # two specs naming one kernel must not share files
         seen[k.label] = n + 1
         if n:
             k.label = f"{k.label}-{n + 1}"
-    return kernels, failures
+        items.append(k)
+    return items
 
 
 def accelerator_for(kernels, opts):
@@ -336,9 +346,14 @@ def matrix(opts):
     t0 = time.monotonic()
     os.makedirs(os.path.join(opts.out, "results"), exist_ok=True)
     os.makedirs(os.path.join(opts.out, "console"), exist_ok=True)
-    kernels, runs = resolve_all(opts.kernels, opts)
+    items = resolve_all(opts.kernels, opts)
+    kernels = [k for k in items if isinstance(k, kmod.Kernel)]
     acc, cpu, why = accelerator_for(kernels, opts) if kernels else (None, None, "")
-    for k in kernels:
+    runs = []
+    for k in items:
+        if isinstance(k, KernelRun):
+            runs.append(k)
+            continue
         out = os.path.join(opts.out, "results", f"{k.label}.json")
         con = os.path.join(opts.out, "console", f"{k.label}.log")
         run = run_native(k, opts, out, con) if k.native else run_vm(k, opts, acc, cpu, out, con)
@@ -362,7 +377,8 @@ def ab(opts):
     cand_dir = os.path.join(opts.out, "candidate")
     for d in (base_dir, cand_dir, os.path.join(opts.out, "console")):
         os.makedirs(d, exist_ok=True)
-    kernels, failed = resolve_all([opts.baseline, opts.candidate], opts)
+    kernels = resolve_all([opts.baseline, opts.candidate], opts)
+    failed = [k for k in kernels if isinstance(k, KernelRun)]
     if failed:
         write_summary(opts.out, failed, {"mode": "A/B"})
         for r in failed:
@@ -370,7 +386,7 @@ def ab(opts):
         return 2
     a, b = kernels
     acc, cpu, why = accelerator_for(kernels, opts)
-    workdir = tempfile.mkdtemp(prefix="kmatrix-ab-", dir=opts.tmpdir)
+    workdir = tempfile.mkdtemp(prefix=tmp_prefix("ab-"), dir=opts.tmpdir)
     images = {}
     runs = []
     try:
@@ -468,9 +484,20 @@ def parse(argv):
     return o
 
 
+def sweep_stale_tmp(tmpdir):
+    """Remove image dirs left by a kernel-matrix that was SIGKILLed (its pid is in the name)."""
+    base = tmpdir or tempfile.gettempdir()
+    for d in os.listdir(base):
+        parts = d.split("-")
+        if d.startswith(TMP_PREFIX) and len(parts) > 2 and parts[1].isdigit():
+            if not os.path.exists(f"/proc/{parts[1]}"):
+                shutil.rmtree(os.path.join(base, d), ignore_errors=True)
+
+
 def main(argv=None):
     opts = parse(sys.argv[1:] if argv is None else argv)
     vm.install_cleanup()
+    sweep_stale_tmp(opts.tmpdir)
     os.makedirs(opts.out, exist_ok=True)
     log(f"kernel-matrix: output in {opts.out}")
     try:
