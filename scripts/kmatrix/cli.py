@@ -60,6 +60,46 @@ class KernelRun:
 
 # --- the run inside a guest or on this machine -------------------------------------------------
 
+def find_preset(spec, source_dir):
+    for cand in (spec, os.path.join(source_dir, "presets", spec),
+                 os.path.join(source_dir, "presets", spec + ".json")):
+        if os.path.isfile(cand):
+            return cand
+    return None
+
+
+def binary_scenarios(binary):
+    r = subprocess.run([binary, "list"], capture_output=True, text=True)
+    return {l.split()[0] for l in r.stdout.splitlines() if l and not l[0].isspace() and ":" not in l.split()[0]}
+
+
+def prepare_preset(opts):
+    """The preset as the binary can run it: scenarios it does not have are dropped (and noted).
+
+    A preset naming a scenario the binary lacks is a usage error for mntscale; the
+    matrix should still run the rest, on every kernel alike. The filtered copy is
+    written to OUT/preset.json, which the guests get at the same path.
+    """
+    opts.preset_note = ""
+    if not opts.preset:
+        return
+    path = find_preset(opts.preset, opts.source_dir)
+    if path is None:
+        return  # let mntscale resolve (and report) it
+    with open(path) as f:
+        doc = json.load(f)
+    have = binary_scenarios(opts.binary)
+    drop = [x["scenario"] for x in doc.get("scenarios", []) if x.get("scenario") not in have]
+    doc["scenarios"] = [x for x in doc.get("scenarios", []) if x.get("scenario") in have]
+    if drop:
+        opts.preset_note = f"not in this mntscale build, left out: {', '.join(drop)}"
+        log(f"kernel-matrix: preset {doc.get('name')}: {opts.preset_note}")
+    out = os.path.join(opts.out, "preset.json")
+    with open(out, "w") as f:
+        json.dump(doc, f, indent=2)
+    opts.preset = out
+
+
 def mntscale_args(opts):
     args = []
     if opts.preset:
@@ -145,6 +185,8 @@ def build_image(kernel, opts, accelerator, workdir):
             for f in sorted(os.listdir(d)):
                 if f.endswith(".json"):
                     img.archive.add_host_file(os.path.join(d, f).lstrip("/"), os.path.join(d, f), 0o644)
+    if opts.preset and os.path.isfile(opts.preset):
+        img.archive.add_host_file(opts.preset.lstrip("/"), opts.preset, 0o644)
     path = os.path.join(workdir, f"{kernel.label}.initrd.gz")
     img.archive.write_gzip(path)
     return img, path
@@ -365,6 +407,7 @@ def matrix(opts):
     extra = {"accelerator": f"{acc} ({why})" if acc else "none (no VM kernels)",
              "guest": opts.topology.describe(), "run": " ".join(mntscale_args(opts)),
              "binary": opts.binary, "report": html or "not made (no results)",
+             **({"preset": opts.preset_note} if opts.preset_note else {}),
              "wall_seconds": round(time.monotonic() - t0, 1)}
     text = write_summary(opts.out, runs, extra)
     print(text)
@@ -500,6 +543,7 @@ def main(argv=None):
     sweep_stale_tmp(opts.tmpdir)
     os.makedirs(opts.out, exist_ok=True)
     log(f"kernel-matrix: output in {opts.out}")
+    prepare_preset(opts)
     try:
         return ab(opts) if opts.baseline else matrix(opts)
     except KeyboardInterrupt:

@@ -1,0 +1,36 @@
+"""A preset naming scenarios the binary lacks still runs the rest, and says what it dropped."""
+
+import json
+import types
+
+from kmatrix import cli
+
+LIST = """\
+path_walk              path lookup in a container root
+                       expect: flat
+                       axes: layers=10  containers=1,10
+farm_build             container build
+                       axes: containers=1000
+
+ops: open, stat
+"""
+
+
+def test_unknown_scenarios_are_dropped_and_noted(tmp_path):
+    binary = tmp_path / "mntscale"
+    binary.write_text("#!/bin/sh\ncat <<'X'\n" + LIST + "X\n")
+    binary.chmod(0o755)
+    preset = tmp_path / "p.json"
+    preset.write_text(json.dumps({"name": "p", "version": 1, "scenarios": [
+        {"scenario": "path_walk", "set": {"containers": "1"}},
+        {"scenario": "mount_table_read", "set": {}}]}))
+    out = tmp_path / "out"
+    out.mkdir()
+    opts = types.SimpleNamespace(preset=str(preset), source_dir=str(tmp_path), binary=str(binary),
+                                 out=str(out), run_args="", quiet_guest=False)
+    cli.prepare_preset(opts)
+    assert opts.preset == str(out / "preset.json")
+    kept = json.load(open(opts.preset))["scenarios"]
+    assert [s["scenario"] for s in kept] == ["path_walk"]
+    assert "mount_table_read" in opts.preset_note
+    assert cli.mntscale_args(opts) == ["--preset", str(out / "preset.json")]
