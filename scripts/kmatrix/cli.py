@@ -100,10 +100,14 @@ def prepare_preset(opts):
     opts.preset = out
 
 
-def mntscale_args(opts):
+GUEST_PRESET = "/kmatrix/preset.json"  # not under /tmp: the guest mounts a tmpfs there
+
+
+def mntscale_args(opts, guest=False):
     args = []
     if opts.preset:
-        args += ["--preset", opts.preset]
+        on_file = guest and os.path.isfile(opts.preset)
+        args += ["--preset", GUEST_PRESET if on_file else opts.preset]
     args += shlex.split(opts.run_args or "")
     args += ["--quiet"] if opts.quiet_guest else []
     return args
@@ -174,7 +178,7 @@ def run_native(kernel, opts, out_path, console_path):
 
 
 def build_image(kernel, opts, accelerator, workdir):
-    img = ir.build_guest(opts.binary, kernel.modules_dir, mntscale_args(opts), accelerator,
+    img = ir.build_guest(opts.binary, kernel.modules_dir, mntscale_args(opts, guest=True), accelerator,
                          opts.vm_machine, want_modules=opts.modules, need_fs=opts.need_fs,
                          busybox=opts.busybox)
     # presets/ and profiles/ resolve against the source dir compiled into the binary:
@@ -186,7 +190,7 @@ def build_image(kernel, opts, accelerator, workdir):
                 if f.endswith(".json"):
                     img.archive.add_host_file(os.path.join(d, f).lstrip("/"), os.path.join(d, f), 0o644)
     if opts.preset and os.path.isfile(opts.preset):
-        img.archive.add_host_file(opts.preset.lstrip("/"), opts.preset, 0o644)
+        img.archive.add_host_file(GUEST_PRESET, opts.preset, 0o644)
     path = os.path.join(workdir, f"{kernel.label}.initrd.gz")
     img.archive.write_gzip(path)
     return img, path

@@ -34,3 +34,4 @@ def test_unknown_scenarios_are_dropped_and_noted(tmp_path):
     assert [s["scenario"] for s in kept] == ["path_walk"]
     assert "mount_table_read" in opts.preset_note
     assert cli.mntscale_args(opts) == ["--preset", str(out / "preset.json")]
+    assert cli.mntscale_args(opts, guest=True) == ["--preset", cli.GUEST_PRESET]
