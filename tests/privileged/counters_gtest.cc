@@ -73,20 +73,49 @@ void BusyLoop() {
   for (int i = 0; i < 1000; ++i) x = x + i;
 }
 
-// The busy loop runs for the whole ~200 ms measurement; with 2 vCPUs and
-// nothing else running it gets about all of it.
+double ThreadCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + ts.tv_nsec / 1e9;
+}
+
+// The worker spins until it has used 200 ms of its own CPU time, so the
+// expected task-clock holds even when other processes share the 2 vCPUs.
+// It sleeps briefly every 2 ms for ~100 voluntary context switches.
 TEST(Counters, SoftwareEventsCountABusyLoop) {
   CounterConfig config;
   config.events = {"task-clock", "context-switches", "page-faults"};
   auto obs = MakeCounterObserver(config);
-  // Busy for 2 ms, then a short sleep: ~100 voluntary context switches in
-  // 200 ms while the thread stays on the CPU ~97% of the time.
-  Worker w([] {
-    auto until = std::chrono::steady_clock::now() + 2ms;
-    while (std::chrono::steady_clock::now() < until) BusyLoop();
-    usleep(10);
+  std::atomic<bool> go{false}, done{false}, release{false};
+  std::promise<pid_t> tid_promise;
+  std::thread worker([&] {
+    tid_promise.set_value(static_cast<pid_t>(syscall(SYS_gettid)));
+    while (!go.load()) usleep(100);
+    double start = ThreadCpuSeconds();
+    while (ThreadCpuSeconds() - start < 0.2) {
+      auto until = std::chrono::steady_clock::now() + 2ms;
+      while (std::chrono::steady_clock::now() < until) BusyLoop();
+      usleep(10);
+    }
+    done = true;
+    // Stay alive until measured, like a runner's worker: /proc/<tid> and
+    // the final counter reads need the thread.
+    while (!release.load()) usleep(1000);
   });
-  auto entry = Drive(*obs, w, 2, 100ms);
+  obs->OnWorkersReady({tid_promise.get_future().get()});
+  obs->OnMeasureStart();
+  go = true;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!done.load() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+  }
+  obs->OnWindowEnd(0);
+  obs->OnMeasureEnd();
+  release = true;
+  worker.join();
+  ASSERT_TRUE(done.load()) << "the busy loop did not get 200 ms of CPU in 10 s";
+  nlohmann::json entry = nlohmann::json::object();
+  obs->Report(&entry);
   SCOPED_TRACE(entry.dump(2));
   const auto& c = entry.at("counters");
 
@@ -96,11 +125,11 @@ TEST(Counters, SoftwareEventsCountABusyLoop) {
   EXPECT_GT(seconds, 0.1);
   EXPECT_LT(seconds, 0.3);
   EXPECT_DOUBLE_EQ(tc.at("scaling").get<double>(), 1.0);
-  EXPECT_TRUE(
-      tc.contains("split"));  // task-clock ignores exclude_*: no fake split
+  // task-clock ignores exclude_user/exclude_kernel: no fake split.
+  EXPECT_TRUE(tc.contains("split"));
   EXPECT_FALSE(tc.contains("user"));
-  ASSERT_EQ(tc.at("windows").size(), 2u);
-  for (const auto& v : tc.at("windows")) EXPECT_GT(v.get<double>(), 0.03e9);
+  ASSERT_EQ(tc.at("windows").size(), 1u);
+  EXPECT_GT(tc.at("windows")[0].get<double>(), 0.1e9);
 
   const auto& cs = c.at("context-switches");
   ASSERT_FALSE(cs.contains("unsupported")) << cs.dump();
@@ -114,7 +143,7 @@ TEST(Counters, SoftwareEventsCountABusyLoop) {
 
   const auto& ru = c.at("rusage");
   ASSERT_FALSE(ru.contains("unsupported")) << ru.dump();
-  EXPECT_GT(ru.at("value").get<double>(), 0.05);
+  EXPECT_GT(ru.at("value").get<double>(), 0.1);
 }
 
 bool HaveHardwarePmu() {
@@ -163,13 +192,13 @@ TEST(KernelSampler, StatLoopCollectsKernelSamples) {
     struct stat st;
     stat("/usr/bin/env", &st);
   });
-  auto entry = Drive(*obs, w, 2, 150ms);
+  auto entry = Drive(*obs, w, 2, 250ms);
   SCOPED_TRACE(entry.dump(2));
   const auto& a = entry.at("attribution");
   if (a.contains("unsupported")) {
     GTEST_SKIP() << a.at("unsupported").get<std::string>();
   }
-  EXPECT_GT(a.at("samples").get<uint64_t>(), 50u);
+  EXPECT_GT(a.at("samples").get<uint64_t>(), 20u);
   EXPECT_GT(a.at("kernel_samples").get<uint64_t>(), 0u);
   EXPECT_FALSE(a.at("top_symbols").empty());
   EXPECT_GT(a.at("bucket_samples").at("path_walk").get<uint64_t>(), 0u);
