@@ -16,6 +16,7 @@
 
 #include "mntscale/sandbox.h"
 #include "mntscale/sys.h"
+#include "mntscale/userns.h"
 
 namespace mntscale {
 namespace {
@@ -158,7 +159,8 @@ nlohmann::json CollectContext(const Topology& topo, const nlohmann::json& extra)
        {{"fs.mount-max", ReadSysctl("fs.mount-max")},
         {"user.max_mnt_namespaces", ReadSysctl("user.max_mnt_namespaces")}}},
       {"mount_hash", MountHashInfo()},
-      {"rootless", geteuid() != 0},
+      {"rootless", Rootless()},
+      {"user_namespace", UserNamespaceJson()},
   };
   // The kernel matrix tells us when we run under emulation.
   if (const char* acc = getenv("MNTSCALE_ACCELERATOR")) {
