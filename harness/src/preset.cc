@@ -1,0 +1,125 @@
+#include "mntscale/preset.h"
+
+#include <sys/stat.h>
+
+#include "mntscale/sys.h"
+
+namespace mntscale {
+namespace {
+
+std::string AxisValue(const nlohmann::json& v, const std::string& where) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_integer()) return std::to_string(v.get<long>());
+  if (v.is_array()) {
+    std::string out;
+    for (const auto& x : v) out += (out.empty() ? "" : ",") + AxisValue(x, where);
+    if (out.empty()) throw UsageError(where + " is an empty list");
+    return out;
+  }
+  throw UsageError(where + " must be a string, a whole number or a list of them, got " + v.dump());
+}
+
+}  // namespace
+
+nlohmann::json Preset::ToJson() const {
+  nlohmann::json sc = nlohmann::json::array();
+  for (const auto& s : scenarios) {
+    nlohmann::json set = nlohmann::json::object();
+    for (const auto& [k, v] : s.set) set[k] = v;
+    sc.push_back({{"scenario", s.scenario}, {"set", set}});
+  }
+  return {{"name", name},           {"version", version},     {"id", Id()},
+          {"profile", profile},     {"placement", placement}, {"mode", mode},
+          {"warmup", warmup_s},     {"window", window_s},     {"windows", windows},
+          {"repetitions", repetitions}, {"scenarios", sc},    {"file", origin}};
+}
+
+Preset Preset::FromJson(const nlohmann::json& j, const std::string& origin) {
+  if (!j.is_object()) throw UsageError(origin + ": a preset must be a JSON object");
+  Preset p;
+  p.origin = origin;
+  auto bad = [&](const std::string& field, const std::string& what) {
+    throw UsageError(origin + ": preset field '" + field + "' " + what);
+  };
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& k = it.key();
+    const auto& v = it.value();
+    auto want = [&](bool ok, const char* type) {
+      if (!ok) bad(k, std::string("must be ") + type + ", got " + v.dump());
+    };
+    if (k == "name") { want(v.is_string(), "a string"); p.name = v; }
+    else if (k == "version") { want(v.is_number_integer(), "an integer"); p.version = v; }
+    else if (k == "description" || k == "comment") { want(v.is_string(), "a string"); p.description = v; }
+    else if (k == "profile") { want(v.is_string(), "a string"); p.profile = v; }
+    else if (k == "placement") { want(v.is_string(), "a string"); p.placement = v; }
+    else if (k == "mode") { want(v.is_string(), "a string"); p.mode = v; }
+    else if (k == "warmup") { want(v.is_number(), "a number"); p.warmup_s = v; }
+    else if (k == "window") { want(v.is_number(), "a number"); p.window_s = v; }
+    else if (k == "windows") { want(v.is_number_integer(), "an integer"); p.windows = v; }
+    else if (k == "repetitions") { want(v.is_number_integer(), "an integer"); p.repetitions = v; }
+    else if (k == "build_s_per_container") { want(v.is_number(), "a number"); p.build_s_per_container = v; }
+    else if (k == "scenarios") {
+      want(v.is_array() && !v.empty(), "a non-empty list");
+      for (size_t i = 0; i < v.size(); ++i) {
+        const auto& s = v[i];
+        std::string where = "scenarios[" + std::to_string(i) + "]";
+        if (!s.is_object()) bad(where, "must be an object");
+        PresetScenario ps;
+        for (auto f = s.begin(); f != s.end(); ++f) {
+          if (f.key() == "scenario" && f.value().is_string()) {
+            ps.scenario = f.value();
+          } else if (f.key() == "set" && f.value().is_object()) {
+            for (auto a = f.value().begin(); a != f.value().end(); ++a) {
+              try {
+                ps.set.emplace_back(a.key(), AxisValue(a.value(), "set." + a.key()));
+              } catch (const UsageError& e) {
+                bad(where + "." + "set." + a.key(), e.what());
+              }
+            }
+          } else if (f.key() != "comment") {
+            bad(where + "." + f.key(), "is unknown or has the wrong type (want 'scenario': "
+                                       "string, 'set': {axis: values})");
+          }
+        }
+        if (ps.scenario.empty()) bad(where + ".scenario", "is missing");
+        p.scenarios.push_back(std::move(ps));
+      }
+    } else {
+      bad(k, "is unknown");
+    }
+  }
+  if (p.name.empty()) bad("name", "is missing");
+  if (p.version < 1) bad("version", "must be a whole number >= 1 (bump it when the preset changes)");
+  if (p.scenarios.empty()) bad("scenarios", "is missing");
+  if (p.window_s < 0.001 || p.window_s > 3600) bad("window", "must be in [0.001, 3600]");
+  if (p.warmup_s < 0 || p.warmup_s > 3600) bad("warmup", "must be in [0, 3600]");
+  if (p.windows < 1 || p.windows > 100000) bad("windows", "must be in [1, 100000]");
+  if (p.repetitions < 1 || p.repetitions > 1000) bad("repetitions", "must be in [1, 1000]");
+  if (p.mode != "thread" && p.mode != "process") bad("mode", "must be 'thread' or 'process'");
+  if (p.build_s_per_container < 0) bad("build_s_per_container", "must be >= 0");
+  return p;
+}
+
+Preset Preset::Load(const std::string& spec) {
+  std::string path = spec;
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    for (const std::string& cand : {std::string(MNTSCALE_SOURCE_DIR) + "/presets/" + spec,
+                                    std::string(MNTSCALE_SOURCE_DIR) + "/presets/" + spec + ".json"}) {
+      if (stat(cand.c_str(), &st) == 0) {
+        path = cand;
+        break;
+      }
+    }
+  }
+  std::string text;
+  if (!TryReadFile(path, &text)) {
+    throw UsageError("cannot read preset '" + spec + "': " + ErrnoName(errno) +
+                     " (looked for it as a path and in presets/)");
+  }
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false, true);
+  if (j.is_discarded()) throw UsageError(path + ": not valid JSON");
+  return FromJson(j, path);
+}
+
+}  // namespace mntscale
