@@ -5,15 +5,19 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <memory>
 
 #include "mntscale/counters.h"
+#include "mntscale/preset.h"
 #include "mntscale/profile.h"
 #include "mntscale/sandbox.h"
 #include "mntscale/session.h"
 #include "mntscale/sys.h"
+#include "mntscale/userns.h"
 
 namespace mntscale {
 namespace {
@@ -31,6 +35,8 @@ struct RunOptions {
   std::string containers, layers, workers, op, binds;
   std::vector<std::string> sets;
   std::string profile;
+  std::string preset;
+  bool userns = false;
   std::string mode = "thread";
   std::string events;
   SessionConfig cfg;
@@ -60,6 +66,12 @@ std::vector<int> ParseCounts(const std::string& what, const std::string& list, i
 
 std::vector<std::pair<std::string, std::string>> Overrides(const RunOptions& o) {
   std::vector<std::pair<std::string, std::string>> ov;
+  // A chosen profile's shape is the default of the axes that set it; the
+  // command line and presets override it (the last override wins).
+  if (!o.profile.empty()) {
+    ov.emplace_back("layers", std::to_string(o.cfg.profile.layers));
+    ov.emplace_back("binds", std::to_string(o.cfg.profile.binds));
+  }
   if (!o.containers.empty()) ov.emplace_back("containers", o.containers);
   if (!o.layers.empty()) ov.emplace_back("layers", o.layers);
   if (!o.workers.empty()) ov.emplace_back("workers", o.workers);
@@ -131,6 +143,64 @@ Plan Validate(RunOptions& o, const Topology& topo) {
   return plan;
 }
 
+// A preset's scenarios, each with its own axis values; the command line's
+// axis options apply on top, to the scenarios that have those axes.
+Plan ValidatePreset(const Preset& preset, RunOptions& o, const Topology& topo) {
+  std::vector<std::string> cli = o.sets;
+  for (auto [axis, list] : {std::pair{"containers", &o.containers}, {"layers", &o.layers},
+                            {"workers", &o.workers}, {"op", &o.op}, {"binds", &o.binds}}) {
+    if (!list->empty()) cli.push_back(std::string(axis) + "=" + *list);
+  }
+  std::vector<bool> used(cli.size(), false);
+  Plan plan;
+  for (const PresetScenario& ps : preset.scenarios) {
+    // --scenario picks some of the preset's scenarios (a rerun of one point).
+    if (!o.scenarios.empty() &&
+        std::find(o.scenarios.begin(), o.scenarios.end(), ps.scenario) == o.scenarios.end()) {
+      continue;
+    }
+    RunOptions one = o;
+    one.scenarios = {ps.scenario};
+    one.containers = one.layers = one.workers = one.op = one.binds = "";
+    one.sets.clear();
+    for (const auto& [axis, list] : ps.set) one.sets.push_back(axis + "=" + list);
+    const ScenarioInfo* s = FindScenario(ps.scenario);
+    for (size_t i = 0; i < cli.size() && s; ++i) {
+      for (const Axis& a : s->axes) {
+        if (cli[i].substr(0, cli[i].find('=')) == a.name) {
+          one.sets.push_back(cli[i]);
+          used[i] = true;
+        }
+      }
+    }
+    try {
+      Plan p = Validate(one, topo);
+      plan.max_containers = std::max(plan.max_containers, p.max_containers);
+      for (auto& x : p.points) plan.points.push_back(std::move(x));
+    } catch (const UsageError& e) {
+      throw UsageError(preset.origin + ": " + e.what());
+    }
+  }
+  if (plan.points.empty()) throw UsageError("preset " + preset.Id() + " has none of the scenarios asked for");
+  for (size_t i = 0; i < cli.size(); ++i) {
+    if (!used[i]) throw UsageError("no scenario of preset " + preset.Id() + " has the axis in '" + cli[i] + "'");
+  }
+  return plan;
+}
+
+// Preset values fill what the command line did not say.
+void ApplyPreset(const Preset& p, const CLI::App& run, RunOptions* o) {
+  auto given = [&](const char* opt) { return run.get_option(opt)->count() > 0; };
+  if (!given("--scenario")) o->scenarios.clear();
+  if (!given("--profile")) o->profile = p.profile;
+  if (!given("--placement")) o->cfg.placement = p.placement;
+  if (!given("--mode")) o->mode = p.mode;
+  if (!given("--warmup")) o->cfg.warmup_s = p.warmup_s;
+  if (!given("--window")) o->cfg.window_s = p.window_s;
+  if (!given("--windows")) o->cfg.windows = p.windows;
+  if (!given("--repetitions")) o->cfg.repetitions = p.repetitions;
+}
+
 // Pre-flight: would the largest farm pass a kernel or process limit?
 void PreflightLimits(const Plan& plan, const Profile& profile) {
   const long n = plan.max_containers;
@@ -176,7 +246,7 @@ void PreflightLimits(const Plan& plan, const Profile& profile) {
   }
 }
 
-int CmdRun(RunOptions& o) {
+int CmdRun(RunOptions& o, const Preset* preset) {
   o.cfg.mode = ParseMode(o.mode);
   if (!o.profile.empty()) o.cfg.profile = Profile::Load(o.profile);
   if (!o.events.empty()) {
@@ -195,7 +265,7 @@ int CmdRun(RunOptions& o) {
     throw UsageError("run pins workers on this machine, so --topology must be 'host' (got '" +
                      o.cfg.topology + "'); use `mntscale plan` for other machines");
   }
-  Plan plan = Validate(o, topo);
+  Plan plan = preset ? ValidatePreset(*preset, o, topo) : Validate(o, topo);
   PreflightLimits(plan, o.cfg.profile);
 
   Sandbox& sandbox = Sandbox::Enter();
@@ -267,6 +337,152 @@ int CmdPlan(const std::string& topology, const std::string& placement, int worke
   return 0;
 }
 
+// The placements `plan` compares when none is named (socket:N for each socket).
+std::vector<std::string> PlacementsOf(const Topology& topo) {
+  std::vector<std::string> out = {"compact", "spread"};
+  for (int s = 0; s < topo.summary().packages; ++s) out.push_back("socket:" + std::to_string(s));
+  out.push_back("smt-off");
+  return out;
+}
+
+// PUs a placement may use: its default worker count.
+int PusOf(const Topology& topo, const PlacementSpec& sp) {
+  int n = 0;
+  for (const Pu& pu : topo.pus()) {
+    n += (sp.kind != PlacementSpec::kSocket || pu.package == sp.socket) &&
+         (!sp.smt_off || pu.smt_rank == 0);
+  }
+  return n;
+}
+
+std::string PerSocket(const Topology& topo, const std::vector<Slot>& slots) {
+  std::vector<int> n(std::max(topo.summary().packages, 1), 0);
+  for (const Slot& s : slots) ++n[s.pu.package];
+  std::string out;
+  for (size_t i = 0; i < n.size(); ++i) out += (i ? "/" : "") + std::to_string(n[i]);
+  return out;
+}
+
+// Every placement in a few lines each: per-socket and per-NUMA counts, how
+// many workers share a core with a sibling, and where the first ones go.
+int CmdPlanAll(const std::string& topology, int workers) {
+  Topology topo = Topology::Load(topology);
+  const TopologySummary& t = topo.summary();
+  printf("%s: %d sockets, %d NUMA nodes, %d cores, %d PUs\n",
+         t.name.empty() ? t.source.c_str() : t.name.c_str(), t.packages, t.numa_nodes, t.cores,
+         t.pus);
+  for (const std::string& pl : PlacementsOf(topo)) {
+    PlacementSpec sp = PlacementSpec::Parse(pl);
+    int n = workers > 0 ? workers : PusOf(topo, sp);
+    std::vector<Slot> slots;
+    try {
+      slots = PlanPlacement(topo, sp, n);
+    } catch (const UsageError& e) {
+      printf("\n%-10s %d workers: impossible: %s\n", pl.c_str(), n, e.what());
+      continue;
+    }
+    std::map<int, int> numa;
+    std::map<int, int> per_core;
+    for (const Slot& s : slots) {
+      ++numa[s.pu.numa];
+      ++per_core[s.pu.core];
+    }
+    int smt_shared = 0;
+    for (auto& [core, k] : per_core) smt_shared += k > 1 ? k : 0;
+    std::string numas;
+    for (auto& [node, k] : numa) numas += (numas.empty() ? "" : " ") + std::to_string(node) + ":" + std::to_string(k);
+    printf("\n%-10s %d workers  per socket %s  per NUMA node %s  cores %zu  on SMT siblings %d\n",
+           pl.c_str(), n, PerSocket(topo, slots).c_str(), numas.c_str(), per_core.size(), smt_shared);
+    std::string first;
+    for (size_t i = 0; i < slots.size() && i < 8; ++i) {
+      char buf[64];
+      snprintf(buf, sizeof buf, " w%d:s%d/c%d/pu%d", slots[i].worker, slots[i].pu.package,
+               slots[i].pu.core, slots[i].pu.os_index);
+      first += buf;
+    }
+    printf("%-10s first:%s%s\n", "", first.c_str(), slots.size() > 8 ? " ..." : "");
+  }
+  return 0;
+}
+
+// A preset against a machine: its points, the workers each puts on every
+// socket under each placement, and how long it would take.
+int CmdPlanPreset(RunOptions& o, const Preset& preset, const std::string& topology) {
+  Topology topo = Topology::Load(topology);
+  if (!o.profile.empty()) o.cfg.profile = Profile::Load(o.profile);
+  // Points that do not fit a placement show as "too many" below, not as an error.
+  RunOptions v = o;
+  v.cfg.placement = "spread,share";
+  Plan plan = ValidatePreset(preset, v, topo);
+  const TopologySummary& t = topo.summary();
+  printf("preset %s (%s)\n  %s\n", preset.Id().c_str(), preset.origin.c_str(),
+         preset.description.c_str());
+  printf("machine %s: %d sockets, %d NUMA nodes, %d cores, %d PUs\n",
+         t.name.empty() ? t.source.c_str() : t.name.c_str(), t.packages, t.numa_nodes, t.cores,
+         t.pus);
+  printf("profile %s, mode %s, run placement %s; %d repetitions x (%.2g s warm-up + %d x %.2g s)\n\n",
+         o.cfg.profile.name.c_str(), o.mode.c_str(), o.cfg.placement.c_str(), o.cfg.repetitions,
+         o.cfg.warmup_s, o.cfg.windows, o.cfg.window_s);
+  std::vector<std::string> placements = PlacementsOf(topo);
+  size_t width = 5;
+  for (auto& [s, pts] : plan.points) {
+    for (const Point& p : pts) width = std::max(width, p.Name(s->name).size());
+  }
+  printf("%-*s  workers per socket under each placement\n%-*s ", static_cast<int>(width), "point",
+         static_cast<int>(width), "");
+  for (const auto& pl : placements) printf(" %12s", pl.c_str());
+  printf("\n");
+  int points = 0;
+  long built = 0;
+  std::string farm_key;
+  int farm_size = 0;
+  for (auto& [s, pts] : plan.points) {
+    for (const Point& p : pts) {
+      ++points;
+      printf("%-*s ", static_cast<int>(width), p.Name(s->name).c_str());
+      for (const auto& pl : placements) {
+        std::string cell = "-";
+        if (p.Has("workers")) {
+          try {
+            cell = PerSocket(topo, PlanPlacement(topo, PlacementSpec::Parse(pl), p.Int("workers")));
+          } catch (const UsageError&) {
+            cell = "too many";
+          }
+        }
+        printf(" %12s", cell.c_str());
+      }
+      printf("\n");
+      // The session keeps one farm and grows or shrinks it while the shape
+      // stays the same; a new shape is built from nothing.
+      if (p.Has("containers")) {
+        Profile pr = o.cfg.profile;
+        if (p.Has("layers")) pr.layers = p.Int("layers");
+        if (p.Has("binds")) pr.binds = p.Int("binds");
+        std::string key = pr.ToJson().dump() + s->name;
+        int n = p.Int("containers");
+        if (key != farm_key) {
+          built += n;
+        } else if (n > farm_size) {
+          built += n - farm_size;
+        }
+        farm_key = key;
+        farm_size = n;
+      }
+    }
+  }
+  const double per_measurement = o.cfg.warmup_s + o.cfg.windows * o.cfg.window_s;
+  const double measure_s = points * o.cfg.repetitions * per_measurement;
+  const double build_s = built * preset.build_s_per_container;
+  const double total = measure_s + build_s;
+  printf("\n%d points x %d repetitions x %.2f s (warm-up + windows) = %.0f s measuring\n", points,
+         o.cfg.repetitions, per_measurement, measure_s);
+  printf("%ld containers built x %.4f s (estimated per container) = %.0f s building\n", built,
+         preset.build_s_per_container, build_s);
+  printf("expected run time: about %.0f s (%dm%02ds), plus teardown\n", total,
+         static_cast<int>(total) / 60, static_cast<int>(total) % 60);
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   CLI::App app{"mntscale: mount-namespace scalability benchmarks for Linux kernels and machines"};
   app.require_subcommand(1);
@@ -287,6 +503,11 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   run->add_option("--topology", o.cfg.topology, "Must be 'host' for run")->capture_default_str();
   run->add_option("--profile", o.profile, "Container profile: a name in profiles/ or a JSON file");
+  run->add_option("--preset", o.preset,
+                  "A versioned preset in presets/ (or a JSON file): scenarios, axes, timing; "
+                  "options given here override it");
+  run->add_flag("--userns", o.userns,
+                "Run in a new user namespace even as root (without root it always does)");
   run->add_option("--mode", o.mode, "Workers as 'thread' or 'process'")->capture_default_str();
   run->add_option("--set", o.sets, "Scenario axis values: axis=v1,v2 (repeatable)");
   run->add_option("--out", o.cfg.out, "Result file (written atomically after every point)");
@@ -314,14 +535,16 @@ int Main(int argc, char** argv) {
   CLI::App* list = app.add_subcommand("list", "Scenarios, the mechanism each isolates, and ops");
   (void)list;
 
-  std::string plan_topo = "host", plan_place = "spread";
+  std::string plan_topo = "host", plan_place, plan_preset;
   int plan_workers = 0;
   CLI::App* plan = app.add_subcommand("plan", "Show where workers would run; runs nothing");
   plan->add_option("--topology", plan_topo,
                    "host | a name in topologies/ | hwloc synthetic string | XML file")
       ->capture_default_str();
-  plan->add_option("--placement", plan_place, "compact | spread | socket:N [,smt-off] [,share]")
-      ->capture_default_str();
+  plan->add_option("--placement", plan_place,
+                   "compact | spread | socket:N [,smt-off] [,share] (default: compare all)");
+  plan->add_option("--preset", plan_preset,
+                   "Plan a preset: its points, workers per socket, expected run time");
   plan->add_option("--workers", plan_workers, "Workers to place (default: one per PU of the plan)");
 
   CLI11_PARSE(app, argc, argv);
@@ -338,10 +561,26 @@ int Main(int argc, char** argv) {
       }
     }
     o.cfg.cli = {{"argv", std::vector<std::string>(argv, argv + argc)}, {"options", cli}};
-    return CmdRun(o);
+    // First, while the process has one thread: a user namespace of our own
+    // when we are not root.
+    EnterUserNamespaceIfNeeded(o.userns);
+    std::unique_ptr<Preset> preset;
+    if (!o.preset.empty()) {
+      preset = std::make_unique<Preset>(Preset::Load(o.preset));
+      ApplyPreset(*preset, *run, &o);
+      o.cfg.cli["preset"] = preset->ToJson();
+    }
+    return CmdRun(o, preset.get());
   }
   if (*list) return CmdList();
   if (*plan) {
+    if (!plan_preset.empty()) {
+      Preset preset = Preset::Load(plan_preset);
+      ApplyPreset(preset, *run, &o);
+      if (!plan_place.empty()) o.cfg.placement = plan_place;
+      return CmdPlanPreset(o, preset, plan_topo);
+    }
+    if (plan_place.empty()) return CmdPlanAll(plan_topo, plan_workers);
     if (plan_workers <= 0) {
       Topology t = Topology::Load(plan_topo);
       plan_workers = static_cast<int>(
