@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# A tiny mount_crossing run: both layouts, two K, no background; JSON checked.
+set -euo pipefail
+BIN=$1; SRC=$2
+. "$(dirname "$0")/lib.sh"
+require_root
+before=$(md5sum < /proc/self/mountinfo)
+"$BIN" run --scenario mount_crossing --set background=0,50 --set layout=nested,stacked \
+  --set K=1,4 --warmup 0.05 --window 0.1 --windows 2 --quiet --out "$TMP/r.json"
+[ "$(md5sum < /proc/self/mountinfo)" = "$before" ] || { echo "host mount table changed"; exit 1; }
+$PY - "$TMP/r.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["complete"] is True
+it = [b for b in d["benchmarks"] if b["run_type"] == "iteration"]
+assert len(it) == 2 * 2 * 2, len(it)
+for b in it:
+    assert "error_occurred" not in b, b.get("error_message")
+    p, x = b["params"], b["extra"]
+    assert b["name"] == f"mount_crossing/background:{p['background']}/layout:{p['layout']}/K:{p['K']}"
+    assert b["items_per_second"] > 0 and b["iterations"] > 0 and len(b["windows"]) == 2
+    assert x["mounts_crossed"] == p["K"] and x["background_mounts"] == p["background"]
+    assert x["bare_ns_per_op"] > 0 and x["control_ns_per_op"] > 0 and "ns_per_crossing" in x
+    want = "/s/target" if p["layout"] == "stacked" else "/m" * p["K"] + "/target"
+    assert x["path"] == want, x["path"]
+print("mount_crossing JSON ok:", len(it), "points")
+PY
