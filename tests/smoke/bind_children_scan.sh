@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# A tiny bind_children_scan run: C=0 and C=20, both methods; JSON checked.
+set -euo pipefail
+BIN=$1; SRC=$2
+. "$(dirname "$0")/lib.sh"
+require_root
+before=$(md5sum < /proc/self/mountinfo)
+"$BIN" run --scenario bind_children_scan --set C=0,20 \
+  --warmup 0.05 --window 0.1 --windows 2 --quiet --out "$TMP/r.json"
+[ "$(md5sum < /proc/self/mountinfo)" = "$before" ] || { echo "host mount table changed"; exit 1; }
+$PY - "$TMP/r.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["complete"] is True
+it = [b for b in d["benchmarks"] if b["run_type"] == "iteration"]
+assert len(it) == 4, len(it)
+for b in it:
+    p = b["params"]
+    if "skipped" in b:
+        assert p["method"] == "open_tree" and b["skipped"].startswith("unsupported:"), b
+        continue
+    assert "error_occurred" not in b, b.get("error_message")
+    assert b["name"] == f"bind_children_scan/C:{p['C']}/method:{p['method']}"
+    assert b["items_per_second"] > 0 and b["latency_ns"]["count"] > 0
+    assert b["extra"]["children"] == p["C"] and b["extra"]["mounts_in_namespace"] == p["C"] + 2
+print("bind_children_scan JSON ok:", len(it), "points")
+PY

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# A tiny propagation_fanout run: N=1 and N=5 peers; JSON checked.
+set -euo pipefail
+BIN=$1; SRC=$2
+. "$(dirname "$0")/lib.sh"
+require_root
+before=$(md5sum < /proc/self/mountinfo)
+"$BIN" run --scenario propagation_fanout --set N=1,5 \
+  --warmup 0.05 --window 0.1 --windows 2 --quiet --out "$TMP/r.json"
+[ "$(md5sum < /proc/self/mountinfo)" = "$before" ] || { echo "host mount table changed"; exit 1; }
+$PY - "$TMP/r.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["complete"] is True
+it = [b for b in d["benchmarks"] if b["run_type"] == "iteration"]
+assert [b["params"]["N"] for b in it] == [1, 5], [b["name"] for b in it]
+for b in it:
+    assert "error_occurred" not in b, b.get("error_message")
+    x = b["extra"]
+    assert b["name"] == f"propagation_fanout/N:{b['params']['N']}"
+    assert b["items_per_second"] > 0 and b["iterations"] > 0
+    assert x["peers"] == b["params"]["N"] and x["peer_group"] > 0
+    for k in ["mount_ns_p50", "umount_ns_p50", "mount_ns_p99", "umount_ns_p99"]:
+        assert x[k] > 0, k
+    lat = b["latency_ns"]
+    assert lat["count"] > 0 and lat["p50"] <= lat["p99"] <= lat["max"]
+print("propagation_fanout JSON ok:", len(it), "points")
+PY
