@@ -1,0 +1,101 @@
+// overlay_layers: an overlay of L lower layers, mounted and torn down by the
+// classic option string or by fsopen/fsconfig("lowerdir+")/fsmount/move_mount,
+// then a lookup of a file only the bottom layer holds. Mounting clones each
+// layer privately (N+2 vfsmounts), so mount and umount grow with L; a cold
+// lookup (fresh overlay, empty overlay dcache) runs ovl_lookup through every
+// layer at each level, so it grows with L too; a warm one hits the dcache
+// and stays flat. A negative lookup is cold: every layer is searched.
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include <chrono>
+
+#include "mntscale/histogram.h"
+#include "mntscale/scratch.h"
+#include "mntscale/session.h"
+#include "mntscale/sys.h"
+
+namespace mntscale {
+namespace {
+
+constexpr int kDepth = 3;  // d0/d1/d2/target: four merged lookups per walk
+constexpr int kMinSamples = 5;
+constexpr const char* kMnt = "/o";
+
+using Clock = std::chrono::steady_clock;
+
+uint64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             Clock::now().time_since_epoch())
+      .count();
+}
+
+void OverlayLayersRun(Session& s, const Point& p, Entry& e) {
+  const int layers = p.Int("layers");
+  const std::string api = p.Str("api"), lookup = p.Str("lookup");
+  if (lookup != "cold" && lookup != "warm" && lookup != "negative") {
+    throw UsageError("lookup must be cold, warm or negative, got '" + lookup + "'");
+  }
+  ScratchNs ns;
+  OverlayLayers ol;
+  Histogram mount_h, umount_h, lookup_h;
+  double lookup_s = 0;
+  const double budget_s = s.config().window_s * s.config().windows;
+  ns.Run([&] {
+    ol = MakeOverlayLayers("/l", layers, kDepth);
+    for (const char* d : {"/u", "/w", kMnt}) Check(mkdir(d, 0755), "mkdir", d);
+    const std::string target = std::string(kMnt) + "/" +
+                               (lookup == "negative" ? ol.missing : ol.file);
+    // Every sample is a fresh overlay: its dcache starts empty, while the
+    // layers' own (tmpfs) dentries stay cached, as on a host with warm images.
+    auto end = Clock::now() + std::chrono::duration<double>(budget_s);
+    for (int n = 0; n < kMinSamples || Clock::now() < end; ++n) {
+      uint64_t t0 = NowNs();
+      MountOverlayAt(api, ol.dirs, "/u", "/w", kMnt);
+      uint64_t t1 = NowNs();
+      struct stat st;
+      int rc = stat(target.c_str(), &st);
+      int err = errno;
+      uint64_t t2 = NowNs();
+      if (lookup == "negative" ? (rc == 0 || err != ENOENT) : rc != 0) {
+        Check(rc == 0 ? -1 : rc, "stat", target, "unexpected result through the overlay");
+      }
+      Check(umount2(kMnt, 0), "umount2", kMnt);
+      uint64_t t3 = NowNs();
+      mount_h.Record(t1 - t0);
+      lookup_h.Record(t2 - t1);
+      umount_h.Record(t3 - t2);
+      lookup_s += (t2 - t1) * 1e-9;
+    }
+    if (lookup == "warm") MountOverlayAt(api, ol.dirs, "/u", "/w", kMnt);
+  });
+  if (lookup == "warm") {
+    RunSpec spec;
+    spec.workers = s.Workers(p, nullptr, FindOp("stat"), std::string(kMnt) + "/" + ol.file, 1);
+    spec.workers[0].container = &ns.container();
+    spec.latency = true;
+    s.Measure(std::move(spec), &e);
+  } else {
+    e.FromEvents(lookup_h.count(), lookup_s, &lookup_h);
+  }
+  e.Set("samples", lookup_h.count());
+  e.Set("mount_ns", mount_h.ToJson());
+  e.Set("umount_ns", umount_h.ToJson());
+  e.Set("first_lookup_ns", lookup_h.ToJson());
+  e.Set("path_levels", kDepth + 1);
+  e.Set("vfsmounts_per_overlay", layers + 2);
+}
+
+}  // namespace
+
+MNTSCALE_SCENARIO(overlay_layers, {
+    .name = "overlay_layers",
+    .mechanism = "overlay mount/umount with N+2 private vfsmounts, per-layer ovl_lookup on a "
+                 "cold dcache",
+    .expect = "mount, umount and cold/negative lookup linear in layers; warm lookup flat",
+    .axes = {{"layers", "1,5,20,50,100"}, {"api", "mount,fsmount"},
+             {"lookup", "cold,warm,negative"}},
+    .run = OverlayLayersRun,
+});
+
+}  // namespace mntscale

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# A tiny overlay_layers run: 1 and 3 layers, both APIs, all lookups; JSON checked.
+set -euo pipefail
+BIN=$1; SRC=$2
+. "$(dirname "$0")/lib.sh"
+require_root
+before=$(md5sum < /proc/self/mountinfo)
+"$BIN" run --scenario overlay_layers --set layers=1,3 \
+  --warmup 0.05 --window 0.1 --windows 2 --quiet --out "$TMP/r.json"
+[ "$(md5sum < /proc/self/mountinfo)" = "$before" ] || { echo "host mount table changed"; exit 1; }
+$PY - "$TMP/r.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["complete"] is True
+it = [b for b in d["benchmarks"] if b["run_type"] == "iteration"]
+assert len(it) == 2 * 2 * 3, len(it)
+for b in it:
+    p = b["params"]
+    assert b["name"] == f"overlay_layers/layers:{p['layers']}/api:{p['api']}/lookup:{p['lookup']}"
+    if "skipped" in b:  # lowerdir+ before 6.7
+        assert p["api"] == "fsmount" and "lowerdir+" in b["skipped"], b["skipped"]
+        continue
+    assert "error_occurred" not in b, b.get("error_message")
+    x = b["extra"]
+    assert b["items_per_second"] > 0 and b["iterations"] > 0
+    assert x["samples"] >= 5 and x["vfsmounts_per_overlay"] == p["layers"] + 2
+    for k in ["mount_ns", "umount_ns", "first_lookup_ns"]:
+        assert x[k]["count"] == x["samples"] and x[k]["p50"] > 0, k
+    if p["lookup"] == "warm":
+        assert len(b["windows"]) == 2 and b["latency_ns"]["count"] > 0
+    else:
+        assert b["latency_ns"]["count"] == x["samples"]
+print("overlay_layers JSON ok:", len(it), "points")
+PY
