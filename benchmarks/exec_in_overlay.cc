@@ -1,0 +1,209 @@
+// exec_in_overlay: fork+execve and posix_spawn of a binary inside a
+// container, static (one file) or dynamic (the binary, ld-linux and libc,
+// each a path walk through the overlay and an open of a file in the bottom
+// layer). Cold is the first exec in a freshly built container, whose overlay
+// dcache is empty, so every lookup runs ovl_lookup through all layers; warm
+// execs find the dentries cached. Churn is a writer doing mount+umount in
+// another namespace: it bumps mount_lock, so exec's path walks retry.
+#include <spawn.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "mntscale/histogram.h"
+#include "mntscale/scratch.h"
+#include "mntscale/session.h"
+#include "mntscale/sys.h"
+
+namespace mntscale {
+namespace {
+
+constexpr const char* kDynamicExe = "/bin/true-dyn";
+constexpr const char* kChurnDir = "/churn";
+
+using Clock = std::chrono::steady_clock;
+
+int Reap(pid_t pid) {
+  int st;
+  while (waitpid(pid, &st, 0) < 0) {
+    if (errno != EINTR) return -errno;
+  }
+  return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -ENOEXEC;
+}
+
+int ForkExec(OpContext& c) {
+  static char* const argv[] = {const_cast<char*>("true"), nullptr};
+  static char* const envp[] = {nullptr};
+  pid_t pid = fork();
+  if (pid < 0) return -errno;
+  if (pid == 0) {
+    execve(c.path, argv, envp);
+    _exit(127);
+  }
+  return Reap(pid);
+}
+
+int Spawn(OpContext& c) {
+  static char* const argv[] = {const_cast<char*>("true"), nullptr};
+  static char* const envp[] = {nullptr};
+  pid_t pid;
+  int rc = posix_spawn(&pid, c.path, nullptr, nullptr, argv, envp);
+  if (rc != 0) return -rc;
+  return Reap(pid);
+}
+
+int MountUmount(OpContext& c) {
+  if (mount("tmpfs", c.path, "tmpfs", 0, "size=4k") < 0) return -errno;
+  return umount2(c.path, 0) < 0 ? -errno : 0;
+}
+
+const OpInfo kForkExec = {"fork-exec", "fork + execve + waitpid", ForkExec};
+const OpInfo kSpawn = {"posix_spawn", "posix_spawn (CLONE_VM|CLONE_VFORK) + waitpid", Spawn};
+const OpInfo kChurn = {"mount-umount", "tmpfs mount + umount in another namespace",
+                       MountUmount};
+
+// The host's dynamic /bin/true and the libraries ldd lists, at the same
+// paths, baked into the image's bottom layer (once per image).
+void InstallDynamicExe(const Image& img) {
+  const std::string bottom = img.layer_dirs.front();
+  if (access((bottom + kDynamicExe).c_str(), X_OK) == 0) return;
+  FILE* f = popen("ldd /bin/true 2>/dev/null", "r");
+  if (!f) throw Unsupported("cannot run ldd for the dynamic binary's libraries");
+  std::vector<std::string> libs;
+  char line[512];
+  while (fgets(line, sizeof line, f)) {
+    std::string l(line), path;
+    size_t arrow = l.find("=> ");
+    size_t start = arrow != std::string::npos ? arrow + 3 : l.find_first_not_of(" \t");
+    if (start == std::string::npos || l[start] != '/') continue;
+    path = l.substr(start, l.find_first_of(" \t\n(", start) - start);
+    libs.push_back(path);
+  }
+  if (pclose(f) != 0 || libs.empty()) {
+    throw Unsupported("/bin/true is not dynamically linked here (ldd lists no libraries)");
+  }
+  for (const std::string& lib : libs) {
+    MkdirP(bottom + lib.substr(0, lib.rfind('/')));
+    WriteFile(bottom + lib, ReadFile(lib));
+    Check(chmod((bottom + lib).c_str(), 0755), "chmod", bottom + lib);
+  }
+  const std::string tmp = bottom + kDynamicExe + ".tmp";
+  WriteFile(tmp, ReadFile("/bin/true"));
+  Check(chmod(tmp.c_str(), 0755), "chmod", tmp);
+  Check(rename(tmp.c_str(), (bottom + kDynamicExe).c_str()), "rename", tmp);
+}
+
+// Churn for the cold samples, which are timed outside the runner.
+class ChurnThread {
+ public:
+  explicit ChurnThread(const ScratchNs& ns) {
+    t_ = std::thread([this, &ns] {
+      ns.Run([this] {
+        OpContext c;
+        c.path = kChurnDir;
+        while (!stop_.load(std::memory_order_relaxed)) {
+          if (MountUmount(c) < 0) return;
+          ops_.fetch_add(1, std::memory_order_relaxed);
+        }
+      });
+    });
+  }
+  ~ChurnThread() {
+    stop_.store(true);
+    t_.join();
+  }
+  long ops() const { return ops_.load(); }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<long> ops_{0};
+  std::thread t_;
+};
+
+void ExecInOverlay(Session& s, const Point& p, Entry& e) {
+  const std::string binary = p.Str("binary"), method = p.Str("method"), cache = p.Str("cache");
+  const int churn = p.Int("churn"), containers = p.Int("containers");
+  if (binary != "static" && binary != "dynamic") throw UsageError("binary: static or dynamic");
+  if (cache != "cold" && cache != "warm") throw UsageError("cache: cold or warm");
+  if (churn < 0 || churn > 1) throw UsageError("churn must be 0 or 1");
+  const OpInfo* op = method == "fork-exec" ? &kForkExec : method == "posix_spawn" ? &kSpawn
+                                                                                 : nullptr;
+  if (!op) throw UsageError("method must be fork-exec or posix_spawn");
+  Profile profile = s.ProfileFor(p);
+  const Image& img = GetImage({profile.layers, profile.depth, profile.files_per_dir,
+                               profile.binds});
+  if (binary == "dynamic") InstallDynamicExe(img);
+  const std::string exe = binary == "static" ? img.static_exe : kDynamicExe;
+  ScratchNs churn_ns;
+  churn_ns.Run([] { Check(mkdir(kChurnDir, 0755), "mkdir", kChurnDir); });
+  e.Set("exe", exe);
+  if (cache == "warm") {
+    Farm& farm = s.FarmFor(profile, containers);
+    RunSpec spec;
+    spec.workers = s.Workers(p, &farm, op, exe, 1 + churn);
+    if (churn) {
+      WorkerPlan& w = spec.workers[1];
+      w.container = &churn_ns.container();
+      w.op = &kChurn;
+      w.path = kChurnDir;
+      w.role = "churn";
+      w.measured = false;
+    }
+    spec.workers[0].container = &farm.containers()[0];
+    spec.latency = true;
+    RunResult r = s.Measure(std::move(spec), &e);
+    if (churn) e.Set("churn_ops_per_sec", r.role_ops_per_s["churn"]);
+    return;
+  }
+  // Cold: the first exec in each of `containers` fresh containers.
+  s.DropFarms();
+  Farm farm(profile, img, 0);
+  farm.Grow(containers);
+  Histogram h;
+  double total_s = 0;
+  long churned = 0;
+  {
+    std::unique_ptr<ChurnThread> ct;
+    if (churn) ct = std::make_unique<ChurnThread>(churn_ns);
+    auto c0 = Clock::now();
+    for (const Container& c : farm.containers()) {
+      OnPrivateThread([&] {
+        EnterContainer(c);
+        OpContext ctx;
+        ctx.path = exe.c_str();
+        auto t0 = Clock::now();
+        int rc = op->fn(ctx);
+        double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+        if (rc < 0) Check(rc, op->name, exe);
+        h.Record(static_cast<uint64_t>(dt * 1e9));
+        total_s += dt;
+      });
+    }
+    if (ct) {
+      churned = ct->ops();
+      e.Set("churn_ops_per_sec",
+            churned / std::chrono::duration<double>(Clock::now() - c0).count());
+    }
+  }
+  e.FromEvents(h.count(), total_s, &h);
+}
+
+}  // namespace
+
+MNTSCALE_SCENARIO(exec_in_overlay, {
+    .name = "exec_in_overlay",
+    .mechanism = "execve's path walks and opens (binary, ld-linux, libc) through a container's "
+                 "overlay, cold and warm, with mount churn bumping mount_lock elsewhere",
+    .expect = "dynamic > static by its extra lookups; cold > warm by the layers searched; "
+              "churn adds ref-walk retries",
+    .axes = {{"layers", "10"}, {"binary", "static,dynamic"}, {"method", "fork-exec,posix_spawn"},
+             {"churn", "0,1"}, {"cache", "warm,cold"}, {"containers", "16"}},
+    .run = ExecInOverlay,
+});
+
+}  // namespace mntscale
