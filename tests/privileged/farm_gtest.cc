@@ -162,7 +162,7 @@ TEST_F(FarmTest, RunnerWorkersRunInTheirContainers) {
       w.path = image_->deep_path;  // exists only inside the containers
       spec.workers.push_back(w);
     }
-    RunResult r = Run(spec);
+    RunResult r = ::mntscale::Run(spec);
     EXPECT_TRUE(r.error.empty()) << r.error;
     EXPECT_GT(r.ops, 0u) << ModeName(mode);
     for (const auto& w : r.workers) EXPECT_GT(w.ops, 0u) << "worker " << w.worker;
