@@ -1,0 +1,118 @@
+#include "mntscale/background.h"
+
+#include <time.h>
+
+#include <chrono>
+
+#include "mntscale/sys.h"
+
+namespace mntscale {
+namespace {
+
+uint64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+}
+
+}  // namespace
+
+BackgroundReaders::BackgroundReaders(std::vector<WorkerPlan> plans) : plans_(std::move(plans)) {
+  for (size_t i = 0; i < plans_.size(); ++i) slots_.push_back(std::make_unique<Slot>());
+  phase_t0_ns_ = NowNs();
+  for (size_t i = 0; i < plans_.size(); ++i) threads_.emplace_back(&BackgroundReaders::Loop, this, i);
+  for (auto& s : slots_) {
+    while (s->state.load(std::memory_order_acquire) == 0) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    if (s->state.load() == 2) {
+      std::string msg = s->msg;
+      Stop();
+      throw std::runtime_error(msg);
+    }
+  }
+  // Phase 0 starts when every reader is looping.
+  phase_t0_ns_ = NowNs();
+}
+
+BackgroundReaders::~BackgroundReaders() {
+  try {
+    Stop();
+  } catch (...) {
+  }
+}
+
+void BackgroundReaders::Loop(int i) {
+  const WorkerPlan& plan = plans_[i];
+  Slot& slot = *slots_[i];
+  OpContext ctx;
+  try {
+    PinCurrentThread(plan.slot, true);
+    if (plan.container) EnterContainer(*plan.container);
+    ctx.path = plan.path.c_str();
+    ctx.path2 = plan.path2.empty() ? nullptr : plan.path2.c_str();
+    ctx.dirfd = AT_FDCWD;
+    ctx.worker = i;
+    if (plan.setup) plan.setup(ctx);
+  } catch (const std::exception& e) {
+    slot.msg = "reader " + std::to_string(i) + ": " + e.what();
+    slot.state.store(2, std::memory_order_release);
+    return;
+  }
+  slot.state.store(1, std::memory_order_release);
+  OpFn fn = plan.op->fn;
+  while (!stop_.load(std::memory_order_relaxed)) {
+    int ph = phase_.load(std::memory_order_relaxed);
+    uint64_t t0 = NowNs();
+    int rc = fn(ctx);
+    slot.hist[ph].Record(NowNs() - t0);
+    ++slot.ops[ph];
+    if (rc < 0) {
+      slot.msg = SysError::Format(plan.op->name, plan.path, -rc, "");
+      slot.state.store(3, std::memory_order_release);
+      break;
+    }
+  }
+  if (plan.cleanup) {
+    try {
+      plan.cleanup(ctx);
+    } catch (...) {
+    }
+  }
+}
+
+void BackgroundReaders::SetPhase(int phase) {
+  uint64_t now = NowNs();
+  int old = phase_.exchange(phase, std::memory_order_relaxed);
+  phase_s_[old] += (now - phase_t0_ns_) * 1e-9;
+  phase_t0_ns_ = now;
+}
+
+void BackgroundReaders::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  SetPhase(phase_.load());
+  stop_.store(true);
+  for (auto& t : threads_) t.join();
+  for (auto& s : slots_) {
+    if (s->state.load() == 3) throw std::runtime_error(s->msg);
+  }
+}
+
+Histogram BackgroundReaders::Latency(const std::string& role, int phase) const {
+  Histogram h;
+  for (size_t i = 0; i < plans_.size(); ++i) {
+    if (plans_[i].role == role) h.Merge(slots_[i]->hist[phase]);
+  }
+  return h;
+}
+
+double BackgroundReaders::OpsPerSec(const std::string& role, int phase) const {
+  uint64_t n = 0;
+  for (size_t i = 0; i < plans_.size(); ++i) {
+    if (plans_[i].role == role) n += slots_[i]->ops[phase];
+  }
+  return phase_s_[phase] > 0 ? n / phase_s_[phase] : 0;
+}
+
+}  // namespace mntscale
