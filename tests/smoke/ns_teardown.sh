@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# ns_teardown on small namespaces: both methods, K in parallel, readers'
+# latency idle and during teardown.
+set -euo pipefail
+BIN=$1; SRC=$2
+. "$(dirname "$0")/lib.sh"
+require_root
+before=$(md5sum < /proc/self/mountinfo)
+"$BIN" run --scenario ns_teardown --set mounts=10,100 --set parallel=1,2 --set rounds=2 \
+  --layers 2 --warmup 0.05 --window 0.1 --windows 2 --quiet --out "$TMP/r.json"
+[ "$(md5sum < /proc/self/mountinfo)" = "$before" ] || { echo "host mount table changed"; exit 1; }
+$PY - "$TMP/r.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["complete"] is True
+assert d["context"]["mounts"]["before"] == d["context"]["mounts"]["after"], d["context"]["mounts"]
+it = [b for b in d["benchmarks"] if b["run_type"] == "iteration"]
+assert len(it) == 2 * 2 * 2, len(it)
+for b in it:
+    p = b["params"]
+    assert "error_occurred" not in b, b.get("error_message")
+    x = b["extra"]
+    assert b["iterations"] == p["parallel"] * p["rounds"], b["iterations"]
+    assert b["latency_ns"]["count"] == b["iterations"] and b["latency_ns"]["max"] > 0
+    assert len(x["teardown_wall_ns"]) == p["rounds"] and all(t > 0 for t in x["teardown_wall_ns"])
+    assert x["per_mount_ns"] > 0
+    for ph in ("idle", "teardown"):
+        assert x[f"reader_latency_ns_{ph}"]["count"] > 0, ph
+    assert x["reader_stall_max_ns"] == x["reader_latency_ns_teardown"]["max"]
+print("ns_teardown JSON ok:", len(it), "points")
+PY
