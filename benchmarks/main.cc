@@ -547,7 +547,13 @@ int Main(int argc, char** argv) {
                    "Plan a preset: its points, workers per socket, expected run time");
   plan->add_option("--workers", plan_workers, "Workers to place (default: one per PU of the plan)");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every bad command line exits 2.
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
 
   if (*run) {
     if (o.events == "list") {

@@ -5,17 +5,18 @@ BIN=$1; SRC=$2
 . "$(dirname "$0")/lib.sh"
 before=$(md5sum < /proc/self/mountinfo)
 fail=0
-check() {  # check NEEDLE ARGS...
+check() {  # check NEEDLE ARGS...  (an --out of the test's own unless ARGS give one)
   local needle=$1; shift
   local out rc
-  out=$("$BIN" "$@" --out "$TMP/out.json" 2>&1); rc=$?
+  case " $* " in *" --out "*) ;; *) set -- "$@" --out "$TMP/out.json" ;; esac
+  out=$("$BIN" "$@" 2>&1); rc=$?
   if [ $rc -ne 2 ]; then echo "FAIL ($rc != 2): $*: $out"; fail=1; fi
   if ! grep -qF -- "$needle" <<<"$out"; then echo "FAIL (no '$needle'): $*: $out"; fail=1; fi
   if [ -e "$TMP/out.json" ]; then echo "FAIL (file written): $*"; fail=1; rm -f "$TMP/out.json"; fi
   if ls "$TMP"/out.json.tmp.* >/dev/null 2>&1; then echo "FAIL (temp file left): $*"; fail=1; fi
 }
 check "containers = 0"  run --containers 0
-check "'-5'"            run --containers -5
+check "= -5"            run --containers -5
 check "layers = 501"    run --layers 501
 check "'sideways'"      run --placement sideways
 check "'chmod'"         run --op chmod
