@@ -38,7 +38,8 @@ void BindChildrenScan(Session& s, const Point& p, Entry& e) {
   const OpInfo* op = method == "bind" ? &kBind : method == "open_tree" ? &kOpenTree : nullptr;
   if (!op) throw UsageError("method must be bind or open_tree, got '" + method + "'");
   if (children < 0) throw UsageError("C must be >= 0");
-  if (method == "open_tree" && !HaveNewMountApi()) throw Unsupported("open_tree needs Linux >= 5.2");
+  if (method == "open_tree" && !HaveNewMountApi())
+    throw Unsupported("open_tree needs Linux >= 5.2");
   ScratchNs ns;
   ns.Run([&] {
     for (const char* d : {kSource, kDest, "/seed"}) Check(mkdir(d, 0755), "mkdir", d);
@@ -61,13 +62,15 @@ void BindChildrenScan(Session& s, const Point& p, Entry& e) {
 
 }  // namespace
 
-MNTSCALE_SCENARIO(bind_children_scan, {
-    .name = "bind_children_scan",
-    .mechanism = "__has_locked_children scan of every child mount in a non-recursive bind or "
-                 "open_tree clone",
-    .expect = "time per bind/clone linear in C",
-    .axes = {{"C", "0,100,1000,10000"}, {"method", "bind,open_tree"}},
-    .run = BindChildrenScan,
-});
+MNTSCALE_SCENARIO(
+    bind_children_scan,
+    {
+        .name = "bind_children_scan",
+        .mechanism = "__has_locked_children scan of every child mount in a non-recursive bind or "
+                     "open_tree clone",
+        .expect = "time per bind/clone linear in C",
+        .axes = {{"C", "0,100,1000,10000"}, {"method", "bind,open_tree"}},
+        .run = BindChildrenScan,
+    });
 
 }  // namespace mntscale

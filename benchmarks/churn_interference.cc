@@ -35,7 +35,8 @@ void ChurnInterference(Session& s, const Point& p, Entry& e) {
   const int writers = kind == "none" ? 0 : p.Int("writers");
   const std::string placement = p.Str("reader_placement");
   if (placement != "same-socket" && placement != "other-socket") {
-    throw UsageError("reader_placement must be same-socket or other-socket, got '" + placement + "'");
+    throw UsageError("reader_placement must be same-socket or other-socket, got '" + placement +
+                     "'");
   }
   if (placement == "other-socket" && s.topology().summary().packages < 2) {
     throw Unsupported("one socket");
@@ -101,20 +102,22 @@ void ChurnInterference(Session& s, const Point& p, Entry& e) {
 
 }  // namespace
 
-MNTSCALE_SCENARIO(churn_interference, {
-    .name = "churn_interference",
-    .mechanism = "mount_lock sequence bumps by writers in other namespaces: RCU-walk "
-                 "fails __legitimize_mnt and falls back to ref-walk",
-    .expect = "interference_ratio < 1 with any writer (about 0.5-0.7 for mount+umount), "
-              "1 with none; worse with more writers",
-    .axes = {{"writer_op", "none,mount,bind,setattr,clone"},
-             {"writers", "1"},
-             {"reader_placement", "same-socket,other-socket"},
-             {"containers", "1"},
-             {"workers", "1"},
-             {"op", "stat"},
-             {"rounds", "3"}},
-    .run = ChurnInterference,
-});
+MNTSCALE_SCENARIO(
+    churn_interference,
+    {
+        .name = "churn_interference",
+        .mechanism = "mount_lock sequence bumps by writers in other namespaces: RCU-walk "
+                     "fails __legitimize_mnt and falls back to ref-walk",
+        .expect = "interference_ratio < 1 with any writer (about 0.5-0.7 for mount+umount), "
+                  "1 with none; worse with more writers",
+        .axes = {{"writer_op", "none,mount,bind,setattr,clone"},
+                 {"writers", "1"},
+                 {"reader_placement", "same-socket,other-socket"},
+                 {"containers", "1"},
+                 {"workers", "1"},
+                 {"op", "stat"},
+                 {"rounds", "3"}},
+        .run = ChurnInterference,
+    });
 
 }  // namespace mntscale

@@ -19,8 +19,8 @@
 
 #include "mntscale/background.h"
 #include "mntscale/idmap.h"
-#include "mntscale/scratch.h"
 #include "mntscale/sandbox.h"
+#include "mntscale/scratch.h"
 #include "mntscale/session.h"
 #include "mntscale/sys.h"
 
@@ -31,15 +31,9 @@ enum Phase { kIdle = 0, kStorm = 1, kTeardown = 2 };
 
 constexpr const char* kRuntimeFiles[] = {"hosts", "resolv.conf", "hostname"};
 
-uint64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
-}
-
 struct Storm {
-  std::string strategy;  // none | per-layer-idmap | parent-idmap
-  ScratchNs host;        // the runtime's namespace
+  std::string strategy;             // none | per-layer-idmap | parent-idmap
+  ScratchNs host;                   // the runtime's namespace
   std::vector<std::string> layers;  // bottom first, as the host sees them
   int userns = -1;
   std::atomic<long> ops{0};
@@ -48,8 +42,8 @@ struct Storm {
   std::vector<std::string> rootfs;
 };
 
-void Mount(const std::string& src, const std::string& target, const char* type,
-           unsigned long flags, const char* data, std::atomic<long>* ops) {
+void Mount(const std::string& src, const std::string& target, const char* type, unsigned long flags,
+           const char* data, std::atomic<long>* ops) {
   Check(mount(src.c_str(), target.c_str(), type, flags, data), "mount",
         (type ? std::string(type) : src) + ", " + target);
   ops->fetch_add(1, std::memory_order_relaxed);
@@ -108,8 +102,8 @@ void ContainerStartStorm(Session& s, const Point& p, Entry& e) {
   Storm st;
   st.strategy = p.Str("strategy");
   if (st.strategy != "none" && st.strategy != "per-layer-idmap" && st.strategy != "parent-idmap") {
-    throw UsageError("strategy must be none, per-layer-idmap or parent-idmap, got '" +
-                     st.strategy + "'");
+    throw UsageError("strategy must be none, per-layer-idmap or parent-idmap, got '" + st.strategy +
+                     "'");
   }
   st.host.Run([&] {
     st.layers = MakeOverlayLayers("/layers", layers, 4).dirs;
@@ -145,15 +139,15 @@ void ContainerStartStorm(Session& s, const Point& p, Entry& e) {
   std::vector<Histogram> lat(parallel);
   std::vector<std::exception_ptr> errs(parallel);
   std::vector<std::thread> starters;
-  const uint64_t t0 = NowNs();
+  const uint64_t t0 = MonotonicNs();
   for (int t = 0; t < parallel; ++t) {
     starters.emplace_back([&, t] {
       try {
         Check(unshare(CLONE_FS), "unshare", "CLONE_FS");
         for (int k; (k = next.fetch_add(1)) < starts;) {
-          uint64_t a = NowNs();
+          uint64_t a = MonotonicNs();
           Start(st, k);
-          lat[t].Record(NowNs() - a);
+          lat[t].Record(MonotonicNs() - a);
         }
       } catch (...) {
         errs[t] = std::current_exception();
@@ -162,18 +156,18 @@ void ContainerStartStorm(Session& s, const Point& p, Entry& e) {
     });
   }
   for (auto& t : starters) t.join();
-  const double storm_s = (NowNs() - t0) * 1e-9;
+  const double storm_s = (MonotonicNs() - t0) * 1e-9;
   const long storm_ops = st.ops.load();
   int host_mounts = 0;
   st.host.Run([&] { host_mounts = CountOwnMounts(); });
 
   bg.SetPhase(kTeardown);
-  const uint64_t t1 = NowNs();
+  const uint64_t t1 = MonotonicNs();
   for (int fd : st.container_fds) close(fd);
   st.host.Run([&] {
     for (const std::string& r : st.rootfs) umount2(r.c_str(), MNT_DETACH);
   });
-  const double teardown_s = (NowNs() - t1) * 1e-9;
+  const double teardown_s = (MonotonicNs() - t1) * 1e-9;
   bg.Stop();
   for (auto& err : errs) {
     if (err) std::rethrow_exception(err);
@@ -203,17 +197,19 @@ void ContainerStartStorm(Session& s, const Point& p, Entry& e) {
 
 }  // namespace
 
-MNTSCALE_SCENARIO(container_start_storm, {
-    .name = "container_start_storm",
-    .mechanism = "container starts with per-layer idmapped mounts (containerd 2.0): 4 "
-                 "mount-table writes per layer vs one idmapped parent (the fix) vs none",
-    .expect = "per-layer-idmap start latency and mount ops grow with layers; parent-idmap "
-              "and none nearly flat; readers' tails grow with the writes",
-    .axes = {{"strategy", "none,per-layer-idmap,parent-idmap"},
-             {"layers", "5,20,50"},
-             {"parallel", "2"},
-             {"starts", "20"}},
-    .run = ContainerStartStorm,
-});
+MNTSCALE_SCENARIO(
+    container_start_storm,
+    {
+        .name = "container_start_storm",
+        .mechanism = "container starts with per-layer idmapped mounts (containerd 2.0): 4 "
+                     "mount-table writes per layer vs one idmapped parent (the fix) vs none",
+        .expect = "per-layer-idmap start latency and mount ops grow with layers; parent-idmap "
+                  "and none nearly flat; readers' tails grow with the writes",
+        .axes = {{"strategy", "none,per-layer-idmap,parent-idmap"},
+                 {"layers", "5,20,50"},
+                 {"parallel", "2"},
+                 {"starts", "20"}},
+        .run = ContainerStartStorm,
+    });
 
 }  // namespace mntscale

@@ -64,8 +64,7 @@ int MountUmount(OpContext& c) {
 
 const OpInfo kForkExec = {"fork-exec", "fork + execve + waitpid", ForkExec};
 const OpInfo kSpawn = {"posix_spawn", "posix_spawn (CLONE_VM|CLONE_VFORK) + waitpid", Spawn};
-const OpInfo kChurn = {"mount-umount", "tmpfs mount + umount in another namespace",
-                       MountUmount};
+const OpInfo kChurn = {"mount-umount", "tmpfs mount + umount in another namespace", MountUmount};
 
 // The host's dynamic /bin/true and the libraries ldd lists, at the same
 // paths, baked into the image's bottom layer (once per image).
@@ -131,12 +130,13 @@ void ExecInOverlay(Session& s, const Point& p, Entry& e) {
   if (binary != "static" && binary != "dynamic") throw UsageError("binary: static or dynamic");
   if (cache != "cold" && cache != "warm") throw UsageError("cache: cold or warm");
   if (churn < 0 || churn > 1) throw UsageError("churn must be 0 or 1");
-  const OpInfo* op = method == "fork-exec" ? &kForkExec : method == "posix_spawn" ? &kSpawn
-                                                                                 : nullptr;
+  const OpInfo* op = method == "fork-exec"     ? &kForkExec
+                     : method == "posix_spawn" ? &kSpawn
+                                               : nullptr;
   if (!op) throw UsageError("method must be fork-exec or posix_spawn");
   Profile profile = s.ProfileFor(p);
-  const Image& img = GetImage({profile.layers, profile.depth, profile.files_per_dir,
-                               profile.binds});
+  const Image& img =
+      GetImage({profile.layers, profile.depth, profile.files_per_dir, profile.binds});
   if (binary == "dynamic") InstallDynamicExe(img);
   const std::string exe = binary == "static" ? img.static_exe : kDynamicExe;
   ScratchNs churn_ns;
@@ -195,15 +195,21 @@ void ExecInOverlay(Session& s, const Point& p, Entry& e) {
 
 }  // namespace
 
-MNTSCALE_SCENARIO(exec_in_overlay, {
-    .name = "exec_in_overlay",
-    .mechanism = "execve's path walks and opens (binary, ld-linux, libc) through a container's "
-                 "overlay, cold and warm, with mount churn bumping mount_lock elsewhere",
-    .expect = "dynamic > static by its extra lookups; cold > warm by the layers searched; "
-              "churn adds ref-walk retries",
-    .axes = {{"layers", "10"}, {"binary", "static,dynamic"}, {"method", "fork-exec,posix_spawn"},
-             {"churn", "0,1"}, {"cache", "warm,cold"}, {"containers", "16"}},
-    .run = ExecInOverlay,
-});
+MNTSCALE_SCENARIO(
+    exec_in_overlay,
+    {
+        .name = "exec_in_overlay",
+        .mechanism = "execve's path walks and opens (binary, ld-linux, libc) through a container's "
+                     "overlay, cold and warm, with mount churn bumping mount_lock elsewhere",
+        .expect = "dynamic > static by its extra lookups; cold > warm by the layers searched; "
+                  "churn adds ref-walk retries",
+        .axes = {{"layers", "10"},
+                 {"binary", "static,dynamic"},
+                 {"method", "fork-exec,posix_spawn"},
+                 {"churn", "0,1"},
+                 {"cache", "warm,cold"},
+                 {"containers", "16"}},
+        .run = ExecInOverlay,
+    });
 
 }  // namespace mntscale

@@ -12,9 +12,8 @@ void FarmBuild(Session& s, const Point& p, Entry& e) {
   s.DropFarms();  // a clean system: only this farm's containers exist
   Profile profile = s.ProfileFor(p);
   const int n = p.Int("containers");
-  Farm farm(profile, GetImage({profile.layers, profile.depth, profile.files_per_dir,
-                               profile.binds}),
-            0);
+  Farm farm(profile,
+            GetImage({profile.layers, profile.depth, profile.files_per_dir, profile.binds}), 0);
   long slab0 = SlabMountObjects();
   auto t0 = std::chrono::steady_clock::now();
   double build_s = farm.Grow(n, [&](int done, int total) {
@@ -40,13 +39,15 @@ void FarmBuild(Session& s, const Point& p, Entry& e) {
 
 }  // namespace
 
-MNTSCALE_SCENARIO(farm_build, {
-    .name = "farm_build",
-    .mechanism = "container build (copy_tree, overlay mount, binds, pivot_root) and "
-                 "namespace teardown (umount_tree, RCU grace period)",
-    .expect = "build and teardown time linear in containers",
-    .axes = {{"layers", "10"}, {"binds", "3"}, {"containers", "1000"}},
-    .run = FarmBuild,
-});
+MNTSCALE_SCENARIO(
+    farm_build,
+    {
+        .name = "farm_build",
+        .mechanism = "container build (copy_tree, overlay mount, binds, pivot_root) and "
+                     "namespace teardown (umount_tree, RCU grace period)",
+        .expect = "build and teardown time linear in containers",
+        .axes = {{"layers", "10"}, {"binds", "3"}, {"containers", "1000"}},
+        .run = FarmBuild,
+    });
 
 }  // namespace mntscale

@@ -34,12 +34,14 @@ void HarnessOverhead(Session& s, const Point& p, Entry& e) {
 
 }  // namespace
 
-MNTSCALE_SCENARIO(harness_overhead, {
-    .name = "harness_overhead",
-    .mechanism = "the runner's loop, counters and phase checks against a bare syscall loop",
-    .expect = "runner_over_bare >= 0.97",
-    .axes = {{"op", "stat"}, {"rounds", "3"}},
-    .run = HarnessOverhead,
-});
+MNTSCALE_SCENARIO(
+    harness_overhead,
+    {
+        .name = "harness_overhead",
+        .mechanism = "the runner's loop, counters and phase checks against a bare syscall loop",
+        .expect = "runner_over_bare >= 0.97",
+        .axes = {{"op", "stat"}, {"rounds", "3"}},
+        .run = HarnessOverhead,
+    });
 
 }  // namespace mntscale

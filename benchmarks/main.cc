@@ -122,7 +122,8 @@ Plan Validate(RunOptions& o, const Topology& topo) {
       }
       if (p.Has("containers")) {
         int n = p.Int("containers");
-        if (n < 1) throw UsageError("containers = " + std::to_string(n) + " is impossible: at least 1");
+        if (n < 1)
+          throw UsageError("containers = " + std::to_string(n) + " is impossible: at least 1");
         plan.max_containers = std::max(plan.max_containers, n);
       }
       if (p.Has("layers")) {
@@ -147,8 +148,11 @@ Plan Validate(RunOptions& o, const Topology& topo) {
 // axis options apply on top, to the scenarios that have those axes.
 Plan ValidatePreset(const Preset& preset, RunOptions& o, const Topology& topo) {
   std::vector<std::string> cli = o.sets;
-  for (auto [axis, list] : {std::pair{"containers", &o.containers}, {"layers", &o.layers},
-                            {"workers", &o.workers}, {"op", &o.op}, {"binds", &o.binds}}) {
+  for (auto [axis, list] : {std::pair{"containers", &o.containers},
+                            {"layers", &o.layers},
+                            {"workers", &o.workers},
+                            {"op", &o.op},
+                            {"binds", &o.binds}}) {
     if (!list->empty()) cli.push_back(std::string(axis) + "=" + *list);
   }
   std::vector<bool> used(cli.size(), false);
@@ -181,9 +185,12 @@ Plan ValidatePreset(const Preset& preset, RunOptions& o, const Topology& topo) {
       throw UsageError(preset.origin + ": " + e.what());
     }
   }
-  if (plan.points.empty()) throw UsageError("preset " + preset.Id() + " has none of the scenarios asked for");
+  if (plan.points.empty())
+    throw UsageError("preset " + preset.Id() + " has none of the scenarios asked for");
   for (size_t i = 0; i < cli.size(); ++i) {
-    if (!used[i]) throw UsageError("no scenario of preset " + preset.Id() + " has the axis in '" + cli[i] + "'");
+    if (!used[i])
+      throw UsageError("no scenario of preset " + preset.Id() + " has the axis in '" + cli[i] +
+                       "'");
   }
   return plan;
 }
@@ -210,13 +217,14 @@ void PreflightLimits(const Plan& plan, const Profile& profile) {
   long ns_max = ReadSysctl("user.max_mnt_namespaces");
   long in_one_ns = profile.ns_mode == "shared" ? n * per : per;
   if (mount_max > 0 && in_one_ns > mount_max) {
-    throw UsageError(std::to_string(n) + " containers x " + std::to_string(per) +
-                     " mounts in one namespace would pass fs.mount-max = " +
-                     std::to_string(mount_max));
+    throw UsageError(
+        std::to_string(n) + " containers x " + std::to_string(per) +
+        " mounts in one namespace would pass fs.mount-max = " + std::to_string(mount_max));
   }
   if (ns_max >= 0 && profile.ns_mode != "shared" && n + 64 > ns_max) {
-    throw UsageError(std::to_string(n) + " container namespaces would pass user.max_mnt_namespaces = " +
-                     std::to_string(ns_max));
+    throw UsageError(
+        std::to_string(n) +
+        " container namespaces would pass user.max_mnt_namespaces = " + std::to_string(ns_max));
   }
   // One fd per namespace, plus slack for workers, counters and the process.
   rlim_t want = static_cast<rlim_t>(n + 1024);
@@ -229,8 +237,8 @@ void PreflightLimits(const Plan& plan, const Profile& profile) {
     if (setrlimit(RLIMIT_NOFILE, &up) != 0) {
       throw UsageError(std::to_string(n) + " containers need " + std::to_string(want) +
                        " file descriptors but RLIMIT_NOFILE is " + std::to_string(rl.rlim_cur) +
-                       " (hard " + std::to_string(rl.rlim_max) + ") and cannot be raised: " +
-                       ErrnoName(errno));
+                       " (hard " + std::to_string(rl.rlim_max) +
+                       ") and cannot be raised: " + ErrnoName(errno));
     }
   }
   long avail_kb = 0;
@@ -280,19 +288,19 @@ int CmdRun(RunOptions& o, const Preset* preset) {
       for (const Point& p : pts) {
         auto rep = std::make_shared<int>(0);
         const ScenarioInfo* sc = s;
-        benchmark::RegisterBenchmark(p.Name(s->name).c_str(),
-                                     [&session, sc, p, rep, &o, &done, total](benchmark::State& st) {
-                                       for (auto _ : st) {
-                                         auto t0 = std::chrono::steady_clock::now();
-                                         session.RunPoint(*sc, p, (*rep)++, o.cfg.repetitions);
-                                         ++done;
-                                         st.SetIterationTime(std::max(
-                                             1e-9, std::chrono::duration<double>(
-                                                       std::chrono::steady_clock::now() - t0)
-                                                       .count()));
-                                       }
-                                       if (session.interrupted().load()) st.SkipWithError("interrupted");
-                                     })
+        benchmark::RegisterBenchmark(
+            p.Name(s->name).c_str(),
+            [&session, sc, p, rep, &o, &done, total](benchmark::State& st) {
+              for (auto _ : st) {
+                auto t0 = std::chrono::steady_clock::now();
+                session.RunPoint(*sc, p, (*rep)++, o.cfg.repetitions);
+                ++done;
+                st.SetIterationTime(std::max(
+                    1e-9,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
+              }
+              if (session.interrupted().load()) st.SkipWithError("interrupted");
+            })
             ->Iterations(1)
             ->Repetitions(o.cfg.repetitions)
             ->UseManualTime();
@@ -303,7 +311,8 @@ int CmdRun(RunOptions& o, const Preset* preset) {
     benchmark::ClearRegisteredBenchmarks();
     session.Finish();
     if (session.interrupted().load()) {
-      fprintf(stderr, "mntscale: interrupted; %d finished points written to %s, marked incomplete\n",
+      fprintf(stderr,
+              "mntscale: interrupted; %d finished points written to %s, marked incomplete\n",
               static_cast<int>(session.sink().entries().size()), o.cfg.out.c_str());
       status = 130;
     } else if (!o.cfg.quiet && !o.cfg.out.empty()) {
@@ -390,9 +399,11 @@ int CmdPlanAll(const std::string& topology, int workers) {
     int smt_shared = 0;
     for (auto& [core, k] : per_core) smt_shared += k > 1 ? k : 0;
     std::string numas;
-    for (auto& [node, k] : numa) numas += (numas.empty() ? "" : " ") + std::to_string(node) + ":" + std::to_string(k);
+    for (auto& [node, k] : numa)
+      numas += (numas.empty() ? "" : " ") + std::to_string(node) + ":" + std::to_string(k);
     printf("\n%-10s %d workers  per socket %s  per NUMA node %s  cores %zu  on SMT siblings %d\n",
-           pl.c_str(), n, PerSocket(topo, slots).c_str(), numas.c_str(), per_core.size(), smt_shared);
+           pl.c_str(), n, PerSocket(topo, slots).c_str(), numas.c_str(), per_core.size(),
+           smt_shared);
     std::string first;
     for (size_t i = 0; i < slots.size() && i < 8; ++i) {
       char buf[64];
@@ -420,9 +431,10 @@ int CmdPlanPreset(RunOptions& o, const Preset& preset, const std::string& topolo
   printf("machine %s: %d sockets, %d NUMA nodes, %d cores, %d PUs\n",
          t.name.empty() ? t.source.c_str() : t.name.c_str(), t.packages, t.numa_nodes, t.cores,
          t.pus);
-  printf("profile %s, mode %s, run placement %s; %d repetitions x (%.2g s warm-up + %d x %.2g s)\n\n",
-         o.cfg.profile.name.c_str(), o.mode.c_str(), o.cfg.placement.c_str(), o.cfg.repetitions,
-         o.cfg.warmup_s, o.cfg.windows, o.cfg.window_s);
+  printf(
+      "profile %s, mode %s, run placement %s; %d repetitions x (%.2g s warm-up + %d x %.2g s)\n\n",
+      o.cfg.profile.name.c_str(), o.mode.c_str(), o.cfg.placement.c_str(), o.cfg.repetitions,
+      o.cfg.warmup_s, o.cfg.windows, o.cfg.window_s);
   std::vector<std::string> placements = PlacementsOf(topo);
   size_t width = 5;
   for (auto& [s, pts] : plan.points) {
@@ -489,7 +501,8 @@ int Main(int argc, char** argv) {
   app.set_version_flag("--version", MNTSCALE_VERSION);
 
   RunOptions o;
-  CLI::App* run = app.add_subcommand("run", "Build containers and run scenarios; write JSON results");
+  CLI::App* run =
+      app.add_subcommand("run", "Build containers and run scenarios; write JSON results");
   run->add_option("--scenario", o.scenarios, "Scenarios to run (see `mntscale list`)")
       ->delimiter(',')
       ->capture_default_str();
@@ -589,8 +602,8 @@ int Main(int argc, char** argv) {
     if (plan_place.empty()) return CmdPlanAll(plan_topo, plan_workers);
     if (plan_workers <= 0) {
       Topology t = Topology::Load(plan_topo);
-      plan_workers = static_cast<int>(
-          PlanPlacement(t, PlacementSpec::Parse(plan_place + ",share"), 1).size());
+      plan_workers =
+          static_cast<int>(PlanPlacement(t, PlacementSpec::Parse(plan_place + ",share"), 1).size());
       PlacementSpec sp = PlacementSpec::Parse(plan_place);
       int n = 0;
       for (const Pu& pu : t.pus()) {

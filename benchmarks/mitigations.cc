@@ -57,15 +57,18 @@ void Mitigations(Session& s, const Point& p, Entry& e) {
 
 }  // namespace
 
-MNTSCALE_SCENARIO(mitigations, {
-    .name = "mitigations",
-    .mechanism = "one mitigation at a time at a density point: shared namespace, fewer layers, "
-                 "no runtime binds, chroot instead of pivot_root",
-    .expect = "each variant's throughput against the baseline (ratio_to_baseline >= 1 where "
-              "the mitigation helps)",
-    .axes = {{"containers", "100"}, {"workers", "1"},
-             {"variant", "baseline,shared-ns,3-layers,no-binds,chroot"}},
-    .run = Mitigations,
-});
+MNTSCALE_SCENARIO(
+    mitigations,
+    {
+        .name = "mitigations",
+        .mechanism = "one mitigation at a time at a density point: shared namespace, fewer layers, "
+                     "no runtime binds, chroot instead of pivot_root",
+        .expect = "each variant's throughput against the baseline (ratio_to_baseline >= 1 where "
+                  "the mitigation helps)",
+        .axes = {{"containers", "100"},
+                 {"workers", "1"},
+                 {"variant", "baseline,shared-ns,3-layers,no-binds,chroot"}},
+        .run = Mitigations,
+    });
 
 }  // namespace mntscale

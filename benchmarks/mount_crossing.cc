@@ -106,14 +106,16 @@ void MountCrossing(Session& s, const Point& p, Entry& e) {
 
 }  // namespace
 
-MNTSCALE_SCENARIO(mount_crossing, {
-    .name = "mount_crossing",
-    .mechanism = "__lookup_mnt in the global mount hash, once per mountpoint a path crosses "
-                 "(nested or stacked), with background mounts elsewhere",
-    .expect = "cost per stat linear in K (ns_per_crossing flat); background changes it only "
-              "when mounts outnumber hash buckets",
-    .axes = {{"background", "0,10000"}, {"layout", "nested,stacked"}, {"K", "1,4,16,64"}},
-    .run = MountCrossing,
-});
+MNTSCALE_SCENARIO(
+    mount_crossing,
+    {
+        .name = "mount_crossing",
+        .mechanism = "__lookup_mnt in the global mount hash, once per mountpoint a path crosses "
+                     "(nested or stacked), with background mounts elsewhere",
+        .expect = "cost per stat linear in K (ns_per_crossing flat); background changes it only "
+                  "when mounts outnumber hash buckets",
+        .axes = {{"background", "0,10000"}, {"layout", "nested,stacked"}, {"K", "1,4,16,64"}},
+        .run = MountCrossing,
+    });
 
 }  // namespace mntscale

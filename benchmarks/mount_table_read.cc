@@ -77,7 +77,8 @@ void MountTableRead(Session& s, const Point& p, Entry& e) {
   for (const OpInfo& o : kMethods) {
     if (method == o.name) op = &o;
   }
-  if (!op) throw UsageError("method must be mountinfo, listmount or statmount, got '" + method + "'");
+  if (!op)
+    throw UsageError("method must be mountinfo, listmount or statmount, got '" + method + "'");
   if (method != "mountinfo" && !HaveListmount()) throw Unsupported("listmount needs Linux >= 6.8");
   if (method == "statmount" && !HaveStatmount()) throw Unsupported("statmount needs Linux >= 6.8");
   const int m = p.Int("mounts");
@@ -119,16 +120,18 @@ void MountTableRead(Session& s, const Point& p, Entry& e) {
 
 }  // namespace
 
-MNTSCALE_SCENARIO(mount_table_read, {
-    .name = "mount_table_read",
-    .mechanism = "whole-table reads under namespace_sem: mountinfo's per-mount formatting vs "
-                 "listmount's ids vs one statmount per mount",
-    .expect = "per read linear in mounts (mountinfo ~1.5 us, listmount ~0.16 us, statmount "
-              "~2.7 us per mount); churn adds namespace_sem waits",
-    .axes = {{"method", "mountinfo,listmount,statmount"},
-             {"mounts", "100,1000,5000,20000"},
-             {"churn", "0,1"}},
-    .run = MountTableRead,
-});
+MNTSCALE_SCENARIO(
+    mount_table_read,
+    {
+        .name = "mount_table_read",
+        .mechanism = "whole-table reads under namespace_sem: mountinfo's per-mount formatting vs "
+                     "listmount's ids vs one statmount per mount",
+        .expect = "per read linear in mounts (mountinfo ~1.5 us, listmount ~0.16 us, statmount "
+                  "~2.7 us per mount); churn adds namespace_sem waits",
+        .axes = {{"method", "mountinfo,listmount,statmount"},
+                 {"mounts", "100,1000,5000,20000"},
+                 {"churn", "0,1"}},
+        .run = MountTableRead,
+    });
 
 }  // namespace mntscale

@@ -24,25 +24,19 @@ namespace {
 
 enum Phase { kIdle = 0, kTeardown = 1, kBuild = 2 };
 
-uint64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
-}
-
 // Tears ns down by `method` and returns how long it took. umount-loop:
 // every mount unmounted from inside, deepest (last made) first, then the
 // namespace left and its fd closed.
 uint64_t TearDown(ScratchNs ns, int mounts, const std::string& method) {
   if (method == "close") {
-    uint64_t t0 = NowNs();
+    uint64_t t0 = MonotonicNs();
     { ScratchNs dying = std::move(ns); }
-    return NowNs() - t0;
+    return MonotonicNs() - t0;
   }
   Check(unshare(CLONE_FS), "unshare", "CLONE_FS");
   Fd home(OpenThreadMountNs());
   Check(setns(ns.fd(), CLONE_NEWNS), "setns", "namespace to tear down");
-  uint64_t t0 = NowNs();
+  uint64_t t0 = MonotonicNs();
   char path[32];
   for (int i = mounts - 1; i >= 0; --i) {
     snprintf(path, sizeof path, "/m/%d", i);
@@ -50,7 +44,7 @@ uint64_t TearDown(ScratchNs ns, int mounts, const std::string& method) {
   }
   Check(setns(home.get(), CLONE_NEWNS), "setns", "back home");
   { ScratchNs dying = std::move(ns); }
-  return NowNs() - t0;
+  return MonotonicNs() - t0;
 }
 
 void NsTeardown(Session& s, const Point& p, Entry& e) {
@@ -83,7 +77,7 @@ void NsTeardown(Session& s, const Point& p, Entry& e) {
     std::vector<std::exception_ptr> errs(k);
     std::vector<std::thread> ts;
     bg.SetPhase(kTeardown);
-    uint64_t t0 = NowNs();
+    uint64_t t0 = MonotonicNs();
     for (int i = 0; i < k; ++i) {
       ts.emplace_back([&, i] {
         try {
@@ -95,7 +89,7 @@ void NsTeardown(Session& s, const Point& p, Entry& e) {
       });
     }
     for (auto& t : ts) t.join();
-    uint64_t wall = NowNs() - t0;
+    uint64_t wall = MonotonicNs() - t0;
     bg.SetPhase(kBuild);
     for (auto& err : errs) {
       if (err) std::rethrow_exception(err);
@@ -120,17 +114,19 @@ void NsTeardown(Session& s, const Point& p, Entry& e) {
 
 }  // namespace
 
-MNTSCALE_SCENARIO(ns_teardown, {
-    .name = "ns_teardown",
-    .mechanism = "namespace destruction: one umount_tree under lock_mount_hash plus an "
-                 "expedited RCU grace period (close) vs M short umount2 sections (loop)",
-    .expect = "teardown linear in mounts; close holds the lock in one stretch (readers' max "
-              "stall grows with M), the loop spreads it out; parallel K serialises",
-    .axes = {{"mounts", "100,1000,5000,20000"},
-             {"method", "close,umount-loop"},
-             {"parallel", "1,4"},
-             {"rounds", "3"}},
-    .run = NsTeardown,
-});
+MNTSCALE_SCENARIO(
+    ns_teardown,
+    {
+        .name = "ns_teardown",
+        .mechanism = "namespace destruction: one umount_tree under lock_mount_hash plus an "
+                     "expedited RCU grace period (close) vs M short umount2 sections (loop)",
+        .expect = "teardown linear in mounts; close holds the lock in one stretch (readers' max "
+                  "stall grows with M), the loop spreads it out; parallel K serialises",
+        .axes = {{"mounts", "100,1000,5000,20000"},
+                 {"method", "close,umount-loop"},
+                 {"parallel", "1,4"},
+                 {"rounds", "3"}},
+        .run = NsTeardown,
+    });
 
 }  // namespace mntscale

@@ -25,8 +25,7 @@ constexpr const char* kMnt = "/o";
 using Clock = std::chrono::steady_clock;
 
 uint64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             Clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
       .count();
 }
 
@@ -44,8 +43,8 @@ void OverlayLayersRun(Session& s, const Point& p, Entry& e) {
   ns.Run([&] {
     ol = MakeOverlayLayers("/l", layers, kDepth);
     for (const char* d : {"/u", "/w", kMnt}) Check(mkdir(d, 0755), "mkdir", d);
-    const std::string target = std::string(kMnt) + "/" +
-                               (lookup == "negative" ? ol.missing : ol.file);
+    const std::string target =
+        std::string(kMnt) + "/" + (lookup == "negative" ? ol.missing : ol.file);
     // Every sample is a fresh overlay: its dcache starts empty, while the
     // layers' own (tmpfs) dentries stay cached, as on a host with warm images.
     auto end = Clock::now() + std::chrono::duration<double>(budget_s);
@@ -88,14 +87,17 @@ void OverlayLayersRun(Session& s, const Point& p, Entry& e) {
 
 }  // namespace
 
-MNTSCALE_SCENARIO(overlay_layers, {
-    .name = "overlay_layers",
-    .mechanism = "overlay mount/umount with N+2 private vfsmounts, per-layer ovl_lookup on a "
-                 "cold dcache",
-    .expect = "mount, umount and cold/negative lookup linear in layers; warm lookup flat",
-    .axes = {{"layers", "1,5,20,50,100"}, {"api", "mount,fsmount"},
-             {"lookup", "cold,warm,negative"}},
-    .run = OverlayLayersRun,
-});
+MNTSCALE_SCENARIO(
+    overlay_layers,
+    {
+        .name = "overlay_layers",
+        .mechanism = "overlay mount/umount with N+2 private vfsmounts, per-layer ovl_lookup on a "
+                     "cold dcache",
+        .expect = "mount, umount and cold/negative lookup linear in layers; warm lookup flat",
+        .axes = {{"layers", "1,5,20,50,100"},
+                 {"api", "mount,fsmount"},
+                 {"lookup", "cold,warm,negative"}},
+        .run = OverlayLayersRun,
+    });
 
 }  // namespace mntscale

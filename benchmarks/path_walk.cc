@@ -20,13 +20,16 @@ void PathWalk(Session& s, const Point& p, Entry& e) {
 
 }  // namespace
 
-MNTSCALE_SCENARIO(path_walk, {
-    .name = "path_walk",
-    .mechanism = "path lookup in a container root: mount_lock seqcount sample, mount-hash "
-                 "lookups per crossing, overlay merge of each level",
-    .expect = "per-worker throughput flat in containers, linear in workers",
-    .axes = {{"layers", "10"}, {"containers", "1,10,100,300"}, {"workers", "1,2"}, {"op", "stat"}},
-    .run = PathWalk,
-});
+MNTSCALE_SCENARIO(
+    path_walk,
+    {
+        .name = "path_walk",
+        .mechanism = "path lookup in a container root: mount_lock seqcount sample, mount-hash "
+                     "lookups per crossing, overlay merge of each level",
+        .expect = "per-worker throughput flat in containers, linear in workers",
+        .axes =
+            {{"layers", "10"}, {"containers", "1,10,100,300"}, {"workers", "1,2"}, {"op", "stat"}},
+        .run = PathWalk,
+    });
 
 }  // namespace mntscale

@@ -23,14 +23,8 @@ int MountUmount(OpContext& c) {
   return umount2(c.path, 0) < 0 ? -errno : 0;
 }
 
-const OpInfo kMountUmount = {"mount-umount-shared",
-                             "tmpfs mount + umount under a shared mount", MountUmount};
-
-uint64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+const OpInfo kMountUmount = {"mount-umount-shared", "tmpfs mount + umount under a shared mount",
+                             MountUmount};
 
 void PropagationFanout(Session& s, const Point& p, Entry& e) {
   const int n = p.Int("N");
@@ -41,8 +35,8 @@ void PropagationFanout(Session& s, const Point& p, Entry& e) {
   ns.Run([&] {
     Check(mkdir(kShared, 0755), "mkdir", kShared);
     Check(mount("tmpfs", kShared, "tmpfs", 0, "size=64k"), "mount", kShared);
-    Check(mount(nullptr, kShared, nullptr, MS_SHARED, nullptr), "mount", "MS_SHARED " +
-          std::string(kShared));
+    Check(mount(nullptr, kShared, nullptr, MS_SHARED, nullptr), "mount",
+          "MS_SHARED " + std::string(kShared));
     Check(mkdir(kTarget, 0755), "mkdir", kTarget);
   });
   auto t0 = std::chrono::steady_clock::now();
@@ -56,11 +50,11 @@ void PropagationFanout(Session& s, const Point& p, Entry& e) {
     group = PeerGroupOf(ThreadMountinfo(), kShared);
     auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(budget_s);
     do {
-      uint64_t a = NowNs();
+      uint64_t a = MonotonicNs();
       Check(mount("tmpfs", kTarget, "tmpfs", 0, "size=4k"), "mount", kTarget);
-      uint64_t b = NowNs();
+      uint64_t b = MonotonicNs();
       Check(umount2(kTarget, 0), "umount2", kTarget);
-      uint64_t c = NowNs();
+      uint64_t c = MonotonicNs();
       mount_h.Record(b - a);
       umount_h.Record(c - b);
     } while (std::chrono::steady_clock::now() < end);
@@ -82,12 +76,14 @@ void PropagationFanout(Session& s, const Point& p, Entry& e) {
 
 }  // namespace
 
-MNTSCALE_SCENARIO(propagation_fanout, {
-    .name = "propagation_fanout",
-    .mechanism = "propagate_mnt / propagate_umount over a shared peer group of N namespaces",
-    .expect = "mount and umount each O(N): throughput ~ 1/N",
-    .axes = {{"N", "1,10,100,1000"}},
-    .run = PropagationFanout,
-});
+MNTSCALE_SCENARIO(
+    propagation_fanout,
+    {
+        .name = "propagation_fanout",
+        .mechanism = "propagate_mnt / propagate_umount over a shared peer group of N namespaces",
+        .expect = "mount and umount each O(N): throughput ~ 1/N",
+        .axes = {{"N", "1,10,100,1000"}},
+        .run = PropagationFanout,
+    });
 
 }  // namespace mntscale

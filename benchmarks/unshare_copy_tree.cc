@@ -20,12 +20,6 @@
 namespace mntscale {
 namespace {
 
-uint64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
-}
-
 // One unshare in a forked child, which is single-threaded (CLONE_NEWUSER
 // refuses a multithreaded caller) and whose exit drops the copy. Returns
 // how long the unshare took in ns, or throws.
@@ -46,9 +40,9 @@ uint64_t TimedUnshare(int ns_fd, int flags, int pu) {
     if (setns(ns_fd, CLONE_NEWNS) < 0) {
       out = -errno;
     } else {
-      uint64_t t0 = NowNs();
+      uint64_t t0 = MonotonicNs();
       int rc = unshare(flags);
-      out = rc < 0 ? -errno : static_cast<int64_t>(NowNs() - t0);
+      out = rc < 0 ? -errno : static_cast<int64_t>(MonotonicNs() - t0);
     }
     (void)!write(pipefd[1], &out, sizeof out);
     _exit(0);
@@ -63,8 +57,7 @@ uint64_t TimedUnshare(int ns_fd, int flags, int pu) {
   if (n != sizeof out) out = -EIO;
   if (out < 0) {
     errno = static_cast<int>(-out);
-    Check(-1, "unshare",
-          flags & CLONE_NEWUSER ? "CLONE_NEWUSER|CLONE_NEWNS" : "CLONE_NEWNS",
+    Check(-1, "unshare", flags & CLONE_NEWUSER ? "CLONE_NEWUSER|CLONE_NEWNS" : "CLONE_NEWNS",
           out == -ENOSPC ? "user.max_mnt_namespaces or fs.mount-max" : "");
   }
   return static_cast<uint64_t>(out);
@@ -128,17 +121,19 @@ void UnshareCopyTree(Session& s, const Point& p, Entry& e) {
 
 }  // namespace
 
-MNTSCALE_SCENARIO(unshare_copy_tree, {
-    .name = "unshare_copy_tree",
-    .mechanism = "copy_tree in unshare(CLONE_NEWNS): one clone_mnt per mount of the copied "
-                 "namespace under namespace_sem and lock_mount_hash",
-    .expect = "per unshare linear in mounts (about 1.8 us per mount); shared and userns "
-              "add a constant per mount",
-    .axes = {{"mounts", "100,1000,5000,20000"},
-             {"propagation", "private,shared"},
-             {"userns", "0,1"},
-             {"readers", "0,1"}},
-    .run = UnshareCopyTree,
-});
+MNTSCALE_SCENARIO(
+    unshare_copy_tree,
+    {
+        .name = "unshare_copy_tree",
+        .mechanism = "copy_tree in unshare(CLONE_NEWNS): one clone_mnt per mount of the copied "
+                     "namespace under namespace_sem and lock_mount_hash",
+        .expect = "per unshare linear in mounts (about 1.8 us per mount); shared and userns "
+                  "add a constant per mount",
+        .axes = {{"mounts", "100,1000,5000,20000"},
+                 {"propagation", "private,shared"},
+                 {"userns", "0,1"},
+                 {"readers", "0,1"}},
+        .run = UnshareCopyTree,
+    });
 
 }  // namespace mntscale

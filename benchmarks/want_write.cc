@@ -110,15 +110,20 @@ void WantWrite(Session& s, const Point& p, Entry& e) {
 
 }  // namespace
 
-MNTSCALE_SCENARIO(want_write, {
-    .name = "want_write",
-    .mechanism = "mnt_want_write on tmpfs vs through overlay's upper clone, with read-only "
-                 "toggles (mount_setattr) on another mount bumping mount_lock",
-    .expect = "overlay slower per op by a constant; toggles slow both by the mount_lock "
-              "retries, more across sockets",
-    .axes = {{"fs", "tmpfs,overlay"}, {"write_op", "create-unlink,utimensat,open-wronly"},
-             {"toggles", "0,1"}, {"sockets", "same,different"}, {"workers", "1"}},
-    .run = WantWrite,
-});
+MNTSCALE_SCENARIO(
+    want_write,
+    {
+        .name = "want_write",
+        .mechanism = "mnt_want_write on tmpfs vs through overlay's upper clone, with read-only "
+                     "toggles (mount_setattr) on another mount bumping mount_lock",
+        .expect = "overlay slower per op by a constant; toggles slow both by the mount_lock "
+                  "retries, more across sockets",
+        .axes = {{"fs", "tmpfs,overlay"},
+                 {"write_op", "create-unlink,utimensat,open-wronly"},
+                 {"toggles", "0,1"},
+                 {"sockets", "same,different"},
+                 {"workers", "1"}},
+        .run = WantWrite,
+    });
 
 }  // namespace mntscale

@@ -53,8 +53,7 @@ namespace {
   throw UsageError("attribution buckets file " + origin + ": " + why);
 }
 
-Rule ParseRule(const nlohmann::json& j, const std::string& origin,
-               const std::string& bucket) {
+Rule ParseRule(const nlohmann::json& j, const std::string& origin, const std::string& bucket) {
   Rule r;
   if (j.is_string()) {
     r.symbol = Pattern::Parse(j.get<std::string>());
@@ -66,15 +65,13 @@ Rule ParseRule(const nlohmann::json& j, const std::string& origin,
       }
       for (const auto& w : j["within"]) {
         if (!w.is_string()) {
-          Malformed(origin,
-                    "bucket " + bucket + ": 'within' holds a non-string");
+          Malformed(origin, "bucket " + bucket + ": 'within' holds a non-string");
         }
         r.within.push_back(Pattern::Parse(w.get<std::string>()));
       }
     }
   } else {
-    Malformed(origin, "bucket " + bucket +
-                          ": a symbol must be a string or {symbol, within}");
+    Malformed(origin, "bucket " + bucket + ": a symbol must be a string or {symbol, within}");
   }
   if (r.symbol.text.empty()) {
     Malformed(origin, "bucket " + bucket + ": empty symbol");
@@ -84,10 +81,8 @@ Rule ParseRule(const nlohmann::json& j, const std::string& origin,
 
 }  // namespace
 
-BucketSet BucketSet::Parse(const nlohmann::json& doc,
-                           const std::string& origin) {
-  if (!doc.is_object() || !doc.contains("buckets") ||
-      !doc["buckets"].is_array()) {
+BucketSet BucketSet::Parse(const nlohmann::json& doc, const std::string& origin) {
+  if (!doc.is_object() || !doc.contains("buckets") || !doc["buckets"].is_array()) {
     Malformed(origin, "expected an object with a 'buckets' list");
   }
   BucketSet set;
@@ -98,8 +93,7 @@ BucketSet BucketSet::Parse(const nlohmann::json& doc,
     Bucket bucket;
     bucket.name = b["name"].get<std::string>();
     if (bucket.name == kUserBucket || bucket.name == kOtherKernelBucket) {
-      Malformed(origin,
-                "'" + bucket.name + "' is implicit and cannot be defined");
+      Malformed(origin, "'" + bucket.name + "' is implicit and cannot be defined");
     }
     for (const Bucket& seen : set.buckets_) {
       if (seen.name == bucket.name) {
@@ -108,8 +102,7 @@ BucketSet BucketSet::Parse(const nlohmann::json& doc,
     }
     if (b.contains("mount_machinery")) {
       if (!b["mount_machinery"].is_boolean()) {
-        Malformed(origin, "bucket " + bucket.name +
-                              ": 'mount_machinery' must be true or false");
+        Malformed(origin, "bucket " + bucket.name + ": 'mount_machinery' must be true or false");
       }
       bucket.mount_machinery = b["mount_machinery"].get<bool>();
     }
@@ -129,8 +122,8 @@ BucketSet BucketSet::Load(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
     int err = errno;
-    throw Unsupported("attribution buckets file " + path + ": " +
-                      ErrnoName(err) + " (" + strerror(err) + ")");
+    throw Unsupported("attribution buckets file " + path + ": " + ErrnoName(err) + " (" +
+                      strerror(err) + ")");
   }
   nlohmann::json doc;
   try {
@@ -156,11 +149,9 @@ bool BucketSet::IsMountBucket(const std::string& name) const {
   return false;
 }
 
-KernelSymbols KernelSymbols::FromEntries(
-    std::vector<std::pair<uint64_t, std::string>> entries) {
-  std::stable_sort(
-      entries.begin(), entries.end(),
-      [](const auto& a, const auto& b) { return a.first < b.first; });
+KernelSymbols KernelSymbols::FromEntries(std::vector<std::pair<uint64_t, std::string>> entries) {
+  std::stable_sort(entries.begin(), entries.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   KernelSymbols k;
   k.addrs_.reserve(entries.size());
   k.names_.reserve(entries.size());
@@ -175,8 +166,7 @@ KernelSymbols KernelSymbols::Load(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
     int err = errno;
-    throw Unsupported("cannot read " + path + ": " + ErrnoName(err) + " (" +
-                      strerror(err) + ")");
+    throw Unsupported("cannot read " + path + ": " + ErrnoName(err) + " (" + strerror(err) + ")");
   }
   std::vector<std::pair<uint64_t, std::string>> entries;
   size_t text_symbols = 0;
@@ -231,8 +221,7 @@ Classification Classify(const BucketSet& buckets, const KernelSymbols& symbols,
     if (!have_context) in_kernel = ip >= 0x8000000000000000ULL;
     if (!in_kernel) break;  // a user leaf, or the user part of the chain
     const std::string* sym = symbols.Resolve(frames.empty() ? ip : ip - 1);
-    frames.push_back(sym ? StripCompilerSuffix(*sym)
-                         : std::string_view(kUnknownSymbol));
+    frames.push_back(sym ? StripCompilerSuffix(*sym) : std::string_view(kUnknownSymbol));
   }
   if (frames.empty()) return {kUserBucket, ""};
 
@@ -334,20 +323,17 @@ class Ring {
  public:
   Ring(pid_t tid, const perf_event_attr& attr) {
     perf_event_attr a = attr;
-    long fd =
-        syscall(SYS_perf_event_open, &a, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+    long fd = syscall(SYS_perf_event_open, &a, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
     if (fd < 0) {
       int err = errno;
-      throw SysError("perf_event_open",
-                     "cpu-clock sampling, tid " + std::to_string(tid), err,
+      throw SysError("perf_event_open", "cpu-clock sampling, tid " + std::to_string(tid), err,
                      OpenHint(err));
     }
     fd_ = Fd(static_cast<int>(fd));
     page_ = static_cast<size_t>(sysconf(_SC_PAGESIZE));
     data_size_ = page_ << kDataPagesLog2;
     map_size_ = page_ + data_size_;
-    void* m = mmap(nullptr, map_size_, PROT_READ | PROT_WRITE, MAP_SHARED,
-                   fd_.get(), 0);
+    void* m = mmap(nullptr, map_size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0);
     if (m == MAP_FAILED) {
       int err = errno;
       throw SysError("mmap", "perf ring, tid " + std::to_string(tid), err,
@@ -361,9 +347,7 @@ class Ring {
     if (base_) munmap(base_, map_size_);
   }
 
-  void Enable(bool on) {
-    ioctl(fd_.get(), on ? PERF_EVENT_IOC_ENABLE : PERF_EVENT_IOC_DISABLE, 0);
-  }
+  void Enable(bool on) { ioctl(fd_.get(), on ? PERF_EVENT_IOC_ENABLE : PERF_EVENT_IOC_DISABLE, 0); }
 
   // Calls on_sample(chain) for each sample and returns records lost.
   template <typename F>
@@ -398,8 +382,7 @@ class Ring {
         if (chain.empty()) {
           // No chain (e.g. the unwinder failed): the IP and mode still say
           // kernel or user.
-          bool kernel = (hdr.misc & PERF_RECORD_MISC_CPUMODE_MASK) ==
-                        PERF_RECORD_MISC_KERNEL;
+          bool kernel = (hdr.misc & PERF_RECORD_MISC_CPUMODE_MASK) == PERF_RECORD_MISC_KERNEL;
           chain = {kernel ? static_cast<uint64_t>(PERF_CONTEXT_KERNEL)
                           : static_cast<uint64_t>(PERF_CONTEXT_USER),
                    ip};
@@ -429,8 +412,8 @@ class Ring {
 
 class KernelSampler : public RunObserver {
  public:
-  KernelSampler(const SamplerConfig& config, std::string buckets_path,
-                BucketSet buckets, KernelSymbols symbols)
+  KernelSampler(const SamplerConfig& config, std::string buckets_path, BucketSet buckets,
+                KernelSymbols symbols)
       : config_(config),
         buckets_path_(std::move(buckets_path)),
         buckets_(std::move(buckets)),
@@ -441,8 +424,7 @@ class KernelSampler : public RunObserver {
     error_.clear();
     perf_event_attr attr = SamplingAttr(config_.frequency_hz);
     try {
-      for (pid_t tid : tids)
-        rings_.push_back(std::make_unique<Ring>(tid, attr));
+      for (pid_t tid : tids) rings_.push_back(std::make_unique<Ring>(tid, attr));
     } catch (const std::exception& e) {
       rings_.clear();  // all workers or none: a partial view would mislead
       error_ = e.what();
@@ -523,8 +505,7 @@ class KernelSampler : public RunObserver {
     }
   }
 
-  static nlohmann::json Top(const std::unordered_map<std::string, uint64_t>& m,
-                            size_t n) {
+  static nlohmann::json Top(const std::unordered_map<std::string, uint64_t>& m, size_t n) {
     std::vector<std::pair<std::string, uint64_t>> v(m.begin(), m.end());
     std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
       return a.second != b.second ? a.second > b.second : a.first < b.first;
@@ -544,8 +525,7 @@ class KernelSampler : public RunObserver {
   std::string error_;
   bool measuring_ = false;
   uint64_t samples_ = 0, lost_ = 0;
-  std::unordered_map<std::string, uint64_t> bucket_counts_, leaf_counts_,
-      unmatched_counts_;
+  std::unordered_map<std::string, uint64_t> bucket_counts_, leaf_counts_, unmatched_counts_;
 };
 
 }  // namespace
@@ -560,17 +540,15 @@ std::unique_ptr<RunObserver> MakeKernelSampler(const SamplerConfig& config) {
   KernelSymbols symbols = KernelSymbols::Load();
   // Probe on this thread so a machine that cannot sample says so up front.
   perf_event_attr attr = SamplingAttr(config.frequency_hz);
-  long fd =
-      syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+  long fd = syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
   if (fd < 0) {
     int err = errno;
-    throw Unsupported(SysError::Format("perf_event_open",
-                                       "cpu-clock sampling with call chains",
+    throw Unsupported(SysError::Format("perf_event_open", "cpu-clock sampling with call chains",
                                        err, OpenHint(err)));
   }
   close(static_cast<int>(fd));
-  return std::make_unique<KernelSampler>(
-      config, std::move(path), std::move(buckets), std::move(symbols));
+  return std::make_unique<KernelSampler>(config, std::move(path), std::move(buckets),
+                                         std::move(symbols));
 }
 
 }  // namespace mntscale

@@ -70,8 +70,7 @@ class KernelSymbols {
   // hidden (all zeros: kernel.kptr_restrict, or not root) or the file is
   // unreadable.
   static KernelSymbols Load(const std::string& path = "/proc/kallsyms");
-  static KernelSymbols FromEntries(
-      std::vector<std::pair<uint64_t, std::string>> entries);
+  static KernelSymbols FromEntries(std::vector<std::pair<uint64_t, std::string>> entries);
 
   // nullptr when addr is below the first symbol.
   const std::string* Resolve(uint64_t addr) const;

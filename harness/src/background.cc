@@ -7,20 +7,12 @@
 #include "mntscale/sys.h"
 
 namespace mntscale {
-namespace {
-
-uint64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
-}
-
-}  // namespace
 
 BackgroundReaders::BackgroundReaders(std::vector<WorkerPlan> plans) : plans_(std::move(plans)) {
   for (size_t i = 0; i < plans_.size(); ++i) slots_.push_back(std::make_unique<Slot>());
-  phase_t0_ns_ = NowNs();
-  for (size_t i = 0; i < plans_.size(); ++i) threads_.emplace_back(&BackgroundReaders::Loop, this, i);
+  phase_t0_ns_ = MonotonicNs();
+  for (size_t i = 0; i < plans_.size(); ++i)
+    threads_.emplace_back(&BackgroundReaders::Loop, this, i);
   for (auto& s : slots_) {
     while (s->state.load(std::memory_order_acquire) == 0) {
       std::this_thread::sleep_for(std::chrono::microseconds(200));
@@ -32,7 +24,7 @@ BackgroundReaders::BackgroundReaders(std::vector<WorkerPlan> plans) : plans_(std
     }
   }
   // Phase 0 starts when every reader is looping.
-  phase_t0_ns_ = NowNs();
+  phase_t0_ns_ = MonotonicNs();
 }
 
 BackgroundReaders::~BackgroundReaders() {
@@ -63,9 +55,9 @@ void BackgroundReaders::Loop(int i) {
   OpFn fn = plan.op->fn;
   while (!stop_.load(std::memory_order_relaxed)) {
     int ph = phase_.load(std::memory_order_relaxed);
-    uint64_t t0 = NowNs();
+    uint64_t t0 = MonotonicNs();
     int rc = fn(ctx);
-    slot.hist[ph].Record(NowNs() - t0);
+    slot.hist[ph].Record(MonotonicNs() - t0);
     ++slot.ops[ph];
     if (rc < 0) {
       slot.msg = SysError::Format(plan.op->name, plan.path, -rc, "");
@@ -82,7 +74,7 @@ void BackgroundReaders::Loop(int i) {
 }
 
 void BackgroundReaders::SetPhase(int phase) {
-  uint64_t now = NowNs();
+  uint64_t now = MonotonicNs();
   int old = phase_.exchange(phase, std::memory_order_relaxed);
   phase_s_[old] += (now - phase_t0_ns_) * 1e-9;
   phase_t0_ns_ = now;

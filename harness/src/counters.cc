@@ -27,8 +27,7 @@ std::optional<Scaled> ScaleCount(const Reading& d) {
     return Scaled{static_cast<double>(d.value), 1.0};
   }
   if (d.running == 0) return std::nullopt;  // enabled, never on a counter
-  double ratio =
-      static_cast<double>(d.running) / static_cast<double>(d.enabled);
+  double ratio = static_cast<double>(d.running) / static_cast<double>(d.enabled);
   return Scaled{static_cast<double>(d.value) / ratio, ratio};
 }
 
@@ -71,8 +70,8 @@ struct Encoding {
   std::string error;
 };
 
-const char* const kSoftwareEvents[] = {"context-switches", "cpu-migrations",
-                                       "page-faults", "task-clock"};
+const char* const kSoftwareEvents[] = {"context-switches", "cpu-migrations", "page-faults",
+                                       "task-clock"};
 
 #ifdef HAVE_LIBPFM
 
@@ -93,11 +92,8 @@ Encoding Encode(const std::string& name, Plm plm) {
   memset(&arg, 0, sizeof(arg));
   arg.attr = &e.attr;
   arg.size = sizeof(arg);
-  int levels = plm == Plm::kUser     ? PFM_PLM3
-               : plm == Plm::kKernel ? PFM_PLM0
-                                     : PFM_PLM0 | PFM_PLM3;
-  int rc = pfm_get_os_event_encoding(name.c_str(), levels,
-                                     PFM_OS_PERF_EVENT_EXT, &arg);
+  int levels = plm == Plm::kUser ? PFM_PLM3 : plm == Plm::kKernel ? PFM_PLM0 : PFM_PLM0 | PFM_PLM3;
+  int rc = pfm_get_os_event_encoding(name.c_str(), levels, PFM_OS_PERF_EVENT_EXT, &arg);
   if (rc != PFM_SUCCESS) {
     e.error = "libpfm4: " + name + ": " + pfm_strerror(rc);
   }
@@ -115,23 +111,13 @@ const std::vector<CrossSocketRow>& CrossSocketTable() {
   static const std::vector<CrossSocketRow> kTable = {
       // Loads that missed L3 and hit a modified line in the other socket.
       {"hsw_ep",
-       {"MEM_LOAD_UOPS_L3_MISS_RETIRED:REMOTE_HITM",
-        "MEM_LOAD_UOPS_L3_MISS_RETIRED:REMOTE_FWD"}},
+       {"MEM_LOAD_UOPS_L3_MISS_RETIRED:REMOTE_HITM", "MEM_LOAD_UOPS_L3_MISS_RETIRED:REMOTE_FWD"}},
       {"bdw_ep",
-       {"MEM_LOAD_UOPS_L3_MISS_RETIRED:REMOTE_HITM",
-        "MEM_LOAD_UOPS_L3_MISS_RETIRED:REMOTE_FWD"}},
-      {"skx",
-       {"MEM_LOAD_L3_MISS_RETIRED:REMOTE_HITM",
-        "MEM_LOAD_L3_MISS_RETIRED:REMOTE_FWD"}},
-      {"clx",
-       {"MEM_LOAD_L3_MISS_RETIRED:REMOTE_HITM",
-        "MEM_LOAD_L3_MISS_RETIRED:REMOTE_FWD"}},
-      {"icx",
-       {"MEM_LOAD_L3_MISS_RETIRED:REMOTE_HITM",
-        "MEM_LOAD_L3_MISS_RETIRED:REMOTE_FWD"}},
-      {"spr",
-       {"MEM_LOAD_L3_MISS_RETIRED:REMOTE_HITM",
-        "MEM_LOAD_L3_MISS_RETIRED:REMOTE_FWD"}},
+       {"MEM_LOAD_UOPS_L3_MISS_RETIRED:REMOTE_HITM", "MEM_LOAD_UOPS_L3_MISS_RETIRED:REMOTE_FWD"}},
+      {"skx", {"MEM_LOAD_L3_MISS_RETIRED:REMOTE_HITM", "MEM_LOAD_L3_MISS_RETIRED:REMOTE_FWD"}},
+      {"clx", {"MEM_LOAD_L3_MISS_RETIRED:REMOTE_HITM", "MEM_LOAD_L3_MISS_RETIRED:REMOTE_FWD"}},
+      {"icx", {"MEM_LOAD_L3_MISS_RETIRED:REMOTE_HITM", "MEM_LOAD_L3_MISS_RETIRED:REMOTE_FWD"}},
+      {"spr", {"MEM_LOAD_L3_MISS_RETIRED:REMOTE_HITM", "MEM_LOAD_L3_MISS_RETIRED:REMOTE_FWD"}},
       // Data-cache fills served by a cache or DRAM in the other socket.
       {"amd64_fam17h_zen2",
        {"DATA_CACHE_REFILLS_FROM_SYSTEM:LS_MABRESP_RMT_CACHE",
@@ -163,8 +149,7 @@ std::vector<PmuInfo> ActivePmus() {
       continue;
     }
     if (!info.is_present) continue;
-    out.push_back(
-        {info.name, info.desc ? info.desc : "", info.type, info.nevents});
+    out.push_back({info.name, info.desc ? info.desc : "", info.type, info.nevents});
   }
   return out;
 }
@@ -189,10 +174,8 @@ std::string PmuSummary() {
   }
   for (const PmuInfo& p : ActivePmus()) {
     bool known = false;
-    for (const CrossSocketRow& row : CrossSocketTable())
-      known |= p.name == row.pmu;
-    os << "pmu " << p.name << " (" << p.desc << "): " << p.nevents
-       << " events in libpfm4";
+    for (const CrossSocketRow& row : CrossSocketTable()) known |= p.name == row.pmu;
+    os << "pmu " << p.name << " (" << p.desc << "): " << p.nevents << " events in libpfm4";
     if (p.type == PFM_PMU_TYPE_CORE && !known) {
       os << "; no cross-socket events known for this PMU";
     }
@@ -213,10 +196,8 @@ Encoding Encode(const std::string& name, Plm plm) {
   static const Row kRows[] = {
       {"task-clock", "PERF_COUNT_SW_TASK_CLOCK", PERF_COUNT_SW_TASK_CLOCK},
       {"cpu-clock", "PERF_COUNT_SW_CPU_CLOCK", PERF_COUNT_SW_CPU_CLOCK},
-      {"context-switches", "PERF_COUNT_SW_CONTEXT_SWITCHES",
-       PERF_COUNT_SW_CONTEXT_SWITCHES},
-      {"cpu-migrations", "PERF_COUNT_SW_CPU_MIGRATIONS",
-       PERF_COUNT_SW_CPU_MIGRATIONS},
+      {"context-switches", "PERF_COUNT_SW_CONTEXT_SWITCHES", PERF_COUNT_SW_CONTEXT_SWITCHES},
+      {"cpu-migrations", "PERF_COUNT_SW_CPU_MIGRATIONS", PERF_COUNT_SW_CPU_MIGRATIONS},
       {"page-faults", "PERF_COUNT_SW_PAGE_FAULTS", PERF_COUNT_SW_PAGE_FAULTS},
   };
   Encoding e;
@@ -236,9 +217,7 @@ Encoding Encode(const std::string& name, Plm plm) {
 }
 
 std::vector<std::string> CrossSocketEvents() { return {}; }
-std::string PmuSummary() {
-  return "pmu detection: unsupported: built without libpfm4\n";
-}
+std::string PmuSummary() { return "pmu detection: unsupported: built without libpfm4\n"; }
 
 #endif  // HAVE_LIBPFM
 
@@ -277,16 +256,13 @@ std::string OpenHint(const perf_event_attr& a, int err) {
 
 // Opens one counter on `tid`; returns the fd or throws SysError.
 Fd OpenCounter(const std::string& name, perf_event_attr attr, pid_t tid) {
-  attr.read_format =
-      PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
+  attr.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
   attr.disabled = 0;
   attr.inherit = 0;
-  long fd =
-      syscall(SYS_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+  long fd = syscall(SYS_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
   if (fd < 0) {
     int err = errno;
-    throw SysError("perf_event_open",
-                   name + (tid ? ", tid " + std::to_string(tid) : ""), err,
+    throw SysError("perf_event_open", name + (tid ? ", tid " + std::to_string(tid) : ""), err,
                    OpenHint(attr, err));
   }
   return Fd(static_cast<int>(fd));
@@ -297,8 +273,7 @@ Fd OpenCounter(const std::string& name, perf_event_attr attr, pid_t tid) {
 // Works for threads and for worker processes alike.
 std::optional<std::pair<uint64_t, uint64_t>> ThreadCpuTime(pid_t tid) {
   std::string s;
-  std::string path =
-      "/proc/" + std::to_string(tid) + "/task/" + std::to_string(tid) + "/stat";
+  std::string path = "/proc/" + std::to_string(tid) + "/task/" + std::to_string(tid) + "/stat";
   if (!TryReadFile(path, &s)) return std::nullopt;
   size_t paren = s.rfind(')');
   if (paren == std::string::npos) return std::nullopt;
@@ -323,8 +298,7 @@ class CounterObserver : public RunObserver {
     tids_ = tids;
     events_.clear();
     cputime_.assign(tids.size(), {});
-    for (const std::string& name : config_.events)
-      events_.push_back(Open(name));
+    for (const std::string& name : config_.events) events_.push_back(Open(name));
   }
 
   void OnMeasureStart() override {
@@ -382,11 +356,9 @@ class CounterObserver : public RunObserver {
       if (e.split_note.empty()) {
         Encoding u = Encode(name, Plm::kUser), k = Encode(name, Plm::kKernel);
         // A name with its own :u/:k modifier overrides the requested levels.
-        if (!u.error.empty() || !k.error.empty() || !u.attr.exclude_kernel ||
-            u.attr.exclude_user || !k.attr.exclude_user ||
-            k.attr.exclude_kernel) {
-          e.split_note =
-              "not applied: the event name sets its own privilege levels";
+        if (!u.error.empty() || !k.error.empty() || !u.attr.exclude_kernel || u.attr.exclude_user ||
+            !k.attr.exclude_user || k.attr.exclude_kernel) {
+          e.split_note = "not applied: the event name sets its own privilege levels";
         } else {
           halves = {{Plm::kUser, u.attr}, {Plm::kKernel, k.attr}};
         }
@@ -431,8 +403,7 @@ class CounterObserver : public RunObserver {
     std::optional<double> value;
     double scaling = 1.0;
   };
-  static Sum SumBetween(const Event& e, Plm plm, size_t a, size_t b,
-                        bool any_plm) {
+  static Sum SumBetween(const Event& e, Plm plm, size_t a, size_t b, bool any_plm) {
     ScaledSum sum;
     bool missing = false;
     for (const Counter& c : e.counters) {
@@ -473,8 +444,7 @@ class CounterObserver : public RunObserver {
     }
     nlohmann::json windows = nlohmann::json::array();
     for (size_t w = 0; w < windows_; ++w) {
-      windows.push_back(
-          Number(SumBetween(e, Plm::kBoth, w, w + 1, true).value));
+      windows.push_back(Number(SumBetween(e, Plm::kBoth, w, w + 1, true).value));
     }
     j["windows"] = windows;
     return j;
@@ -483,8 +453,7 @@ class CounterObserver : public RunObserver {
   nlohmann::json ReportCpuTime() const {
     if (snapshots_ < 2) return {{"unsupported", "not measured"}};
     const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
-    auto between = [&](size_t a,
-                       size_t b) -> std::optional<std::pair<double, double>> {
+    auto between = [&](size_t a, size_t b) -> std::optional<std::pair<double, double>> {
       uint64_t u = 0, s = 0;
       for (const auto& t : cputime_) {
         if (b >= t.size() || !t[a] || !t[b]) return std::nullopt;
@@ -495,15 +464,13 @@ class CounterObserver : public RunObserver {
     };
     auto total = between(0, snapshots_ - 1);
     if (!total) {
-      return {{"unsupported",
-               "a worker's /proc/<tid>/task/<tid>/stat could not be read"}};
+      return {{"unsupported", "a worker's /proc/<tid>/task/<tid>/stat could not be read"}};
     }
     nlohmann::json windows = nlohmann::json::array();
     for (size_t w = 0; w < windows_; ++w) {
       auto v = between(w, w + 1);
-      windows.push_back(
-          v ? nlohmann::json{{"user", v->first}, {"kernel", v->second}}
-            : nlohmann::json(nullptr));
+      windows.push_back(v ? nlohmann::json{{"user", v->first}, {"kernel", v->second}}
+                          : nlohmann::json(nullptr));
     }
     return {{"value", total->first + total->second},
             {"user", total->first},
@@ -516,8 +483,7 @@ class CounterObserver : public RunObserver {
   CounterConfig config_;
   std::vector<pid_t> tids_;
   std::vector<Event> events_;
-  std::vector<std::vector<std::optional<std::pair<uint64_t, uint64_t>>>>
-      cputime_;
+  std::vector<std::vector<std::optional<std::pair<uint64_t, uint64_t>>>> cputime_;
   size_t snapshots_ = 0, windows_ = 0;
 };
 

@@ -13,6 +13,7 @@
 
 #include "mntscale/idmap.h"
 #include "mntscale/sandbox.h"
+#include "mntscale/scratch.h"
 #include "mntscale/sys.h"
 #include "mntscale/userns.h"
 
@@ -25,34 +26,11 @@ double Since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-int OpenOwnNs() {
-  return static_cast<int>(Check(openat(Sandbox::Enter().proc_fd(), "thread-self/ns/mnt",
-                                       O_RDONLY | O_CLOEXEC),
-                                "open", "/proc/thread-self/ns/mnt"));
-}
-
-void Mount(const char* src, const std::string& target, const char* type,
-           unsigned long flags, const char* data, std::atomic<long>* ops) {
+void Mount(const char* src, const std::string& target, const char* type, unsigned long flags,
+           const char* data, std::atomic<long>* ops) {
   Check(mount(src, target.c_str(), type, flags, data), "mount",
         std::string(type ? type : src) + ", " + target);
   ops->fetch_add(1, std::memory_order_relaxed);
-}
-
-// Runs fn on a fresh thread with its own fs_struct, so setns/pivot_root there
-// never touch the caller's root. Exceptions come back to the caller.
-template <typename Fn>
-void OnPrivateThread(Fn fn) {
-  std::exception_ptr err;
-  std::thread t([&] {
-    try {
-      Check(unshare(CLONE_FS), "unshare", "CLONE_FS");
-      fn();
-    } catch (...) {
-      err = std::current_exception();
-    }
-  });
-  t.join();
-  if (err) std::rethrow_exception(err);
 }
 
 // The namespace every container is copied from: its root is the sandbox work
@@ -70,14 +48,12 @@ int BaseNamespace() {
     Check(syscall(SYS_pivot_root, ".", "."), "pivot_root", work);
     Check(umount2(".", MNT_DETACH), "umount2", "old root of base namespace");
     Check(chdir("/"), "chdir", "/");
-    fd = OpenOwnNs();
+    fd = OpenThreadMountNs();
   });
   return fd;
 }
 
-void SetNs(int fd, const char* what) {
-  Check(setns(fd, CLONE_NEWNS), "setns", what);
-}
+void SetNs(int fd, const char* what) { Check(setns(fd, CLONE_NEWNS), "setns", what); }
 
 std::atomic<int> g_farm_ids{0};
 
@@ -118,14 +94,13 @@ void Farm::MakeSharedNamespace() {
   OnPrivateThread([&] {
     SetNs(base_ns_fd_, "base namespace");
     Check(unshare(CLONE_NEWNS), "unshare", "CLONE_NEWNS (shared)");
-    shared_ns_fd_ = OpenOwnNs();
+    shared_ns_fd_ = OpenThreadMountNs();
   });
 }
 
 Farm::~Farm() { Teardown(); }
 
-void Farm::BuildRange(int first, int last,
-                      std::vector<Container>* out, std::atomic<int>* done) {
+void Farm::BuildRange(int first, int last, std::vector<Container>* out, std::atomic<int>* done) {
   const std::string farm = "/f" + std::to_string(id_);
   const bool shared = profile_.ns_mode == "shared";
   const bool pivot = !shared && profile_.root_switch == "pivot_root";
@@ -154,24 +129,23 @@ void Farm::BuildRange(int first, int last,
       // The runtime's idmapped layer mounts live only until the overlay holds
       // its private clones of them.
       std::vector<std::string> idmapped;
-      MountOverlay(IdmapLayers(profile_.idmap, layers, c, ContainerUserNamespace(), &idmapped,
-                               &mount_ops_),
-                   c, root);
+      MountOverlay(
+          IdmapLayers(profile_.idmap, layers, c, ContainerUserNamespace(), &idmapped, &mount_ops_),
+          c, root);
       UnmountAll(idmapped, &mount_ops_);
     }
     for (size_t b = 0; b < image_.bind_targets.size(); ++b) {
       const std::string& t = image_.bind_targets[b];
       if (t.rfind("/dev/", 0) == 0) continue;  // after /dev exists
-      Mount((farm + "/binds/b" + std::to_string(b)).c_str(), root + t, nullptr, MS_BIND,
-            nullptr, &mount_ops_);
-    }
-    if (profile_.proc) {
-      Mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr,
+      Mount((farm + "/binds/b" + std::to_string(b)).c_str(), root + t, nullptr, MS_BIND, nullptr,
             &mount_ops_);
     }
+    if (profile_.proc) {
+      Mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr, &mount_ops_);
+    }
     if (profile_.sys) {
-      Mount("sysfs", root + "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
-            nullptr, &mount_ops_);
+      Mount("sysfs", root + "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, nullptr,
+            &mount_ops_);
     }
     if (profile_.dev) {
       Mount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID, "mode=755,size=64k", &mount_ops_);
@@ -179,15 +153,15 @@ void Farm::BuildRange(int first, int last,
       Check(mkdir((root + "/dev/mqueue").c_str(), 0755), "mkdir", root + "/dev/mqueue");
       Mount("shm", root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64k",
             &mount_ops_);
-      Mount("mqueue", root + "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-            nullptr, &mount_ops_);
+      Mount("mqueue", root + "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr,
+            &mount_ops_);
     }
     for (size_t b = 0; b < image_.bind_targets.size(); ++b) {
       const std::string& t = image_.bind_targets[b];
       if (t.rfind("/dev/", 0) != 0) continue;
       if (profile_.dev) WriteFile(root + t, "");
-      Mount((farm + "/binds/b" + std::to_string(b)).c_str(), root + t, nullptr, MS_BIND,
-            nullptr, &mount_ops_);
+      Mount((farm + "/binds/b" + std::to_string(b)).c_str(), root + t, nullptr, MS_BIND, nullptr,
+            &mount_ops_);
     }
     Container ct;
     ct.index = i;
@@ -203,7 +177,7 @@ void Farm::BuildRange(int first, int last,
     } else {
       ct.root = root;
     }
-    ct.ns_fd = shared ? shared_ns_fd_ : OpenOwnNs();
+    ct.ns_fd = shared ? shared_ns_fd_ : OpenThreadMountNs();
     ct.mounts = shared ? 0 : CountOwnMounts();
     ct.build_s = Since(t0);
     (*out)[i] = ct;
@@ -211,15 +185,12 @@ void Farm::BuildRange(int first, int last,
   }
 }
 
-void Farm::MountOverlay(const std::string& lower, const std::string& c,
-                        const std::string& root) {
+void Farm::MountOverlay(const std::string& lower, const std::string& c, const std::string& root) {
   const std::string upper = c + "/upper", work = c + "/work";
   if (profile_.overlay_api == "mount") {
     std::string opts = "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work;
-    Check(mount("overlay", root.c_str(), "overlay", 0, opts.c_str()), "mount",
-          "overlay, " + root,
-          opts.size() >= 4096 ? "option string longer than one page (lowerdir+ needs 6.7+)"
-                              : "");
+    Check(mount("overlay", root.c_str(), "overlay", 0, opts.c_str()), "mount", "overlay, " + root,
+          opts.size() >= 4096 ? "option string longer than one page (lowerdir+ needs 6.7+)" : "");
     mount_ops_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
@@ -252,8 +223,7 @@ void Farm::MountOverlay(const std::string& lower, const std::string& c,
         "FSCONFIG_CMD_CREATE overlay");
   Fd mnt(FsMount(fs.get(), kFsmountCloexec, 0));
   Check(mnt.get(), "fsmount", "overlay");
-  Check(MoveMount(mnt.get(), "", AT_FDCWD, root.c_str(), kMoveMountFEmptyPath), "move_mount",
-        root);
+  Check(MoveMount(mnt.get(), "", AT_FDCWD, root.c_str(), kMoveMountFEmptyPath), "move_mount", root);
   mount_ops_.fetch_add(1, std::memory_order_relaxed);
 }
 

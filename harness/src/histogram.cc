@@ -7,8 +7,8 @@ namespace mntscale {
 
 int Histogram::Bucket(uint64_t ns) {
   if (ns < kSub) return static_cast<int>(ns);
-  int msb = 63 - __builtin_clzll(ns);          // >= 4
-  int group = msb - 3;                           // 1.. ; group 0 is [0,16)
+  int msb = 63 - __builtin_clzll(ns);  // >= 4
+  int group = msb - 3;                 // 1.. ; group 0 is [0,16)
   int sub = static_cast<int>((ns >> (msb - 4)) & (kSub - 1));
   int b = group * kSub + sub;
   return std::min(b, kBuckets - 1);
@@ -44,8 +44,8 @@ uint64_t Histogram::Quantile(double q) const {
 }
 
 nlohmann::json Histogram::ToJson() const {
-  return {{"p50", Quantile(0.50)}, {"p90", Quantile(0.90)}, {"p99", Quantile(0.99)},
-          {"p999", Quantile(0.999)}, {"max", max_}, {"count", n_}};
+  return {{"p50", Quantile(0.50)},   {"p90", Quantile(0.90)}, {"p99", Quantile(0.99)},
+          {"p999", Quantile(0.999)}, {"max", max_},           {"count", n_}};
 }
 
 }  // namespace mntscale

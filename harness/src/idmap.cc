@@ -18,9 +18,7 @@ std::string ProcPath(pid_t pid, const char* leaf) {
 }
 
 // /proc as the sandbox sees it: builder threads have a container root.
-int ProcDir() {
-  return Sandbox::Entered() ? Sandbox::Enter().proc_fd() : AT_FDCWD;
-}
+int ProcDir() { return Sandbox::Entered() ? Sandbox::Enter().proc_fd() : AT_FDCWD; }
 
 void WriteProcFile(pid_t pid, const char* leaf, const std::string& data) {
   std::string rel = std::to_string(pid) + "/" + leaf;
@@ -74,8 +72,9 @@ Fd MakeUserNamespace(const std::string& uid_map, const std::string& gid_map) {
   };
   if (n != 1 || c != 0) {
     reap();
-    throw Unsupported("cannot create a user namespace for idmapped mounts: unshare(CLONE_NEWUSER): " +
-                      ErrnoName(n == 1 ? c : EIO) + " (user.max_user_namespaces?)");
+    throw Unsupported(
+        "cannot create a user namespace for idmapped mounts: unshare(CLONE_NEWUSER): " +
+        ErrnoName(n == 1 ? c : EIO) + " (user.max_user_namespaces?)");
   }
   try {
     WriteProcFile(pid, "uid_map", uid_map);
@@ -114,7 +113,8 @@ Fd CloneIdmapped(const std::string& path, int userns_fd, std::atomic<long>* ops)
     int err = errno;
     if (err == ENOSYS) throw Unsupported("mount_setattr needs Linux >= 5.12");
     if (err == EINVAL) {
-      throw Unsupported("mount_setattr(" + path + ", MOUNT_ATTR_IDMAP): EINVAL: this filesystem "
+      throw Unsupported("mount_setattr(" + path +
+                        ", MOUNT_ATTR_IDMAP): EINVAL: this filesystem "
                         "cannot be idmapped on this kernel (tmpfs needs Linux >= 6.3)");
     }
     errno = err;

@@ -23,9 +23,8 @@ std::string Image::DeepDir(int level) const {
 namespace {
 
 std::vector<std::string> BindTargets(int binds) {
-  static const char* kRuntime[] = {"/etc/hosts", "/etc/resolv.conf",
-                                   "/etc/hostname", "/dev/termination-log",
-                                   "/run/secrets/token"};
+  static const char* kRuntime[] = {"/etc/hosts", "/etc/resolv.conf", "/etc/hostname",
+                                   "/dev/termination-log", "/run/secrets/token"};
   std::vector<std::string> out;
   for (int i = 0; i < binds; ++i) {
     out.push_back(i < 5 ? kRuntime[i] : "/run/binds/b" + std::to_string(i));
@@ -33,9 +32,7 @@ std::vector<std::string> BindTargets(int binds) {
   return out;
 }
 
-void Touch(const std::string& path, const std::string& data = "") {
-  WriteFile(path, data);
-}
+void Touch(const std::string& path, const std::string& data = "") { WriteFile(path, data); }
 
 }  // namespace
 
@@ -53,22 +50,22 @@ std::string StaticExitElf() {
   };
   const unsigned char ident[] = {0x7f, 'E', 'L', 'F', 2, 1, 1};
   memcpy(elf.data(), ident, sizeof ident);
-  put(16, 2, 2);                       // e_type: ET_EXEC
-  put(18, 0x3e, 2);                    // e_machine: x86-64
-  put(20, 1, 4);                       // e_version
-  put(24, kBase + kEhdr + kPhdr, 8);   // e_entry
-  put(32, kEhdr, 8);                   // e_phoff
-  put(52, kEhdr, 2);                   // e_ehsize
-  put(54, kPhdr, 2);                   // e_phentsize
-  put(56, 1, 2);                       // e_phnum
+  put(16, 2, 2);                      // e_type: ET_EXEC
+  put(18, 0x3e, 2);                   // e_machine: x86-64
+  put(20, 1, 4);                      // e_version
+  put(24, kBase + kEhdr + kPhdr, 8);  // e_entry
+  put(32, kEhdr, 8);                  // e_phoff
+  put(52, kEhdr, 2);                  // e_ehsize
+  put(54, kPhdr, 2);                  // e_phentsize
+  put(56, 1, 2);                      // e_phnum
   size_t ph = kEhdr;
-  put(ph + 0, 1, 4);                   // PT_LOAD
-  put(ph + 4, 5, 4);                   // PF_R | PF_X
-  put(ph + 16, kBase, 8);              // p_vaddr
-  put(ph + 24, kBase, 8);              // p_paddr
-  put(ph + 32, elf.size(), 8);         // p_filesz
-  put(ph + 40, elf.size(), 8);         // p_memsz
-  put(ph + 48, 0x1000, 8);             // p_align
+  put(ph + 0, 1, 4);            // PT_LOAD
+  put(ph + 4, 5, 4);            // PF_R | PF_X
+  put(ph + 16, kBase, 8);       // p_vaddr
+  put(ph + 24, kBase, 8);       // p_paddr
+  put(ph + 32, elf.size(), 8);  // p_filesz
+  put(ph + 40, elf.size(), 8);  // p_memsz
+  put(ph + 48, 0x1000, 8);      // p_align
   memcpy(elf.data() + kEhdr + kPhdr, code, sizeof code);
   return elf;
 }
@@ -97,8 +94,8 @@ Image BuildImage(const std::string& dir, const ImageShape& shape) {
   img.deep_path = img.DeepDir(shape.depth) + "/target";
   img.missing_path = img.DeepDir(shape.depth) + "/absent";
   Touch(bottom + img.deep_path, "mntscale\n");
-  for (const char* d : {"/etc", "/bin", "/proc", "/sys", "/dev", "/run", "/run/secrets",
-                        "/run/binds", "/tmp"}) {
+  for (const char* d :
+       {"/etc", "/bin", "/proc", "/sys", "/dev", "/run", "/run/secrets", "/run/binds", "/tmp"}) {
     MkdirP(bottom + d);
   }
   for (const std::string& t : img.bind_targets) Touch(bottom + t);

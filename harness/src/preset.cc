@@ -28,10 +28,18 @@ nlohmann::json Preset::ToJson() const {
     for (const auto& [k, v] : s.set) set[k] = v;
     sc.push_back({{"scenario", s.scenario}, {"set", set}});
   }
-  return {{"name", name},           {"version", version},     {"id", Id()},
-          {"profile", profile},     {"placement", placement}, {"mode", mode},
-          {"warmup", warmup_s},     {"window", window_s},     {"windows", windows},
-          {"repetitions", repetitions}, {"scenarios", sc},    {"file", origin}};
+  return {{"name", name},
+          {"version", version},
+          {"id", Id()},
+          {"profile", profile},
+          {"placement", placement},
+          {"mode", mode},
+          {"warmup", warmup_s},
+          {"window", window_s},
+          {"windows", windows},
+          {"repetitions", repetitions},
+          {"scenarios", sc},
+          {"file", origin}};
 }
 
 Preset Preset::FromJson(const nlohmann::json& j, const std::string& origin) {
@@ -47,18 +55,40 @@ Preset Preset::FromJson(const nlohmann::json& j, const std::string& origin) {
     auto want = [&](bool ok, const char* type) {
       if (!ok) bad(k, std::string("must be ") + type + ", got " + v.dump());
     };
-    if (k == "name") { want(v.is_string(), "a string"); p.name = v; }
-    else if (k == "version") { want(v.is_number_integer(), "an integer"); p.version = v; }
-    else if (k == "description" || k == "comment") { want(v.is_string(), "a string"); p.description = v; }
-    else if (k == "profile") { want(v.is_string(), "a string"); p.profile = v; }
-    else if (k == "placement") { want(v.is_string(), "a string"); p.placement = v; }
-    else if (k == "mode") { want(v.is_string(), "a string"); p.mode = v; }
-    else if (k == "warmup") { want(v.is_number(), "a number"); p.warmup_s = v; }
-    else if (k == "window") { want(v.is_number(), "a number"); p.window_s = v; }
-    else if (k == "windows") { want(v.is_number_integer(), "an integer"); p.windows = v; }
-    else if (k == "repetitions") { want(v.is_number_integer(), "an integer"); p.repetitions = v; }
-    else if (k == "build_s_per_container") { want(v.is_number(), "a number"); p.build_s_per_container = v; }
-    else if (k == "scenarios") {
+    if (k == "name") {
+      want(v.is_string(), "a string");
+      p.name = v;
+    } else if (k == "version") {
+      want(v.is_number_integer(), "an integer");
+      p.version = v;
+    } else if (k == "description" || k == "comment") {
+      want(v.is_string(), "a string");
+      p.description = v;
+    } else if (k == "profile") {
+      want(v.is_string(), "a string");
+      p.profile = v;
+    } else if (k == "placement") {
+      want(v.is_string(), "a string");
+      p.placement = v;
+    } else if (k == "mode") {
+      want(v.is_string(), "a string");
+      p.mode = v;
+    } else if (k == "warmup") {
+      want(v.is_number(), "a number");
+      p.warmup_s = v;
+    } else if (k == "window") {
+      want(v.is_number(), "a number");
+      p.window_s = v;
+    } else if (k == "windows") {
+      want(v.is_number_integer(), "an integer");
+      p.windows = v;
+    } else if (k == "repetitions") {
+      want(v.is_number_integer(), "an integer");
+      p.repetitions = v;
+    } else if (k == "build_s_per_container") {
+      want(v.is_number(), "a number");
+      p.build_s_per_container = v;
+    } else if (k == "scenarios") {
       want(v.is_array() && !v.empty(), "a non-empty list");
       for (size_t i = 0; i < v.size(); ++i) {
         const auto& s = v[i];
@@ -77,8 +107,9 @@ Preset Preset::FromJson(const nlohmann::json& j, const std::string& origin) {
               }
             }
           } else if (f.key() != "comment") {
-            bad(where + "." + f.key(), "is unknown or has the wrong type (want 'scenario': "
-                                       "string, 'set': {axis: values})");
+            bad(where + "." + f.key(),
+                "is unknown or has the wrong type (want 'scenario': "
+                "string, 'set': {axis: values})");
           }
         }
         if (ps.scenario.empty()) bad(where + ".scenario", "is missing");
@@ -89,7 +120,8 @@ Preset Preset::FromJson(const nlohmann::json& j, const std::string& origin) {
     }
   }
   if (p.name.empty()) bad("name", "is missing");
-  if (p.version < 1) bad("version", "must be a whole number >= 1 (bump it when the preset changes)");
+  if (p.version < 1)
+    bad("version", "must be a whole number >= 1 (bump it when the preset changes)");
   if (p.scenarios.empty()) bad("scenarios", "is missing");
   if (p.window_s < 0.001 || p.window_s > 3600) bad("window", "must be in [0.001, 3600]");
   if (p.warmup_s < 0 || p.warmup_s > 3600) bad("warmup", "must be in [0, 3600]");
@@ -104,8 +136,9 @@ Preset Preset::Load(const std::string& spec) {
   std::string path = spec;
   struct stat st;
   if (stat(path.c_str(), &st) != 0) {
-    for (const std::string& cand : {std::string(MNTSCALE_SOURCE_DIR) + "/presets/" + spec,
-                                    std::string(MNTSCALE_SOURCE_DIR) + "/presets/" + spec + ".json"}) {
+    for (const std::string& cand :
+         {std::string(MNTSCALE_SOURCE_DIR) + "/presets/" + spec,
+          std::string(MNTSCALE_SOURCE_DIR) + "/presets/" + spec + ".json"}) {
       if (stat(cand.c_str(), &st) == 0) {
         path = cand;
         break;

@@ -11,9 +11,8 @@ namespace {
 
 void RequireRange(const char* field, int v, int lo, int hi) {
   if (v < lo || v > hi) {
-    throw UsageError("profile field '" + std::string(field) + "' = " +
-                     std::to_string(v) + " is out of range [" +
-                     std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    throw UsageError("profile field '" + std::string(field) + "' = " + std::to_string(v) +
+                     " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
   }
 }
 
@@ -34,7 +33,7 @@ int Profile::MountsPerContainer() const {
   int n = 1 + binds;  // overlay root + binds
   if (proc) n += 1;
   if (sys) n += 1;
-  if (dev) n += 3;  // /dev, /dev/shm, /dev/mqueue
+  if (dev) n += 3;                      // /dev, /dev/shm, /dev/mqueue
   if (root_switch == "chroot") n += 1;  // the namespace keeps the work tmpfs
   return n;
 }
@@ -52,12 +51,18 @@ void Profile::Validate() const {
 }
 
 nlohmann::json Profile::ToJson() const {
-  return {{"name", name},         {"layers", layers},
-          {"depth", depth},       {"files_per_dir", files_per_dir},
-          {"binds", binds},       {"proc", proc},
-          {"sys", sys},           {"dev", dev},
-          {"overlay_api", overlay_api}, {"ns_mode", ns_mode},
-          {"root_switch", root_switch}, {"idmap", idmap},
+  return {{"name", name},
+          {"layers", layers},
+          {"depth", depth},
+          {"files_per_dir", files_per_dir},
+          {"binds", binds},
+          {"proc", proc},
+          {"sys", sys},
+          {"dev", dev},
+          {"overlay_api", overlay_api},
+          {"ns_mode", ns_mode},
+          {"root_switch", root_switch},
+          {"idmap", idmap},
           {"mounts_per_container", MountsPerContainer()}};
 }
 
@@ -69,25 +74,51 @@ Profile Profile::FromJson(const nlohmann::json& j, const std::string& origin) {
     const auto& v = it.value();
     auto want = [&](bool ok, const char* type) {
       if (!ok) {
-        throw UsageError(origin + ": profile field '" + k + "' must be " + type +
-                         ", got " + v.dump());
+        throw UsageError(origin + ": profile field '" + k + "' must be " + type + ", got " +
+                         v.dump());
       }
     };
-    if (k == "name") { want(v.is_string(), "a string"); p.name = v; }
-    else if (k == "description" || k == "comment") { want(v.is_string(), "a string"); }
-    else if (k == "layers") { want(v.is_number_integer(), "an integer"); p.layers = v; }
-    else if (k == "depth") { want(v.is_number_integer(), "an integer"); p.depth = v; }
-    else if (k == "files_per_dir") { want(v.is_number_integer(), "an integer"); p.files_per_dir = v; }
-    else if (k == "binds") { want(v.is_number_integer(), "an integer"); p.binds = v; }
-    else if (k == "proc") { want(v.is_boolean(), "true or false"); p.proc = v; }
-    else if (k == "sys") { want(v.is_boolean(), "true or false"); p.sys = v; }
-    else if (k == "dev") { want(v.is_boolean(), "true or false"); p.dev = v; }
-    else if (k == "overlay_api") { want(v.is_string(), "a string"); p.overlay_api = v; }
-    else if (k == "ns_mode") { want(v.is_string(), "a string"); p.ns_mode = v; }
-    else if (k == "root_switch") { want(v.is_string(), "a string"); p.root_switch = v; }
-    else if (k == "idmap") { want(v.is_string(), "a string"); p.idmap = v; }
-    else if (k == "mounts_per_container") { /* derived; accepted for round trips */ }
-    else throw UsageError(origin + ": unknown profile field '" + k + "'");
+    if (k == "name") {
+      want(v.is_string(), "a string");
+      p.name = v;
+    } else if (k == "description" || k == "comment") {
+      want(v.is_string(), "a string");
+    } else if (k == "layers") {
+      want(v.is_number_integer(), "an integer");
+      p.layers = v;
+    } else if (k == "depth") {
+      want(v.is_number_integer(), "an integer");
+      p.depth = v;
+    } else if (k == "files_per_dir") {
+      want(v.is_number_integer(), "an integer");
+      p.files_per_dir = v;
+    } else if (k == "binds") {
+      want(v.is_number_integer(), "an integer");
+      p.binds = v;
+    } else if (k == "proc") {
+      want(v.is_boolean(), "true or false");
+      p.proc = v;
+    } else if (k == "sys") {
+      want(v.is_boolean(), "true or false");
+      p.sys = v;
+    } else if (k == "dev") {
+      want(v.is_boolean(), "true or false");
+      p.dev = v;
+    } else if (k == "overlay_api") {
+      want(v.is_string(), "a string");
+      p.overlay_api = v;
+    } else if (k == "ns_mode") {
+      want(v.is_string(), "a string");
+      p.ns_mode = v;
+    } else if (k == "root_switch") {
+      want(v.is_string(), "a string");
+      p.root_switch = v;
+    } else if (k == "idmap") {
+      want(v.is_string(), "a string");
+      p.idmap = v;
+    } else if (k == "mounts_per_container") { /* derived; accepted for round trips */
+    } else
+      throw UsageError(origin + ": unknown profile field '" + k + "'");
   }
   try {
     p.Validate();
@@ -104,7 +135,10 @@ Profile Profile::Load(const std::string& spec) {
     for (const std::string& cand :
          {std::string(MNTSCALE_SOURCE_DIR) + "/profiles/" + spec,
           std::string(MNTSCALE_SOURCE_DIR) + "/profiles/" + spec + ".json"}) {
-      if (stat(cand.c_str(), &st) == 0) { path = cand; break; }
+      if (stat(cand.c_str(), &st) == 0) {
+        path = cand;
+        break;
+      }
     }
   }
   std::string text;

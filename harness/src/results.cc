@@ -6,9 +6,9 @@
 
 #include <algorithm>
 #include <array>
-#include <cstring>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <map>
@@ -150,11 +150,16 @@ nlohmann::json CollectContext(const Topology& topo, const nlohmann::json& extra)
         {"accelerator", "native"}}},
       {"cpu", {{"model", hs.cpu_model}, {"vendor", hs.cpu_vendor}}},
       {"host_topology",
-       {{"packages", hs.packages}, {"numa_nodes", hs.numa_nodes}, {"cores", hs.cores},
+       {{"packages", hs.packages},
+        {"numa_nodes", hs.numa_nodes},
+        {"cores", hs.cores},
         {"pus", hs.pus}}},
       {"topology",
-       {{"source", ts.source}, {"packages", ts.packages}, {"numa_nodes", ts.numa_nodes},
-        {"cores", ts.cores}, {"pus", ts.pus}}},
+       {{"source", ts.source},
+        {"packages", ts.packages},
+        {"numa_nodes", ts.numa_nodes},
+        {"cores", ts.cores},
+        {"pus", ts.pus}}},
       {"sysctl",
        {{"fs.mount-max", ReadSysctl("fs.mount-max")},
         {"user.max_mnt_namespaces", ReadSysctl("user.max_mnt_namespaces")}}},

@@ -28,7 +28,7 @@ struct alignas(256) WorkerSlot {
   std::atomic<uint64_t> ops;
   std::atomic<int> state;
   int tid;
-  int err;  // errno of a failed op
+  int err;                         // errno of a failed op
   double cpu[4], user[4], sys[4];  // at each phase transition
   char msg[512];
 };
@@ -40,8 +40,7 @@ struct alignas(256) Control {
 // Shared anonymous memory: visible to forked process-mode workers too.
 template <typename T>
 T* SharedArray(size_t n) {
-  void* p = mmap(nullptr, sizeof(T) * n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                 -1, 0);
+  void* p = mmap(nullptr, sizeof(T) * n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) Check(-1, "mmap", "runner shared memory");
   return new (p) T[n]();
 }
@@ -63,12 +62,6 @@ double ThreadCpu(double* user, double* sys) {
 
 Clock::duration Seconds(double s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
-}
-
-uint64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
 }
 
 struct Shared {
@@ -98,9 +91,9 @@ void HotLoop(const WorkerPlan& plan, OpContext& ctx, WorkerSlot& slot, Histogram
     }
     int rc;
     if constexpr (kTimed) {
-      uint64_t t0 = NowNs();
+      uint64_t t0 = MonotonicNs();
       rc = fn(ctx);
-      if (local == kMeasure) hist->Record(NowNs() - t0);
+      if (local == kMeasure) hist->Record(MonotonicNs() - t0);
     } else {
       rc = fn(ctx);
     }

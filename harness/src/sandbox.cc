@@ -41,18 +41,16 @@ Sandbox& Sandbox::Enter() {
   if (g_sandbox) return *g_sandbox;
   auto* s = new Sandbox();
   Check(unshare(CLONE_NEWNS), "unshare", "CLONE_NEWNS");
-  Check(mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr), "mount",
-        "/, MS_REC|MS_PRIVATE");
+  Check(mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr), "mount", "/, MS_REC|MS_PRIVATE");
   ReapStaleWorkdirs();
   s->workdir_ = kPrefix + std::to_string(getpid());
   if (mkdir(s->workdir_.c_str(), 0700) < 0 && errno != EEXIST) {
     Check(-1, "mkdir", s->workdir_);
   }
-  Check(mount("mntscale", s->workdir_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
-              "mode=0755,size=50%"),
+  Check(mount("mntscale", s->workdir_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=50%"),
         "mount", "tmpfs, " + s->workdir_);
-  s->proc_fd_ = static_cast<int>(
-      Check(open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC), "open", "/proc"));
+  s->proc_fd_ =
+      static_cast<int>(Check(open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC), "open", "/proc"));
   g_sandbox = s;
   return *s;
 }

@@ -35,15 +35,15 @@ void OnPrivateThread(const std::function<void()>& fn) {
 }
 
 int OpenThreadMountNs() {
-  return static_cast<int>(Check(
-      openat(Sandbox::Enter().proc_fd(), "thread-self/ns/mnt", O_RDONLY | O_CLOEXEC), "open",
-      "/proc/thread-self/ns/mnt"));
+  return static_cast<int>(
+      Check(openat(Sandbox::Enter().proc_fd(), "thread-self/ns/mnt", O_RDONLY | O_CLOEXEC), "open",
+            "/proc/thread-self/ns/mnt"));
 }
 
 std::vector<std::string> ThreadMountinfo() {
-  Fd fd(static_cast<int>(Check(openat(Sandbox::Enter().proc_fd(), "thread-self/mountinfo",
-                                      O_RDONLY | O_CLOEXEC),
-                               "open", "/proc/thread-self/mountinfo")));
+  Fd fd(static_cast<int>(
+      Check(openat(Sandbox::Enter().proc_fd(), "thread-self/mountinfo", O_RDONLY | O_CLOEXEC),
+            "open", "/proc/thread-self/mountinfo")));
   std::string s;
   char buf[65536];
   ssize_t n;
@@ -143,8 +143,7 @@ OverlayLayers MakeOverlayLayers(const std::string& dir, int layers, int depth) {
 }
 
 void MountOverlayAt(const std::string& api, const std::vector<std::string>& lower,
-                    const std::string& upper, const std::string& work,
-                    const std::string& target) {
+                    const std::string& upper, const std::string& work, const std::string& target) {
   if (api == "mount") {
     std::string list;
     for (auto it = lower.rbegin(); it != lower.rend(); ++it) {

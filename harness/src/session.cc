@@ -37,9 +37,12 @@ std::string FarmKey(const Profile& p) {
 
 std::string Human(double v) {
   char buf[32];
-  if (v >= 1e6) snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
-  else if (v >= 1e3) snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
-  else snprintf(buf, sizeof buf, "%.1f", v);
+  if (v >= 1e6)
+    snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
+  else if (v >= 1e3)
+    snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
+  else
+    snprintf(buf, sizeof buf, "%.1f", v);
   return buf;
 }
 
@@ -104,7 +107,8 @@ Profile Session::ProfileFor(const Point& p) const {
 Farm& Session::FarmFor(const Point& p) { return FarmFor(ProfileFor(p), p.Int("containers")); }
 
 Farm& Session::FarmFor(const Profile& profile, int containers) {
-  if (containers < 1) throw UsageError("containers must be at least 1, got " + std::to_string(containers));
+  if (containers < 1)
+    throw UsageError("containers must be at least 1, got " + std::to_string(containers));
   std::string key = FarmKey(profile);
   // One farm at a time: the container count is the system's state.
   for (auto it = farms_.begin(); it != farms_.end();) {
@@ -134,7 +138,7 @@ std::vector<WorkerPlan> Session::Workers(const Point& p, Farm* farm, const OpInf
                                          const std::string& path, int count,
                                          const std::string& placement) {
   int n = count >= 0 ? count : p.Int("workers");
-  std::string pl = !placement.empty() ? placement
+  std::string pl = !placement.empty()   ? placement
                    : p.Has("placement") ? p.Str("placement")
                                         : config_.placement;
   std::vector<Slot> slots = PlanPlacement(topo_, PlacementSpec::Parse(pl), n);
@@ -244,7 +248,8 @@ bool Session::RunPoint(const ScenarioInfo& s, const Point& p, int rep, int reps)
   if (!config_.quiet) {
     double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (out.contains("skipped")) {
-      fprintf(stderr, "%s [rep %d]: %s\n", name.c_str(), rep, out["skipped"].get<std::string>().c_str());
+      fprintf(stderr, "%s [rep %d]: %s\n", name.c_str(), rep,
+              out["skipped"].get<std::string>().c_str());
     } else if (out.contains("items_per_second") && !out.contains("error_occurred")) {
       fprintf(stderr, "%s [rep %d]: %s ops/s (%.1fs)\n", name.c_str(), rep,
               Human(out["items_per_second"].get<double>()).c_str(), el);

@@ -44,10 +44,9 @@ std::string ErrnoName(int err) {
   return name ? name : "errno " + std::to_string(err);
 }
 
-std::string SysError::Format(const std::string& call, const std::string& arg,
-                             int err, const std::string& hint) {
-  std::string msg = call + "(" + arg + "): " + ErrnoName(err) + " (" +
-                    strerror(err) + ")";
+std::string SysError::Format(const std::string& call, const std::string& arg, int err,
+                             const std::string& hint) {
+  std::string msg = call + "(" + arg + "): " + ErrnoName(err) + " (" + strerror(err) + ")";
   if (!hint.empty()) msg += " \u2014 " + hint;
   return msg;
 }
@@ -59,8 +58,7 @@ SysError::SysError(std::string call, std::string arg, int err, std::string hint)
       hint_(hint.empty() ? KnownHint(call_, err) : std::move(hint)),
       err_(err) {}
 
-long Check(long rc, const char* call, const std::string& arg,
-           const std::string& hint) {
+long Check(long rc, const char* call, const std::string& arg, const std::string& hint) {
   if (rc < 0) {
     int err = errno;
     throw SysError(call, arg, err, hint);

@@ -29,9 +29,7 @@ constexpr char kPlacementForms[] =
     ",smt-off and/or ,share (e.g. 'spread,smt-off'); 'smt-off' alone means "
     "compact with one PU per core";
 
-std::string ErrnoText(int err) {
-  return ErrnoName(err) + " (" + strerror(err) + ")";
-}
+std::string ErrnoText(int err) { return ErrnoName(err) + " (" + strerror(err) + ")"; }
 
 // "1 socket", "2 sockets".
 std::string Count(int n, const std::string& noun) {
@@ -101,9 +99,7 @@ std::string CpuinfoField(const std::string& cpuinfo, std::string_view key) {
 // Owns an hwloc topology handle.
 class HwlocHandle {
  public:
-  HwlocHandle() {
-    Check(hwloc_topology_init(&topo_), "hwloc_topology_init", "");
-  }
+  HwlocHandle() { Check(hwloc_topology_init(&topo_), "hwloc_topology_init", ""); }
   ~HwlocHandle() { hwloc_topology_destroy(topo_); }
   HwlocHandle(const HwlocHandle&) = delete;
   HwlocHandle& operator=(const HwlocHandle&) = delete;
@@ -134,8 +130,7 @@ class TopologyBuilder {
     for (int i = 0; i < n; ++i) {
       hwloc_obj_t pu = hwloc_get_obj_by_type(t, HWLOC_OBJ_PU, i);
       hwloc_obj_t core = hwloc_get_ancestor_obj_by_type(t, HWLOC_OBJ_CORE, pu);
-      hwloc_obj_t pkg =
-          hwloc_get_ancestor_obj_by_type(t, HWLOC_OBJ_PACKAGE, pu);
+      hwloc_obj_t pkg = hwloc_get_ancestor_obj_by_type(t, HWLOC_OBJ_PACKAGE, pu);
       Pu p;
       p.os_index = static_cast<int>(pu->os_index);
       // Some VMs and XML files have no Core objects: a PU without one is a
@@ -144,9 +139,8 @@ class TopologyBuilder {
       p.package = pkg ? static_cast<int>(pkg->logical_index) : 0;
       // The PU's nodeset is its local memory; the lowest node is the DRAM
       // one when HBM or CXL nodes share the same CPUs.
-      p.numa = (pu->nodeset && !hwloc_bitmap_iszero(pu->nodeset))
-                   ? hwloc_bitmap_first(pu->nodeset)
-                   : -1;
+      p.numa =
+          (pu->nodeset && !hwloc_bitmap_iszero(pu->nodeset)) ? hwloc_bitmap_first(pu->nodeset) : -1;
       // PUs of one core are consecutive in logical order, so counting
       // earlier PUs of the same core gives the SMT rank.
       if (static_cast<size_t>(p.core) >= pus_in_core.size()) {
@@ -200,12 +194,10 @@ Topology Topology::Synthetic(const std::string& desc) {
   HwlocHandle h;
   if (hwloc_topology_set_synthetic(h.get(), desc.c_str()) < 0) {
     int err = errno;
-    throw UsageError("invalid hwloc synthetic topology '" + desc +
-                     "': " + ErrnoText(err) +
+    throw UsageError("invalid hwloc synthetic topology '" + desc + "': " + ErrnoText(err) +
                      "; expected a form such as 'pack:2 numa:1 core:24 pu:2'");
   }
-  Check(hwloc_topology_load(h.get()), "hwloc_topology_load",
-        "synthetic:" + desc);
+  Check(hwloc_topology_load(h.get()), "hwloc_topology_load", "synthetic:" + desc);
   return TopologyBuilder::Build(h.get(), "synthetic:" + desc);
 }
 
@@ -214,15 +206,12 @@ Topology Topology::Xml(const std::string& path) {
   // error names the path and errno.
   std::string text;
   if (int err = ReadWholeFile(path, &text)) {
-    throw UsageError("cannot read topology XML '" + path +
-                     "': " + ErrnoText(err));
+    throw UsageError("cannot read topology XML '" + path + "': " + ErrnoText(err));
   }
   HwlocHandle h;
-  if (hwloc_topology_set_xml(h.get(), path.c_str()) < 0 ||
-      hwloc_topology_load(h.get()) < 0) {
+  if (hwloc_topology_set_xml(h.get(), path.c_str()) < 0 || hwloc_topology_load(h.get()) < 0) {
     int err = errno;
-    throw UsageError("cannot load topology XML '" + path +
-                     "': " + ErrnoText(err) +
+    throw UsageError("cannot load topology XML '" + path + "': " + ErrnoText(err) +
                      "; is it an hwloc export (lstopo --of xml)?");
   }
   Topology topo = TopologyBuilder::Build(h.get(), "xml:" + path);
@@ -238,8 +227,7 @@ namespace {
 Topology LoadFile(const std::string& path) {
   std::string text;
   if (int err = ReadWholeFile(path, &text)) {
-    throw UsageError("cannot read topology file '" + path +
-                     "': " + ErrnoText(err));
+    throw UsageError("cannot read topology file '" + path + "': " + ErrnoText(err));
   }
   std::string_view body = Trim(text);
   if (!body.empty() && body.front() == '<') return Topology::Xml(path);
@@ -255,8 +243,7 @@ Topology LoadFile(const std::string& path) {
       throw UsageError("topology file '" + path + "': " + e.what());
     }
   }
-  throw UsageError("topology file '" + path +
-                   "' holds neither hwloc XML nor a synthetic string");
+  throw UsageError("topology file '" + path + "' holds neither hwloc XML nor a synthetic string");
 }
 
 }  // namespace
@@ -286,8 +273,8 @@ Topology Topology::Load(const std::string& spec) {
     if (!found) {
       if (spec.find(':') == std::string::npos) {
         throw UsageError("cannot load topology '" + spec +
-                         "': not 'host', not a file, not a name in " +
-                         kTopologyDir + " (" + KnownTopologyNames() +
+                         "': not 'host', not a file, not a name in " + kTopologyDir + " (" +
+                         KnownTopologyNames() +
                          "), and not an hwloc synthetic string such as "
                          "'pack:2 numa:1 core:24 pu:2'");
       }
@@ -320,13 +307,11 @@ PlacementSpec PlacementSpec::Parse(const std::string& s) {
   PlacementSpec p;
   bool have_kind = false;
   auto fail = [&s](const std::string& why) {
-    return UsageError("invalid placement '" + s + "': " + why + "; " +
-                      kPlacementForms);
+    return UsageError("invalid placement '" + s + "': " + why + "; " + kPlacementForms);
   };
   auto set_kind = [&](Kind k, std::string_view part) {
     if (have_kind) {
-      throw fail("'" + std::string(part) +
-                 "' conflicts with an earlier compact/spread/socket");
+      throw fail("'" + std::string(part) + "' conflicts with an earlier compact/spread/socket");
     }
     p.kind = k;
     have_kind = true;
@@ -345,8 +330,7 @@ PlacementSpec PlacementSpec::Parse(const std::string& s) {
       std::string_view num = part.substr(7);
       int n = -1;
       auto [end, ec] = std::from_chars(num.data(), num.data() + num.size(), n);
-      if (num.empty() || ec != std::errc() || end != num.data() + num.size() ||
-          n < 0) {
+      if (num.empty() || ec != std::errc() || end != num.data() + num.size() || n < 0) {
         throw fail("'" + std::string(part) + "' needs a socket number N >= 0");
       }
       set_kind(kSocket, part);
@@ -365,18 +349,15 @@ PlacementSpec PlacementSpec::Parse(const std::string& s) {
   return p;
 }
 
-std::vector<Slot> PlanPlacement(const Topology& topo, const PlacementSpec& spec,
-                                int workers) {
+std::vector<Slot> PlanPlacement(const Topology& topo, const PlacementSpec& spec, int workers) {
   if (workers < 0) {
-    throw UsageError("placement needs a worker count >= 0, got " +
-                     std::to_string(workers));
+    throw UsageError("placement needs a worker count >= 0, got " + std::to_string(workers));
   }
   const int sockets = topo.summary().packages;
   if (spec.kind == PlacementSpec::kSocket && spec.socket >= sockets) {
     throw UsageError("placement '" + spec.ToString() + "' names socket " +
                      std::to_string(spec.socket) + " but the topology has " +
-                     Count(sockets, "socket") + " (socket:0.." +
-                     std::to_string(sockets - 1) + ")");
+                     Count(sockets, "socket") + " (socket:0.." + std::to_string(sockets - 1) + ")");
   }
   std::vector<Pu> pool;
   for (const Pu& pu : topo.pus()) {
@@ -413,19 +394,17 @@ std::vector<Slot> PlanPlacement(const Topology& topo, const PlacementSpec& spec,
   } else {
     order = pool;
     std::sort(order.begin(), order.end(), [](const Pu& a, const Pu& b) {
-      return std::tie(a.package, a.core, a.smt_rank) <
-             std::tie(b.package, b.core, b.smt_rank);
+      return std::tie(a.package, a.core, a.smt_rank) < std::tie(b.package, b.core, b.smt_rank);
     });
   }
 
   const int n = static_cast<int>(order.size());
   if (workers > 0 && n == 0) {
-    throw UsageError("placement '" + spec.ToString() +
-                     "' leaves no PU on this topology");
+    throw UsageError("placement '" + spec.ToString() + "' leaves no PU on this topology");
   }
   if (workers > n && !spec.allow_sharing) {
-    throw UsageError("placement '" + spec.ToString() + "' has " +
-                     std::to_string(n) + " PUs but " + std::to_string(workers) +
+    throw UsageError("placement '" + spec.ToString() + "' has " + std::to_string(n) + " PUs but " +
+                     std::to_string(workers) +
                      " workers were asked for; use fewer workers, another "
                      "placement, or add ',share' to put several workers on "
                      "one PU");
@@ -440,20 +419,18 @@ std::string FormatPlan(const Topology& topo, const PlacementSpec& spec,
                        const std::vector<Slot>& plan) {
   const TopologySummary& s = topo.summary();
   std::ostringstream out;
-  out << "placement " << spec.ToString() << " on "
-      << (s.name.empty() ? s.source : s.name) << " ("
-      << Count(s.packages, "socket") << ", " << Count(s.numa_nodes, "NUMA node")
-      << ", " << Count(s.cores, "core") << ", " << Count(s.pus, "PU") << ")\n";
-  out << std::setw(6) << "worker" << std::setw(8) << "socket" << std::setw(6)
-      << "numa" << std::setw(6) << "core" << std::setw(6) << "pu"
+  out << "placement " << spec.ToString() << " on " << (s.name.empty() ? s.source : s.name) << " ("
+      << Count(s.packages, "socket") << ", " << Count(s.numa_nodes, "NUMA node") << ", "
+      << Count(s.cores, "core") << ", " << Count(s.pus, "PU") << ")\n";
+  out << std::setw(6) << "worker" << std::setw(8) << "socket" << std::setw(6) << "numa"
+      << std::setw(6) << "core" << std::setw(6) << "pu"
       << "\n";
   std::vector<int> per_socket(std::max(s.packages, 1), 0);
   std::set<int> used;
   int shared = 0;
   for (const Slot& slot : plan) {
-    out << std::setw(6) << slot.worker << std::setw(8) << slot.pu.package
-        << std::setw(6) << slot.pu.numa << std::setw(6) << slot.pu.core
-        << std::setw(6) << slot.pu.os_index << "\n";
+    out << std::setw(6) << slot.worker << std::setw(8) << slot.pu.package << std::setw(6)
+        << slot.pu.numa << std::setw(6) << slot.pu.core << std::setw(6) << slot.pu.os_index << "\n";
     if (slot.pu.package >= static_cast<int>(per_socket.size())) {
       per_socket.resize(slot.pu.package + 1, 0);
     }
@@ -490,8 +467,7 @@ void PinCurrentThread(const Slot& slot, bool bind_memory) {
                                  : "");
   }
   const int node = slot.pu.numa;
-  if (!bind_memory || node < 0 || numa_available() < 0 ||
-      numa_max_node() <= 0) {
+  if (!bind_memory || node < 0 || numa_available() < 0 || numa_max_node() <= 0) {
     return;
   }
   // Preferred, not strict bind: the worker's memory should be local to its
@@ -502,9 +478,8 @@ void PinCurrentThread(const Slot& slot, bool bind_memory) {
   mask[node / kBitsPerLong] |= 1UL << (node % kBitsPerLong);
   // maxnode counts one past the last bit: the kernel has read it that way
   // since 2.6 and libnuma passes size + 1 too.
-  Check(set_mempolicy(MPOL_PREFERRED, mask.data(),
-                      mask.size() * kBitsPerLong + 1),
-        "set_mempolicy", "MPOL_PREFERRED node " + std::to_string(node));
+  Check(set_mempolicy(MPOL_PREFERRED, mask.data(), mask.size() * kBitsPerLong + 1), "set_mempolicy",
+        "MPOL_PREFERRED node " + std::to_string(node));
 }
 
 }  // namespace mntscale

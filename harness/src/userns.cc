@@ -48,7 +48,8 @@ std::string UsernsDisabledHint() {
     why = "user.max_user_namespaces = 0";
   } else {
     std::string aa;
-    if (TryReadFile("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", &aa) && aa[0] == '1') {
+    if (TryReadFile("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", &aa) &&
+        aa[0] == '1') {
       why = "kernel.apparmor_restrict_unprivileged_userns = 1";
     }
   }
@@ -65,10 +66,11 @@ void EnterUserNamespaceIfNeeded(bool force) {
   g_state.forced = geteuid() == 0;
   if (unshare(CLONE_NEWUSER) != 0) {
     int err = errno;
-    throw UsageError("not root, and cannot create a user namespace to run rootless: "
-                     "unshare(CLONE_NEWUSER): " + ErrnoName(err) + " — " +
-                     (err == EINVAL ? std::string("the process already has threads")
-                                    : UsernsDisabledHint()));
+    throw UsageError(
+        "not root, and cannot create a user namespace to run rootless: "
+        "unshare(CLONE_NEWUSER): " +
+        ErrnoName(err) + " — " +
+        (err == EINVAL ? std::string("the process already has threads") : UsernsDisabledHint()));
   }
   // An unprivileged writer of gid_map must give up setgroups first.
   WriteSelf("setgroups", "deny");

@@ -52,8 +52,7 @@ class Worker {
 };
 
 // Runs the observer over `windows` windows of `window` each.
-nlohmann::json Drive(RunObserver& obs, Worker& w, int windows,
-                     std::chrono::milliseconds window) {
+nlohmann::json Drive(RunObserver& obs, Worker& w, int windows, std::chrono::milliseconds window) {
   obs.OnWorkersReady({w.tid()});
   w.Go();
   obs.OnMeasureStart();

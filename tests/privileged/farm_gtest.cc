@@ -14,6 +14,7 @@
 #include "mntscale/farm.h"
 #include "mntscale/runner.h"
 #include "mntscale/sandbox.h"
+#include "mntscale/scratch.h"
 #include "mntscale/session.h"
 #include "mntscale/sys.h"
 
@@ -28,9 +29,9 @@ bool Privileged(std::string* why) {
   return true;
 }
 
-#define REQUIRE_ROOT()                         \
-  do {                                         \
-    std::string why;                           \
+#define REQUIRE_ROOT()                          \
+  do {                                          \
+    std::string why;                            \
     if (!Privileged(&why)) GTEST_SKIP() << why; \
   } while (0)
 
@@ -42,19 +43,6 @@ void InContainer(const Container& c, Fn fn) {
     fn();
   });
   t.join();
-}
-
-std::vector<std::string> OwnMountinfo() {
-  std::string s;
-  Fd fd(openat(Sandbox::Enter().proc_fd(), "thread-self/mountinfo", O_RDONLY | O_CLOEXEC));
-  char buf[65536];
-  ssize_t n;
-  while ((n = read(fd.get(), buf, sizeof buf)) > 0) s.append(buf, n);
-  std::vector<std::string> lines;
-  std::istringstream ss(s);
-  std::string line;
-  while (std::getline(ss, line)) lines.push_back(line);
-  return lines;
 }
 
 // Field 5 of a mountinfo line is the mount point; the fs type follows " - ".
@@ -91,7 +79,7 @@ TEST_F(FarmTest, EachNamespaceHoldsExactlyTheExpectedMounts) {
   for (const Container& c : farm.containers()) {
     EXPECT_EQ(c.mounts, profile_.MountsPerContainer());
     InContainer(c, [&] {
-      std::vector<std::string> lines = OwnMountinfo();
+      std::vector<std::string> lines = ThreadMountinfo();
       ASSERT_EQ(static_cast<int>(lines.size()), profile_.MountsPerContainer());
       std::map<std::string, std::string> by_point;
       for (const auto& l : lines) by_point.insert(PointAndType(l));
@@ -172,23 +160,29 @@ TEST_F(FarmTest, RunnerWorkersRunInTheirContainers) {
 TEST_F(FarmTest, TeardownReturnsMountCountToStart) {
   long before = SystemMountCount();
   long slab_before = SlabMountObjects();
+  long slab_built = -1;
   {
     Farm farm(profile_, *image_, 2);
     farm.Grow(20);
+    EXPECT_EQ(farm.MountsHeld(), 20 * profile_.MountsPerContainer());
+    slab_built = SlabMountObjects();
     farm.Teardown();
   }
   EXPECT_EQ(SystemMountCount(), before);
-  if (slab_before >= 0) {
-    // struct mount is freed after an RCU grace period; 20 containers held
-    // 20 * (8 + 6 overlay clones) of them, far above the slack allowed here.
-    long slab_after = 0;
-    for (int i = 0; i < 50; ++i) {
-      slab_after = SlabMountObjects();
-      if (slab_after <= slab_before + 32) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    EXPECT_LE(slab_after, slab_before + 32);
+  if (slab_before < 0) GTEST_SKIP() << "mnt_cache is not in /proc/slabinfo (merged slab?)";
+  // Every struct mount, overlay's private layer clones included, is freed
+  // after an RCU grace period. The slab count is system-wide, so allow for
+  // other work on the machine: at least 90% of what the farm added must go.
+  const long added = slab_built - slab_before;
+  ASSERT_GE(added, 20 * profile_.MountsPerContainer());
+  long slab_after = 0;
+  for (int i = 0; i < 50; ++i) {
+    slab_after = SlabMountObjects();
+    if (slab_after - slab_before <= added / 10) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  EXPECT_LE(slab_after - slab_before, added / 10)
+      << "before " << slab_before << ", built " << slab_built << ", after " << slab_after;
 }
 
 TEST_F(FarmTest, SharedNamespaceHoldsEveryContainer) {
@@ -204,7 +198,7 @@ TEST_F(FarmTest, SharedNamespaceHoldsEveryContainer) {
     Check(unshare(CLONE_FS), "unshare", "CLONE_FS");
     Check(setns(farm.containers()[0].ns_fd, CLONE_NEWNS), "setns", "shared");
     // base tmpfs + 5 containers x 8 mounts
-    EXPECT_EQ(static_cast<int>(OwnMountinfo().size()), 1 + 5 * p.MountsPerContainer());
+    EXPECT_EQ(static_cast<int>(ThreadMountinfo().size()), 1 + 5 * p.MountsPerContainer());
   });
   t.join();
 }

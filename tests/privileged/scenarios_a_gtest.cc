@@ -131,7 +131,8 @@ TEST(ScenariosA, ParentIdmapMakesOneIdmappedMount) {
     ASSERT_EQ(mounted.size(), 1u);
     EXPECT_EQ(ops.load(), 3);
     int idmapped = 0;
-    for (const std::string& line : ThreadMountinfo()) idmapped += line.find("idmapped") != std::string::npos;
+    for (const std::string& line : ThreadMountinfo())
+      idmapped += line.find("idmapped") != std::string::npos;
     EXPECT_EQ(idmapped, 1);
   });
   if (!skip.empty()) GTEST_SKIP() << skip;
@@ -144,14 +145,15 @@ TEST(ScenariosA, ProcessModeWorkerRunsInItsContainerNamespace) {
   Sandbox::Enter();
   Profile profile;
   profile.layers = 2;
-  Farm farm(profile, GetImage({profile.layers, profile.depth, profile.files_per_dir, profile.binds}),
-            1);
+  Farm farm(profile,
+            GetImage({profile.layers, profile.depth, profile.files_per_dir, profile.binds}), 1);
   farm.Grow(2);
   struct Seen {
     std::atomic<uint64_t> ns_ino[2];
     std::atomic<int> pid[2];
   };
-  void* mem = mmap(nullptr, sizeof(Seen), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  void* mem =
+      mmap(nullptr, sizeof(Seen), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   ASSERT_NE(mem, MAP_FAILED);
   Seen* seen = new (mem) Seen();
   Topology topo = Topology::Host();

@@ -41,9 +41,7 @@ TEST(ScaleCount, ThreadThatNeverRanCountsZero) {
   EXPECT_DOUBLE_EQ(s->value, 0);
 }
 
-TEST(ScaleCount, NeverOnACounterIsUnknownNotZero) {
-  EXPECT_FALSE(ScaleCount({0, 1000, 0}));
-}
+TEST(ScaleCount, NeverOnACounterIsUnknownNotZero) { EXPECT_FALSE(ScaleCount({0, 1000, 0})); }
 
 TEST(ScaledSum, SumsScaledValuesAndAggregatesScaling) {
   ScaledSum sum;
@@ -120,16 +118,14 @@ TEST(Classify, DeepestMatchingFrameWins) {
 
 TEST(Classify, UnlistedLeafCountsForNearestListedCaller) {
   // cp_new_stat is unlisted; its caller link_path_walk (synthetic) is.
-  std::vector<uint64_t> chain = {kKernel, At(0xffffffff81000700),
-                                 At(0xffffffff81000300)};
+  std::vector<uint64_t> chain = {kKernel, At(0xffffffff81000700), At(0xffffffff81000300)};
   auto c = att::Classify(Buckets(), Symbols(), chain);
   EXPECT_EQ(c.bucket, "path_walk");
   EXPECT_EQ(c.leaf_symbol, "cp_new_stat");
 }
 
 TEST(Classify, StripsCompilerSuffixes) {
-  std::vector<uint64_t> chain = {kKernel, At(0xffffffff81000500),
-                                 At(0xffffffff81000100)};
+  std::vector<uint64_t> chain = {kKernel, At(0xffffffff81000500), At(0xffffffff81000100)};
   EXPECT_EQ(att::Classify(Buckets(), Symbols(), chain).bucket, "path_walk");
   chain = {kKernel, At(0xffffffff81000b00), At(0xffffffff81000300)};
   auto c = att::Classify(Buckets(), Symbols(), chain);
@@ -140,25 +136,21 @@ TEST(Classify, StripsCompilerSuffixes) {
 }
 
 TEST(Classify, PrefixPattern) {
-  std::vector<uint64_t> chain = {kKernel, At(0xffffffff81000600),
-                                 At(0xffffffff81000a00),
+  std::vector<uint64_t> chain = {kKernel, At(0xffffffff81000600), At(0xffffffff81000a00),
                                  At(0xffffffff81000300)};
   EXPECT_EQ(att::Classify(Buckets(), Symbols(), chain).bucket, "overlay");
 }
 
 TEST(Classify, WithinRuleNeedsTheCaller) {
-  std::vector<uint64_t> chain = {kKernel, At(0xffffffff81000800),
-                                 At(0xffffffff81000900)};
+  std::vector<uint64_t> chain = {kKernel, At(0xffffffff81000800), At(0xffffffff81000900)};
   EXPECT_EQ(att::Classify(Buckets(), Symbols(), chain).bucket, "namespace_sem");
   // The same rwsem slow path under a path walk is not namespace_sem.
-  chain = {kKernel, At(0xffffffff81000800), At(0xffffffff81000a00),
-           At(0xffffffff81000300)};
+  chain = {kKernel, At(0xffffffff81000800), At(0xffffffff81000a00), At(0xffffffff81000300)};
   EXPECT_EQ(att::Classify(Buckets(), Symbols(), chain).bucket, "path_walk");
 }
 
 TEST(Classify, UnknownIsOtherKernel) {
-  std::vector<uint64_t> chain = {kKernel, At(0xffffffff81000700),
-                                 At(0xffffffff81000000)};
+  std::vector<uint64_t> chain = {kKernel, At(0xffffffff81000700), At(0xffffffff81000000)};
   auto c = att::Classify(Buckets(), Symbols(), chain);
   EXPECT_EQ(c.bucket, "other_kernel");
   EXPECT_EQ(c.leaf_symbol, "cp_new_stat");
@@ -182,8 +174,7 @@ TEST(Classify, UserAddressesAreUser) {
 TEST(Classify, ReturnAddressAtFunctionEndStaysInCaller) {
   // A caller frame's return address equal to the next symbol's start
   // belongs to the caller (resolved at addr - 1).
-  std::vector<uint64_t> chain = {kKernel, At(0xffffffff81000700),
-                                 0xffffffff81000400};
+  std::vector<uint64_t> chain = {kKernel, At(0xffffffff81000700), 0xffffffff81000400};
   EXPECT_EQ(att::Classify(Buckets(), Symbols(), chain).bucket, "path_walk");
 }
 
@@ -210,8 +201,7 @@ TEST(BucketFile, MissingFileIsUnsupportedWithPath) {
     att::BucketSet::Load("/nonexistent/buckets.json");
     FAIL() << "expected Unsupported";
   } catch (const Unsupported& e) {
-    EXPECT_NE(std::string(e.what()).find("/nonexistent/buckets.json"),
-              std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/buckets.json"), std::string::npos);
     EXPECT_NE(std::string(e.what()).find("ENOENT"), std::string::npos);
   }
 }
@@ -242,8 +232,8 @@ TEST(BucketFile, MalformedFilesAreUsageErrors) {
 TEST(BucketFile, ShippedFileLoadsWithTheMountBuckets) {
   auto set = att::BucketSet::Load(std::string(MNTSCALE_SOURCE_DIR) +
                                   "/harness/data/attribution_buckets.json");
-  for (const char* b : {"mount_lock", "mount_hash", "namespace_sem", "rcu_wait",
-                        "ns_copy_teardown"}) {
+  for (const char* b :
+       {"mount_lock", "mount_hash", "namespace_sem", "rcu_wait", "ns_copy_teardown"}) {
     EXPECT_TRUE(set.IsMountBucket(b)) << b;
   }
   EXPECT_FALSE(set.IsMountBucket("overlay"));

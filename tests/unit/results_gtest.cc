@@ -12,10 +12,18 @@ namespace mntscale {
 namespace {
 
 nlohmann::json Iteration(const std::string& name, int rep, double ips) {
-  return {{"name", name},          {"run_name", name},     {"run_type", "iteration"},
-          {"repetitions", 3},      {"repetition_index", rep}, {"threads", 2},
-          {"iterations", 1000},    {"real_time", 1e9 / ips}, {"cpu_time", 1e9 / ips},
-          {"time_unit", "ns"},     {"items_per_second", ips}, {"scenario", "path_walk"},
+  return {{"name", name},
+          {"run_name", name},
+          {"run_type", "iteration"},
+          {"repetitions", 3},
+          {"repetition_index", rep},
+          {"threads", 2},
+          {"iterations", 1000},
+          {"real_time", 1e9 / ips},
+          {"cpu_time", 1e9 / ips},
+          {"time_unit", "ns"},
+          {"items_per_second", ips},
+          {"scenario", "path_walk"},
           {"params", {{"containers", 10}}}};
 }
 
@@ -54,7 +62,9 @@ TEST(ResultDocument, AggregatesFollowGoogleBenchmark) {
 }
 
 TEST(ResultDocument, SkippedPointsGetNoAggregateAndNoNumbers) {
-  nlohmann::json skipped = {{"name", "q"}, {"run_name", "q"}, {"run_type", "iteration"},
+  nlohmann::json skipped = {{"name", "q"},
+                            {"run_name", "q"},
+                            {"run_type", "iteration"},
                             {"skipped", "unsupported: listmount needs Linux >= 6.8"}};
   auto agg = ResultSink::Aggregates({skipped, skipped});
   EXPECT_TRUE(agg.empty());
@@ -121,8 +131,11 @@ TEST(HistogramQuantiles, WithinOneBucket) {
 }
 
 TEST(SweepExpansion, CartesianProductWithOverrides) {
-  ScenarioInfo s{.name = "x", .mechanism = "", .expect = "",
-                 .axes = {{"containers", "1,10"}, {"workers", "1,2"}}, .run = nullptr};
+  ScenarioInfo s{.name = "x",
+                 .mechanism = "",
+                 .expect = "",
+                 .axes = {{"containers", "1,10"}, {"workers", "1,2"}},
+                 .run = nullptr};
   auto pts = ExpandPoints(s, {{"workers", "4"}});
   ASSERT_EQ(pts.size(), 2u);
   EXPECT_EQ(pts[0].Name("x"), "x/containers:1/workers:4");

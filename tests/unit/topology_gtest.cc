@@ -25,8 +25,7 @@ constexpr char kEpyc[] = "pack:2 numa:2 core:24 pu:2";
 // Xeon-like (r5.metal): 2 sockets x 24 cores x HT = 96 PUs.
 constexpr char kXeon[] = "pack:2 numa:1 core:24 pu:2";
 
-std::vector<Slot> Plan(const Topology& t, const std::string& placement,
-                       int workers) {
+std::vector<Slot> Plan(const Topology& t, const std::string& placement, int workers) {
   return PlanPlacement(t, PlacementSpec::Parse(placement), workers);
 }
 
@@ -59,9 +58,7 @@ class TempDir {
   std::string path_;
 };
 
-void WriteText(const std::string& path, const std::string& text) {
-  std::ofstream(path) << text;
-}
+void WriteText(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 class PlacementTest : public ::testing::TestWithParam<const char*> {
  protected:
@@ -70,8 +67,7 @@ class PlacementTest : public ::testing::TestWithParam<const char*> {
   int cores_per_socket_ = topo_.summary().cores / topo_.summary().packages;
 };
 
-INSTANTIATE_TEST_SUITE_P(TwoSocket, PlacementTest,
-                         ::testing::Values(kEpyc, kXeon));
+INSTANTIATE_TEST_SUITE_P(TwoSocket, PlacementTest, ::testing::Values(kEpyc, kXeon));
 
 TEST(TopologyTest, SyntheticSummary) {
   Topology epyc = Topology::Synthetic(kEpyc);
@@ -150,18 +146,16 @@ TEST_P(PlacementTest, SocketOneNeverTouchesSocketZero) {
 }
 
 TEST_P(PlacementTest, SmtOffNeverSharesACore) {
-  for (const char* p : {"smt-off", "compact,smt-off", "spread,smt-off",
-                        "socket:1,smt-off", "smt-off,socket:0"}) {
+  for (const char* p :
+       {"smt-off", "compact,smt-off", "spread,smt-off", "socket:1,smt-off", "smt-off,socket:0"}) {
     PlacementSpec spec = PlacementSpec::Parse(p);
     ASSERT_TRUE(spec.smt_off) << p;
-    int n = spec.kind == PlacementSpec::kSocket ? cores_per_socket_
-                                                : topo_.summary().cores;
+    int n = spec.kind == PlacementSpec::kSocket ? cores_per_socket_ : topo_.summary().cores;
     auto plan = PlanPlacement(topo_, spec, n);
     std::set<int> cores;
     for (const Slot& s : plan) {
       EXPECT_EQ(s.pu.smt_rank, 0) << p;
-      EXPECT_TRUE(cores.insert(s.pu.core).second)
-          << p << ": two workers on core " << s.pu.core;
+      EXPECT_TRUE(cores.insert(s.pu.core).second) << p << ": two workers on core " << s.pu.core;
     }
   }
   EXPECT_EQ(PlacementSpec::Parse("smt-off").kind, PlacementSpec::kCompact);
@@ -172,8 +166,7 @@ TEST_P(PlacementTest, SmtOffNeverSharesACore) {
 
 TEST_P(PlacementTest, TooManyWorkersNamesTheNumbers) {
   int n = cores_per_socket_;
-  std::string msg =
-      UsageMessage([&] { Plan(topo_, "socket:1,smt-off", n + 16); });
+  std::string msg = UsageMessage([&] { Plan(topo_, "socket:1,smt-off", n + 16); });
   EXPECT_TRUE(Contains(msg, "socket:1,smt-off")) << msg;
   EXPECT_TRUE(Contains(msg, std::to_string(n) + " PUs")) << msg;
   EXPECT_TRUE(Contains(msg, std::to_string(n + 16) + " workers")) << msg;
@@ -203,20 +196,19 @@ TEST(PlacementSpecTest, UnknownPlacementIsUsageError) {
   EXPECT_TRUE(Contains(msg, "diagonal")) << msg;
   EXPECT_TRUE(Contains(msg, "compact")) << msg;
   EXPECT_TRUE(Contains(msg, "socket:N")) << msg;
-  for (const char* bad : {"", "spread,compact", "socket:", "socket:x",
-                          "socket:-1", "socket:1x", "spread,,smt-off"}) {
+  for (const char* bad :
+       {"", "spread,compact", "socket:", "socket:x", "socket:-1", "socket:1x", "spread,,smt-off"}) {
     UsageMessage([bad] { PlacementSpec::Parse(bad); });
   }
 }
 
 TEST(PlacementSpecTest, ParseAndToStringRoundTrip) {
-  for (const char* s : {"compact", "spread", "socket:1", "spread,smt-off",
-                        "socket:0,smt-off,share", "compact,share"}) {
+  for (const char* s : {"compact", "spread", "socket:1", "spread,smt-off", "socket:0,smt-off,share",
+                        "compact,share"}) {
     EXPECT_EQ(PlacementSpec::Parse(s).ToString(), s);
   }
   EXPECT_EQ(PlacementSpec::Parse("smt-off").ToString(), "compact,smt-off");
-  EXPECT_EQ(PlacementSpec::Parse(" spread , smt-off ").ToString(),
-            "spread,smt-off");
+  EXPECT_EQ(PlacementSpec::Parse(" spread , smt-off ").ToString(), "spread,smt-off");
   PlacementSpec p = PlacementSpec::Parse("socket:3");
   EXPECT_EQ(p.kind, PlacementSpec::kSocket);
   EXPECT_EQ(p.socket, 3);
@@ -237,8 +229,7 @@ TEST(TopologyTest, EveryReferenceFileLoads) {
       {"m7a-class", 192},    {"dev-1s", 16},
   };
   std::set<std::string> seen;
-  for (const auto& e :
-       std::filesystem::directory_iterator(MNTSCALE_SOURCE_DIR "/topologies")) {
+  for (const auto& e : std::filesystem::directory_iterator(MNTSCALE_SOURCE_DIR "/topologies")) {
     std::string ext = e.path().extension().string();
     if (ext != ".synthetic" && ext != ".xml") continue;
     std::string name = e.path().stem().string();
@@ -254,8 +245,7 @@ TEST(TopologyTest, EveryReferenceFileLoads) {
       EXPECT_EQ(by_name.summary().packages, name == "dev-1s" ? 1 : 2);
     }
     // Every reference machine can run its spread plan at full size.
-    EXPECT_EQ(Plan(by_name, "spread", by_name.summary().pus).size(),
-              by_name.pus().size());
+    EXPECT_EQ(Plan(by_name, "spread", by_name.summary().pus).size(), by_name.pus().size());
     seen.insert(name);
   }
   for (const auto& [name, pus] : expected_pus) {

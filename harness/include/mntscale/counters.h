@@ -31,8 +31,8 @@ std::vector<std::string> DefaultEvents();
 std::unique_ptr<RunObserver> MakeCounterObserver(const CounterConfig& config);
 
 struct SamplerConfig {
-  int frequency_hz = 997;       // cpu-clock sampling rate per worker
-  std::string buckets_file;     // empty: the built-in data file path
+  int frequency_hz = 997;    // cpu-clock sampling rate per worker
+  std::string buckets_file;  // empty: the built-in data file path
 };
 
 // Samples kernel call chains on each worker (cpu-clock, PERF_SAMPLE_CALLCHAIN),

@@ -14,11 +14,11 @@ namespace mntscale {
 
 struct Container {
   int index = 0;
-  int ns_fd = -1;       // nsfs fd holding the namespace (shared mode: the one shared ns)
-  std::string root;     // chroot path inside the namespace; "" when pivot_root made it "/"
-  std::string upper;    // its overlay upper dir, as the sandbox namespace sees it
-  int mounts = 0;       // mounts in its namespace right after it was built
-  double build_s = 0;   // wall time to build it
+  int ns_fd = -1;      // nsfs fd holding the namespace (shared mode: the one shared ns)
+  std::string root;    // chroot path inside the namespace; "" when pivot_root made it "/"
+  std::string upper;   // its overlay upper dir, as the sandbox namespace sees it
+  int mounts = 0;      // mounts in its namespace right after it was built
+  double build_s = 0;  // wall time to build it
 };
 
 using ProgressFn = std::function<void(int done, int total)>;
@@ -49,11 +49,9 @@ class Farm {
   long mount_ops() const { return mount_ops_; }
 
  private:
-  void BuildRange(int first, int last, std::vector<Container>* out,
-                  std::atomic<int>* done);
+  void BuildRange(int first, int last, std::vector<Container>* out, std::atomic<int>* done);
   void MakeSharedNamespace();
-  void MountOverlay(const std::string& lower, const std::string& dir,
-                    const std::string& root);
+  void MountOverlay(const std::string& lower, const std::string& dir, const std::string& root);
   Profile profile_;
   Image image_;
   int builders_;

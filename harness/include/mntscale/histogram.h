@@ -2,10 +2,19 @@
 // it can live in shared memory for process-mode workers. Merged after a run.
 #pragma once
 
+#include <time.h>
+
 #include <cstdint>
 #include <nlohmann/json.hpp>
 
 namespace mntscale {
+
+// CLOCK_MONOTONIC in ns (vDSO, ~20 ns): the clock every latency sample uses.
+inline uint64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
 
 class Histogram {
  public:

@@ -43,9 +43,9 @@ void AttachMount(const Fd& mnt, const std::string& target, std::atomic<long>* op
 // mounts. layers_bottom_first are absolute paths in the caller's root.
 // *mounted receives what to unmount once the overlay holds its private
 // clones.
-std::string IdmapLayers(const std::string& mode, const std::vector<std::string>& layers_bottom_first,
-                        const std::string& dir, int userns_fd, std::vector<std::string>* mounted,
-                        std::atomic<long>* ops);
+std::string IdmapLayers(const std::string& mode,
+                        const std::vector<std::string>& layers_bottom_first, const std::string& dir,
+                        int userns_fd, std::vector<std::string>* mounted, std::atomic<long>* ops);
 
 // Lazily unmounts each of mounted (the runtime's umount after the overlay
 // mount); *ops += one per mount.

@@ -18,10 +18,10 @@ struct ImageShape {
 // the *_in_container paths are what a container sees from its root.
 struct Image {
   ImageShape shape;
-  std::vector<std::string> layer_dirs;  // bottom first
-  std::string deep_path;        // "/d0/.../dN-1/target": a file in the bottom layer
-  std::string missing_path;     // same directory, a name no layer has
-  std::string static_exe;       // "/bin/true-static": a tiny static ELF
+  std::vector<std::string> layer_dirs;    // bottom first
+  std::string deep_path;                  // "/d0/.../dN-1/target": a file in the bottom layer
+  std::string missing_path;               // same directory, a name no layer has
+  std::string static_exe;                 // "/bin/true-static": a tiny static ELF
   std::vector<std::string> bind_targets;  // "/etc/hosts", "/etc/resolv.conf", ...
   std::string DeepDir(int level) const;   // "/d0/.../d<level-1>"
 };

@@ -15,9 +15,9 @@ class RunObserver {
   // Workers are started, pinned and inside their containers, but not yet
   // released. tids are kernel thread ids (process mode: the children's pids).
   virtual void OnWorkersReady(const std::vector<pid_t>& tids) = 0;
-  virtual void OnMeasureStart() = 0;           // after warm-up
-  virtual void OnWindowEnd(int window) = 0;    // outside the hot loop
-  virtual void OnMeasureEnd() = 0;             // before workers are stopped
+  virtual void OnMeasureStart() = 0;         // after warm-up
+  virtual void OnWindowEnd(int window) = 0;  // outside the hot loop
+  virtual void OnMeasureEnd() = 0;           // before workers are stopped
   // Adds this observer's findings to the point's JSON entry.
   virtual void Report(nlohmann::json* entry) = 0;
 };

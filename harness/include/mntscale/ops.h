@@ -17,7 +17,7 @@ struct OpContext {
   int fd = -1;                  // an fd the op may use (e.g. a mount fd)
   int worker = 0;
   unsigned long long counter = 0;  // per-worker sequence, for unique names
-  void* scratch = nullptr;      // op-specific, owned by whoever set it
+  void* scratch = nullptr;         // op-specific, owned by whoever set it
 };
 
 using OpFn = int (*)(OpContext&);

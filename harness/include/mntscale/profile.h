@@ -8,17 +8,17 @@ namespace mntscale {
 
 struct Profile {
   std::string name = "default";
-  int layers = 10;          // overlay lower layers
-  int depth = 8;            // directory depth of the measured path
-  int files_per_dir = 4;    // files at each level of each layer
-  int binds = 3;            // runtime bind mounts (hosts, resolv.conf, hostname, ...)
-  bool proc = true;         // /proc
-  bool sys = false;         // /sys (sysfs)
-  bool dev = true;          // tmpfs /dev, plus /dev/shm and /dev/mqueue
-  std::string overlay_api = "mount";      // mount | fsmount
-  std::string ns_mode = "private";        // private | shared (the mitigation)
-  std::string root_switch = "pivot_root"; // pivot_root | chroot
-  std::string idmap = "none";             // none | per-layer | parent
+  int layers = 10;                    // overlay lower layers
+  int depth = 8;                      // directory depth of the measured path
+  int files_per_dir = 4;              // files at each level of each layer
+  int binds = 3;                      // runtime bind mounts (hosts, resolv.conf, hostname, ...)
+  bool proc = true;                   // /proc
+  bool sys = false;                   // /sys (sysfs)
+  bool dev = true;                    // tmpfs /dev, plus /dev/shm and /dev/mqueue
+  std::string overlay_api = "mount";  // mount | fsmount
+  std::string ns_mode = "private";    // private | shared (the mitigation)
+  std::string root_switch = "pivot_root";  // pivot_root | chroot
+  std::string idmap = "none";              // none | per-layer | parent
 
   // Visible mounts each container's namespace holds (the overlay root, binds,
   // proc, sys, dev, shm, mqueue). Overlay's private layer clones are not in

@@ -40,8 +40,8 @@ struct RunSpec {
   double warmup_s = 0.3;
   double window_s = 0.5;
   int windows = 5;
-  bool latency = false;       // time each op of measured workers
-  bool bind_memory = true;    // libnuma binding where there are >1 nodes
+  bool latency = false;     // time each op of measured workers
+  bool bind_memory = true;  // libnuma binding where there are >1 nodes
   std::vector<RunObserver*> observers;
   const std::atomic<bool>* interrupt = nullptr;  // set by SIGINT
 };

@@ -14,7 +14,7 @@ namespace mntscale {
 // /tmp/.mntscale-<pid>, removed on normal exit and reaped by the next run.
 class Sandbox {
  public:
-  static Sandbox& Enter();          // idempotent
+  static Sandbox& Enter();  // idempotent
   static bool Entered();
   const std::string& workdir() const { return workdir_; }
   // fd of /proc as this namespace sees it (O_PATH): lets threads whose root

@@ -22,7 +22,7 @@ class Point {
   const std::string& Str(const std::string& axis) const;  // throws if absent
   int Int(const std::string& axis) const;                 // throws UsageError if not a number
   double Double(const std::string& axis) const;
-  std::string Name(const std::string& scenario) const;    // scenario/axis:value/...
+  std::string Name(const std::string& scenario) const;  // scenario/axis:value/...
   nlohmann::json Params() const;
 };
 
@@ -69,8 +69,9 @@ struct ScenarioRegistrar {
   explicit ScenarioRegistrar(const ScenarioInfo& info) { RegisterScenario(info); }
 };
 
-#define MNTSCALE_SCENARIO(ident, ...) \
-  static ::mntscale::ScenarioRegistrar mntscale_scenario_##ident(::mntscale::ScenarioInfo __VA_ARGS__)
+#define MNTSCALE_SCENARIO(ident, ...)                             \
+  static ::mntscale::ScenarioRegistrar mntscale_scenario_##ident( \
+      ::mntscale::ScenarioInfo __VA_ARGS__)
 
 // Expands axes x overrides into points (cartesian product, first axis
 // outermost). overrides: axis -> comma list. Unknown axes in overrides are

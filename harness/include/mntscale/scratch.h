@@ -64,7 +64,6 @@ OverlayLayers MakeOverlayLayers(const std::string& dir, int layers, int depth);
 // fsmount, move_mount). Throws Unsupported when the kernel lacks lowerdir+
 // (before 6.7), or the option string exceeds a page on mount(2).
 void MountOverlayAt(const std::string& api, const std::vector<std::string>& lower,
-                    const std::string& upper, const std::string& work,
-                    const std::string& target);
+                    const std::string& upper, const std::string& work, const std::string& target);
 
 }  // namespace mntscale

@@ -55,8 +55,8 @@ class SysError : public std::runtime_error {
   int err() const { return err_; }
   const std::string& hint() const { return hint_; }
 
-  static std::string Format(const std::string& call, const std::string& arg,
-                            int err, const std::string& hint);
+  static std::string Format(const std::string& call, const std::string& arg, int err,
+                            const std::string& hint);
 
  private:
   std::string call_, arg_, hint_;
@@ -67,8 +67,7 @@ class SysError : public std::runtime_error {
 // point in the results, never a crash and never a zero.
 class Unsupported : public std::runtime_error {
  public:
-  explicit Unsupported(const std::string& why)
-      : std::runtime_error("unsupported: " + why) {}
+  explicit Unsupported(const std::string& why) : std::runtime_error("unsupported: " + why) {}
 };
 
 // Bad user input: reported with exit code 2 before anything is built.
@@ -81,8 +80,7 @@ class UsageError : public std::runtime_error {
 std::string ErrnoName(int err);
 
 // Throws SysError when rc < 0, saving errno first. Returns rc otherwise.
-long Check(long rc, const char* call, const std::string& arg,
-           const std::string& hint = "");
+long Check(long rc, const char* call, const std::string& arg, const std::string& hint = "");
 
 // RAII file descriptor.
 class Fd {
@@ -96,7 +94,11 @@ class Fd {
   ~Fd() { Reset(); }
   int get() const { return fd_; }
   bool valid() const { return fd_ >= 0; }
-  int Release() { int f = fd_; fd_ = -1; return f; }
+  int Release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
   void Reset(int fd = -1);
 
  private:
@@ -163,32 +165,25 @@ struct StatMountHead {
 inline int FsOpen(const char* fs, unsigned flags) {
   return static_cast<int>(syscall(__NR_fsopen, fs, flags));
 }
-inline int FsConfig(int fd, unsigned cmd, const char* key, const void* val,
-                    int aux) {
+inline int FsConfig(int fd, unsigned cmd, const char* key, const void* val, int aux) {
   return static_cast<int>(syscall(__NR_fsconfig, fd, cmd, key, val, aux));
 }
 inline int FsMount(int fd, unsigned flags, unsigned attr) {
   return static_cast<int>(syscall(__NR_fsmount, fd, flags, attr));
 }
-inline int MoveMount(int from_dfd, const char* from, int to_dfd,
-                     const char* to, unsigned flags) {
-  return static_cast<int>(
-      syscall(__NR_move_mount, from_dfd, from, to_dfd, to, flags));
+inline int MoveMount(int from_dfd, const char* from, int to_dfd, const char* to, unsigned flags) {
+  return static_cast<int>(syscall(__NR_move_mount, from_dfd, from, to_dfd, to, flags));
 }
 inline int OpenTree(int dfd, const char* path, unsigned flags) {
   return static_cast<int>(syscall(__NR_open_tree, dfd, path, flags));
 }
-inline int MountSetattr(int dfd, const char* path, unsigned flags,
-                        MountAttr* attr) {
-  return static_cast<int>(syscall(__NR_mount_setattr, dfd, path, flags, attr,
-                                  sizeof(MountAttr)));
+inline int MountSetattr(int dfd, const char* path, unsigned flags, MountAttr* attr) {
+  return static_cast<int>(syscall(__NR_mount_setattr, dfd, path, flags, attr, sizeof(MountAttr)));
 }
-inline long StatMount(const MntIdReq* req, void* buf, size_t size,
-                      unsigned flags) {
+inline long StatMount(const MntIdReq* req, void* buf, size_t size, unsigned flags) {
   return syscall(__NR_statmount, req, buf, size, flags);
 }
-inline long ListMount(const MntIdReq* req, uint64_t* ids, size_t n,
-                      unsigned flags) {
+inline long ListMount(const MntIdReq* req, uint64_t* ids, size_t n, unsigned flags) {
   return syscall(__NR_listmount, req, ids, n, flags);
 }
 

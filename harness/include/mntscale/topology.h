@@ -67,8 +67,7 @@ struct PlacementSpec {
 
 // Maps workers 0..n-1 to PUs. Throws UsageError when the plan has fewer PUs
 // than workers (unless allow_sharing) or names a socket that does not exist.
-std::vector<Slot> PlanPlacement(const Topology& topo, const PlacementSpec& spec,
-                                int workers);
+std::vector<Slot> PlanPlacement(const Topology& topo, const PlacementSpec& spec, int workers);
 
 // Human-readable table: worker -> socket / NUMA / core / PU, plus per-socket
 // counts.
