@@ -23,8 +23,9 @@ inline constexpr const char* kWriterKinds = "mount, bind, setattr, clone";
 // Throws UsageError for an unknown kind.
 void MakeWriter(WorkerPlan* w, const std::string& kind);
 
-// A scratch namespace holding `mounts` bind mounts besides its root, each on
-// its own directory /m/<i> (distinct mount-hash keys). propagation "private"
+// A scratch namespace holding `mounts` bind mounts of one small tmpfs (/src)
+// besides its root and that tmpfs, each on its own directory /m/<i>
+// (distinct mount-hash keys). propagation "private"
 // leaves them private; "shared" makes every mount shared (each its own peer
 // group), so a copy of the namespace joins each group.
 ScratchNs NamespaceWithMounts(int mounts, const std::string& propagation);
