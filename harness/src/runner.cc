@@ -78,15 +78,29 @@ void HotLoop(const WorkerPlan& plan, OpContext& ctx, WorkerSlot& slot, Histogram
   OpFn fn = plan.op->fn;
   uint64_t n = 0;
   int local = kWait;
-  while ((local = phase.load(std::memory_order_acquire)) == kWait) {
+  // Records the CPU clocks for every phase from local+1 to ph: a slow start
+  // or a long op can miss a phase (an interrupt can move warm-up -> stop
+  // before the worker first looks), and each phase still gets a value.
+  auto advance = [&](int ph) {
+    double user, sys;
+    double cpu = ThreadCpu(&user, &sys);
+    for (int p = local + 1; p <= ph; ++p) {
+      slot.cpu[p] = cpu;
+      slot.user[p] = user;
+      slot.sys[p] = sys;
+    }
+    local = ph;
+  };
+  int ph;
+  while ((ph = phase.load(std::memory_order_acquire)) == kWait) {
     std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
-  slot.cpu[local] = ThreadCpu(&slot.user[local], &slot.sys[local]);
+  advance(ph);
+  if (local == kStop) return;
   for (;;) {
-    int ph = phase.load(std::memory_order_relaxed);
+    ph = phase.load(std::memory_order_relaxed);
     if (__builtin_expect(ph != local, 0)) {
-      slot.cpu[ph] = ThreadCpu(&slot.user[ph], &slot.sys[ph]);
-      local = ph;
+      advance(ph);
       if (ph == kStop) break;
     }
     int rc;
@@ -103,11 +117,10 @@ void HotLoop(const WorkerPlan& plan, OpContext& ctx, WorkerSlot& slot, Histogram
                SysError::Format(plan.op->name, plan.path, -rc, "").c_str());
       // Keep the phase bookkeeping consistent for the main thread.
       while ((ph = phase.load(std::memory_order_acquire)) != kStop) {
-        if (ph != local) slot.cpu[ph] = ThreadCpu(&slot.user[ph], &slot.sys[ph]);
-        local = ph;
+        if (ph != local) advance(ph);
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
-      slot.cpu[kStop] = ThreadCpu(&slot.user[kStop], &slot.sys[kStop]);
+      advance(kStop);
       return;
     }
     slot.ops.store(++n, std::memory_order_relaxed);
