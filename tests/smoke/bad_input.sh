@@ -2,7 +2,7 @@
 # Bad input: a message naming the value, exit 2, no mounts built, no file.
 set -uo pipefail
 BIN=$1; SRC=$2
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.inc"
 before=$(md5sum < /proc/self/mountinfo)
 fail=0
 check() {  # check NEEDLE ARGS...  (an --out of the test's own unless ARGS give one)

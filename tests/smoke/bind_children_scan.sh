@@ -2,7 +2,7 @@
 # A tiny bind_children_scan run: C=0 and C=20, both methods; JSON checked.
 set -euo pipefail
 BIN=$1; SRC=$2
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.inc"
 require_root
 before=$(md5sum < /proc/self/mountinfo)
 "$BIN" run --scenario bind_children_scan --set C=0,20 \

@@ -4,7 +4,7 @@
 # one-socket machine. Also in process mode.
 set -euo pipefail
 BIN=$1; SRC=$2
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.inc"
 require_root
 before=$(md5sum < /proc/self/mountinfo)
 for mode in thread process; do

@@ -4,7 +4,7 @@
 # both health checks' latency during the storm.
 set -euo pipefail
 BIN=$1; SRC=$2
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.inc"
 require_root
 before=$(md5sum < /proc/self/mountinfo)
 "$BIN" run --scenario container_start_storm --set layers=2,4 --set starts=4 --set parallel=2 \

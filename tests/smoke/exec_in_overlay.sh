@@ -3,7 +3,7 @@
 # off, warm and cold, in 2 containers of 3 layers; JSON checked.
 set -euo pipefail
 BIN=$1; SRC=$2
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.inc"
 require_root
 before=$(md5sum < /proc/self/mountinfo)
 "$BIN" run --scenario exec_in_overlay --layers 3 --set containers=2 \

@@ -2,7 +2,7 @@
 # SIGINT during a sweep keeps the finished points, marked incomplete.
 set -euo pipefail
 BIN=$1; SRC=$2
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.inc"
 require_root
 before=$(md5sum < /proc/self/mountinfo)
 "$BIN" run --containers 1,2,3,4,5,6,7,8 --workers 1 --layers 2 --warmup 0.05 --window 0.2 \

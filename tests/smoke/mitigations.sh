@@ -2,7 +2,7 @@
 # A tiny mitigations run: every variant at 2 containers; JSON checked.
 set -euo pipefail
 BIN=$1; SRC=$2
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.inc"
 require_root
 before=$(md5sum < /proc/self/mountinfo)
 "$BIN" run --scenario mitigations --containers 2 --workers 1 \

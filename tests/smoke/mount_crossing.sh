@@ -2,7 +2,7 @@
 # A tiny mount_crossing run: both layouts, two K, no background; JSON checked.
 set -euo pipefail
 BIN=$1; SRC=$2
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.inc"
 require_root
 before=$(md5sum < /proc/self/mountinfo)
 "$BIN" run --scenario mount_crossing --set background=0,50 --set layout=nested,stacked \

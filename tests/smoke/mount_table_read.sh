@@ -3,7 +3,7 @@
 # method, idle and under churn; listmount/statmount skipped before 6.8.
 set -euo pipefail
 BIN=$1; SRC=$2
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.inc"
 require_root
 before=$(md5sum < /proc/self/mountinfo)
 "$BIN" run --scenario mount_table_read --set mounts=10,50 --set churn=0,1 \

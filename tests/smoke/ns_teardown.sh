@@ -3,7 +3,7 @@
 # latency idle and during teardown.
 set -euo pipefail
 BIN=$1; SRC=$2
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.inc"
 require_root
 before=$(md5sum < /proc/self/mountinfo)
 "$BIN" run --scenario ns_teardown --set mounts=10,100 --set parallel=1,2 --set rounds=2 \

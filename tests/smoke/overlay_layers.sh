@@ -2,7 +2,7 @@
 # A tiny overlay_layers run: 1 and 3 layers, both APIs, all lookups; JSON checked.
 set -euo pipefail
 BIN=$1; SRC=$2
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.inc"
 require_root
 before=$(md5sum < /proc/self/mountinfo)
 "$BIN" run --scenario overlay_layers --set layers=1,3 \

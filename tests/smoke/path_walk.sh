@@ -2,7 +2,7 @@
 # A tiny path_walk run writes JSON that is checked field by field.
 set -euo pipefail
 BIN=$1; SRC=$2
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.inc"
 require_root
 before=$(md5sum < /proc/self/mountinfo)
 "$BIN" run --scenario path_walk --containers 1,3 --workers 1,2 --layers 3 --op stat,open \

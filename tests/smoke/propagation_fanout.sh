@@ -2,7 +2,7 @@
 # A tiny propagation_fanout run: N=1 and N=5 peers; JSON checked.
 set -euo pipefail
 BIN=$1; SRC=$2
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.inc"
 require_root
 before=$(md5sum < /proc/self/mountinfo)
 "$BIN" run --scenario propagation_fanout --set N=1,5 \

@@ -4,7 +4,7 @@
 # into idle and during the unshares.
 set -euo pipefail
 BIN=$1; SRC=$2
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.inc"
 require_root
 before=$(md5sum < /proc/self/mountinfo)
 "$BIN" run --scenario unshare_copy_tree --set mounts=10,100 --set readers=0,1 --layers 2 \

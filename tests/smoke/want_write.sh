@@ -3,7 +3,7 @@
 # "different sockets" must be skipped with a reason on a one-socket machine.
 set -euo pipefail
 BIN=$1; SRC=$2
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common.inc"
 require_root
 before=$(md5sum < /proc/self/mountinfo)
 "$BIN" run --scenario want_write --warmup 0.05 --window 0.1 --windows 2 --quiet \
