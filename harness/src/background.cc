@@ -39,13 +39,7 @@ void BackgroundReaders::Loop(int i) {
   Slot& slot = *slots_[i];
   OpContext ctx;
   try {
-    PinCurrentThread(plan.slot, true);
-    if (plan.container) EnterContainer(*plan.container);
-    ctx.path = plan.path.c_str();
-    ctx.path2 = plan.path2.empty() ? nullptr : plan.path2.c_str();
-    ctx.dirfd = AT_FDCWD;
-    ctx.worker = i;
-    if (plan.setup) plan.setup(ctx);
+    ctx = EnterWorker(plan, i, true);
   } catch (const std::exception& e) {
     slot.msg = "reader " + std::to_string(i) + ": " + e.what();
     slot.state.store(2, std::memory_order_release);

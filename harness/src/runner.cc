@@ -133,13 +133,7 @@ void WorkerMain(const RunSpec& spec, int i, Shared sh) {
   OpContext ctx;
   try {
     slot.tid = static_cast<int>(syscall(SYS_gettid));
-    PinCurrentThread(plan.slot, spec.bind_memory);
-    if (plan.container) EnterContainer(*plan.container);
-    ctx.path = plan.path.c_str();
-    ctx.path2 = plan.path2.empty() ? nullptr : plan.path2.c_str();
-    ctx.dirfd = AT_FDCWD;
-    ctx.worker = i;
-    if (plan.setup) plan.setup(ctx);
+    ctx = EnterWorker(plan, i, spec.bind_memory);
   } catch (const std::exception& e) {
     snprintf(slot.msg, sizeof slot.msg, "worker %d: %s", i, e.what());
     slot.state.store(kFailed, std::memory_order_release);
@@ -185,6 +179,18 @@ void EnterContainer(const Container& c) {
     Check(chroot(c.root.c_str()), "chroot", c.root);
     Check(chdir("/"), "chdir", "/");
   }
+}
+
+OpContext EnterWorker(const WorkerPlan& plan, int worker, bool bind_memory) {
+  PinCurrentThread(plan.slot, bind_memory);
+  if (plan.container) EnterContainer(*plan.container);
+  OpContext ctx;
+  ctx.path = plan.path.c_str();
+  ctx.path2 = plan.path2.empty() ? nullptr : plan.path2.c_str();
+  ctx.dirfd = AT_FDCWD;
+  ctx.worker = worker;
+  if (plan.setup) plan.setup(ctx);
+  return ctx;
 }
 
 RunResult Run(const RunSpec& spec) {
@@ -312,12 +318,7 @@ double BareLoop(const WorkerPlan& plan, double seconds) {
   std::exception_ptr err;
   std::thread t([&] {
     try {
-      PinCurrentThread(plan.slot, true);
-      if (plan.container) EnterContainer(*plan.container);
-      OpContext ctx;
-      ctx.path = plan.path.c_str();
-      ctx.dirfd = AT_FDCWD;
-      if (plan.setup) plan.setup(ctx);
+      OpContext ctx = EnterWorker(plan, 0, true);
       OpFn fn = plan.op->fn;
       // Check the clock every 1024 ops only: the loop is the op and nothing else.
       uint64_t n = 0;

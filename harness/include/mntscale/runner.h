@@ -86,4 +86,10 @@ double BareLoop(const WorkerPlan& plan, double seconds);
 // chroot when the container is reached by chroot.
 void EnterContainer(const Container& c);
 
+// Makes the calling thread plan's worker number `worker`: pins it, enters
+// its container, and returns the op context after plan.setup ran. Every
+// loop that runs a WorkerPlan (runner workers, background readers, the bare
+// loop) starts here. Throws on failure.
+OpContext EnterWorker(const WorkerPlan& plan, int worker, bool bind_memory);
+
 }  // namespace mntscale
