@@ -194,26 +194,32 @@ void Farm::MountOverlay(const std::string& lower, const std::string& c, const st
     mount_ops_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  Fd fs(FsOpen("overlay", kFsopenCloexec));
-  Check(fs.get(), "fsopen", "overlay");
-  // lowerdir+ (6.7+) takes one layer per call, top first; older kernels take
-  // the whole colon-separated list at once.
-  size_t start = 0;
-  bool appended = true;
-  while (start <= lower.size()) {
-    size_t end = lower.find(':', start);
-    if (end == std::string::npos) end = lower.size();
-    std::string layer = lower.substr(start, end - start);
-    if (FsConfig(fs.get(), kFsconfigSetString, "lowerdir+", layer.c_str(), 0) < 0) {
-      if (start != 0 || errno != EINVAL) Check(-1, "fsconfig", "lowerdir+=" + layer);
-      appended = false;
-      break;
-    }
+  // The lowerdir string may come from the idmap preparation, so split it
+  // here rather than carry a second list through.
+  std::vector<std::string> top_first;
+  for (size_t start = 0; start <= lower.size();) {
+    size_t end = std::min(lower.find(':', start), lower.size());
+    top_first.push_back(lower.substr(start, end - start));
     start = end + 1;
   }
-  if (!appended) {
-    Check(FsConfig(fs.get(), kFsconfigSetString, "lowerdir", lower.c_str(), 0), "fsconfig",
+  FsmountOverlay(top_first, upper, work, root, /*lowerdir_fallback=*/true);
+  mount_ops_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void FsmountOverlay(const std::vector<std::string>& lower, const std::string& upper,
+                    const std::string& work, const std::string& target, bool lowerdir_fallback) {
+  Fd fs(FsOpen("overlay", kFsopenCloexec));
+  if (!fs.valid() && errno == ENOSYS) throw Unsupported("fsopen needs Linux >= 5.2");
+  Check(fs.get(), "fsopen", "overlay");
+  for (size_t i = 0; i < lower.size(); ++i) {
+    if (FsConfig(fs.get(), kFsconfigSetString, "lowerdir+", lower[i].c_str(), 0) == 0) continue;
+    if (i != 0 || errno != EINVAL) Check(-1, "fsconfig", "lowerdir+=" + lower[i]);
+    if (!lowerdir_fallback) throw Unsupported("overlay lowerdir+ needs Linux >= 6.7");
+    std::string list;
+    for (const std::string& l : lower) list += (list.empty() ? "" : ":") + l;
+    Check(FsConfig(fs.get(), kFsconfigSetString, "lowerdir", list.c_str(), 0), "fsconfig",
           "lowerdir");
+    break;
   }
   Check(FsConfig(fs.get(), kFsconfigSetString, "upperdir", upper.c_str(), 0), "fsconfig",
         "upperdir=" + upper);
@@ -223,8 +229,8 @@ void Farm::MountOverlay(const std::string& lower, const std::string& c, const st
         "FSCONFIG_CMD_CREATE overlay");
   Fd mnt(FsMount(fs.get(), kFsmountCloexec, 0));
   Check(mnt.get(), "fsmount", "overlay");
-  Check(MoveMount(mnt.get(), "", AT_FDCWD, root.c_str(), kMoveMountFEmptyPath), "move_mount", root);
-  mount_ops_.fetch_add(1, std::memory_order_relaxed);
+  Check(MoveMount(mnt.get(), "", AT_FDCWD, target.c_str(), kMoveMountFEmptyPath), "move_mount",
+        target);
 }
 
 double Farm::Grow(int n, const ProgressFn& progress) {

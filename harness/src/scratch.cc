@@ -159,27 +159,8 @@ void MountOverlayAt(const std::string& api, const std::vector<std::string>& lowe
     return;
   }
   if (api != "fsmount") throw UsageError("unknown overlay api '" + api + "' (mount, fsmount)");
-  Fd fs(FsOpen("overlay", kFsopenCloexec));
-  if (!fs.valid() && errno == ENOSYS) throw Unsupported("fsopen needs Linux >= 5.2");
-  Check(fs.get(), "fsopen", "overlay");
-  for (auto it = lower.rbegin(); it != lower.rend(); ++it) {
-    if (FsConfig(fs.get(), kFsconfigSetString, "lowerdir+", it->c_str(), 0) < 0) {
-      if (it == lower.rbegin() && errno == EINVAL) {
-        throw Unsupported("overlay lowerdir+ needs Linux >= 6.7");
-      }
-      Check(-1, "fsconfig", "lowerdir+=" + *it);
-    }
-  }
-  Check(FsConfig(fs.get(), kFsconfigSetString, "upperdir", upper.c_str(), 0), "fsconfig",
-        "upperdir=" + upper);
-  Check(FsConfig(fs.get(), kFsconfigSetString, "workdir", work.c_str(), 0), "fsconfig",
-        "workdir=" + work);
-  Check(FsConfig(fs.get(), kFsconfigCmdCreate, nullptr, nullptr, 0), "fsconfig",
-        "FSCONFIG_CMD_CREATE overlay");
-  Fd mnt(FsMount(fs.get(), kFsmountCloexec, 0));
-  Check(mnt.get(), "fsmount", "overlay");
-  Check(MoveMount(mnt.get(), "", AT_FDCWD, target.c_str(), kMoveMountFEmptyPath), "move_mount",
-        target);
+  FsmountOverlay(std::vector<std::string>(lower.rbegin(), lower.rend()), upper, work, target,
+                 /*lowerdir_fallback=*/false);
 }
 
 }  // namespace mntscale

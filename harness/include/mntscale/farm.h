@@ -63,6 +63,13 @@ class Farm {
   std::atomic<long> dir_serial_{0};
 };
 
+// Mounts an overlay at target by fsopen/fsconfig/fsmount/move_mount. lower is
+// top layer first, one lowerdir+ each (6.7+). On a kernel without lowerdir+
+// the whole list goes in one lowerdir when lowerdir_fallback is set; without
+// it, that is Unsupported (scenarios that measure lowerdir+ itself).
+void FsmountOverlay(const std::vector<std::string>& lower, const std::string& upper,
+                    const std::string& work, const std::string& target, bool lowerdir_fallback);
+
 // Images are cached per shape in the sandbox work area.
 const Image& GetImage(const ImageShape& shape);
 
