@@ -6,13 +6,12 @@ set -euo pipefail
 BIN=$1; SRC=$2
 . "$(dirname "$0")/common.inc"
 require_root
-before=$(md5sum < /proc/self/mountinfo)
 for mode in thread process; do
   "$BIN" run --scenario churn_interference --set writer_op=none,mount,setattr \
     --set reader_placement=same-socket,other-socket --set rounds=2 --layers 2 --mode $mode \
     --warmup 0.05 --window 0.1 --windows 2 --quiet --out "$TMP/r-$mode.json"
 done
-[ "$(md5sum < /proc/self/mountinfo)" = "$before" ] || { echo "host mount table changed"; exit 1; }
+host_mounts_unchanged || { echo "host mount table changed"; exit 1; }
 $PY - "$TMP/r-thread.json" "$TMP/r-process.json" <<'PY'
 import json, sys
 for path in sys.argv[1:]:

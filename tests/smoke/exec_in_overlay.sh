@@ -5,10 +5,9 @@ set -euo pipefail
 BIN=$1; SRC=$2
 . "$(dirname "$0")/common.inc"
 require_root
-before=$(md5sum < /proc/self/mountinfo)
 "$BIN" run --scenario exec_in_overlay --layers 3 --set containers=2 \
   --warmup 0.05 --window 0.1 --windows 2 --quiet --out "$TMP/r.json"
-[ "$(md5sum < /proc/self/mountinfo)" = "$before" ] || { echo "host mount table changed"; exit 1; }
+host_mounts_unchanged || { echo "host mount table changed"; exit 1; }
 $PY - "$TMP/r.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
