@@ -490,8 +490,13 @@ int CmdPlanPreset(RunOptions& o, const Preset& preset, const std::string& topolo
          o.cfg.repetitions, per_measurement, measure_s);
   printf("%ld containers built x %.4f s (estimated per container) = %.0f s building\n", built,
          preset.build_s_per_container, build_s);
-  printf("expected run time: about %.0f s (%dm%02ds), plus teardown\n", total,
+  printf("expected run time: about %.0f s (%dm%02ds) per invocation, plus teardown\n", total,
          static_cast<int>(total) / 60, static_cast<int>(total) % 60);
+  if (preset.invocations > 1) {
+    const double all = total * preset.invocations;
+    printf("%d independent invocations (ci/nightly; compare's sampling unit): about %.0f s (%dm%02ds)\n",
+           preset.invocations, all, static_cast<int>(all) / 60, static_cast<int>(all) % 60);
+  }
   return 0;
 }
 

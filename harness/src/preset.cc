@@ -38,6 +38,7 @@ nlohmann::json Preset::ToJson() const {
           {"window", window_s},
           {"windows", windows},
           {"repetitions", repetitions},
+          {"invocations", invocations},
           {"scenarios", sc},
           {"file", origin}};
 }
@@ -85,6 +86,9 @@ Preset Preset::FromJson(const nlohmann::json& j, const std::string& origin) {
     } else if (k == "repetitions") {
       want(v.is_number_integer(), "an integer");
       p.repetitions = v;
+    } else if (k == "invocations") {
+      want(v.is_number_integer(), "an integer");
+      p.invocations = v;
     } else if (k == "build_s_per_container") {
       want(v.is_number(), "a number");
       p.build_s_per_container = v;
@@ -127,6 +131,7 @@ Preset Preset::FromJson(const nlohmann::json& j, const std::string& origin) {
   if (p.warmup_s < 0 || p.warmup_s > 3600) bad("warmup", "must be in [0, 3600]");
   if (p.windows < 1 || p.windows > 100000) bad("windows", "must be in [1, 100000]");
   if (p.repetitions < 1 || p.repetitions > 1000) bad("repetitions", "must be in [1, 1000]");
+  if (p.invocations < 1 || p.invocations > 100) bad("invocations", "must be in [1, 100]");
   if (p.mode != "thread" && p.mode != "process") bad("mode", "must be 'thread' or 'process'");
   if (p.build_s_per_container < 0) bad("build_s_per_container", "must be >= 0");
   return p;

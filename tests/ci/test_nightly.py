@@ -1,6 +1,6 @@
 """ci/nightly end to end: same build twice is "no change"; a slowed candidate fails and is named.
 
-Runs the real mntscale (root needed) on presets/test-tiny-v1.json, a few seconds per run.
+Runs the real mntscale (root needed) on presets/test-tiny-v2.json, a few seconds per run.
 The slowed candidate runs while another mount namespace mounts and unmounts tmpfs in a
 loop: every mount-table write bumps the global mount_lock sequence, so the candidate's path
 walks leave RCU mode (and share the CPUs) — a kernel-side slowdown under identical point
@@ -25,7 +25,7 @@ pytestmark = [
 
 # Loose on purpose: this machine is shared and small. The gate logic, not the noise floor,
 # is under test.
-COMMON = ["--preset", "test-tiny-v1", "--machine", "test-machine", "--commit", "test",
+COMMON = ["--preset", "test-tiny-v2", "--machine", "test-machine", "--commit", "test",
           "--max-cv", "25", "--min-effect", "10", "--threshold", "10", "--no-html"]
 
 
@@ -57,7 +57,7 @@ def test_layout_names_machine_kernel_date_commit(results):
     assert rel[0] == "test-machine" and rel[1] == os.uname().release
     assert rel[2].endswith("-test.json") and rel[2][:8].isdigit()
     doc = json.load(open(files[0]))
-    assert doc["context"]["config"]["preset"]["id"] == "test-tiny-v1"
+    assert doc["context"]["config"]["preset"]["id"] == "test-tiny-v2"
     assert doc["context"]["nightly"]["commit"] == "test"
 
 

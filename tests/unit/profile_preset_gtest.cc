@@ -83,6 +83,8 @@ TEST(PresetFiles, EveryPresetLoads) {
     if (!p.profile.empty()) EXPECT_NO_THROW(Profile::Load(p.profile));
   }
   EXPECT_EQ(Preset::Load("nightly-v1").name, "nightly");
+  EXPECT_EQ(Preset::Load("nightly-v1").invocations, 1);
+  EXPECT_GE(Preset::Load("nightly-v2").invocations, 4) << "compare needs >= 4 invocations per side";
 }
 
 TEST(PresetFiles, BadFieldsAreNamed) {
@@ -104,6 +106,9 @@ TEST(PresetFiles, BadFieldsAreNamed) {
   EXPECT_NE(with("windows", 0).find("'windows'"), std::string::npos);
   EXPECT_NE(with("version", 0).find("'version'"), std::string::npos);
   EXPECT_NE(with("mode", "fiber").find("'mode'"), std::string::npos);
+  EXPECT_NE(with("invocations", 0).find("'invocations'"), std::string::npos);
+  EXPECT_NE(with("invocations", "5").find("'invocations'"), std::string::npos);
+  EXPECT_EQ(with("invocations", 5), "");
   EXPECT_NE(with("extra", 1).find("'extra'"), std::string::npos);
   EXPECT_NE(with("scenarios", {{{"scenario", "path_walk"}, {"set", {{"workers", true}}}}})
                 .find("set.workers"),

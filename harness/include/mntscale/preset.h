@@ -26,6 +26,12 @@ struct Preset {
   double window_s = 0.5;
   int windows = 5;
   int repetitions = 3;
+  // Independent invocations of the whole preset that a comparison needs per
+  // side (ci/nightly runs it this many times). Repetitions inside one
+  // invocation share its drift (farm layout, caches, host load), so they
+  // are not independent samples; see docs/reports.md. The binary itself
+  // runs one invocation; `plan` multiplies by this.
+  int invocations = 1;
   // For `plan`: the estimated build time of one container, in seconds.
   double build_s_per_container = 0.002;
   std::vector<PresetScenario> scenarios;
