@@ -46,8 +46,8 @@ def cmd_compare(args):
         if not side[name]:
             print(f"mntscale_report: {name} ({path}): no result file could be loaded", file=sys.stderr)
             return EXIT_BAD_INPUT
-    opts = compare.Options(alpha=args.alpha, threshold=args.threshold, min_reps=args.min_reps,
-                           max_cv=args.max_cv / 100.0, min_effect=args.min_effect)
+    opts = compare.Options(alpha=args.alpha, threshold=args.threshold, min_invocations=args.min_invocations,
+                           max_cv=args.max_cv / 100.0, min_effect=args.min_effect, equivalence=args.equivalence)
     result = compare.compare_results(side["A"], side["B"], opts)
     if not result.points:
         print("mntscale_report: A and B have no point in common (same run_name and params)", file=sys.stderr)
@@ -83,15 +83,22 @@ def parser():
     r.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
     r.set_defaults(func=cmd_report)
     c = sub.add_parser("compare", help="A/B comparison of throughput with a verdict per point")
-    c.add_argument("a", metavar="A", help="baseline result file or directory")
-    c.add_argument("b", metavar="B", help="candidate result file or directory")
+    c.add_argument("a", metavar="A",
+                   help="baseline: a result file, or a directory of them (one file per invocation)")
+    c.add_argument("b", metavar="B",
+                   help="candidate: a result file, or a directory of them (one file per invocation)")
     c.add_argument("--out", help="directory for compare.json, compare.md and summary.md")
     c.add_argument("--json", help="also write the machine-readable result here")
     c.add_argument("--threshold", type=float, default=5.0, help="percent drop that fails (exit 1), default 5")
-    c.add_argument("--min-reps", type=int, default=3, help="samples needed per side, default 3")
+    c.add_argument("--min-invocations", type=int, default=4,
+                   help="independent invocations (result files, or invocations in a nightly file) needed per "
+                        "side for a verdict, default 4; repetitions of one invocation are not independent")
+    c.add_argument("--equivalence", type=float, default=None,
+                   help="percent; 'no change' needs the CI inside ± this, default the --threshold")
     c.add_argument("--alpha", type=float, default=0.05, help="significance level, default 0.05")
     c.add_argument("--max-cv", type=float, default=10.0,
-                   help="percent CV above which 'no change' becomes 'inconclusive', default 10")
+                   help="percent CV of the invocation means at or above which 'no change' becomes "
+                        "'inconclusive', default 10")
     c.add_argument("--min-effect", type=float, default=1.0,
                    help="percent change below which a significant change is not called worse/better, default 1")
     c.set_defaults(func=cmd_compare)

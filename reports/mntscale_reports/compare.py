@@ -1,5 +1,12 @@
 """A/B comparison of two sets of result files: per-point change, CI, significance, verdict.
 
+The sampling unit is the **invocation** (one `mntscale run`, or one invocation inside a
+merged nightly file), never the repetition. Repetitions of one invocation share its farm,
+caches and host state; on real runs the drift between invocations of the same build was
+larger than the spread inside one, so repetitions treated as independent samples turned
+an A/A run into a significant −8.7 % "worse". Each invocation contributes the mean of its
+repetitions; a point needs ``min_invocations`` per side for any verdict.
+
 Importable by ci/ scripts: ``compare_results(results_a, results_b, Options())``
 returns a ``Comparison``; ``gate_failures`` and ``to_json`` give what a
 regression gate needs. Lower throughput is worse.
@@ -18,25 +25,34 @@ WORSE, BETTER, NO_CHANGE, INCONCLUSIVE = "worse", "better", "no change", "inconc
 class Options:
     alpha: float = 0.05
     threshold: float = 5.0  # percent drop of a `worse` point that fails the gate
-    min_reps: int = 3
-    max_cv: float = 0.10  # both samples must be this quiet before we claim "no change"
+    # With 3 against 3 the two-sided Mann-Whitney test cannot go below p = 0.1.
+    min_invocations: int = 4
+    max_cv: float = 0.10  # CV of the invocation means on both sides must be below this for "no change"
     min_effect: float = 1.0  # percent; smaller significant changes are not practical changes
+    # "no change" also needs the CI inside ±equivalence percent: a change that big is ruled
+    # out. None means the gate's threshold.
+    equivalence: float = None
+
+    @property
+    def margin(self):
+        return self.threshold if self.equivalence is None else self.equivalence
 
 
 @dataclass
 class PointResult:
     run_name: str
     params: dict
-    sample_source: str  # repetitions | windows | insufficient
-    n_a: int
+    n_a: int  # independent invocations per side (the samples)
     n_b: int
+    reps_a: int  # repetitions behind them, for the record
+    reps_b: int
     mean_a: float
     mean_b: float
     change_pct: float  # None when the baseline throughput is zero
     ci_low: float = None
     ci_high: float = None
     p_value: float = None
-    cv_a: float = None
+    cv_a: float = None  # of the invocation means
     cv_b: float = None
     verdict: str = INCONCLUSIVE
     reason: str = ""
@@ -74,47 +90,43 @@ def pool_by_key(results):
     return pooled
 
 
-def choose_samples(points_a, points_b, min_reps):
-    """Per-repetition throughputs when both sides have ``min_reps``, else windows when both have enough.
-
-    Both sides use the same source: window values scatter more than
-    repetition means, so mixing the two would bias the test.
-    """
-    reps_a = [v for p in points_a for v in p.values(THROUGHPUT)]
-    reps_b = [v for p in points_b for v in p.values(THROUGHPUT)]
-    if min(len(reps_a), len(reps_b)) >= min_reps:
-        return reps_a, reps_b, "repetitions"
-    win_a = [w for p in points_a for w in p.windows()]
-    win_b = [w for p in points_b for w in p.windows()]
-    if min(len(win_a), len(win_b)) >= min_reps:
-        return win_a, win_b, "windows"
-    return reps_a, reps_b, "insufficient"
+def invocation_samples(points):
+    """One throughput per independent invocation, over all files of one side."""
+    return [v for p in points for v in p.invocation_means(THROUGHPUT)]
 
 
 def _verdict(r, opts):
-    """Fill verdict and reason; "no change" only on quiet data (CV below max_cv on both sides)."""
-    if r.sample_source == "insufficient":
-        return INCONCLUSIVE, f"fewer than {opts.min_reps} positive repetitions or windows per side"
+    """Fill verdict and reason; "no change" only on quiet data whose CI rules out a change of the margin."""
+    if min(r.n_a, r.n_b) < opts.min_invocations:
+        return INCONCLUSIVE, (f"{r.n_a}/{r.n_b} invocations: a verdict needs {opts.min_invocations} independent "
+                              f"invocations per side (repetitions inside one share its drift)")
+    if r.change_pct is None or min(r.mean_a, r.mean_b) <= 0:
+        return INCONCLUSIVE, "zero throughput on one side"
     ci_excludes_zero = r.ci_low > 0 or r.ci_high < 0
     significant = r.p_value < opts.alpha and ci_excludes_zero
     if significant and abs(r.change_pct) >= opts.min_effect:
         return (WORSE if r.change_pct < 0 else BETTER), f"p={r.p_value:.3g}, CI excludes 0"
-    quiet = max(r.cv_a, r.cv_b) < opts.max_cv
-    if not quiet:
-        return INCONCLUSIVE, f"too noisy to rule out a change (CV {100 * max(r.cv_a, r.cv_b):.1f}%)"
+    noisiest = max(r.cv_a, r.cv_b)
+    if noisiest >= opts.max_cv:
+        return INCONCLUSIVE, f"too noisy to rule out a change (CV of invocations {100 * noisiest:.1f}%)"
+    if r.ci_low <= -opts.margin or r.ci_high >= opts.margin:
+        return INCONCLUSIVE, (f"CI [{r.ci_low:+.1f}, {r.ci_high:+.1f}]% reaches ±{opts.margin:g}%: "
+                              "a change of that size is not ruled out")
     if significant:
         return NO_CHANGE, f"significant but below the {opts.min_effect:g}% practical floor"
-    return NO_CHANGE, "not significant" if r.p_value >= opts.alpha else "CI includes 0"
+    why = "not significant" if r.p_value >= opts.alpha else "CI includes 0"
+    return NO_CHANGE, f"{why}; CI within ±{opts.margin:g}%"
 
 
 def compare_point(key, points_a, points_b, opts):
-    a, b, source = choose_samples(points_a, points_b, opts.min_reps)
-    if min(a + b) <= 0:  # a change relative to zero throughput means nothing
-        source = "insufficient"
-    r = PointResult(run_name=key[0], params=points_a[0].params, sample_source=source, n_a=len(a), n_b=len(b),
-                    mean_a=sum(a) / len(a), mean_b=sum(b) / len(b),
-                    change_pct=stats.pct_change(a, b) if sum(a) > 0 else None)
-    if source != "insufficient":
+    a, b = invocation_samples(points_a), invocation_samples(points_b)
+    mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
+    r = PointResult(run_name=key[0], params=points_a[0].params, n_a=len(a), n_b=len(b),
+                    reps_a=sum(len(p.values(THROUGHPUT)) for p in points_a),
+                    reps_b=sum(len(p.values(THROUGHPUT)) for p in points_b),
+                    mean_a=mean_a, mean_b=mean_b,
+                    change_pct=stats.pct_change(a, b) if mean_a > 0 else None)
+    if min(len(a), len(b)) >= 2 and min(a + b) > 0:
         seed = stats.seed_for(key[0] + key[1])
         r.ci_low, r.ci_high = stats.bootstrap_pct_ci(a, b, seed)
         r.p_value = stats.mannwhitney_p(a, b)
@@ -146,7 +158,7 @@ def compare_results(results_a, results_b, opts=None):
 
 def to_json(comparison, files_a=(), files_b=()):
     return {
-        "schema": "mntscale-compare", "schema_version": 1,
+        "schema": "mntscale-compare", "schema_version": 2, "sampling_unit": "invocation",
         "baseline": list(files_a), "candidate": list(files_b),
         "options": asdict(comparison.options),
         "counts": comparison.counts(),
@@ -165,14 +177,15 @@ def _fmt(v, spec):
 def _row(p):
     ci = "—" if p.ci_low is None else f"[{p.ci_low:+.2f}, {p.ci_high:+.2f}]"
     return (f"| `{p.run_name}` | {p.mean_a:,.0f} | {p.mean_b:,.0f} | {_fmt(p.change_pct, '+.2f')}% | {ci} | "
-            f"{_fmt(p.p_value, '.3g')} | {p.sample_source} ({p.n_a}/{p.n_b}) | **{p.verdict}** |")
+            f"{_fmt(p.p_value, '.3g')} | {p.n_a}/{p.n_b} ({p.reps_a}/{p.reps_b}) | **{p.verdict}** | {p.reason} |")
 
 
 def headline(comparison):
     c = comparison.counts()
     status = "FAIL" if comparison.gate_failures else "PASS"
     return (f"**{status}**: {c[WORSE]} worse, {c[BETTER]} better, {c[NO_CHANGE]} no change, "
-            f"{c[INCONCLUSIVE]} inconclusive (gate: worse by ≥ {comparison.options.threshold:g}%)")
+            f"{c[INCONCLUSIVE]} inconclusive (gate: worse by ≥ {comparison.options.threshold:g}%; "
+            f"samples are invocations, ≥ {comparison.options.min_invocations} per side for a verdict)")
 
 
 def to_markdown(comparison, only_changes=False):
@@ -180,8 +193,8 @@ def to_markdown(comparison, only_changes=False):
     lines = ["# mntscale compare: B (candidate) vs A (baseline)", "", headline(comparison), ""]
     rows = [p for p in comparison.points if not only_changes or p.verdict != NO_CHANGE]
     if rows:
-        lines += ["| point | A ops/s | B ops/s | change | 95% CI | p (MWU) | samples (A/B) | verdict |",
-                  "|---|---:|---:|---:|---|---:|---|---|"]
+        lines += ["| point | A ops/s | B ops/s | change | 95% CI | p (MWU) | invocations A/B (reps) | verdict | why |",
+                  "|---|---:|---:|---:|---|---:|---|---|---|"]
         lines += [_row(p) for p in rows]
         lines.append("")
     for title, items in (("Only in A", comparison.only_a), ("Only in B", comparison.only_b)):

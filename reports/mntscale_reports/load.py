@@ -115,6 +115,22 @@ class Point:
         get = key if callable(key) else (lambda r: r.get(key))
         return [float(v) for v in map(get, self.reps) if is_number(v)]
 
+    def invocation_means(self, key):
+        """One value per independent invocation: the mean of ``key`` over its repetitions.
+
+        A plain result file is one invocation. A file that merges several (ci/nightly's
+        night) tags each repetition with ``invocation``; those are split here. The
+        invocation, not the repetition, is compare's sampling unit: repetitions of one
+        invocation share its farm, caches and host state, so they drift together.
+        """
+        get = key if callable(key) else (lambda r: r.get(key))
+        by_inv = {}
+        for r in self.reps:
+            v = get(r)
+            if is_number(v):
+                by_inv.setdefault(r.get("invocation", 0), []).append(float(v))
+        return [sum(vs) / len(vs) for _, vs in sorted(by_inv.items(), key=lambda kv: str(kv[0]))]
+
     def windows(self):
         """All per-window throughputs of all repetitions (ops/s)."""
         return [float(w) for r in self.reps for w in r.get("windows") or [] if is_number(w)]

@@ -432,6 +432,9 @@ def ab(opts):
             log(f"kernel-matrix: {r.spec}: {r.reason}")
         return 2
     a, b = kernels
+    if opts.rounds < 4:
+        log(f"kernel-matrix: {opts.rounds} rounds: compare needs 4 invocations per side for a verdict, "
+            "so every point will be inconclusive")
     acc, cpu, why = accelerator_for(kernels, opts)
     workdir = tempfile.mkdtemp(prefix=tmp_prefix("ab-"), dir=opts.tmpdir)
     images = {}
@@ -479,7 +482,8 @@ def parse(argv):
     p.add_argument("kernels", nargs="*", help="native | Debian package (glob, meta) | IMAGE[:MODULES_DIR]")
     p.add_argument("--baseline", help="A/B: the baseline kernel (A)")
     p.add_argument("--candidate", help="A/B: the candidate kernel (B)")
-    p.add_argument("--rounds", type=int, default=5, help="A/B: interleaved A B rounds (default 5)")
+    p.add_argument("--rounds", type=int, default=5, help="A/B: interleaved A B rounds, one invocation per side each; "
+                   "compare needs >= 4 (default 5)")
     p.add_argument("--threshold", type=float, default=5.0, help="A/B: compare's gate, percent")
     p.add_argument("--preset", default=None,
                    help="mntscale preset to run (presets/NAME); default 'nightly' unless --run-args")

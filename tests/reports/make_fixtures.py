@@ -162,14 +162,35 @@ def machine_run(seed, machine, release, emulated, containers, reps, slowdown=1.0
     return result(context(machine, release, emulated), bench)
 
 
-def compare_run(seed, factor):
-    """A small A/B fixture: 6 repetitions per point, mean scaled by ``factor``."""
+DRIFT = 0.015  # relative std of an invocation's own level: what repetitions inside it share
+
+
+def compare_run(seed, factor, drift=DRIFT):
+    """One invocation of a small A/B fixture: 6 repetitions per point, mean scaled by ``factor``.
+
+    The whole invocation sits at its own level (``drift``), as real runs do: its
+    repetitions share it, so they are not independent samples of the build.
+    """
     rng = np.random.default_rng(seed)
     base = {"op": "stat", "workers": 2, "placement": "spread", "layers": 10, "binds": 3, "depth": 8, "mode": "thread"}
     m = MACHINES["epyc"]
-    mean_of = throughput_model(factor * m["lam"], m["kappa_c"])
+    level = factor * (1.0 + drift * rng.standard_normal())
+    mean_of = throughput_model(level * m["lam"], m["kappa_c"])
     bench = measure(rng, "path_walk", point_params(base, [({}, "containers", [1, 10, 100])]), mean_of, 6)
     return result(context("epyc", "6.18.44", False), bench)
+
+
+def compare_side(seed, factor, invocations=5):
+    """``invocations`` independent invocations of one build, one file each."""
+    return [compare_run(seed * 100 + i, factor) for i in range(invocations)]
+
+
+def merged_night(docs):
+    """Several invocations in one file, each repetition tagged as ci/nightly stores a night."""
+    out = dict(docs[0], benchmarks=[])
+    for i, d in enumerate(docs):
+        out["benchmarks"] += [dict(b, invocation=i) for b in d["benchmarks"]]
+    return out
 
 
 def dump(doc):
@@ -187,10 +208,15 @@ def fixtures():
         "report/epyc-6.1-emulated.json": machine_run(3, "epyc", "6.1.0-27-cloud-amd64", True, [1, 5, 20], 1,
                                                      slowdown=20.0, with_workers=False),
         "report/future-version.json": dict(machine_run(4, "xeon", "7.2.0", False, [1, 10], 1), schema_version=99),
-        "compare/base.json": compare_run(10, 1.0),
-        "compare/same.json": compare_run(11, 1.0),
-        "compare/slower.json": compare_run(12, 0.95),
+        # Two invocations of one build whose levels differ by 4 %: six repetitions each
+        # would call that significant if repetitions were the samples.
+        "compare/drift-a.json": compare_run(20, 1.0, drift=0.0),
+        "compare/drift-b.json": compare_run(21, 0.96, drift=0.0),
     }
+    for side, seed, factor in (("base", 10, 1.0), ("same", 11, 1.0), ("slower", 12, 0.95)):
+        for i, doc in enumerate(compare_side(seed, factor)):
+            docs[f"compare/{side}/invocation-{i + 1}.json"] = doc
+    docs["compare/night-slower.json"] = merged_night(compare_side(12, 0.95))
     texts = {path: dump(doc) for path, doc in docs.items()}
     whole = texts["report/xeon-6.18.json"]
     texts["report/malformed.json"] = whole[: len(whole) // 2]  # a run killed mid-write

@@ -1,4 +1,4 @@
-"""A/B comparison: verdicts, sample sources, exit codes."""
+"""A/B comparison: the invocation is the sample, verdict rules, exit codes."""
 
 import json
 import os
@@ -6,37 +6,59 @@ import os
 import numpy as np
 
 from conftest import COMPARE_FIXTURES, run_cli
-from mntscale_reports import compare, load
+from mntscale_reports import compare, load, stats
 from make_fixtures import context, iteration, result
 
-BASE = os.path.join(COMPARE_FIXTURES, "base.json")
+BASE = os.path.join(COMPARE_FIXTURES, "base")  # 5 invocations, one file each
 
 
 def test_five_percent_slower_is_worse_and_fails_gate(tmp_path):
-    """slower.json is base's distribution scaled by 0.95, 6 reps, 1% noise per repetition.
+    """slower/ is base's build scaled by 0.95: 5 invocations, each with its own 1.5% level.
 
     The gate threshold is set to 2.5%, half the injected drop: at the default
-    5% the measured change (−5% ± ~0.6% sampling noise) sits on the threshold
-    and the exit code would be a coin toss.
+    5% the measured change (−5% ± invocation drift) sits on the threshold and
+    the exit code would be a coin toss.
     """
     out = tmp_path / "cmp"
-    proc = run_cli("compare", BASE, os.path.join(COMPARE_FIXTURES, "slower.json"), "--out", out,
+    proc = run_cli("compare", BASE, os.path.join(COMPARE_FIXTURES, "slower"), "--out", out,
                    "--json", tmp_path / "c.json", "--threshold", 2.5)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     doc = json.loads((tmp_path / "c.json").read_text())
     assert doc == json.loads((out / "compare.json").read_text())
-    assert doc["gate_failed"] and doc["points"]
+    assert doc["gate_failed"] and doc["points"] and doc["sampling_unit"] == "invocation"
     for p in doc["points"]:
         assert p["verdict"] == "worse" and p["p_value"] < 0.05 and p["ci_high"] < 0
         assert -7 < p["change_pct"] < -3
-        assert p["sample_source"] == "repetitions"
+        assert (p["n_a"], p["n_b"], p["reps_a"]) == (5, 5, 30)
     assert "FAIL" in (out / "compare.md").read_text() and (out / "summary.md").is_file()
 
 
-def test_same_distribution_flags_nothing():
-    proc = run_cli("compare", BASE, os.path.join(COMPARE_FIXTURES, "same.json"))
+def test_same_build_flags_nothing_and_says_no_change():
+    proc = run_cli("compare", BASE, os.path.join(COMPARE_FIXTURES, "same"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "0 worse, 0 better" in proc.stdout
+    assert "0 worse, 0 better, 3 no change" in proc.stdout
+
+
+def test_one_invocation_per_side_gets_no_verdict():
+    """Two invocations of one build at levels 4% apart, 6 repetitions each.
+
+    Taken as 6 + 6 independent samples the repetitions call that significant (the
+    false positive seen on real A/A runs); one invocation per side is inconclusive.
+    """
+    a = load.load_file(os.path.join(COMPARE_FIXTURES, "drift-a.json"))
+    b = load.load_file(os.path.join(COMPARE_FIXTURES, "drift-b.json"))
+    for pa, pb in zip(a.points, b.points):
+        assert stats.mannwhitney_p(pa.values("items_per_second"), pb.values("items_per_second")) < 0.05
+    result = compare.compare_results([a], [b])
+    assert [p.verdict for p in result.points] == ["inconclusive"] * 3
+    assert all((p.n_a, p.n_b) == (1, 1) and "invocations" in p.reason for p in result.points)
+    assert not result.gate_failures
+
+
+def test_merged_night_splits_into_invocations():
+    proc = run_cli("compare", BASE, os.path.join(COMPARE_FIXTURES, "night-slower.json"), "--threshold", 2.5)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "5/5 (30/30)" in proc.stdout and "3 worse" in proc.stdout
 
 
 def test_bad_input_exits_2(tmp_path):
@@ -50,14 +72,15 @@ PARAMS = {"op": "stat", "containers": 1, "workers": 2, "placement": "spread", "l
           "depth": 8, "mode": "thread"}
 
 
-def _result(means, windows=None):
-    """A parsed result with one point whose repetitions have exactly the given throughputs."""
+def _result(means, reps=1):
+    """A parsed night: invocation i has ``reps`` repetitions of throughput means[i]."""
     rng = np.random.default_rng(0)
-    entries = [iteration(rng, "path_walk", dict(PARAMS), max(m, 1.0), len(means), i, {}) for i, m in enumerate(means)]
-    for e, m in zip(entries, means):
-        e["items_per_second"] = m
-        if windows is not None:
-            e["windows"] = windows
+    entries = []
+    for i, m in enumerate(means):
+        for k in range(reps):
+            e = iteration(rng, "path_walk", dict(PARAMS), max(m, 1.0), reps, k, {})
+            e["items_per_second"], e["invocation"] = m, i
+            entries.append(e)
     return load.parse("mem.json", result(context("epyc", "6.18.44", False), entries))
 
 
@@ -69,21 +92,31 @@ def test_noisy_data_is_inconclusive_never_no_change():
     rng = np.random.default_rng(1)
     a = _result(list(100.0 * (1 + 0.3 * rng.standard_normal(5))))
     b = _result(list(100.0 * (1 + 0.3 * rng.standard_normal(5))))
-    assert _verdict(a, b).verdict == "inconclusive"
+    point = _verdict(a, b)
+    assert point.verdict == "inconclusive" and "noisy" in point.reason
 
 
-def test_too_few_samples_is_inconclusive():
-    point = _verdict(_result([100.0, 101.0], windows=[]), _result([90.0, 91.0], windows=[]))
-    assert point.sample_source == "insufficient"
+def test_three_invocations_are_too_few():
+    point = _verdict(_result([100.0, 100.5, 99.5]), _result([80.0, 80.5, 79.5]))
+    assert (point.n_a, point.n_b) == (3, 3)
+    assert point.verdict == "inconclusive" and "4 independent invocations" in point.reason
+
+
+def test_repetitions_of_one_invocation_are_one_sample():
+    one = load.parse("one.json", result(context("epyc", "6.18.44", False), [
+        dict(iteration(np.random.default_rng(0), "path_walk", dict(PARAMS), 100.0, 5, i, {}), items_per_second=v)
+        for i, v in enumerate([100.0, 101.0, 99.0, 100.5, 99.5])]))
+    point = _verdict(one, _result([80.0] * 5))
+    assert (point.n_a, point.reps_a, point.mean_a) == (1, 5, 100.0)
     assert point.verdict == "inconclusive"
 
 
-def test_single_repetition_falls_back_to_windows():
-    a = _result([100.0], windows=[99.0, 100.0, 101.0, 100.5, 99.5])
-    b = _result([80.0], windows=[79.0, 80.0, 81.0, 80.5, 79.5])
-    point = _verdict(a, b)
-    assert point.sample_source == "windows" and point.n_a == 5
-    assert point.verdict == "worse"
+def test_no_change_needs_the_ci_inside_the_margin():
+    a = _result([100.0, 103.0, 97.0, 101.0, 99.0])
+    b = _result([100.0, 97.0, 103.0, 99.5, 100.5])
+    assert _verdict(a, b).verdict == "no change"
+    narrow = _verdict(a, b, equivalence=0.5)
+    assert narrow.verdict == "inconclusive" and "not ruled out" in narrow.reason
 
 
 def test_gate_needs_change_beyond_threshold():
@@ -103,6 +136,6 @@ def test_bootstrap_is_deterministic():
 
 
 def test_zero_throughput_is_inconclusive_not_a_crash():
-    point = _verdict(_result([0.0, 0.0, 0.0]), _result([10.0, 11.0, 12.0]))
+    point = _verdict(_result([0.0] * 5), _result([10.0, 11.0, 12.0, 10.5, 11.5]))
     assert point.verdict == "inconclusive" and point.change_pct is None
-    assert "—%" in compare.to_markdown(compare.compare_results([_result([0.0] * 3)], [_result([1.0] * 3)]))
+    assert "—%" in compare.to_markdown(compare.compare_results([_result([0.0] * 5)], [_result([1.0] * 5)]))
