@@ -230,12 +230,22 @@ def load_file(path):
     return parse(path, raw)
 
 
+# ci/nightly keeps a night's raw invocations, compare output and report beside the night's
+# merged result, in <night>.artifacts/. Scanning a results tree must not count them twice.
+ARTIFACTS_SUFFIX = ".artifacts"
+
+
 def expand_paths(paths):
-    """Files as given, directories scanned (recursively, sorted) for *.json."""
+    """Files as given, directories scanned (recursively, sorted) for *.json.
+
+    Directories named ``*.artifacts`` are skipped while scanning (given directly, they
+    are read like any other).
+    """
     files = []
     for p in paths:
         if os.path.isdir(p):
-            for root, _dirs, names in sorted(os.walk(p)):
+            for root, dirs, names in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.endswith(ARTIFACTS_SUFFIX))
                 files.extend(os.path.join(root, n) for n in sorted(names) if n.endswith(".json"))
         else:
             files.append(p)
