@@ -13,6 +13,7 @@ regression gate needs. Lower throughput is worse.
 """
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 
 from . import stats
@@ -188,9 +189,30 @@ def headline(comparison):
             f"samples are invocations, ≥ {comparison.options.min_invocations} per side for a verdict)")
 
 
+def resolution(comparison):
+    """What these samples can resolve: the median CI half-width, and the invocations per side
+    that would bring it inside the "no change" margin (half-width scales as 1/sqrt(n)).
+    None when no point has a CI."""
+    half = sorted((p.ci_high - p.ci_low) / 2 for p in comparison.points if p.ci_low is not None)
+    if not half:
+        return None
+    median = half[len(half) // 2]
+    n = sorted(min(p.n_a, p.n_b) for p in comparison.points if p.ci_low is not None)[len(half) // 2]
+    margin = comparison.options.margin
+    text = f"Resolution: median 95% CI half-width ±{median:.1f}% with {n} invocations per side"
+    if median >= margin:
+        needed = math.ceil(n * (median / margin) ** 2)
+        text += (f"; ruling out a ±{margin:g}% change needs about {needed} invocations per side "
+                 "on this machine, or a quieter one")
+    return text + "."
+
+
 def to_markdown(comparison, only_changes=False):
     """Markdown for CI comments; ``only_changes`` keeps worse/better/inconclusive rows."""
     lines = ["# mntscale compare: B (candidate) vs A (baseline)", "", headline(comparison), ""]
+    res = resolution(comparison)
+    if res:
+        lines += [res, ""]
     rows = [p for p in comparison.points if not only_changes or p.verdict != NO_CHANGE]
     if rows:
         lines += ["| point | A ops/s | B ops/s | change | 95% CI | p (MWU) | invocations A/B (reps) | verdict | why |",

@@ -1,6 +1,6 @@
 """ci/nightly end to end: the same build twice is "no change"; a slowed candidate fails and is named.
 
-Runs the real mntscale (root needed) on presets/test-tiny-v2.json: 5 invocations of a few
+Runs the real mntscale (root needed) on presets/test-tiny-v2.json: 8 invocations of a few
 seconds each per night. The slowed candidate is a real run of the same build and preset
 while another mount namespace toggles a mount read-only and back as fast as it can
 (mount_lock_writer.py): every toggle takes mount_lock for writing, so the candidate's RCU
@@ -28,9 +28,10 @@ pytestmark = [
 ]
 
 # Loose on purpose: this machine is shared and small. The gate logic, not the noise floor,
-# is under test. "no change" needs the CI inside ±threshold.
+# is under test. "no change" needs the CI inside ±threshold: with 8 invocations this
+# machine resolves about ±8 %, and nights drift a few percent; the slowdown below is ~38 %.
 COMMON = ["--preset", "test-tiny-v2", "--machine", "test-machine", "--commit", "test",
-          "--max-cv", "25", "--min-effect", "10", "--threshold", "10", "--no-html"]
+          "--max-cv", "25", "--min-effect", "15", "--threshold", "15", "--no-html"]
 
 
 def nightly(results, *extra):
@@ -68,10 +69,10 @@ def test_layout_names_machine_kernel_date_commit(results):
     doc = json.load(open(files[0]))
     assert doc["context"]["config"]["preset"]["id"] == "test-tiny-v2"
     assert doc["context"]["nightly"]["commit"] == "test"
-    # One night is five independent invocations, each kept, each repetition tagged.
-    assert doc["context"]["nightly"]["invocations"] == 5
-    assert {b["invocation"] for b in doc["benchmarks"]} >= set(range(5))
-    for k in range(1, 6):
+    # One night is eight independent invocations, each kept, each repetition tagged.
+    assert doc["context"]["nightly"]["invocations"] == 8
+    assert {b["invocation"] for b in doc["benchmarks"]} >= set(range(8))
+    for k in range(1, 9):
         assert os.path.isfile(os.path.join(artifacts(files[0]), f"invocation-{k}.json"))
 
 
@@ -86,7 +87,7 @@ def test_same_build_is_no_change(results):
     assert "overall: **no change**" in summary
     cmp = json.load(open(os.path.join(artifacts(night), "compare.json")))
     assert cmp["sampling_unit"] == "invocation"
-    assert all(p["n_a"] >= 5 and p["n_b"] >= 5 for p in cmp["points"])
+    assert all(p["n_a"] >= 8 and p["n_b"] >= 8 for p in cmp["points"])
 
 
 def test_slowed_candidate_fails_and_names_points(results):
