@@ -124,3 +124,25 @@ def test_bad_invocations_is_refused_before_running(results, tmp_path):
     r = nightly(str(tmp_path), "--invocations", "0")
     assert r.returncode == 2 and "--invocations 0" in r.stderr
     assert not os.listdir(tmp_path)
+
+
+def test_failed_invocation_keeps_the_finished_ones_marked_incomplete(tmp_path):
+    # A binary that works once, then fails: the night keeps invocation 1, marked incomplete.
+    count = tmp_path / "count"
+    wrapper = tmp_path / "mntscale"
+    wrapper.write_text(f"""#!/bin/bash
+n=$(( $(cat {count} 2>/dev/null || echo 0) + 1 )); echo $n > {count}
+[ $n -le 1 ] || {{ echo "injected failure" >&2; exit 1; }}
+exec {BINARY} "$@"
+""")
+    wrapper.chmod(0o755)
+    res = tmp_path / "results"
+    cmd = ["/usr/bin/python3", NIGHTLY, "--mntscale", str(wrapper), "--results", str(res), *COMMON,
+           "--baseline", "none", "--invocations", "3"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "injected failure" in r.stderr and "marked incomplete" in r.stderr
+    [night] = stored(str(res))
+    doc = json.load(open(night))
+    assert doc["complete"] is False
+    assert {b["invocation"] for b in doc["benchmarks"]} == {0}

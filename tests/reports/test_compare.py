@@ -139,3 +139,13 @@ def test_zero_throughput_is_inconclusive_not_a_crash():
     point = _verdict(_result([0.0] * 5), _result([10.0, 11.0, 12.0, 10.5, 11.5]))
     assert point.verdict == "inconclusive" and point.change_pct is None
     assert "—%" in compare.to_markdown(compare.compare_results([_result([0.0] * 5)], [_result([1.0] * 5)]))
+
+
+def test_resolution_says_how_many_invocations_would_do():
+    a = _result([100.0, 110.0, 90.0, 105.0, 95.0])
+    b = _result([100.0, 92.0, 108.0, 96.0, 104.0])
+    text = compare.resolution(compare.compare_results([a], [b]))
+    assert text.startswith("Resolution: median 95% CI half-width") and "needs about" in text
+    quiet = compare.resolution(compare.compare_results([_result([100.0, 100.1, 99.9, 100.0, 100.05])],
+                                                       [_result([100.0, 100.1, 99.9, 100.0, 99.95])]))
+    assert "needs" not in quiet
