@@ -52,7 +52,10 @@ class PointResult:
     change_pct: float  # None when the baseline throughput is zero
     ci_low: float = None
     ci_high: float = None
-    p_value: float = None
+    p_value: float = None  # this point's own Mann-Whitney p
+    # Benjamini-Hochberg adjusted over the comparison's points: what the verdict uses. With 13
+    # points at alpha 0.05, raw p-values flag about one point of an A/A pair by chance.
+    q_value: float = None
     cv_a: float = None  # of the invocation means
     cv_b: float = None
     verdict: str = INCONCLUSIVE
@@ -104,9 +107,9 @@ def _verdict(r, opts):
     if r.change_pct is None or min(r.mean_a, r.mean_b) <= 0:
         return INCONCLUSIVE, "zero throughput on one side"
     ci_excludes_zero = r.ci_low > 0 or r.ci_high < 0
-    significant = r.p_value < opts.alpha and ci_excludes_zero
+    significant = r.q_value < opts.alpha and ci_excludes_zero
     if significant and abs(r.change_pct) >= opts.min_effect:
-        return (WORSE if r.change_pct < 0 else BETTER), f"p={r.p_value:.3g}, CI excludes 0"
+        return (WORSE if r.change_pct < 0 else BETTER), f"q={r.q_value:.3g} (p={r.p_value:.3g}), CI excludes 0"
     noisiest = max(r.cv_a, r.cv_b)
     if noisiest >= opts.max_cv:
         return INCONCLUSIVE, f"too noisy to rule out a change (CV of invocations {100 * noisiest:.1f}%)"
@@ -115,7 +118,7 @@ def _verdict(r, opts):
                               "a change of that size is not ruled out")
     if significant:
         return NO_CHANGE, f"significant but below the {opts.min_effect:g}% practical floor"
-    why = "not significant" if r.p_value >= opts.alpha else "CI includes 0"
+    why = "not significant" if r.q_value >= opts.alpha else "CI includes 0"
     return NO_CHANGE, f"{why}; CI within ±{opts.margin:g}%"
 
 
@@ -132,9 +135,18 @@ def compare_point(key, points_a, points_b, opts):
         r.ci_low, r.ci_high = stats.bootstrap_pct_ci(a, b, seed)
         r.p_value = stats.mannwhitney_p(a, b)
         r.cv_a, r.cv_b = stats.cv(a), stats.cv(b)
-    r.verdict, r.reason = _verdict(r, opts)
-    r.fails_gate = r.verdict == WORSE and -r.change_pct >= opts.threshold
     return r
+
+
+def decide(points, opts):
+    """Adjust the p-values of the points that can get a verdict (BH), then give each its verdict."""
+    eligible = [r for r in points if r.p_value is not None and min(r.n_a, r.n_b) >= opts.min_invocations]
+    for r, q in zip(eligible, stats.bh_adjust([r.p_value for r in eligible])):
+        r.q_value = q
+    for r in points:
+        r.verdict, r.reason = _verdict(r, opts)
+        r.fails_gate = r.verdict == WORSE and -r.change_pct >= opts.threshold
+    return points
 
 
 def _unmatched(keys, pooled_points, other_results):
@@ -151,7 +163,7 @@ def compare_results(results_a, results_b, opts=None):
     both = [k for k in pa if k in pb]
     return Comparison(
         options=opts,
-        points=[compare_point(k, pa[k], pb[k], opts) for k in sorted(both)],
+        points=decide([compare_point(k, pa[k], pb[k], opts) for k in sorted(both)], opts),
         only_a=_unmatched(sorted(k for k in pa if k not in pb), pa, results_b),
         only_b=_unmatched(sorted(k for k in pb if k not in pa), pb, results_a),
     )
@@ -178,7 +190,7 @@ def _fmt(v, spec):
 def _row(p):
     ci = "—" if p.ci_low is None else f"[{p.ci_low:+.2f}, {p.ci_high:+.2f}]"
     return (f"| `{p.run_name}` | {p.mean_a:,.0f} | {p.mean_b:,.0f} | {_fmt(p.change_pct, '+.2f')}% | {ci} | "
-            f"{_fmt(p.p_value, '.3g')} | {p.n_a}/{p.n_b} ({p.reps_a}/{p.reps_b}) | **{p.verdict}** | {p.reason} |")
+            f"{_fmt(p.q_value, '.3g')} ({_fmt(p.p_value, '.3g')}) | {p.n_a}/{p.n_b} ({p.reps_a}/{p.reps_b}) | **{p.verdict}** | {p.reason} |")
 
 
 def headline(comparison):
@@ -215,7 +227,7 @@ def to_markdown(comparison, only_changes=False):
         lines += [res, ""]
     rows = [p for p in comparison.points if not only_changes or p.verdict != NO_CHANGE]
     if rows:
-        lines += ["| point | A ops/s | B ops/s | change | 95% CI | p (MWU) | invocations A/B (reps) | verdict | why |",
+        lines += ["| point | A ops/s | B ops/s | change | 95% CI | q (p) | invocations A/B (reps) | verdict | why |",
                   "|---|---:|---:|---:|---|---:|---|---|---|"]
         lines += [_row(p) for p in rows]
         lines.append("")

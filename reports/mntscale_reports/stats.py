@@ -77,3 +77,20 @@ def mannwhitney_p(a, b):
     """Two-sided Mann-Whitney U p-value; 1.0 when the test is undefined (all values tied)."""
     p = sps.mannwhitneyu(a, b, alternative="two-sided").pvalue
     return 1.0 if np.isnan(p) else float(p)
+
+
+def bh_adjust(pvalues):
+    """Benjamini-Hochberg adjusted p-values (q), in the input's order.
+
+    Controls the false discovery rate over a comparison's points; when every point is
+    unchanged (an A/A pair) that is the chance of flagging any point at all.
+    """
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: pvalues[i])
+    q = [1.0] * m
+    running = 1.0
+    for rank in range(m, 0, -1):
+        i = order[rank - 1]
+        running = min(running, pvalues[i] * m / rank)
+        q[i] = min(1.0, running)
+    return q

@@ -9,6 +9,8 @@ under identical point names: what a nightly regression looks like. On this 2-vCP
 it costs path_walk about 38 %.
 """
 
+import importlib.machinery
+import importlib.util
 import json
 import os
 import signal
@@ -46,6 +48,15 @@ def stored(results):
         if os.path.relpath(d, results).count(os.sep) == 1:
             out += [os.path.join(d, f) for f in files if f.endswith(".json")]
     return sorted(out)
+
+
+def load_nightly():
+    """ci/nightly as a module (it has no .py suffix)."""
+    loader = importlib.machinery.SourceFileLoader("nightly", NIGHTLY)
+    spec = importlib.util.spec_from_loader("nightly", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
 
 
 def artifacts(night):
@@ -108,6 +119,11 @@ def test_slowed_candidate_fails_and_names_points(results):
     assert "## Regressed points" in summary
     regressed = summary.split("## Regressed points")[1].split("##")[0]
     assert "`path_walk/" in regressed
+    # A failed night is never tomorrow's baseline: `latest` is the last known good night.
+    assert json.load(open(night))["context"]["nightly"]["gate"] == "fail"
+    latest = load_nightly().find_latest(results, "test-machine", "test-tiny-v2", exclude="")
+    assert latest and latest != night
+    assert json.load(open(latest))["context"]["nightly"]["gate"] in ("pass", "no baseline")
 
 
 def test_other_preset_is_not_comparable(results, tmp_path):
