@@ -162,3 +162,14 @@ exec {BINARY} "$@"
     doc = json.load(open(night))
     assert doc["complete"] is False
     assert {b["invocation"] for b in doc["benchmarks"]} == {0}
+
+
+def test_merge_tags_invocations_and_lists_a_skipped_point_once():
+    def doc():
+        return {"context": {}, "complete": True, "benchmarks": [
+            {"run_name": "a", "run_type": "iteration"},
+            {"run_name": "b", "run_type": "iteration", "skipped": "unsupported: listmount needs Linux >= 6.8"},
+            {"run_name": "a", "run_type": "aggregate", "aggregate_name": "mean"}]}
+    night = load_nightly().merge_invocations([doc(), doc(), doc()])
+    assert [(b["run_name"], b["invocation"]) for b in night["benchmarks"]] == [("a", 0), ("b", 0), ("a", 1), ("a", 2)]
+    assert night["complete"] is True
