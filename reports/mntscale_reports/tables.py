@@ -129,7 +129,8 @@ def density_table(rows):
                  + [f"below {t}% above N =" for t in usl_mod.DENSITY_THRESHOLDS], out,
                  note="Throughput at N containers relative to one container (aggregate items_per_second). "
                       "'measured' interpolates linearly between measured points; 'model' extrapolates the "
-                      "USL fit beyond the largest measured N.")
+                      "USL fit beyond the largest measured N, only when the fit's R² is at least "
+                      f"{usl_mod.MIN_EXTRAPOLATION_R2:g}.")
 
 
 def rejected_table(errors):

@@ -20,6 +20,9 @@ KAPPA_ZERO = 1e-9  # below this κ the curve has no retrograde region: "no peak"
 MIN_FIT_POINTS = 3  # three parameters
 DENSITY_THRESHOLDS = (90, 75, 50)
 MODEL_SEARCH_LIMIT = 1e6  # containers; beyond this the model answer is "never"
+# Below this R² the fit does not describe the sweep (a flat, noisy sweep fits R² ≈ 0.3-0.6
+# here), so the density table does not extrapolate from it.
+MIN_EXTRAPOLATION_R2 = 0.9
 
 
 def usl(n, lam, sigma, kappa):
@@ -152,6 +155,9 @@ def _answer(xs, rel, model, threshold):
         return Answer(measured, "measured")
     if model is None:
         return Answer(note=f"up to {xs[-1]:g} measured, no model")
+    if model.r2 is None or model.r2 < MIN_EXTRAPOLATION_R2:
+        r2 = "undefined" if model.r2 is None else f"{model.r2:.2f}"
+        return Answer(note=f"up to {xs[-1]:g} measured; fit too poor to extrapolate (R² {r2})")
     predicted = _model_crossing(model, xs[-1], threshold)
     if predicted is None:
         return Answer(note=f"model stays above up to {MODEL_SEARCH_LIMIT:g}")

@@ -50,3 +50,19 @@ def test_density_crossings_measured_then_model():
     assert row.answers[90].source == "measured" and 10 < row.answers[90].containers < 20
     assert row.answers[75].source == "measured" and 20 < row.answers[75].containers < 50
     assert row.answers[50].source == "model" and row.answers[50].containers == pytest.approx(101, rel=0.02)
+
+
+def test_density_does_not_extrapolate_a_poor_fit():
+    """A flat sweep with noise (R² well below 0.9) is answered from measured points only."""
+    class Sweep:
+        xs = [1, 10, 100, 300]
+
+        def series(self, _key):
+            return self.xs, [558e3, 568e3, 598e3, 527e3], None  # a real 2-worker path_walk sweep
+
+    sweep = Sweep()
+    fit = usl.fit(*sweep.series(None)[:2])
+    assert fit.r2 < usl.MIN_EXTRAPOLATION_R2
+    row = usl.density_row(usl.SweepFit(sweep, fit=fit))
+    for answer in row.answers.values():
+        assert answer.containers is None and "too poor to extrapolate" in answer.note
