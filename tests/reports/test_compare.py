@@ -139,6 +139,8 @@ def test_bootstrap_is_deterministic():
 def test_zero_throughput_is_inconclusive_not_a_crash():
     point = _verdict(_result([0.0] * 5), _result([10.0, 11.0, 12.0, 10.5, 11.5]))
     assert point.verdict == "inconclusive" and point.change_pct is None
+    one_zero = _verdict(_result([0.0, 10.0, 11.0, 10.5, 11.5]), _result([10.0, 11.0, 12.0, 10.5, 11.5]))
+    assert one_zero.verdict == "inconclusive" and "zero" in one_zero.reason
     assert "—%" in compare.to_markdown(compare.compare_results([_result([0.0] * 5)], [_result([1.0] * 5)]))
 
 
