@@ -190,7 +190,8 @@ def _fmt(v, spec):
 def _row(p):
     ci = "—" if p.ci_low is None else f"[{p.ci_low:+.2f}, {p.ci_high:+.2f}]"
     return (f"| `{p.run_name}` | {p.mean_a:,.0f} | {p.mean_b:,.0f} | {_fmt(p.change_pct, '+.2f')}% | {ci} | "
-            f"{_fmt(p.q_value, '.3g')} ({_fmt(p.p_value, '.3g')}) | {p.n_a}/{p.n_b} ({p.reps_a}/{p.reps_b}) | **{p.verdict}** | {p.reason} |")
+            f"{_fmt(p.q_value, '.3g')} ({_fmt(p.p_value, '.3g')}) | {p.n_a}/{p.n_b} ({p.reps_a}/{p.reps_b}) | "
+            f"**{p.verdict}** | {p.reason} |")
 
 
 def headline(comparison):
