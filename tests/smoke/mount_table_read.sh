@@ -7,12 +7,7 @@ BIN=$1; SRC=$2
 require_root
 "$BIN" run --scenario mount_table_read --set mounts=10,50 --set churn=0,1 \
   --warmup 0.05 --window 0.1 --windows 2 --quiet --out "$TMP/r.json"
-host_mounts_unchanged || { echo "host mount table changed"; exit 1; }
-$PY - "$TMP/r.json" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-assert d["complete"] is True
-it = [b for b in d["benchmarks"] if b["run_type"] == "iteration"]
+check_result "$TMP/r.json" <<'PY'
 assert len(it) == 3 * 2 * 2, len(it)
 rel = tuple(int(x) for x in d["context"]["kernel"]["release"].split("-")[0].split(".")[:2])
 pus = d["context"]["topology"]["pus"]

@@ -6,12 +6,7 @@ BIN=$1; SRC=$2
 require_root
 "$BIN" run --scenario overlay_layers --set layers=1,3 \
   --warmup 0.05 --window 0.1 --windows 2 --quiet --out "$TMP/r.json"
-host_mounts_unchanged || { echo "host mount table changed"; exit 1; }
-$PY - "$TMP/r.json" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-assert d["complete"] is True
-it = [b for b in d["benchmarks"] if b["run_type"] == "iteration"]
+check_result "$TMP/r.json" <<'PY'
 assert len(it) == 2 * 2 * 3, len(it)
 for b in it:
     p = b["params"]

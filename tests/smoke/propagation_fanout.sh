@@ -6,12 +6,7 @@ BIN=$1; SRC=$2
 require_root
 "$BIN" run --scenario propagation_fanout --set N=1,5 \
   --warmup 0.05 --window 0.1 --windows 2 --quiet --out "$TMP/r.json"
-host_mounts_unchanged || { echo "host mount table changed"; exit 1; }
-$PY - "$TMP/r.json" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-assert d["complete"] is True
-it = [b for b in d["benchmarks"] if b["run_type"] == "iteration"]
+check_result "$TMP/r.json" <<'PY'
 assert [b["params"]["N"] for b in it] == [1, 5], [b["name"] for b in it]
 for b in it:
     assert "error_occurred" not in b, b.get("error_message")
