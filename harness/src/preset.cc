@@ -1,7 +1,6 @@
 #include "mntscale/preset.h"
 
-#include <sys/stat.h>
-
+#include "mntscale/datafile.h"
 #include "mntscale/sys.h"
 
 namespace mntscale {
@@ -138,25 +137,8 @@ Preset Preset::FromJson(const nlohmann::json& j, const std::string& origin) {
 }
 
 Preset Preset::Load(const std::string& spec) {
-  std::string path = spec;
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) {
-    for (const std::string& cand :
-         {std::string(MNTSCALE_SOURCE_DIR) + "/presets/" + spec,
-          std::string(MNTSCALE_SOURCE_DIR) + "/presets/" + spec + ".json"}) {
-      if (stat(cand.c_str(), &st) == 0) {
-        path = cand;
-        break;
-      }
-    }
-  }
-  std::string text;
-  if (!TryReadFile(path, &text)) {
-    throw UsageError("cannot read preset '" + spec + "': " + ErrnoName(errno) +
-                     " (looked for it as a path and in presets/)");
-  }
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false, true);
-  if (j.is_discarded()) throw UsageError(path + ": not valid JSON");
+  std::string path;
+  nlohmann::json j = LoadDataFile(spec, "presets", "preset", &path);
   return FromJson(j, path);
 }
 

@@ -1,9 +1,6 @@
 #include "mntscale/profile.h"
 
-#include <sys/stat.h>
-
-#include <fstream>
-
+#include "mntscale/datafile.h"
 #include "mntscale/sys.h"
 
 namespace mntscale {
@@ -129,25 +126,8 @@ Profile Profile::FromJson(const nlohmann::json& j, const std::string& origin) {
 }
 
 Profile Profile::Load(const std::string& spec) {
-  std::string path = spec;
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) {
-    for (const std::string& cand :
-         {std::string(MNTSCALE_SOURCE_DIR) + "/profiles/" + spec,
-          std::string(MNTSCALE_SOURCE_DIR) + "/profiles/" + spec + ".json"}) {
-      if (stat(cand.c_str(), &st) == 0) {
-        path = cand;
-        break;
-      }
-    }
-  }
-  std::string text;
-  if (!TryReadFile(path, &text)) {
-    throw UsageError("cannot read profile '" + spec + "': " + ErrnoName(errno) +
-                     " (looked for it as a path and in profiles/)");
-  }
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false, true);
-  if (j.is_discarded()) throw UsageError(path + ": not valid JSON");
+  std::string path;
+  nlohmann::json j = LoadDataFile(spec, "profiles", "profile", &path);
   return FromJson(j, path);
 }
 
