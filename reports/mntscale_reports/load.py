@@ -112,8 +112,7 @@ class Point:
         ``key`` is a top-level key name or a function of one repetition's dict,
         for nested or derived values (latency percentiles, time shares).
         """
-        get = key if callable(key) else (lambda r: r.get(key))
-        return [float(v) for v in map(get, self.reps) if is_number(v)]
+        return [float(v) for v in map(_getter(key), self.reps) if is_number(v)]
 
     def invocation_means(self, key):
         """One value per independent invocation: the mean of ``key`` over its repetitions.
@@ -123,7 +122,7 @@ class Point:
         invocation, not the repetition, is compare's sampling unit: repetitions of one
         invocation share its farm, caches and host state, so they drift together.
         """
-        get = key if callable(key) else (lambda r: r.get(key))
+        get = _getter(key)
         by_inv = {}
         for r in self.reps:
             v = get(r)
@@ -148,6 +147,11 @@ class Skip:
     name: str
     repetition_index: object
     reason: str
+
+
+def _getter(key):
+    """A repetition's value: ``key`` is a top-level key name or a function of the repetition's dict."""
+    return key if callable(key) else (lambda r: r.get(key))
 
 
 def _dig(d, *keys, default=None):
