@@ -1,4 +1,4 @@
-"""ci/nightly end to end: the same build twice is "no change"; a slowed candidate fails and is named.
+"""ci/nightly end to end: the same build twice flags nothing; a slowed candidate fails and is named.
 
 Runs the real mntscale (root needed) on presets/test-tiny-v2.json: 8 invocations of a few
 seconds each per night. The slowed candidate is a real run of the same build and preset
@@ -87,18 +87,26 @@ def test_layout_names_machine_kernel_date_commit(results):
         assert os.path.isfile(os.path.join(artifacts(files[0]), f"invocation-{k}.json"))
 
 
-def test_same_build_is_no_change(results):
+def test_same_build_flags_nothing(results):
+    # What a same-build pair guarantees is that nothing is flagged. Whether a point comes out
+    # "no change" or "inconclusive" depends on how much this machine drifted between the two
+    # nights (CI saw -8 % with a CI reaching -15 %), so that is not asserted here: the
+    # "no change" rule itself is tested on fixed data in tests/reports/test_compare.py.
     r = nightly(results, "--baseline", "latest")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "**PASS**" in r.stdout
     assert "0 worse, 0 better" in r.stdout, r.stdout
-    assert "overall: **no change**" in r.stdout, r.stdout
+    assert "overall: **changes**" not in r.stdout, r.stdout
     night = stored(results)[-1]
+    assert json.load(open(night))["context"]["nightly"]["gate"] == "pass"
     summary = open(os.path.join(artifacts(night), "summary.md")).read()
-    assert "overall: **no change**" in summary
+    assert "**PASS**" in summary and "## Regressed points" not in summary
     cmp = json.load(open(os.path.join(artifacts(night), "compare.json")))
     assert cmp["sampling_unit"] == "invocation"
     assert all(p["n_a"] >= 8 and p["n_b"] >= 8 for p in cmp["points"])
+    assert {p["verdict"] for p in cmp["points"]} <= {"no change", "inconclusive"}
+    # An inconclusive point says why, so a reader knows what more data would settle it.
+    assert all(p["reason"] for p in cmp["points"] if p["verdict"] == "inconclusive")
 
 
 def test_slowed_candidate_fails_and_names_points(results):
