@@ -1,4 +1,4 @@
-"""ci/nightly end to end: the same build twice flags nothing; a slowed candidate fails and is named.
+"""ci/nightly end to end: the same build twice is "no change"; a slowed candidate fails and is named.
 
 Runs the real mntscale (root needed) on presets/test-tiny-v2.json: 8 invocations of a few
 seconds each per night. The slowed candidate is a real run of the same build and preset
@@ -29,11 +29,15 @@ pytestmark = [
     pytest.mark.skipif(not os.access(BINARY, os.X_OK), reason=f"no mntscale binary at {BINARY}"),
 ]
 
-# Loose on purpose: this machine is shared and small. The gate logic, not the noise floor,
-# is under test. "no change" needs the CI inside ±threshold: with 8 invocations this
-# machine resolves about ±8 %, and nights drift a few percent; the slowdown below is ~38 %.
+# Loose on purpose: this machine is shared and small, and the gate logic, not its noise floor,
+# is under test. With 8 invocations a night this machine resolves about ±8 %, and whole nights
+# drift: CI once saw a same-build night at -8 % with its CI reaching -15 %. So the same-build
+# check asks "no change" to rule out a 25 % change (SAME_BUILD_GATE); the slowed candidate,
+# which loses about 38 %, is judged against the tighter 15 % gate (REGRESSION_GATE).
 COMMON = ["--preset", "test-tiny-v2", "--machine", "test-machine", "--commit", "test",
-          "--max-cv", "25", "--min-effect", "15", "--threshold", "15", "--no-html"]
+          "--max-cv", "25", "--no-html"]
+SAME_BUILD_GATE = ["--min-effect", "25", "--threshold", "25"]
+REGRESSION_GATE = ["--min-effect", "15", "--threshold", "15"]
 
 
 def nightly(results, *extra):
@@ -87,26 +91,21 @@ def test_layout_names_machine_kernel_date_commit(results):
         assert os.path.isfile(os.path.join(artifacts(files[0]), f"invocation-{k}.json"))
 
 
-def test_same_build_flags_nothing(results):
-    # What a same-build pair guarantees is that nothing is flagged. Whether a point comes out
-    # "no change" or "inconclusive" depends on how much this machine drifted between the two
-    # nights (CI saw -8 % with a CI reaching -15 %), so that is not asserted here: the
-    # "no change" rule itself is tested on fixed data in tests/reports/test_compare.py.
-    r = nightly(results, "--baseline", "latest")
+def test_same_build_is_no_change(results):
+    r = nightly(results, "--baseline", "latest", *SAME_BUILD_GATE)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "**PASS**" in r.stdout
     assert "0 worse, 0 better" in r.stdout, r.stdout
-    assert "overall: **changes**" not in r.stdout, r.stdout
+    assert "overall: **no change**" in r.stdout, r.stdout
     night = stored(results)[-1]
     assert json.load(open(night))["context"]["nightly"]["gate"] == "pass"
     summary = open(os.path.join(artifacts(night), "summary.md")).read()
-    assert "**PASS**" in summary and "## Regressed points" not in summary
+    assert "overall: **no change**" in summary and "## Regressed points" not in summary
     cmp = json.load(open(os.path.join(artifacts(night), "compare.json")))
     assert cmp["sampling_unit"] == "invocation"
     assert all(p["n_a"] >= 8 and p["n_b"] >= 8 for p in cmp["points"])
-    assert {p["verdict"] for p in cmp["points"]} <= {"no change", "inconclusive"}
-    # An inconclusive point says why, so a reader knows what more data would settle it.
-    assert all(p["reason"] for p in cmp["points"] if p["verdict"] == "inconclusive")
+    # "no change" was earned: each point's CI lies inside the ±25 % margin.
+    assert all(-25 < p["ci_low"] and p["ci_high"] < 25 for p in cmp["points"]), cmp["points"]
 
 
 def test_slowed_candidate_fails_and_names_points(results):
@@ -116,7 +115,7 @@ def test_slowed_candidate_fails_and_names_points(results):
                               stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
         assert writer.stdout.readline().strip() == "ready"
-        r = nightly(results, "--baseline", baseline, "--reruns", "0")
+        r = nightly(results, "--baseline", baseline, "--reruns", "0", *REGRESSION_GATE)
     finally:
         os.killpg(writer.pid, signal.SIGKILL)
         writer.wait()
