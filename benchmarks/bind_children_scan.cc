@@ -33,11 +33,9 @@ const OpInfo kOpenTree = {"open_tree-close", "open_tree(OPEN_TREE_CLONE) of the 
                           OpenTreeClose};
 
 void BindChildrenScan(Session& s, const Point& p, Entry& e) {
-  const int children = p.Int("C");
+  const int children = p.Int("children");
   const std::string method = p.Str("method");
-  const OpInfo* op = method == "bind" ? &kBind : method == "open_tree" ? &kOpenTree : nullptr;
-  if (!op) throw UsageError("method must be bind or open_tree, got '" + method + "'");
-  if (children < 0) throw UsageError("C must be >= 0");
+  const OpInfo* op = method == "bind" ? &kBind : &kOpenTree;
   if (method == "open_tree" && !HaveNewMountApi())
     throw Unsupported("open_tree needs Linux >= 5.2");
   ScratchNs ns;
@@ -69,7 +67,8 @@ MNTSCALE_SCENARIO(
         .mechanism = "__has_locked_children scan of every child mount in a non-recursive bind or "
                      "open_tree clone",
         .expect = "time per bind/clone linear in C",
-        .axes = {{"C", "0,100,1000,10000"}, {"method", "bind,open_tree"}},
+        .axes = {IntAxis("children", "0,100,1000,10000", 0, 1000000, "child mounts").Alias("C"),
+                 EnumAxis("method", "bind,open_tree", {"bind", "open_tree"})},
         .run = BindChildrenScan,
     });
 

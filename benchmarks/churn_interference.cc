@@ -34,10 +34,6 @@ void ChurnInterference(Session& s, const Point& p, Entry& e) {
   const int readers = p.Int("workers"), containers = p.Int("containers");
   const int writers = kind == "none" ? 0 : p.Int("writers");
   const std::string placement = p.Str("reader_placement");
-  if (placement != "same-socket" && placement != "other-socket") {
-    throw UsageError("reader_placement must be same-socket or other-socket, got '" + placement +
-                     "'");
-  }
   if (placement == "other-socket" && s.topology().summary().packages < 2) {
     throw Unsupported("one socket");
   }
@@ -45,7 +41,6 @@ void ChurnInterference(Session& s, const Point& p, Entry& e) {
   // its own after them: nothing is shared but the kernel's globals.
   Farm& farm = s.FarmFor(s.ProfileFor(p), containers + writers);
   const OpInfo* op = FindOp(p.Str("op"));
-  if (!op) throw UsageError("unknown op '" + p.Str("op") + "'");
 
   std::vector<Slot> reader_slots, writer_slots;
   if (placement == "same-socket") {
@@ -110,13 +105,15 @@ MNTSCALE_SCENARIO(
                      "fails __legitimize_mnt and falls back to ref-walk",
         .expect = "interference_ratio < 1 with any writer (about 0.5-0.7 for mount+umount), "
                   "1 with none; worse with more writers",
-        .axes = {{"writer_op", "none,mount,bind,setattr,clone"},
-                 {"writers", "1"},
-                 {"reader_placement", "same-socket,other-socket"},
-                 {"containers", "1"},
-                 {"workers", "1"},
-                 {"op", "stat"},
-                 {"rounds", "3"}},
+        .axes = {EnumAxis("writer_op", "none,mount,bind,setattr,clone",
+                          {"none", "mount", "bind", "setattr", "clone"}),
+                 IntAxis("writers", "1", 1, 1024, "writers"),
+                 EnumAxis("reader_placement", "same-socket,other-socket",
+                          {"same-socket", "other-socket"}),
+                 axes::Containers("1"),
+                 axes::Workers("1"),
+                 axes::Op("stat"),
+                 axes::Rounds("3")},
         .run = ChurnInterference,
     });
 

@@ -96,15 +96,8 @@ void Start(Storm& st, int k) {
 
 void ContainerStartStorm(Session& s, const Point& p, Entry& e) {
   const int layers = p.Int("layers"), parallel = p.Int("parallel"), starts = p.Int("starts");
-  if (layers < 1 || parallel < 1 || starts < 1) {
-    throw UsageError("layers, parallel and starts must be at least 1");
-  }
   Storm st;
   st.strategy = p.Str("strategy");
-  if (st.strategy != "none" && st.strategy != "per-layer-idmap" && st.strategy != "parent-idmap") {
-    throw UsageError("strategy must be none, per-layer-idmap or parent-idmap, got '" + st.strategy +
-                     "'");
-  }
   st.host.Run([&] {
     st.layers = MakeOverlayLayers("/layers", layers, 4).dirs;
     const std::string& bottom = st.layers.front();
@@ -205,10 +198,13 @@ MNTSCALE_SCENARIO(
                      "mount-table writes per layer vs one idmapped parent (the fix) vs none",
         .expect = "per-layer-idmap start latency and mount ops grow with layers; parent-idmap "
                   "and none nearly flat; readers' tails grow with the writes",
-        .axes = {{"strategy", "none,per-layer-idmap,parent-idmap"},
-                 {"layers", "5,20,50"},
-                 {"parallel", "2"},
-                 {"starts", "20"}},
+        .axes = {EnumAxis("strategy", "none,per-layer-idmap,parent-idmap",
+                          {"none", "per-layer-idmap", "parent-idmap"})
+                     .ValueAlias("per-layer", "per-layer-idmap")  // the profiles' "idmap" spelling
+                     .ValueAlias("parent", "parent-idmap"),
+                 IntAxis("layers", "5,20,50", 1, kMaxLayers, "layers"),
+                 IntAxis("parallel", "2", 1, 4096, "concurrent starts"),
+                 IntAxis("starts", "20", 1, 1000000, "starts")},
         .run = ContainerStartStorm,
     });
 

@@ -127,13 +127,7 @@ class ChurnThread {
 void ExecInOverlay(Session& s, const Point& p, Entry& e) {
   const std::string binary = p.Str("binary"), method = p.Str("method"), cache = p.Str("cache");
   const int churn = p.Int("churn"), containers = p.Int("containers");
-  if (binary != "static" && binary != "dynamic") throw UsageError("binary: static or dynamic");
-  if (cache != "cold" && cache != "warm") throw UsageError("cache: cold or warm");
-  if (churn < 0 || churn > 1) throw UsageError("churn must be 0 or 1");
-  const OpInfo* op = method == "fork-exec"     ? &kForkExec
-                     : method == "posix_spawn" ? &kSpawn
-                                               : nullptr;
-  if (!op) throw UsageError("method must be fork-exec or posix_spawn");
+  const OpInfo* op = method == "fork-exec" ? &kForkExec : &kSpawn;
   Profile profile = s.ProfileFor(p);
   const Image& img =
       GetImage({profile.layers, profile.depth, profile.files_per_dir, profile.binds});
@@ -203,12 +197,12 @@ MNTSCALE_SCENARIO(
                      "overlay, cold and warm, with mount churn bumping mount_lock elsewhere",
         .expect = "dynamic > static by its extra lookups; cold > warm by the layers searched; "
                   "churn adds ref-walk retries",
-        .axes = {{"layers", "10"},
-                 {"binary", "static,dynamic"},
-                 {"method", "fork-exec,posix_spawn"},
-                 {"churn", "0,1"},
-                 {"cache", "warm,cold"},
-                 {"containers", "16"}},
+        .axes = {axes::Layers("10"),
+                 EnumAxis("binary", "static,dynamic", {"static", "dynamic"}),
+                 EnumAxis("method", "fork-exec,posix_spawn", {"fork-exec", "posix_spawn"}),
+                 BoolAxis("churn", "0,1"),
+                 EnumAxis("cache", "warm,cold", {"warm", "cold"}),
+                 axes::Containers("16")},
         .run = ExecInOverlay,
     });
 

@@ -40,7 +40,7 @@ MNTSCALE_SCENARIO(
         .name = "harness_overhead",
         .mechanism = "the runner's loop, counters and phase checks against a bare syscall loop",
         .expect = "runner_over_bare >= 0.97",
-        .axes = {{"op", "stat"}, {"rounds", "3"}},
+        .axes = {axes::Op("stat"), axes::Rounds("3")},
         .run = HarnessOverhead,
     });
 

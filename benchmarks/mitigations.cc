@@ -24,9 +24,6 @@ Profile VariantProfile(Profile pr, const std::string& variant) {
     pr.binds = 0;
   } else if (variant == "chroot") {
     pr.root_switch = "chroot";
-  } else {
-    throw UsageError("variant must be baseline, shared-ns, 3-layers, no-binds or chroot, got '" +
-                     variant + "'");
   }
   pr.Validate();
   return pr;
@@ -65,9 +62,10 @@ MNTSCALE_SCENARIO(
                      "no runtime binds, chroot instead of pivot_root",
         .expect = "each variant's throughput against the baseline (ratio_to_baseline >= 1 where "
                   "the mitigation helps)",
-        .axes = {{"containers", "100"},
-                 {"workers", "1"},
-                 {"variant", "baseline,shared-ns,3-layers,no-binds,chroot"}},
+        .axes = {axes::Containers("100"),
+                 axes::Workers("1"),
+                 EnumAxis("variant", "baseline,shared-ns,3-layers,no-binds,chroot",
+                          {"baseline", "shared-ns", "3-layers", "no-binds", "chroot"})},
         .run = Mitigations,
     });
 

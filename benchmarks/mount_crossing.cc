@@ -50,12 +50,8 @@ ScratchNs* Background(int n) {
 }
 
 void MountCrossing(Session& s, const Point& p, Entry& e) {
-  const int k = p.Int("K");
+  const int k = p.Int("crossings");
   const bool nested = p.Str("layout") == "nested";
-  if (p.Str("layout") != "nested" && p.Str("layout") != "stacked") {
-    throw UsageError("layout must be nested or stacked, got '" + p.Str("layout") + "'");
-  }
-  if (k < 1) throw UsageError("K must be at least 1");
   Background(p.Int("background"));
   ScratchNs ns;
   std::string path, control;  // control: the same components, no mounts
@@ -114,7 +110,9 @@ MNTSCALE_SCENARIO(
                      "(nested or stacked), with background mounts elsewhere",
         .expect = "cost per stat linear in K (ns_per_crossing flat); background changes it only "
                   "when mounts outnumber hash buckets",
-        .axes = {{"background", "0,10000"}, {"layout", "nested,stacked"}, {"K", "1,4,16,64"}},
+        .axes = {IntAxis("background", "0,10000", 0, 1000000, "mounts in another namespace"),
+                 EnumAxis("layout", "nested,stacked", {"nested", "stacked"}),
+                 IntAxis("crossings", "1,4,16,64", 1, 10000, "mountpoints crossed").Alias("K")},
         .run = MountCrossing,
     });
 

@@ -77,12 +77,9 @@ void MountTableRead(Session& s, const Point& p, Entry& e) {
   for (const OpInfo& o : kMethods) {
     if (method == o.name) op = &o;
   }
-  if (!op)
-    throw UsageError("method must be mountinfo, listmount or statmount, got '" + method + "'");
   if (method != "mountinfo" && !HaveListmount()) throw Unsupported("listmount needs Linux >= 6.8");
   if (method == "statmount" && !HaveStatmount()) throw Unsupported("statmount needs Linux >= 6.8");
   const int m = p.Int("mounts");
-  if (m < 0) throw UsageError("mounts must be >= 0");
 
   ScratchNs table = NamespaceWithMounts(m, "private");
   int in_ns = 0;
@@ -128,9 +125,10 @@ MNTSCALE_SCENARIO(
                      "listmount's ids vs one statmount per mount",
         .expect = "per read linear in mounts (mountinfo ~1.5 us, listmount ~0.16 us, statmount "
                   "~2.7 us per mount); churn adds namespace_sem waits",
-        .axes = {{"method", "mountinfo,listmount,statmount"},
-                 {"mounts", "100,1000,5000,20000"},
-                 {"churn", "0,1"}},
+        .axes = {EnumAxis("method", "mountinfo,listmount,statmount",
+                          {"mountinfo", "listmount", "statmount"}),
+                 axes::Mounts("100,1000,5000,20000"),
+                 BoolAxis("churn", "0,1")},
         .run = MountTableRead,
     });
 

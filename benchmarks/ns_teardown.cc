@@ -50,10 +50,6 @@ uint64_t TearDown(ScratchNs ns, int mounts, const std::string& method) {
 void NsTeardown(Session& s, const Point& p, Entry& e) {
   const int m = p.Int("mounts"), k = p.Int("parallel");
   const std::string method = p.Str("method");
-  if (method != "close" && method != "umount-loop") {
-    throw UsageError("method must be close or umount-loop, got '" + method + "'");
-  }
-  if (k < 1) throw UsageError("parallel must be at least 1");
   // A health-check reader on the first PU; the teardowns on the others.
   Farm& farm = s.FarmFor(s.config().profile, 1);
   BackgroundReaders bg(s.Workers(p, &farm, FindOp("stat"), farm.image().deep_path, 1, "compact"));
@@ -122,10 +118,10 @@ MNTSCALE_SCENARIO(
                      "expedited RCU grace period (close) vs M short umount2 sections (loop)",
         .expect = "teardown linear in mounts; close holds the lock in one stretch (readers' max "
                   "stall grows with M), the loop spreads it out; parallel K serialises",
-        .axes = {{"mounts", "100,1000,5000,20000"},
-                 {"method", "close,umount-loop"},
-                 {"parallel", "1,4"},
-                 {"rounds", "3"}},
+        .axes = {axes::Mounts("100,1000,5000,20000"),
+                 EnumAxis("method", "close,umount-loop", {"close", "umount-loop"}),
+                 IntAxis("parallel", "1,4", 1, 4096, "concurrent teardowns"),
+                 axes::Rounds("3")},
         .run = NsTeardown,
     });
 

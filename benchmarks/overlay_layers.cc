@@ -31,10 +31,7 @@ uint64_t NowNs() {
 
 void OverlayLayersRun(Session& s, const Point& p, Entry& e) {
   const int layers = p.Int("layers");
-  const std::string api = p.Str("api"), lookup = p.Str("lookup");
-  if (lookup != "cold" && lookup != "warm" && lookup != "negative") {
-    throw UsageError("lookup must be cold, warm or negative, got '" + lookup + "'");
-  }
+  const std::string api = p.Str("overlay_api"), lookup = p.Str("lookup");
   ScratchNs ns;
   OverlayLayers ol;
   Histogram mount_h, umount_h, lookup_h;
@@ -94,9 +91,9 @@ MNTSCALE_SCENARIO(
         .mechanism = "overlay mount/umount with N+2 private vfsmounts, per-layer ovl_lookup on a "
                      "cold dcache",
         .expect = "mount, umount and cold/negative lookup linear in layers; warm lookup flat",
-        .axes = {{"layers", "1,5,20,50,100"},
-                 {"api", "mount,fsmount"},
-                 {"lookup", "cold,warm,negative"}},
+        .axes = {IntAxis("layers", "1,5,20,50,100", 1, kMaxLayers, "layers"),
+                 EnumAxis("overlay_api", "mount,fsmount", {"mount", "fsmount"}).Alias("api"),
+                 EnumAxis("lookup", "cold,warm,negative", {"cold", "warm", "negative"})},
         .run = OverlayLayersRun,
     });
 

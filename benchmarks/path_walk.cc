@@ -27,8 +27,8 @@ MNTSCALE_SCENARIO(
         .mechanism = "path lookup in a container root: mount_lock seqcount sample, mount-hash "
                      "lookups per crossing, overlay merge of each level",
         .expect = "per-worker throughput flat in containers, linear in workers",
-        .axes =
-            {{"layers", "10"}, {"containers", "1,10,100,300"}, {"workers", "1,2"}, {"op", "stat"}},
+        .axes = {axes::Layers("10"), axes::Containers("1,10,100,300"), axes::Workers("1,2"),
+                 axes::Op("stat")},
         .run = PathWalk,
     });
 

@@ -27,8 +27,7 @@ const OpInfo kMountUmount = {"mount-umount-shared", "tmpfs mount + umount under 
                              MountUmount};
 
 void PropagationFanout(Session& s, const Point& p, Entry& e) {
-  const int n = p.Int("N");
-  if (n < 1) throw UsageError("N must be at least 1");
+  const int n = p.Int("peers");
   // A shared tmpfs in a one-mount namespace, then N-1 copies of it: the
   // measured namespace and every copy hold one peer each.
   ScratchNs ns;
@@ -82,7 +81,7 @@ MNTSCALE_SCENARIO(
         .name = "propagation_fanout",
         .mechanism = "propagate_mnt / propagate_umount over a shared peer group of N namespaces",
         .expect = "mount and umount each O(N): throughput ~ 1/N",
-        .axes = {{"N", "1,10,100,1000"}},
+        .axes = {IntAxis("peers", "1,10,100,1000", 1, 100000, "peer namespaces").Alias("N")},
         .run = PropagationFanout,
     });
 

@@ -129,10 +129,10 @@ MNTSCALE_SCENARIO(
                      "namespace under namespace_sem and lock_mount_hash",
         .expect = "per unshare linear in mounts (about 1.8 us per mount); shared and userns "
                   "add a constant per mount",
-        .axes = {{"mounts", "100,1000,5000,20000"},
-                 {"propagation", "private,shared"},
-                 {"userns", "0,1"},
-                 {"readers", "0,1"}},
+        .axes = {axes::Mounts("100,1000,5000,20000"),
+                 EnumAxis("propagation", "private,shared", {"private", "shared"}),
+                 BoolAxis("userns", "0,1"),
+                 BoolAxis("readers", "0,1")},
         .run = UnshareCopyTree,
     });
 

@@ -54,13 +54,6 @@ void WantWrite(Session& s, const Point& p, Entry& e) {
   for (const OpInfo& o : kOps) {
     if (p.Str("write_op") == o.name) op = &o;
   }
-  if (!op) throw UsageError("write_op must be create-unlink, utimensat or open-wronly");
-  if (fs != "tmpfs" && fs != "overlay") throw UsageError("fs must be tmpfs or overlay");
-  if (sockets != "same" && sockets != "different") {
-    throw UsageError("sockets must be same or different");
-  }
-  if (toggles < 0 || toggles > 1) throw UsageError("toggles must be 0 or 1");
-  if (workers < 1) throw UsageError("workers must be at least 1");
   if (sockets == "different" && s.topology().summary().packages < 2) {
     throw Unsupported("one socket: no other socket to place workers on");
   }
@@ -118,11 +111,12 @@ MNTSCALE_SCENARIO(
                      "toggles (mount_setattr) on another mount bumping mount_lock",
         .expect = "overlay slower per op by a constant; toggles slow both by the mount_lock "
                   "retries, more across sockets",
-        .axes = {{"fs", "tmpfs,overlay"},
-                 {"write_op", "create-unlink,utimensat,open-wronly"},
-                 {"toggles", "0,1"},
-                 {"sockets", "same,different"},
-                 {"workers", "1"}},
+        .axes = {EnumAxis("fs", "tmpfs,overlay", {"tmpfs", "overlay"}),
+                 EnumAxis("write_op", "create-unlink,utimensat,open-wronly",
+                          {"create-unlink", "utimensat", "open-wronly"}),
+                 BoolAxis("toggles", "0,1"),
+                 EnumAxis("sockets", "same,different", {"same", "different"}),
+                 axes::Workers("1")},
         .run = WantWrite,
     });
 

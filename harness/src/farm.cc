@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
+#include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <exception>
 #include <map>
 #include <mutex>
@@ -237,10 +239,16 @@ double Farm::Grow(int n, const ProgressFn& progress) {
   int first = size();
   if (n <= first) return 0;
   containers_.resize(n);
-  auto t0 = Clock::now();
+  const auto t0 = Clock::now();
   int builders = std::min(builders_, n - first);
   std::atomic<int> done{0};
   std::vector<std::exception_ptr> errs(builders);
+  // The build ends when the last builder finishes: each builder stamps its
+  // own end, so the progress display never owns the clock.
+  std::vector<Clock::time_point> ended(builders, t0);
+  std::mutex mu;
+  std::condition_variable cv;
+  int running = builders;
   std::vector<std::thread> threads;
   for (int b = 0; b < builders; ++b) {
     int lo = first + (n - first) * b / builders, hi = first + (n - first) * (b + 1) / builders;
@@ -251,16 +259,20 @@ double Farm::Grow(int n, const ProgressFn& progress) {
       } catch (...) {
         errs[b] = std::current_exception();
       }
+      ended[b] = Clock::now();
+      std::lock_guard<std::mutex> lock(mu);
+      --running;
+      cv.notify_all();
     });
   }
-  while (progress) {
-    int d = done.load();
-    progress(d, n - first);
-    if (d >= n - first) break;
-    bool failed = false;
-    for (auto& e : errs) failed |= e != nullptr;
-    if (failed) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  if (progress) {
+    std::unique_lock<std::mutex> lock(mu);
+    while (running > 0) {
+      progress(done.load(), n - first);
+      cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return running == 0; });
+    }
+    lock.unlock();
+    progress(done.load(), n - first);
   }
   for (auto& t : threads) t.join();
   for (auto& e : errs) {
@@ -274,7 +286,8 @@ double Farm::Grow(int n, const ProgressFn& progress) {
       std::rethrow_exception(e);
     }
   }
-  return Since(t0);
+  return std::chrono::duration<double>(*std::max_element(ended.begin(), ended.end()) - t0)
+      .count();
 }
 
 double Farm::Teardown(int threads) {

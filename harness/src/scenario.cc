@@ -1,8 +1,13 @@
 #include "mntscale/scenario.h"
 
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
 #include <map>
-#include <sstream>
 
+#include "mntscale/ops.h"
+#include "mntscale/profile.h"
 #include "mntscale/sys.h"
 
 namespace mntscale {
@@ -11,16 +16,6 @@ namespace {
 std::map<std::string, ScenarioInfo>& Registry() {
   static std::map<std::string, ScenarioInfo> r;
   return r;
-}
-
-std::vector<std::string> SplitList(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
 }
 
 bool IsNumber(const std::string& s) {
@@ -46,17 +41,23 @@ const std::string& Point::Str(const std::string& axis) const {
   throw std::logic_error("point has no axis '" + axis + "'");
 }
 
+// Values were checked by their axis before any point ran, so a value that is
+// not a number here is a bug in a scenario, not bad input.
 int Point::Int(const std::string& axis) const {
   const std::string& v = Str(axis);
   char* end = nullptr;
   long n = std::strtol(v.c_str(), &end, 10);
-  if (v.empty() || *end) throw UsageError(axis + " must be a whole number, got '" + v + "'");
+  if (v.empty() || *end || n < INT_MIN || n > INT_MAX) {
+    throw std::logic_error("axis '" + axis + "' is not an integer axis (value '" + v + "')");
+  }
   return static_cast<int>(n);
 }
 
+bool Point::Bool(const std::string& axis) const { return Int(axis) != 0; }
+
 double Point::Double(const std::string& axis) const {
   const std::string& v = Str(axis);
-  if (!IsNumber(v)) throw UsageError(axis + " must be a number, got '" + v + "'");
+  if (!IsNumber(v)) throw std::logic_error("axis '" + axis + "' is not numeric ('" + v + "')");
   return std::strtod(v.c_str(), nullptr);
 }
 
@@ -143,16 +144,44 @@ std::vector<const ScenarioInfo*> AllScenarios() {
   return v;
 }
 
+std::vector<std::string> SplitAxisList(const std::string& axis, const std::string& list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    size_t end = list.find(',', start);
+    if (end == std::string::npos) end = list.size();
+    std::string item = list.substr(start, end - start);
+    if (item.empty()) {
+      throw UsageError(axis + ": empty value in '" + list + "' (want v1,v2,...)");
+    }
+    out.push_back(item);
+    if (end == list.size()) break;
+    start = end + 1;
+  }
+  return out;
+}
+
 std::vector<Point> ExpandPoints(const ScenarioInfo& s,
                                 const std::vector<std::pair<std::string, std::string>>& overrides) {
+  for (auto& [k, v] : overrides) {
+    if (!s.FindAxis(k)) {
+      std::string known;
+      for (const Axis& a : s.axes) known += (known.empty() ? "" : ", ") + a.name;
+      throw UsageError("scenario " + std::string(s.name) + " has no axis '" + k +
+                       "' (its axes: " + known + ")");
+    }
+  }
   std::vector<Point> points(1);
   for (const Axis& a : s.axes) {
     std::string list = a.defaults;
     for (auto& [k, v] : overrides) {
-      if (k == a.name) list = v;
+      if (s.FindAxis(k) == &a) list = v;
     }
-    std::vector<std::string> vals = SplitList(list);
-    if (vals.empty()) throw UsageError("axis '" + a.name + "' has no values");
+    std::vector<std::string> vals;
+    for (const std::string& v : SplitAxisList(a.name, list)) {
+      std::string c = a.Check(v);
+      if (std::find(vals.begin(), vals.end(), c) == vals.end()) vals.push_back(c);
+    }
     std::vector<Point> next;
     for (const Point& p : points) {
       for (const std::string& v : vals) {
@@ -164,6 +193,279 @@ std::vector<Point> ExpandPoints(const ScenarioInfo& s,
     points = std::move(next);
   }
   return points;
+}
+
+// --- typed axes -------------------------------------------------------------
+
+namespace {
+
+// Whole decimal number, no sign games, within long long; false otherwise.
+bool ParseInt(const std::string& v, long long* out) {
+  if (v.empty() || v.size() > 19) return false;
+  size_t i = v[0] == '-' ? 1 : 0;
+  if (i == v.size()) return false;
+  for (size_t k = i; k < v.size(); ++k) {
+    if (v[k] < '0' || v[k] > '9') return false;
+  }
+  errno = 0;
+  char* end = nullptr;
+  long long n = std::strtoll(v.c_str(), &end, 10);
+  if (errno == ERANGE || *end) return false;
+  *out = n;
+  return true;
+}
+
+std::string Join(const std::vector<std::string>& v, const char* sep = ", ") {
+  std::string out;
+  for (const auto& x : v) out += (out.empty() ? "" : sep) + x;
+  return out;
+}
+
+std::vector<std::string> OpList() {
+  std::vector<std::string> out;
+  for (const OpInfo* o : AllOps()) out.push_back(o->name);
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> Axis::Values() const { return values_from ? values_from() : values; }
+
+const char* Axis::TypeName() const {
+  switch (type) {
+    case AxisType::kInt:
+      return "int";
+    case AxisType::kEnum:
+      return "enum";
+    case AxisType::kBool:
+      return "bool";
+    case AxisType::kDuration:
+      return "duration";
+  }
+  return "?";
+}
+
+std::string Axis::Check(const std::string& raw) const {
+  std::string v = raw;
+  for (auto& [old, now] : value_aliases) {
+    if (v == old) v = now;
+  }
+  switch (type) {
+    case AxisType::kInt: {
+      long long n = 0;
+      if (!ParseInt(v, &n)) {
+        throw UsageError(name + " must be a whole number, got '" + raw + "'");
+      }
+      if (n < min || n > max) {
+        throw UsageError(name + " = " + raw + " is impossible: allowed " + std::to_string(min) +
+                         ".." + std::to_string(max) + (unit.empty() ? "" : " " + unit));
+      }
+      return std::to_string(n);
+    }
+    case AxisType::kEnum: {
+      std::vector<std::string> ok = Values();
+      if (std::find(ok.begin(), ok.end(), v) == ok.end()) {
+        throw UsageError(name + " must be one of " + Join(ok) + "; got '" + raw + "'");
+      }
+      return v;
+    }
+    case AxisType::kBool: {
+      if (v == "1" || v == "true" || v == "yes" || v == "on") return "1";
+      if (v == "0" || v == "false" || v == "no" || v == "off") return "0";
+      throw UsageError(name + " is a yes/no axis: 0 or 1 (or false/true, no/yes, off/on); got '" +
+                       raw + "'");
+    }
+    case AxisType::kDuration: {
+      double scale = 0;
+      std::string num = v;
+      auto ends = [&](const char* suf) {
+        size_t n = strlen(suf);
+        return num.size() > n && num.compare(num.size() - n, n, suf) == 0;
+      };
+      if (ends("ms")) {
+        scale = 1, num.resize(num.size() - 2);
+      } else if (ends("s")) {
+        scale = 1000, num.resize(num.size() - 1);
+      } else {
+        throw UsageError(name + " is a duration with a unit (250ms, 2s); got '" + raw + "'");
+      }
+      char* end = nullptr;
+      double x = std::strtod(num.c_str(), &end);
+      if (num.empty() || *end || !(x >= 0) || x * scale > 1e15) {
+        throw UsageError(name + " is a duration with a unit (250ms, 2s); got '" + raw + "'");
+      }
+      long long ms = static_cast<long long>(x * scale + 0.5);
+      if (ms < min || ms > max) {
+        throw UsageError(name + " = " + raw + " is impossible: allowed " + std::to_string(min) +
+                         "ms.." + std::to_string(max) + "ms");
+      }
+      return std::to_string(ms) + "ms";
+    }
+  }
+  return v;
+}
+
+nlohmann::json Axis::ToJson() const {
+  nlohmann::json j = {{"name", name},
+                      {"type", TypeName()},
+                      {"unit", unit},
+                      {"farm", farm},
+                      {"aliases", aliases}};
+  nlohmann::json d = nlohmann::json::array();
+  for (const std::string& v : SplitAxisList(name, defaults)) d.push_back(v);
+  j["default"] = d;
+  if (type == AxisType::kInt || type == AxisType::kDuration) {
+    j["min"] = min;
+    j["max"] = max;
+  }
+  if (type == AxisType::kEnum) j["values"] = Values();
+  if (type == AxisType::kBool) j["values"] = {"0", "1"};
+  if (!value_aliases.empty()) {
+    nlohmann::json va = nlohmann::json::object();
+    for (auto& [old, now] : value_aliases) va[old] = now;
+    j["value_aliases"] = va;
+  }
+  return j;
+}
+
+Axis IntAxis(std::string name, std::string defaults, long long min, long long max,
+             std::string unit) {
+  Axis a;
+  a.name = std::move(name);
+  a.type = AxisType::kInt;
+  a.defaults = std::move(defaults);
+  a.min = min;
+  a.max = max;
+  a.unit = std::move(unit);
+  return a;
+}
+
+Axis EnumAxis(std::string name, std::string defaults, std::vector<std::string> values) {
+  Axis a;
+  a.name = std::move(name);
+  a.type = AxisType::kEnum;
+  a.defaults = std::move(defaults);
+  a.values = std::move(values);
+  return a;
+}
+
+Axis BoolAxis(std::string name, std::string defaults) {
+  Axis a;
+  a.name = std::move(name);
+  a.type = AxisType::kBool;
+  a.defaults = std::move(defaults);
+  return a;
+}
+
+Axis DurationAxis(std::string name, std::string defaults, long long min_ms, long long max_ms) {
+  Axis a;
+  a.name = std::move(name);
+  a.type = AxisType::kDuration;
+  a.defaults = std::move(defaults);
+  a.min = min_ms;
+  a.max = max_ms;
+  a.unit = "ms";
+  return a;
+}
+
+namespace axes {
+Axis Containers(std::string d) {
+  return IntAxis("containers", std::move(d), 1, 1000000, "containers").Farm();
+}
+Axis Layers(std::string d) { return IntAxis("layers", std::move(d), 1, kMaxLayers, "layers").Farm(); }
+Axis Binds(std::string d) { return IntAxis("binds", std::move(d), 0, 1000, "bind mounts").Farm(); }
+Axis Workers(std::string d) { return IntAxis("workers", std::move(d), 1, 1 << 20, "workers"); }
+Axis Op(std::string d) {
+  Axis a = EnumAxis("op", std::move(d), {});
+  a.values_from = OpList;
+  return a;
+}
+Axis Rounds(std::string d) { return IntAxis("rounds", std::move(d), 1, 1000, "rounds"); }
+Axis Mounts(std::string d) { return IntAxis("mounts", std::move(d), 0, 1000000, "mounts"); }
+}  // namespace axes
+
+// --- claims -----------------------------------------------------------------
+
+nlohmann::json Claim::ToJson() const {
+  nlohmann::json j = args;
+  j["id"] = id;
+  j["kind"] = kind;
+  j["metric"] = metric;
+  j["text"] = text;
+  return j;
+}
+
+namespace claims {
+namespace {
+Claim Make(std::string kind, std::string metric, std::string text, nlohmann::json args) {
+  Claim c;
+  c.id = kind + ":" + metric;
+  c.kind = std::move(kind);
+  c.metric = std::move(metric);
+  c.text = std::move(text);
+  c.args = std::move(args);
+  return c;
+}
+}  // namespace
+
+Claim Flat(std::string metric, std::string over, double within_pct, std::string text) {
+  Claim c = Make("flat", metric, std::move(text), {{"over", over}, {"within_pct", within_pct}});
+  c.id += "@" + over;
+  return c;
+}
+Claim Linear(std::string metric, std::string in, double r2_min, double lo, double hi,
+             std::string unit, std::string text) {
+  nlohmann::json slope = lo <= hi ? nlohmann::json::array({lo, hi}) : nlohmann::json(nullptr);
+  Claim c = Make("linear", metric, std::move(text),
+                 {{"in", in}, {"r2_min", r2_min}, {"slope", slope}, {"unit", unit}});
+  c.id += "@" + in;
+  return c;
+}
+Claim Below(std::string metric, double value, std::string text) {
+  return Make("below", metric, std::move(text), {{"value", value}});
+}
+Claim Above(std::string metric, double value, std::string text) {
+  return Make("above", metric, std::move(text), {{"value", value}});
+}
+Claim Grows(std::string metric, std::string with, double min_ratio, std::string text) {
+  Claim c = Make("grows", metric, std::move(text), {{"with", with}, {"min_ratio", min_ratio}});
+  c.id += "@" + with;
+  return c;
+}
+Claim Ratio(std::string metric, nlohmann::json num, nlohmann::json den, double lo, double hi,
+            std::string text) {
+  return Make("ratio", metric, std::move(text),
+              {{"num", std::move(num)}, {"den", std::move(den)}, {"range", {lo, hi}}});
+}
+}  // namespace claims
+
+const Axis* ScenarioInfo::FindAxis(const std::string& n) const {
+  for (const Axis& a : axes) {
+    if (a.name == n) return &a;
+  }
+  for (const Axis& a : axes) {
+    if (std::find(a.aliases.begin(), a.aliases.end(), n) != a.aliases.end()) return &a;
+  }
+  return nullptr;
+}
+
+nlohmann::json ScenarioInfo::ToJson() const {
+  nlohmann::json ax = nlohmann::json::array(), cl = nlohmann::json::array();
+  for (const Axis& a : axes) ax.push_back(a.ToJson());
+  for (const Claim& c : claims) cl.push_back(c.ToJson());
+  const char* why = unsupported ? unsupported() : nullptr;
+  return {{"name", name},
+          {"mechanism", mechanism},
+          {"expect", expect},
+          {"axes", ax},
+          {"claims", cl},
+          {"unsupported", why ? nlohmann::json(why) : nlohmann::json(nullptr)}};
+}
+
+nlohmann::json ListJson() {
+  nlohmann::json sc = nlohmann::json::array();
+  for (const ScenarioInfo* s : AllScenarios()) sc.push_back(s->ToJson());
+  return {{"schema", "mntscale-list/1"}, {"scenarios", sc}, {"ops", OpList()}};
 }
 
 }  // namespace mntscale

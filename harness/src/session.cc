@@ -19,21 +19,6 @@ std::atomic<bool> g_interrupted{false};
 
 void OnSignal(int) { g_interrupted.store(true); }
 
-// The axes a point may carry that change the containers' shape.
-void ApplyProfileAxes(const Point& p, Profile* pr) {
-  if (p.Has("layers")) pr->layers = p.Int("layers");
-  if (p.Has("binds")) pr->binds = p.Int("binds");
-  if (p.Has("depth")) pr->depth = p.Int("depth");
-  if (p.Has("ns_mode")) pr->ns_mode = p.Str("ns_mode");
-  if (p.Has("overlay_api")) pr->overlay_api = p.Str("overlay_api");
-  if (p.Has("root_switch")) pr->root_switch = p.Str("root_switch");
-}
-
-std::string FarmKey(const Profile& p) {
-  nlohmann::json j = p.ToJson();
-  j.erase("name");
-  return j.dump();
-}
 
 std::string Human(double v) {
   char buf[32];
@@ -47,6 +32,24 @@ std::string Human(double v) {
 }
 
 }  // namespace
+
+Profile ProfileForPoint(const Profile& base, const Point& p) {
+  Profile pr = base;
+  if (p.Has("layers")) pr.layers = p.Int("layers");
+  if (p.Has("binds")) pr.binds = p.Int("binds");
+  if (p.Has("depth")) pr.depth = p.Int("depth");
+  if (p.Has("ns_mode")) pr.ns_mode = p.Str("ns_mode");
+  if (p.Has("overlay_api")) pr.overlay_api = p.Str("overlay_api");
+  if (p.Has("root_switch")) pr.root_switch = p.Str("root_switch");
+  return pr;
+}
+
+std::string FarmKey(const Profile& p) {
+  nlohmann::json j = p.ToJson();
+  j.erase("name");
+  j.erase("description");
+  return j.dump();
+}
 
 std::atomic<bool>& InterruptFlag() { return g_interrupted; }
 
@@ -98,8 +101,7 @@ Session::~Session() { DropFarms(); }
 const std::atomic<bool>& Session::interrupted() const { return g_interrupted; }
 
 Profile Session::ProfileFor(const Point& p) const {
-  Profile pr = config_.profile;
-  ApplyProfileAxes(p, &pr);
+  Profile pr = ProfileForPoint(config_.profile, p);
   pr.Validate();
   return pr;
 }

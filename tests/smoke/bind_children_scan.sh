@@ -14,8 +14,8 @@ for b in it:
         assert p["method"] == "open_tree" and b["skipped"].startswith("unsupported:"), b
         continue
     assert "error_occurred" not in b, b.get("error_message")
-    assert b["name"] == f"bind_children_scan/C:{p['C']}/method:{p['method']}"
+    assert b["name"] == f"bind_children_scan/children:{p['children']}/method:{p['method']}"
     assert b["items_per_second"] > 0 and b["latency_ns"]["count"] > 0
-    assert b["extra"]["children"] == p["C"] and b["extra"]["mounts_in_namespace"] == p["C"] + 2
+    assert b["extra"]["children"] == p["children"] and b["extra"]["mounts_in_namespace"] == p["children"] + 2
 print("bind_children_scan JSON ok:", len(it), "points")
 PY

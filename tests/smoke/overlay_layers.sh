@@ -10,9 +10,9 @@ check_result "$TMP/r.json" <<'PY'
 assert len(it) == 2 * 2 * 3, len(it)
 for b in it:
     p = b["params"]
-    assert b["name"] == f"overlay_layers/layers:{p['layers']}/api:{p['api']}/lookup:{p['lookup']}"
+    assert b["name"] == f"overlay_layers/layers:{p['layers']}/overlay_api:{p['overlay_api']}/lookup:{p['lookup']}"
     if "skipped" in b:  # lowerdir+ before 6.7
-        assert p["api"] == "fsmount" and "lowerdir+" in b["skipped"], b["skipped"]
+        assert p["overlay_api"] == "fsmount" and "lowerdir+" in b["skipped"], b["skipped"]
         continue
     assert "error_occurred" not in b, b.get("error_message")
     x = b["extra"]

@@ -7,13 +7,13 @@ require_root
 "$BIN" run --scenario propagation_fanout --set N=1,5 \
   --warmup 0.05 --window 0.1 --windows 2 --quiet --out "$TMP/r.json"
 check_result "$TMP/r.json" <<'PY'
-assert [b["params"]["N"] for b in it] == [1, 5], [b["name"] for b in it]
+assert [b["params"]["peers"] for b in it] == [1, 5], [b["name"] for b in it]
 for b in it:
     assert "error_occurred" not in b, b.get("error_message")
     x = b["extra"]
-    assert b["name"] == f"propagation_fanout/N:{b['params']['N']}"
+    assert b["name"] == f"propagation_fanout/peers:{b['params']['peers']}"
     assert b["items_per_second"] > 0 and b["iterations"] > 0
-    assert x["peers"] == b["params"]["N"] and x["peer_group"] > 0
+    assert x["peers"] == b["params"]["peers"] and x["peer_group"] > 0
     for k in ["mount_ns_p50", "umount_ns_p50", "mount_ns_p99", "umount_ns_p99"]:
         assert x[k] > 0, k
     lat = b["latency_ns"]

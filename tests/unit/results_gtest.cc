@@ -134,7 +134,7 @@ TEST(SweepExpansion, CartesianProductWithOverrides) {
   ScenarioInfo s{.name = "x",
                  .mechanism = "",
                  .expect = "",
-                 .axes = {{"containers", "1,10"}, {"workers", "1,2"}},
+                 .axes = {axes::Containers("1,10"), axes::Workers("1,2")},
                  .run = nullptr};
   auto pts = ExpandPoints(s, {{"workers", "4"}});
   ASSERT_EQ(pts.size(), 2u);

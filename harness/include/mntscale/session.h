@@ -81,6 +81,13 @@ class Session {
   int points_done_ = 0;
 };
 
+// The profile of a point: base with the point's shape axes (layers, binds,
+// depth, ns_mode, overlay_api, root_switch) applied.
+Profile ProfileForPoint(const Profile& base, const Point& p);
+// Two profiles with the same key share a farm (the name does not count).
+// Session and the plan's time estimate both use it.
+std::string FarmKey(const Profile& p);
+
 // Installs the SIGINT/SIGTERM handler that sets the interrupted flag.
 void InstallInterruptHandler();
 std::atomic<bool>& InterruptFlag();
