@@ -9,11 +9,11 @@
 namespace mntscale {
 
 BackgroundReaders::BackgroundReaders(std::vector<WorkerPlan> plans) : plans_(std::move(plans)) {
-  for (size_t i = 0; i < plans_.size(); ++i) slots_.push_back(std::make_unique<Slot>());
+  for (size_t i = 0; i < plans_.size(); ++i) readers_.push_back(std::make_unique<ReaderState>());
   phase_t0_ns_ = MonotonicNs();
   for (size_t i = 0; i < plans_.size(); ++i)
     threads_.emplace_back(&BackgroundReaders::Loop, this, i);
-  for (auto& s : slots_) {
+  for (auto& s : readers_) {
     while (s->state.load(std::memory_order_acquire) == 0) {
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
@@ -36,7 +36,7 @@ BackgroundReaders::~BackgroundReaders() {
 
 void BackgroundReaders::Loop(int i) {
   const WorkerPlan& plan = plans_[i];
-  Slot& slot = *slots_[i];
+  ReaderState& slot = *readers_[i];
   OpContext ctx;
   try {
     ctx = EnterWorker(plan, i, true);
@@ -80,7 +80,7 @@ void BackgroundReaders::Stop() {
   SetPhase(phase_.load());
   stop_.store(true);
   for (auto& t : threads_) t.join();
-  for (auto& s : slots_) {
+  for (auto& s : readers_) {
     if (s->state.load() == 3) throw std::runtime_error(s->msg);
   }
 }
@@ -88,7 +88,7 @@ void BackgroundReaders::Stop() {
 Histogram BackgroundReaders::Latency(const std::string& role, int phase) const {
   Histogram h;
   for (size_t i = 0; i < plans_.size(); ++i) {
-    if (plans_[i].role == role) h.Merge(slots_[i]->hist[phase]);
+    if (plans_[i].role == role) h.Merge(readers_[i]->hist[phase]);
   }
   return h;
 }
@@ -96,7 +96,7 @@ Histogram BackgroundReaders::Latency(const std::string& role, int phase) const {
 double BackgroundReaders::OpsPerSec(const std::string& role, int phase) const {
   uint64_t n = 0;
   for (size_t i = 0; i < plans_.size(); ++i) {
-    if (plans_[i].role == role) n += slots_[i]->ops[phase];
+    if (plans_[i].role == role) n += readers_[i]->ops[phase];
   }
   return phase_s_[phase] > 0 ? n / phase_s_[phase] : 0;
 }

@@ -133,7 +133,7 @@ ScratchNs NamespaceWithMounts(int mounts, const std::string& propagation) {
 }
 
 long ReadOwnMountinfo(char* buf, size_t size) {
-  int fd = openat(Sandbox::Enter().proc_fd(), "thread-self/mountinfo", O_RDONLY | O_CLOEXEC);
+  int fd = openat(Sandbox::Current().proc_fd(), "thread-self/mountinfo", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -errno;
   long total = 0;
   ssize_t n;

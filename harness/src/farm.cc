@@ -43,7 +43,7 @@ int BaseNamespace() {
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
   if (fd >= 0) return fd;
-  const std::string& work = Sandbox::Enter().workdir();
+  const std::string& work = Sandbox::Current().workdir();
   OnPrivateThread([&] {
     Check(unshare(CLONE_NEWNS), "unshare", "CLONE_NEWNS (base)");
     Check(chdir(work.c_str()), "chdir", work);
@@ -62,7 +62,7 @@ std::atomic<int> g_farm_ids{0};
 }  // namespace
 
 std::string InBase(const std::string& sandbox_path) {
-  const std::string& work = Sandbox::Enter().workdir();
+  const std::string& work = Sandbox::Current().workdir();
   if (sandbox_path.rfind(work, 0) == 0) return sandbox_path.substr(work.size());
   return sandbox_path;
 }
@@ -73,7 +73,7 @@ const Image& GetImage(const ImageShape& shape) {
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(shape);
   if (it != cache.end()) return it->second;
-  std::string dir = Sandbox::Enter().workdir() + "/img/" + std::to_string(cache.size());
+  std::string dir = Sandbox::Current().workdir() + "/img/" + std::to_string(cache.size());
   return cache.emplace(shape, BuildImage(dir, shape)).first->second;
 }
 
@@ -83,7 +83,7 @@ Farm::Farm(const Profile& profile, const Image& image, int builders)
   if (std::string why = RootlessProfileProblem(profile_); !why.empty()) throw Unsupported(why);
   if (builders_ <= 0) builders_ = std::max(1u, std::thread::hardware_concurrency());
   base_ns_fd_ = BaseNamespace();
-  std::string dir = Sandbox::Enter().workdir() + "/f" + std::to_string(id_);
+  std::string dir = Sandbox::Current().workdir() + "/f" + std::to_string(id_);
   MkdirP(dir + "/binds");
   for (int b = 0; b < profile_.binds; ++b) {
     WriteFile(dir + "/binds/b" + std::to_string(b), "bind " + std::to_string(b) + "\n");
@@ -167,7 +167,7 @@ void Farm::BuildRange(int first, int last, std::vector<Container>* out, std::ato
     }
     Container ct;
     ct.index = i;
-    ct.upper = Sandbox::Enter().workdir() + c + "/upper";
+    ct.upper = Sandbox::Current().workdir() + c + "/upper";
     if (pivot) {
       // As runc does: pivot_root(".", ".") stacks the old root under the new
       // one, and a lazy umount detaches it.
@@ -327,6 +327,15 @@ void Farm::Shrink(int n) {
 }
 
 long Farm::MountsHeld() const {
+  if (shared_ns_fd_ >= 0) {
+    // Shared mode: every container lives in one namespace; count it there.
+    long n = 0;
+    OnPrivateThread([&] {
+      Check(setns(shared_ns_fd_, CLONE_NEWNS), "setns", "the farm's shared namespace");
+      n = CountOwnMounts();
+    });
+    return n;
+  }
   long n = 0;
   for (const auto& c : containers_) n += c.mounts;
   return n;

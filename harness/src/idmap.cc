@@ -18,7 +18,7 @@ std::string ProcPath(pid_t pid, const char* leaf) {
 }
 
 // /proc as the sandbox sees it: builder threads have a container root.
-int ProcDir() { return Sandbox::Entered() ? Sandbox::Enter().proc_fd() : AT_FDCWD; }
+int ProcDir() { return Sandbox::Entered() ? Sandbox::Current().proc_fd() : AT_FDCWD; }
 
 void WriteProcFile(pid_t pid, const char* leaf, const std::string& data) {
   std::string rel = std::to_string(pid) + "/" + leaf;

@@ -14,6 +14,8 @@
 #include <map>
 #include <sstream>
 
+#include <benchmark/benchmark.h>
+
 #include "mntscale/sandbox.h"
 #include "mntscale/sys.h"
 #include "mntscale/userns.h"
@@ -50,14 +52,6 @@ std::string SelfExe() {
 }
 
 }  // namespace
-
-long ReadSysctl(const std::string& name) {
-  std::string path = "/proc/sys/" + name;
-  std::replace(path.begin() + 10, path.end(), '.', '/');
-  std::string s;
-  if (!TryReadFile(path, &s)) return -1;
-  return std::strtol(s.c_str(), nullptr, 10);
-}
 
 std::string KernelRelease() {
   struct utsname u;
@@ -123,6 +117,41 @@ nlohmann::json MountHashInfo() {
   return {{"entries", entries}, {"source", "estimated"}};
 }
 
+// The fields Google Benchmark's own JSON carries, from its CPUInfo: caches
+// from sysfs, MHz from /proc/cpuinfo, scaling from the cpufreq governor,
+// load averages. A field it could not read says so instead of holding a
+// made-up value.
+nlohmann::json BenchmarkCpuContext() {
+  const benchmark::CPUInfo& info = benchmark::CPUInfo::Get();
+  nlohmann::json c = nlohmann::json::object();
+  c["num_cpus"] = info.num_cpus;
+  if (info.cycles_per_second > 1e6) {
+    c["mhz_per_cpu"] = static_cast<long>(info.cycles_per_second / 1e6 + 0.5);
+  } else {
+    c["mhz_per_cpu_unsupported"] = "unsupported: no cpu MHz in /proc/cpuinfo or sysfs";
+  }
+  if (info.scaling == benchmark::CPUInfo::UNKNOWN) {
+    c["cpu_scaling_unsupported"] = "unsupported: no cpufreq governor in sysfs";
+  } else {
+    c["cpu_scaling_enabled"] = info.scaling == benchmark::CPUInfo::ENABLED;
+  }
+  nlohmann::json caches = nlohmann::json::array();
+  for (const auto& k : info.caches) {
+    caches.push_back({{"type", k.type},
+                      {"level", k.level},
+                      {"size", k.size},
+                      {"num_sharing", k.num_sharing}});
+  }
+  c["caches"] = caches;
+  c["load_avg"] = info.load_avg;
+#ifdef NDEBUG
+  c["library_build_type"] = "release";
+#else
+  c["library_build_type"] = "debug";
+#endif
+  return c;
+}
+
 nlohmann::json CollectContext(const Topology& topo, const nlohmann::json& extra) {
   struct utsname u;
   uname(&u);
@@ -135,11 +164,6 @@ nlohmann::json CollectContext(const Topology& topo, const nlohmann::json& extra)
       {"date", IsoNow()},
       {"host_name", Hostname()},
       {"executable", SelfExe()},
-      {"num_cpus", sysconf(_SC_NPROCESSORS_ONLN)},
-      {"mhz_per_cpu", 0},
-      {"cpu_scaling_enabled", false},
-      {"library_build_type", "release"},
-      {"caches", nlohmann::json::array()},
       {"mntscale_version", MNTSCALE_VERSION},
       {"machine", {{"name", Hostname()}, {"virtualized", virt}, {"hypervisor", hv}}},
       {"kernel",
@@ -167,6 +191,7 @@ nlohmann::json CollectContext(const Topology& topo, const nlohmann::json& extra)
       {"rootless", Rootless()},
       {"user_namespace", UserNamespaceJson()},
   };
+  c.update(BenchmarkCpuContext());
   // The kernel matrix tells us when we run under emulation.
   if (const char* acc = getenv("MNTSCALE_ACCELERATOR")) {
     c["kernel"]["accelerator"] = acc;

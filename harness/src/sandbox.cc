@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <stdexcept>
 #include <sstream>
 
 #include "mntscale/sys.h"
@@ -56,6 +57,11 @@ Sandbox& Sandbox::Enter() {
 }
 
 bool Sandbox::Entered() { return g_sandbox != nullptr; }
+
+Sandbox& Sandbox::Current() {
+  if (!g_sandbox) throw std::logic_error("the sandbox was not entered (call Sandbox::Enter first)");
+  return *g_sandbox;
+}
 
 void Sandbox::Leave() {
   if (workdir_.empty()) return;

@@ -178,10 +178,7 @@ std::vector<Point> ExpandPoints(const ScenarioInfo& s,
       if (s.FindAxis(k) == &a) list = v;
     }
     std::vector<std::string> vals;
-    for (const std::string& v : SplitAxisList(a.name, list)) {
-      std::string c = a.Check(v);
-      if (std::find(vals.begin(), vals.end(), c) == vals.end()) vals.push_back(c);
-    }
+    for (const std::string& v : SplitAxisList(a.name, list)) vals.push_back(a.Check(v));
     std::vector<Point> next;
     for (const Point& p : points) {
       for (const std::string& v : vals) {

@@ -36,13 +36,13 @@ void OnPrivateThread(const std::function<void()>& fn) {
 
 int OpenThreadMountNs() {
   return static_cast<int>(
-      Check(openat(Sandbox::Enter().proc_fd(), "thread-self/ns/mnt", O_RDONLY | O_CLOEXEC), "open",
+      Check(openat(Sandbox::Current().proc_fd(), "thread-self/ns/mnt", O_RDONLY | O_CLOEXEC), "open",
             "/proc/thread-self/ns/mnt"));
 }
 
 std::vector<std::string> ThreadMountinfo() {
   Fd fd(static_cast<int>(
-      Check(openat(Sandbox::Enter().proc_fd(), "thread-self/mountinfo", O_RDONLY | O_CLOEXEC),
+      Check(openat(Sandbox::Current().proc_fd(), "thread-self/mountinfo", O_RDONLY | O_CLOEXEC),
             "open", "/proc/thread-self/mountinfo")));
   std::string s;
   char buf[65536];
@@ -74,7 +74,7 @@ ScratchNs::ScratchNs(int fd) { c_.ns_fd = fd; }
 
 ScratchNs::ScratchNs() {
   const std::string dir =
-      Sandbox::Enter().workdir() + "/scratch/" + std::to_string(g_serial.fetch_add(1));
+      Sandbox::Current().workdir() + "/scratch/" + std::to_string(g_serial.fetch_add(1));
   OnPrivateThread([&] {
     Check(unshare(CLONE_NEWNS), "unshare", "CLONE_NEWNS (scratch)");
     MkdirP(dir);

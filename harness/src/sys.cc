@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -164,6 +165,14 @@ void MkdirP(const std::string& path, mode_t mode) {
     if (mkdir(cur.c_str(), mode) < 0 && errno != EEXIST) Check(-1, "mkdir", cur);
     cur += "/";
   }
+}
+
+long ReadSysctl(const std::string& name) {
+  std::string path = "/proc/sys/" + name;
+  std::replace(path.begin() + 10, path.end(), '.', '/');
+  std::string s;
+  if (!TryReadFile(path, &s)) return -1;
+  return std::strtol(s.c_str(), nullptr, 10);
 }
 
 }  // namespace mntscale

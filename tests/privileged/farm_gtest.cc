@@ -201,6 +201,33 @@ TEST_F(FarmTest, SharedNamespaceHoldsEveryContainer) {
     EXPECT_EQ(static_cast<int>(ThreadMountinfo().size()), 1 + 5 * p.MountsPerContainer());
   });
   t.join();
+  // Regression: MountsHeld said 0 in shared mode (the mitigations scenario's
+  // shared-ns variant recorded mounts_held: 0).
+  EXPECT_EQ(farm.MountsHeld(), 1 + 5 * p.MountsPerContainer());
+}
+
+// Regression: Grow stopped its clock only after a progress loop that slept
+// 100 ms between checks, so every build read at least 0.1 s. A few minimal
+// containers build in milliseconds; the figure must say so.
+TEST_F(FarmTest, GrowIsTimedByItsBuildersNotByTheProgressPoller) {
+  Profile p = profile_;
+  p.layers = 1;
+  p.binds = 0;
+  const Image& img = GetImage({p.layers, p.depth, p.files_per_dir, p.binds});
+  Farm farm(p, img, 2);
+  int calls = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  double grow_s = farm.Grow(4, [&](int, int) { ++calls; });
+  double outer_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double sum_s = 0;
+  for (const Container& c : farm.containers()) sum_s += c.build_s;
+  EXPECT_GE(calls, 1);
+  EXPECT_LE(grow_s, outer_s);
+  // The builds themselves took sum_s of builder time; the wall figure lies
+  // between the longest builder's share and the sum, never a poller tick.
+  EXPECT_LE(grow_s, sum_s + 0.02) << "grow " << grow_s << " s, builds " << sum_s << " s";
+  if (sum_s < 0.05) EXPECT_LT(grow_s, 0.08) << "quantised to the 100 ms progress tick";
 }
 
 // The host side: this test never enters a sandbox itself.

@@ -1,6 +1,10 @@
 // Pure logic: result documents, aggregates, error messages, profiles,
 // histograms, sweep expansion.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <set>
+#include <tuple>
 
 #include "mntscale/histogram.h"
 #include "mntscale/profile.h"
@@ -141,6 +145,33 @@ TEST(SweepExpansion, CartesianProductWithOverrides) {
   EXPECT_EQ(pts[0].Name("x"), "x/containers:1/workers:4");
   EXPECT_EQ(pts[1].Int("containers"), 10);
   EXPECT_EQ(pts[1].Params()["workers"], 4);
+}
+
+// The context's CPU fields come from Google Benchmark's CPUInfo, which reads
+// sysfs: they must match the machine, never be placeholders (0 MHz, []).
+TEST(Context, CachesMatchSysfsAndNothingIsAPlaceholder) {
+  nlohmann::json c = BenchmarkCpuContext();
+  std::multiset<std::tuple<int, std::string, long>> want, got;
+  for (int i = 0;; ++i) {
+    std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/";
+    std::string level, type, size;
+    if (!TryReadFile(dir + "level", &level)) break;
+    TryReadFile(dir + "type", &type);
+    TryReadFile(dir + "size", &size);  // "48K"
+    long bytes = std::strtol(size.c_str(), nullptr, 10) * (size.find('M') != std::string::npos ? 1 << 20 : 1024);
+    type.erase(type.find_last_not_of("\n") + 1);
+    want.insert({std::atoi(level.c_str()), type, bytes});
+  }
+  if (want.empty()) GTEST_SKIP() << "no /sys/devices/system/cpu/cpu0/cache on this machine";
+  for (const auto& k : c["caches"]) {
+    got.insert({k["level"].get<int>(), k["type"].get<std::string>(), k["size"].get<long>()});
+  }
+  EXPECT_EQ(got, want);
+  EXPECT_TRUE(c.contains("mhz_per_cpu") ? c["mhz_per_cpu"].get<long>() > 0
+                                        : c.contains("mhz_per_cpu_unsupported"));
+  EXPECT_TRUE(c.contains("cpu_scaling_enabled") || c.contains("cpu_scaling_unsupported"));
+  EXPECT_EQ(c["load_avg"].size(), 3u);
+  EXPECT_EQ(c["num_cpus"].get<long>(), sysconf(_SC_NPROCESSORS_ONLN));
 }
 
 }  // namespace

@@ -39,7 +39,7 @@ class BackgroundReaders {
   double PhaseSeconds(int phase) const { return phase_s_[phase]; }
 
  private:
-  struct alignas(256) Slot {
+  struct alignas(256) ReaderState {
     Histogram hist[kPhases];
     uint64_t ops[kPhases] = {};
     std::atomic<int> state{0};  // 0 starting, 1 ready, 2 failed, 3 op failed
@@ -48,7 +48,7 @@ class BackgroundReaders {
   void Loop(int i);
 
   std::vector<WorkerPlan> plans_;
-  std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<std::unique_ptr<ReaderState>> readers_;
   std::vector<std::thread> threads_;
   alignas(64) std::atomic<int> phase_{0};
   std::atomic<bool> stop_{false};

@@ -15,9 +15,10 @@ inline constexpr int kSchemaVersion = 1;
 // Everything a result needs to be compared a year later on another machine.
 // `extra` is merged in (config, profile, placement, ...).
 nlohmann::json CollectContext(const Topology& topo, const nlohmann::json& extra);
+// The CPU fields of Google Benchmark's context (caches, MHz, scaling, load).
+nlohmann::json BenchmarkCpuContext();
 
 // Machine facts used by the context and the pre-flight checks.
-long ReadSysctl(const std::string& name);  // -1 when unreadable
 std::string KernelRelease();
 bool IsVirtualized(std::string* hypervisor);
 // The mount hash size: from the boot log, mhash_entries=, or estimated from RAM.

@@ -16,6 +16,9 @@ class Sandbox {
  public:
   static Sandbox& Enter();  // idempotent
   static bool Entered();
+  // The sandbox this process entered; a logic error before Enter(), so code
+  // that only reads the work area can never create one by accident.
+  static Sandbox& Current();
   const std::string& workdir() const { return workdir_; }
   // fd of /proc as this namespace sees it (O_PATH): lets threads whose root
   // is a container reach their own /proc/thread-self.

@@ -76,6 +76,9 @@ class UsageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A sysctl as a number ("fs.mount-max"); -1 when unreadable.
+long ReadSysctl(const std::string& name);
+
 // "EINVAL" for EINVAL; "errno 1234" for numbers it does not know.
 std::string ErrnoName(int err);
 

@@ -1,0 +1,183 @@
+// The planning module: typed axes, expansion, validation before anything is
+// built, and the time estimate's farm-reuse rule (the one Session uses).
+#include <gtest/gtest.h>
+
+#include "mntscale/plan.h"
+#include "mntscale/sys.h"
+
+namespace mntscale {
+namespace {
+
+void Nop(Session&, const Point&, Entry&) {}
+
+PointCost OwnFarm(const Point& p) {
+  return {.measurements = 0, .own_containers = p.Int("containers"), .session_farm = false};
+}
+
+// Two scenarios of the test binary's own, registered like real ones.
+MNTSCALE_SCENARIO(plan_walk, {.name = "plan_walk",
+                              .mechanism = "test",
+                              .expect = "test",
+                              .axes = {axes::Layers("10"), axes::Containers("1,10"),
+                                       axes::Workers("1"), axes::Op("stat"),
+                                       IntAxis("peers", "1", 1, 100).Alias("N"),
+                                       EnumAxis("idmap", "none", {"none", "per-layer-idmap"})
+                                           .ValueAlias("per-layer", "per-layer-idmap"),
+                                       BoolAxis("churn", "0"), axes::Rounds("1")},
+                              .run = Nop});
+MNTSCALE_SCENARIO(plan_build, {.name = "plan_build",
+                               .mechanism = "test",
+                               .expect = "test",
+                               .axes = {axes::Containers("100")},
+                               .run = Nop,
+                               .cost = OwnFarm});
+
+Topology Machine() { return Topology::Load("pack:2 core:4 pu:2"); }
+
+RunRequest Req(std::vector<std::string> sets, std::string scenario = "plan_walk") {
+  RunRequest r;
+  r.scenarios = {scenario};
+  r.sets = std::move(sets);
+  return r;
+}
+
+TEST(TypedAxes, ChecksAndCanonicalisesEveryType) {
+  Axis i = IntAxis("n", "1", 1, 10);
+  EXPECT_EQ(i.Check("7"), "7");
+  EXPECT_THROW(i.Check("0"), UsageError);
+  EXPECT_THROW(i.Check("11"), UsageError);
+  EXPECT_THROW(i.Check("1.5"), UsageError);
+  EXPECT_THROW(i.Check("4294967297"), UsageError);  // no silent wrap to 1
+  EXPECT_THROW(i.Check(""), UsageError);
+  Axis b = BoolAxis("b", "0");
+  EXPECT_EQ(b.Check("true"), "1");
+  EXPECT_EQ(b.Check("off"), "0");
+  EXPECT_THROW(b.Check("2"), UsageError);
+  Axis d = DurationAxis("d", "1s", 1, 60000);
+  EXPECT_EQ(d.Check("250ms"), "250ms");
+  EXPECT_EQ(d.Check("2s"), "2000ms");
+  EXPECT_THROW(d.Check("2"), UsageError);
+  EXPECT_THROW(d.Check("2h"), UsageError);
+  EXPECT_THROW(d.Check("61s"), UsageError);
+  Axis op = axes::Op("stat");
+  EXPECT_EQ(op.Check("statx"), "statx");
+  EXPECT_THROW(op.Check("bogus"), UsageError);
+}
+
+TEST(TypedAxes, MessageNamesTheAxisAndTheRange) {
+  try {
+    axes::Containers("1").Check("0");
+    FAIL() << "accepted 0 containers";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("containers = 0 is impossible: allowed 1..1000000"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Plan, AliasesAndValueAliasesBecomeCanonicalNames) {
+  Plan p = MakePlan(Req({"N=3", "idmap=per-layer", "containers=1", "churn=yes"}), Machine());
+  ASSERT_EQ(p.PointCount(), 1);
+  EXPECT_EQ(p.scenarios[0].points[0].Name("plan_walk"),
+            "plan_walk/layers:10/containers:1/workers:1/op:stat/peers:3/idmap:per-layer-idmap/"
+            "churn:1/rounds:1");
+}
+
+TEST(Plan, RefusesBadValuesBeforeAnythingIsBuilt) {
+  const Topology t = Machine();
+  for (const char* bad : {"containers=0", "containers=", "containers=1,,2", "workers=0",
+                          "workers=17", "op=bogus", "layers=501", "peers=x", "churn=2",
+                          "idmap=parent", "nosuchaxis=1", "=1", "containers"}) {
+    EXPECT_THROW(MakePlan(Req({bad}), t), UsageError) << bad;
+  }
+  RunRequest r = Req({});
+  r.axis_options = {{"binds", "5"}};  // plan_walk has no binds: never silently ignored
+  EXPECT_THROW(MakePlan(r, t), UsageError);
+  r.axis_options = {};
+  r.scenarios = {"no_such_scenario"};
+  EXPECT_THROW(MakePlan(r, t), UsageError);
+}
+
+TEST(Plan, WorkersAreCheckedAgainstThePlacement) {
+  RunRequest r = Req({"workers=16"});
+  EXPECT_NO_THROW(MakePlan(r, Machine()));
+  r.cfg.placement = "socket:1";
+  EXPECT_THROW(MakePlan(r, Machine()), UsageError);  // 8 PUs on socket 1
+  r.cfg.placement = "socket:1,share";
+  EXPECT_NO_THROW(MakePlan(r, Machine()));
+}
+
+TEST(Plan, PresetAxisOptionsApplyOnlyWhereTheAxisExists) {
+  Preset pr;
+  pr.name = "t";
+  pr.version = 1;
+  pr.origin = "test";
+  pr.scenarios = {{"plan_walk", {{"containers", "1"}}}, {"plan_build", {}}};
+  RunRequest r;
+  r.scenarios.clear();
+  r.axis_options = {{"containers", "5"}};
+  Plan p = MakePresetPlan(pr, r, Machine());
+  ASSERT_EQ(p.scenarios.size(), 2u);
+  EXPECT_EQ(p.scenarios[0].points[0].Int("containers"), 5);
+  EXPECT_EQ(p.scenarios[1].points[0].Int("containers"), 5);
+  r.axis_options = {{"op", "statx"}};
+  EXPECT_EQ(MakePresetPlan(pr, r, Machine()).scenarios[1].points[0].Name("plan_build"),
+            "plan_build/containers:100");
+  r.axis_options = {{"binds", "1"}};  // no scenario of the preset has it
+  EXPECT_THROW(MakePresetPlan(pr, r, Machine()), UsageError);
+}
+
+// The estimate grows a farm of one shape and rebuilds it when the shape
+// changes: the same FarmKey rule as Session.
+TEST(Plan, EstimateFollowsSessionsFarmReuse) {
+  SessionConfig cfg;
+  cfg.warmup_s = 1;
+  cfg.window_s = 1;
+  cfg.windows = 2;
+  cfg.repetitions = 1;
+  Plan grow = MakePlan(Req({"containers=10,100,50"}), Machine());
+  Estimate e = EstimatePlan(grow, cfg, 0.01);
+  EXPECT_EQ(e.points, 3);
+  EXPECT_EQ(e.containers_built, 100);  // 10, then +90, then shrink
+  EXPECT_DOUBLE_EQ(e.measure_s, 3 * 2 * 3.0);  // rounds=1: with and without
+  Plan shapes = MakePlan(Req({"containers=10", "layers=1,2,1"}), Machine());
+  EXPECT_EQ(EstimatePlan(shapes, cfg, 0.01).containers_built, 30);  // each shape change rebuilds
+  // The profile's name is not part of the shape.
+  cfg.profile.name = "renamed";
+  EXPECT_EQ(EstimatePlan(grow, cfg, 0.01).containers_built, 100);
+  // A scenario that builds its own farm costs its containers every repetition.
+  cfg.repetitions = 2;
+  Plan own = MakePlan(Req({}, "plan_build"), Machine());
+  Estimate o = EstimatePlan(own, cfg, 0.01);
+  EXPECT_EQ(o.containers_built, 200);
+  EXPECT_DOUBLE_EQ(o.measure_s, 0);
+}
+
+TEST(Plan, FarmKeyIgnoresTheNameButNotTheShape) {
+  Profile a, b;
+  b.name = "other";
+  EXPECT_EQ(FarmKey(a), FarmKey(b));
+  b.layers = a.layers + 1;
+  EXPECT_NE(FarmKey(a), FarmKey(b));
+}
+
+TEST(ListJson, CarriesTypesDefaultsAliasesAndClaims) {
+  nlohmann::json j = ListJson();
+  EXPECT_EQ(j["schema"], "mntscale-list/1");
+  const nlohmann::json* walk = nullptr;
+  for (const auto& s : j["scenarios"]) {
+    if (s["name"] == "plan_walk") walk = &s;
+  }
+  ASSERT_NE(walk, nullptr);
+  const auto& ax = (*walk)["axes"];
+  EXPECT_EQ(ax[1]["name"], "containers");
+  EXPECT_EQ(ax[1]["type"], "int");
+  EXPECT_EQ(ax[1]["default"], nlohmann::json({"1", "10"}));
+  EXPECT_EQ(ax[1]["farm"], true);
+  EXPECT_EQ(ax[4]["aliases"], nlohmann::json({"N"}));
+  EXPECT_EQ(ax[5]["value_aliases"]["per-layer"], "per-layer-idmap");
+  EXPECT_EQ(ax[6]["type"], "bool");
+}
+
+}  // namespace
+}  // namespace mntscale
