@@ -131,7 +131,7 @@ void ContainerStartStorm(Session& s, const Point& p, Entry& e) {
   spec.events = starts;
   spec.event = [&](EventContext& c) { Start(st, c); };
   bg.SetPhase(kStorm);
-  EventResult r = s.Events(spec);
+  EventResult r = s.Events(spec, &e);
   const double storm_s = r.span_s;
   const long storm_ops = r.ops;
   int host_mounts = 0;
@@ -154,8 +154,6 @@ void ContainerStartStorm(Session& s, const Point& p, Entry& e) {
   e.Set("mount_ops", storm_ops);
   e.Set("mount_ops_per_start", static_cast<double>(storm_ops) / starts);
   e.Set("storm_s", storm_s);
-  e.Set("events_span_s", r.span_s);
-  e.Set("events_sum_s", r.sum_s);
   e.Set("teardown_s", teardown_s);
   e.Set("host_mounts_after_storm", host_mounts);
   for (const char* role : {"health", "mountinfo"}) {

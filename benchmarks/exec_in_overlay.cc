@@ -153,14 +153,12 @@ void ExecInOverlay(Session& s, const Point& p, Entry& e) {
     ctx.path = exe.c_str();
     if (int rc = op->fn(ctx); rc < 0) throw SysError(op->name, exe, -rc);
   };
-  EventResult r = s.Events(spec);
+  EventResult r = s.Events(spec, &e);
   if (bg) {
     bg->Stop();
     e.Set("churn_ops_per_sec", bg->OpsPerSec("churn", 1));
   }
   e.FromEvents(r.events, r.sum_s, &r.latency);
-  e.Set("events_span_s", r.span_s);
-  e.Set("events_sum_s", r.sum_s);
 }
 
 }  // namespace

@@ -72,21 +72,18 @@ void NsTeardown(Session& s, const Point& p, Entry& e) {
 
   Histogram per_ns;
   std::vector<double> wall_ns;
-  double total_s = 0, sum_s = 0;
+  double total_s = 0;
   for (int round = 0; round < p.Int("rounds"); ++round) {
     if (s.interrupted().load()) throw Interrupted();
     bg.SetPhase(kBuild);
-    EventResult r = s.Events(spec);
+    EventResult r = s.Events(spec, &e);
     bg.SetPhase(kBuild);
     per_ns.Merge(r.latency);
     wall_ns.push_back(r.span_s * 1e9);
     total_s += r.span_s;
-    sum_s += r.sum_s;
   }
   bg.Stop();
   e.FromEvents(per_ns.count(), total_s, &per_ns);
-  e.Set("events_span_s", total_s);
-  e.Set("events_sum_s", sum_s);
   e.Set("teardown_wall_ns", wall_ns);
   e.Set("per_ns_p50_ns", per_ns.Quantile(0.5));
   e.Set("per_mount_ns", static_cast<double>(per_ns.Quantile(0.5)) / std::max(1, m));

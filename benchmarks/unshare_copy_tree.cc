@@ -89,7 +89,7 @@ void UnshareCopyTree(Session& s, const Point& p, Entry& e) {
   spec.budget_s = s.config().window_s * s.config().windows;
   spec.setup = [&](EventContext&) { TimedUnshare(source.fd(), flags, nullptr); };  // warm the slabs
   spec.event = [&](EventContext& c) { TimedUnshare(source.fd(), flags, &c); };
-  EventResult r = s.Events(spec);
+  EventResult r = s.Events(spec, &e);
   if (bg) {
     bg->SetPhase(2);
     std::this_thread::sleep_for(std::chrono::duration<double>(s.config().window_s));
@@ -100,8 +100,6 @@ void UnshareCopyTree(Session& s, const Point& p, Entry& e) {
   std::sort(samples.begin(), samples.end());
   const double median_ns = samples[samples.size() / 2];
   e.FromEvents(r.events, r.sum_s, &r.latency);
-  e.Set("events_span_s", r.span_s);
-  e.Set("events_sum_s", r.sum_s);
   e.Set("mounts_in_ns", in_ns);
   e.Set("per_unshare_ns", median_ns);
   e.Set("per_mount_ns", median_ns / in_ns);

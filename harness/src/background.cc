@@ -96,6 +96,7 @@ void BackgroundReaders::Loop(int i) {
   OpFn fn = plan.op->fn;
   while (!ctl_->stop.load(std::memory_order_relaxed)) {
     int ph = ctl_->phase.load(std::memory_order_relaxed);
+    slot.seen.store(ph, std::memory_order_relaxed);
     uint64_t t0 = MonotonicNs();
     int rc = fn(ctx);
     slot.hist[ph].Record(MonotonicNs() - t0);
@@ -120,6 +121,15 @@ void BackgroundReaders::SetPhase(int phase) {
   int old = ctl_->phase.exchange(phase, std::memory_order_relaxed);
   phase_s_[old] += (now - phase_t0_ns_) * 1e-9;
   phase_t0_ns_ = now;
+  if (old == phase || stopped_) return;
+  const uint64_t deadline = now + 1000000000ull;
+  for (size_t i = 0; i < plans_.size(); ++i) {
+    Slot& s = slots_[i];
+    while (s.state.load(std::memory_order_acquire) == 1 &&
+           s.seen.load(std::memory_order_relaxed) != phase && MonotonicNs() < deadline) {
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
 }
 
 void BackgroundReaders::Stop() {

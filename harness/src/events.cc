@@ -62,7 +62,7 @@ struct ErrorReport {
 struct alignas(256) ActorSlot {
   std::atomic<int> state;
   std::atomic<long> ops;
-  int tid;
+  int tid, pid;
   int events;
   uint64_t sum_ns;
   Histogram hist;
@@ -277,6 +277,7 @@ void Runner::ActorMain(int a) {
   };
   try {
     slot.tid = static_cast<int>(syscall(SYS_gettid));
+    slot.pid = getpid();
     PinCurrentThread(spec_.actors[a], spec_.bind_memory);
     const Container* c =
         a < static_cast<int>(spec_.containers.size()) ? spec_.containers[a] : nullptr;
@@ -447,7 +448,7 @@ EventResult Runner::Run() {
       const ActorSlot& s = sh_.actors[a];
       res.latency.Merge(s.hist);
       res.ops += s.ops.load();
-      res.actors.push_back({spec_.actors[a], s.tid, s.events, s.sum_ns * 1e-9});
+      res.actors.push_back({spec_.actors[a], s.tid, s.pid, s.events, s.sum_ns * 1e-9});
       // Within one actor events never overlap: their sum fits in the span.
       if (res.events && s.sum_ns > last - first) {
         throw std::runtime_error("event times disagree: actor " + std::to_string(a) +

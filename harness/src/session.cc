@@ -178,10 +178,26 @@ std::vector<Slot> Session::Slots(const Point& p, int count, const std::string& p
   return out;
 }
 
-EventResult Session::Events(EventSpec spec) {
+EventResult Session::Events(EventSpec spec, Entry* e) {
   spec.mode = config_.mode;
   spec.interrupt = &g_interrupted;
-  return RunEvents(spec);
+  EventResult r = RunEvents(spec);
+  if (!e) return r;
+  nlohmann::json& run = e->json()["event_run"];
+  if (!run.is_object()) run = nlohmann::json::object();
+  const double span = run.value("span_s", 0.0), sum = run.value("sum_s", 0.0);
+  const int runs = run.value("runs", 0);
+  nlohmann::json actors = nlohmann::json::array();
+  for (const ActorResult& a : r.actors) {
+    actors.push_back({{"pu", a.slot.pu.os_index},
+                      {"tid", a.tid},
+                      {"pid", a.pid},
+                      {"events", a.events},
+                      {"sum_s", a.sum_s}});
+  }
+  run = {{"mode", ModeName(spec.mode)}, {"caller_pid", getpid()}, {"runs", runs + 1},
+         {"span_s", span + r.span_s},   {"sum_s", sum + r.sum_s}, {"actors", actors}};
+  return r;
 }
 
 RunResult Session::Measure(RunSpec spec, Entry* e) {

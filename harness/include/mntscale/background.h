@@ -29,6 +29,9 @@ class BackgroundReaders {
   BackgroundReaders(const BackgroundReaders&) = delete;
   BackgroundReaders& operator=(const BackgroundReaders&) = delete;
 
+  // Moves the workers to `phase` and waits (up to a second) until each one
+  // still running has begun an op in it, so a short phase (a teardown of a
+  // millisecond) still holds a sample from every worker.
   void SetPhase(int phase);
   // Stops the workers and waits for them; idempotent. Throws the first op
   // failure.
@@ -47,6 +50,7 @@ class BackgroundReaders {
     Histogram hist[kPhases];
     uint64_t ops[kPhases];
     std::atomic<int> state;  // 0 starting, 1 ready, 2 failed, 3 op failed
+    std::atomic<int> seen;   // the phase of the op it began last
     int tid;
     char msg[512];
   };

@@ -93,6 +93,7 @@ struct EventTime {
 struct ActorResult {
   Slot slot{};
   pid_t tid = 0;  // kernel thread id; the child's pid in process mode
+  pid_t pid = 0;  // getpid() in the actor: the caller's own in thread mode
   int events = 0;
   double sum_s = 0;
 };

@@ -69,8 +69,10 @@ class Session {
                           int after = 0);
   // Runs spec with the session's timing, mode, counters and sampler.
   RunResult Measure(RunSpec spec, Entry* e);
-  // Runs events with the session's worker mode and interrupt flag.
-  EventResult Events(EventSpec spec);
+  // Runs events with the session's worker mode and interrupt flag. With e,
+  // adds the run to e's "event_run": mode, span and sum (added up over the
+  // runs of a point), and the last run's actors (PU, tid, pid, events).
+  EventResult Events(EventSpec spec, Entry* e = nullptr);
 
   // State a scenario carries from one point to the next (a baseline, a
   // background built once per axis value), owned by the session and dropped
