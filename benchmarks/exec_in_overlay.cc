@@ -111,18 +111,19 @@ void ExecInOverlay(Session& s, const Point& p, Entry& e) {
   ScratchNs churn_ns;
   churn_ns.Run([] { Check(mkdir(kChurnDir, 0755), "mkdir", kChurnDir); });
   e.Set("exe", exe);
+  // The churn writer: mount+umount in a namespace of its own.
+  auto as_churn = [&](WorkerPlan* w) {
+    w->container = &churn_ns.container();
+    w->op = &kChurn;
+    w->path = kChurnDir;
+    w->role = "churn";
+    w->measured = false;
+  };
   if (cache == "warm") {
     Farm& farm = s.FarmFor(profile, containers);
     RunSpec spec;
     spec.workers = s.Workers(p, &farm, op, exe, 1 + churn);
-    if (churn) {
-      WorkerPlan& w = spec.workers[1];
-      w.container = &churn_ns.container();
-      w.op = &kChurn;
-      w.path = kChurnDir;
-      w.role = "churn";
-      w.measured = false;
-    }
+    if (churn) as_churn(&spec.workers[1]);
     spec.workers[0].container = &farm.containers()[0];
     spec.latency = true;
     RunResult r = s.Measure(std::move(spec), &e);
@@ -137,10 +138,7 @@ void ExecInOverlay(Session& s, const Point& p, Entry& e) {
   if (churn) {
     WorkerPlan w;
     w.slot = s.Slots(p, 1, "compact")[0];
-    w.container = &churn_ns.container();
-    w.op = &kChurn;
-    w.path = kChurnDir;
-    w.role = "churn";
+    as_churn(&w);
     bg = std::make_unique<BackgroundReaders>(std::vector<WorkerPlan>{w}, s.config().mode);
     bg->SetPhase(1);
   }
