@@ -11,11 +11,9 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <time.h>
 
 #include <chrono>
-#include <exception>
-#include <mutex>
+#include <thread>
 
 #include "mntscale/background.h"
 #include "mntscale/idmap.h"
@@ -36,11 +34,9 @@ struct Storm {
   ScratchNs host;                   // the runtime's namespace
   std::vector<std::string> layers;  // bottom first, as the host sees them
   int userns = -1;
-  std::atomic<long> ops{0};
-  std::mutex mu;
-  std::vector<int> container_fds;
-  std::vector<std::string> rootfs;
 };
+
+std::string Rootfs(int k) { return "/s/" + std::to_string(k) + "/rootfs"; }
 
 void Mount(const std::string& src, const std::string& target, const char* type, unsigned long flags,
            const char* data, std::atomic<long>* ops) {
@@ -49,13 +45,15 @@ void Mount(const std::string& src, const std::string& target, const char* type, 
   ops->fetch_add(1, std::memory_order_relaxed);
 }
 
-// One container start on the calling thread (which has its own fs_struct):
-// in the host namespace, layers per strategy and the overlay; then a new
-// namespace copied from the host's, the runtime mounts and pivot_root.
-// Leaves the thread in the container; the caller setns-es back.
-void Start(Storm& st, int k) {
+// Container start k, an event on an actor with its own fs_struct: in the
+// host namespace, layers per strategy and the overlay; then a new namespace
+// copied from the host's, the runtime mounts and pivot_root. The container's
+// namespace goes to the caller, which tears the storm down.
+void Start(const Storm& st, EventContext& ctx) {
+  const int k = ctx.event;
+  std::atomic<long>* ops = ctx.ops;
   Check(setns(st.host.fd(), CLONE_NEWNS), "setns", "host namespace");
-  const std::string c = "/s/" + std::to_string(k), root = c + "/rootfs";
+  const std::string c = "/s/" + std::to_string(k), root = Rootfs(k);
   for (const char* d : {"", "/upper", "/work", "/rootfs", "/idm"}) {
     Check(mkdir((c + d).c_str(), 0755), "mkdir", c + d);
   }
@@ -67,31 +65,25 @@ void Start(Storm& st, int k) {
     }
   } else {
     lower = IdmapLayers(st.strategy == "per-layer-idmap" ? "per-layer" : "parent", st.layers,
-                        c + "/idm", st.userns, &temp, &st.ops);
+                        c + "/idm", st.userns, &temp, ops);
   }
   const std::string opts = "lowerdir=" + lower + ",upperdir=" + c + "/upper,workdir=" + c + "/work";
-  Mount("overlay", root, "overlay", 0, opts.c_str(), &st.ops);
+  Mount("overlay", root, "overlay", 0, opts.c_str(), ops);
   // The overlay holds private clones of its layers: the temp mounts can go.
-  UnmountAll(temp, &st.ops);
-  {
-    std::lock_guard<std::mutex> lock(st.mu);
-    st.rootfs.push_back(root);
-  }
+  UnmountAll(temp, ops);
   // runc: a copy of the host's table, then the container's own mounts.
   Check(unshare(CLONE_NEWNS), "unshare", "CLONE_NEWNS (container " + std::to_string(k) + ")");
   for (const char* f : kRuntimeFiles) {
-    Mount(std::string("/binds/") + f, root + "/etc/" + f, nullptr, MS_BIND, nullptr, &st.ops);
+    Mount(std::string("/binds/") + f, root + "/etc/" + f, nullptr, MS_BIND, nullptr, ops);
   }
-  Mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr, &st.ops);
-  Mount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID, "mode=755,size=64k", &st.ops);
+  Mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr, ops);
+  Mount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID, "mode=755,size=64k", ops);
   Check(chdir(root.c_str()), "chdir", root);
   Check(syscall(SYS_pivot_root, ".", "."), "pivot_root", root);
   Check(umount2(".", MNT_DETACH), "umount2", "old root of container " + std::to_string(k));
-  st.ops.fetch_add(2, std::memory_order_relaxed);
+  ops->fetch_add(2, std::memory_order_relaxed);
   Check(chdir("/"), "chdir", "/");
-  int fd = OpenThreadMountNs();
-  std::lock_guard<std::mutex> lock(st.mu);
-  st.container_fds.push_back(fd);
+  ctx.Keep(OpenThreadMountNs());
 }
 
 void ContainerStartStorm(Session& s, const Point& p, Entry& e) {
@@ -124,51 +116,31 @@ void ContainerStartStorm(Session& s, const Point& p, Entry& e) {
   plans[1].role = "mountinfo";
   plans[1].container = &st.host.container();
   plans[1].op = FindOp("mountinfo");
-  BackgroundReaders bg(std::move(plans));
+  BackgroundReaders bg(std::move(plans), s.config().mode);
   std::this_thread::sleep_for(std::chrono::duration<double>(s.config().window_s));
 
+  EventSpec spec;
+  spec.actors = s.Slots(p, parallel, "compact", 2);
+  spec.events = starts;
+  spec.event = [&](EventContext& c) { Start(st, c); };
   bg.SetPhase(kStorm);
-  std::atomic<int> next{0};
-  std::vector<Histogram> lat(parallel);
-  std::vector<std::exception_ptr> errs(parallel);
-  std::vector<std::thread> starters;
-  const uint64_t t0 = MonotonicNs();
-  for (int t = 0; t < parallel; ++t) {
-    starters.emplace_back([&, t] {
-      try {
-        Check(unshare(CLONE_FS), "unshare", "CLONE_FS");
-        for (int k; (k = next.fetch_add(1)) < starts;) {
-          uint64_t a = MonotonicNs();
-          Start(st, k);
-          lat[t].Record(MonotonicNs() - a);
-        }
-      } catch (...) {
-        errs[t] = std::current_exception();
-        next.store(starts);
-      }
-    });
-  }
-  for (auto& t : starters) t.join();
-  const double storm_s = (MonotonicNs() - t0) * 1e-9;
-  const long storm_ops = st.ops.load();
+  EventResult r = s.Events(spec, &e);
+  const double storm_s = r.span_s;
+  const long storm_ops = r.ops;
   int host_mounts = 0;
   st.host.Run([&] { host_mounts = CountOwnMounts(); });
 
   bg.SetPhase(kTeardown);
   const uint64_t t1 = MonotonicNs();
-  for (int fd : st.container_fds) close(fd);
+  r.kept.clear();
   st.host.Run([&] {
-    for (const std::string& r : st.rootfs) umount2(r.c_str(), MNT_DETACH);
+    for (int k = 0; k < starts; ++k) umount2(Rootfs(k).c_str(), MNT_DETACH);
   });
   const double teardown_s = (MonotonicNs() - t1) * 1e-9;
   bg.Stop();
-  for (auto& err : errs) {
-    if (err) std::rethrow_exception(err);
-  }
 
-  Histogram all;
-  for (auto& h : lat) all.Merge(h);
-  e.FromEvents(starts, storm_s, &all);
+  const Histogram& all = r.latency;
+  e.FromEvents(r.events, storm_s, &all);
   e.Set("start_p50_ns", all.Quantile(0.5));
   e.Set("start_p99_ns", all.Quantile(0.99));
   e.Set("start_max_ns", all.max());

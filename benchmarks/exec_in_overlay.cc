@@ -10,12 +10,10 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include <atomic>
-#include <chrono>
 #include <cstdio>
-#include <thread>
+#include <memory>
 
-#include "mntscale/histogram.h"
+#include "mntscale/background.h"
 #include "mntscale/scratch.h"
 #include "mntscale/session.h"
 #include "mntscale/sys.h"
@@ -25,8 +23,6 @@ namespace {
 
 constexpr const char* kDynamicExe = "/bin/true-dyn";
 constexpr const char* kChurnDir = "/churn";
-
-using Clock = std::chrono::steady_clock;
 
 int Reap(pid_t pid) {
   int st;
@@ -97,33 +93,6 @@ void InstallDynamicExe(const Image& img) {
   Check(rename(tmp.c_str(), (bottom + kDynamicExe).c_str()), "rename", tmp);
 }
 
-// Churn for the cold samples, which are timed outside the runner.
-class ChurnThread {
- public:
-  explicit ChurnThread(const ScratchNs& ns) {
-    t_ = std::thread([this, &ns] {
-      ns.Run([this] {
-        OpContext c;
-        c.path = kChurnDir;
-        while (!stop_.load(std::memory_order_relaxed)) {
-          if (MountUmount(c) < 0) return;
-          ops_.fetch_add(1, std::memory_order_relaxed);
-        }
-      });
-    });
-  }
-  ~ChurnThread() {
-    stop_.store(true);
-    t_.join();
-  }
-  long ops() const { return ops_.load(); }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::atomic<long> ops_{0};
-  std::thread t_;
-};
-
 void ExecInOverlay(Session& s, const Point& p, Entry& e) {
   const std::string binary = p.Str("binary"), method = p.Str("method"), cache = p.Str("cache");
   const int churn = p.Int("churn"), containers = p.Int("containers");
@@ -136,18 +105,19 @@ void ExecInOverlay(Session& s, const Point& p, Entry& e) {
   ScratchNs churn_ns;
   churn_ns.Run([] { Check(mkdir(kChurnDir, 0755), "mkdir", kChurnDir); });
   e.Set("exe", exe);
+  // The churn writer: mount+umount in a namespace of its own.
+  auto as_churn = [&](WorkerPlan* w) {
+    w->container = &churn_ns.container();
+    w->op = &kChurn;
+    w->path = kChurnDir;
+    w->role = "churn";
+    w->measured = false;
+  };
   if (cache == "warm") {
     Farm& farm = s.FarmFor(profile, containers);
     RunSpec spec;
     spec.workers = s.Workers(p, &farm, op, exe, 1 + churn);
-    if (churn) {
-      WorkerPlan& w = spec.workers[1];
-      w.container = &churn_ns.container();
-      w.op = &kChurn;
-      w.path = kChurnDir;
-      w.role = "churn";
-      w.measured = false;
-    }
+    if (churn) as_churn(&spec.workers[1]);
     spec.workers[0].container = &farm.containers()[0];
     spec.latency = true;
     RunResult r = s.Measure(std::move(spec), &e);
@@ -158,33 +128,29 @@ void ExecInOverlay(Session& s, const Point& p, Entry& e) {
   s.DropFarms();
   Farm farm(profile, img, 0);
   farm.Grow(containers);
-  Histogram h;
-  double total_s = 0;
-  long churned = 0;
-  {
-    std::unique_ptr<ChurnThread> ct;
-    if (churn) ct = std::make_unique<ChurnThread>(churn_ns);
-    auto c0 = Clock::now();
-    for (const Container& c : farm.containers()) {
-      OnPrivateThread([&] {
-        EnterContainer(c);
-        OpContext ctx;
-        ctx.path = exe.c_str();
-        auto t0 = Clock::now();
-        int rc = op->fn(ctx);
-        double dt = std::chrono::duration<double>(Clock::now() - t0).count();
-        if (rc < 0) Check(rc, op->name, exe);
-        h.Record(static_cast<uint64_t>(dt * 1e9));
-        total_s += dt;
-      });
-    }
-    if (ct) {
-      churned = ct->ops();
-      e.Set("churn_ops_per_sec",
-            churned / std::chrono::duration<double>(Clock::now() - c0).count());
-    }
+  std::unique_ptr<BackgroundReaders> bg;
+  if (churn) {
+    WorkerPlan w;
+    w.slot = s.Slots(p, 1, "compact")[0];
+    as_churn(&w);
+    bg = std::make_unique<BackgroundReaders>(std::vector<WorkerPlan>{w}, s.config().mode);
+    bg->SetPhase(1);
   }
-  e.FromEvents(h.count(), total_s, &h);
+  EventSpec spec;
+  spec.actors = s.Slots(p, 1, "compact", churn);
+  spec.events = containers;
+  spec.prepare = [&](EventContext& c) { EnterContainer(farm.containers()[c.event]); };
+  spec.event = [&](EventContext&) {
+    OpContext ctx;
+    ctx.path = exe.c_str();
+    if (int rc = op->fn(ctx); rc < 0) throw SysError(op->name, exe, -rc);
+  };
+  EventResult r = s.Events(spec, &e);
+  if (bg) {
+    bg->Stop();
+    e.Set("churn_ops_per_sec", bg->OpsPerSec("churn", 1));
+  }
+  e.FromEvents(r.events, r.sum_s, &r.latency);
 }
 
 }  // namespace

@@ -25,11 +25,18 @@ void MountTmpfs(const std::string& dir) {
 
 void Mkdir(const std::string& dir) { Check(mkdir(dir.c_str(), 0755), "mkdir", dir); }
 
-// The background is kept between points (background is the outermost axis,
-// so it is built once per value) and lives in its own namespace.
-ScratchNs* Background(int n) {
-  static std::unique_ptr<ScratchNs> ns;
-  static int count = 0;
+// The background is kept between points in the session (background is the
+// outermost axis, so it is built once per value) and lives in its own
+// namespace.
+struct KeptBackground {
+  std::unique_ptr<ScratchNs> ns;
+  int count = 0;
+};
+
+ScratchNs* Background(Session& s, int n) {
+  KeptBackground& kept = s.Kept<KeptBackground>("background");
+  std::unique_ptr<ScratchNs>& ns = kept.ns;
+  int& count = kept.count;
   if (n == count) return ns.get();
   ns.reset();
   count = 0;
@@ -52,7 +59,7 @@ ScratchNs* Background(int n) {
 void MountCrossing(Session& s, const Point& p, Entry& e) {
   const int k = p.Int("crossings");
   const bool nested = p.Str("layout") == "nested";
-  Background(p.Int("background"));
+  Background(s, p.Int("background"));
   ScratchNs ns;
   std::string path, control;  // control: the same components, no mounts
   ns.Run([&] {

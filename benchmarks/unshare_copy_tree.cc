@@ -6,10 +6,11 @@
 // write-side sections as mount_lock sequence bumps.
 #include <sched.h>
 #include <sys/wait.h>
-#include <time.h>
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
+#include <thread>
 
 #include "mntscale/background.h"
 #include "mntscale/churn.h"
@@ -21,46 +22,43 @@ namespace mntscale {
 namespace {
 
 // One unshare in a forked child, which is single-threaded (CLONE_NEWUSER
-// refuses a multithreaded caller) and whose exit drops the copy. Returns
-// how long the unshare took in ns, or throws.
-uint64_t TimedUnshare(int ns_fd, int flags, int pu) {
+// refuses a multithreaded caller), inherits the actor's pinning, and whose
+// exit drops the copy. The child times the unshare itself; its start and end
+// become the event's span.
+void TimedUnshare(int ns_fd, int flags, EventContext* ctx) {
   int pipefd[2];
   Check(pipe2(pipefd, O_CLOEXEC), "pipe2", "unshare timing");
   pid_t pid = fork();
   if (pid < 0) Check(-1, "fork", "unshare child");
   if (pid == 0) {
-    // Async-signal-safe calls only: the parent has threads.
-    if (pu >= 0) {
-      cpu_set_t set;
-      CPU_ZERO(&set);
-      CPU_SET(pu, &set);
-      sched_setaffinity(0, sizeof set, &set);
-    }
-    int64_t out = -EINVAL;
+    // Async-signal-safe calls only: the parent may have threads.
+    int64_t out[2] = {-EINVAL, 0};
     if (setns(ns_fd, CLONE_NEWNS) < 0) {
-      out = -errno;
+      out[0] = -errno;
     } else {
       uint64_t t0 = MonotonicNs();
       int rc = unshare(flags);
-      out = rc < 0 ? -errno : static_cast<int64_t>(MonotonicNs() - t0);
+      uint64_t t1 = MonotonicNs();
+      out[0] = rc < 0 ? -errno : static_cast<int64_t>(t0);
+      out[1] = static_cast<int64_t>(t1);
     }
-    (void)!write(pipefd[1], &out, sizeof out);
+    (void)!write(pipefd[1], out, sizeof out);
     _exit(0);
   }
   close(pipefd[1]);
-  int64_t out = -EIO;
-  ssize_t n = read(pipefd[0], &out, sizeof out);
+  int64_t out[2] = {-EIO, 0};
+  ssize_t n = read(pipefd[0], out, sizeof out);
   close(pipefd[0]);
   int st;
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
-  if (n != sizeof out) out = -EIO;
-  if (out < 0) {
-    errno = static_cast<int>(-out);
+  if (n != sizeof out) out[0] = -EIO;
+  if (out[0] < 0) {
+    errno = static_cast<int>(-out[0]);
     Check(-1, "unshare", flags & CLONE_NEWUSER ? "CLONE_NEWUSER|CLONE_NEWNS" : "CLONE_NEWNS",
-          out == -ENOSPC ? "user.max_mnt_namespaces or fs.mount-max" : "");
+          out[0] == -ENOSPC ? "user.max_mnt_namespaces or fs.mount-max" : "");
   }
-  return static_cast<uint64_t>(out);
+  if (ctx) ctx->SetSpan(static_cast<uint64_t>(out[0]), static_cast<uint64_t>(out[1]));
 }
 
 void UnshareCopyTree(Session& s, const Point& p, Entry& e) {
@@ -72,42 +70,36 @@ void UnshareCopyTree(Session& s, const Point& p, Entry& e) {
   int in_ns = 0;
   source.Run([&] { in_ns = CountOwnMounts(); });
 
-  // The unsharer on the last PU, a reader (if any) on the first.
-  const auto& pus = s.topology().pus();
-  const int unshare_pu = pus.size() > 1 ? pus.back().os_index : -1;
+  // A reader (if any) on the first PU of a compact plan, the unsharer on the
+  // next.
   std::unique_ptr<BackgroundReaders> bg;
   if (readers) {
     Farm& farm = s.FarmFor(s.config().profile, 1);
     std::vector<WorkerPlan> plans =
         s.Workers(p, &farm, FindOp("stat"), farm.image().deep_path, 1, "compact");
-    bg = std::make_unique<BackgroundReaders>(std::move(plans));
+    bg = std::make_unique<BackgroundReaders>(std::move(plans), s.config().mode);
     std::this_thread::sleep_for(std::chrono::duration<double>(s.config().window_s));
     bg->SetPhase(1);
   }
   // As many unshares as fit in the measurement time, at least five.
-  const double budget_s = s.config().window_s * s.config().windows;
-  Histogram lat;
-  std::vector<double> samples;
-  TimedUnshare(source.fd(), flags, unshare_pu);  // warm the slabs
-  auto t0 = std::chrono::steady_clock::now();
-  double spent_s = 0;
-  while (samples.size() < 5 ||
-         (std::chrono::steady_clock::now() - t0 < std::chrono::duration<double>(budget_s) &&
-          samples.size() < 2000)) {
-    if (s.interrupted().load()) throw Interrupted();
-    uint64_t ns = TimedUnshare(source.fd(), flags, unshare_pu);
-    lat.Record(ns);
-    samples.push_back(ns);
-    spent_s += ns * 1e-9;
-  }
+  EventSpec spec;
+  spec.actors = s.Slots(p, 1, "compact", 1);
+  spec.events = 2000;
+  spec.min_events = 5;
+  spec.budget_s = s.config().window_s * s.config().windows;
+  spec.setup = [&](EventContext&) { TimedUnshare(source.fd(), flags, nullptr); };  // warm the slabs
+  spec.event = [&](EventContext& c) { TimedUnshare(source.fd(), flags, &c); };
+  EventResult r = s.Events(spec, &e);
   if (bg) {
     bg->SetPhase(2);
     std::this_thread::sleep_for(std::chrono::duration<double>(s.config().window_s));
     bg->Stop();
   }
+  std::vector<uint64_t> samples;
+  for (const EventTime& t : r.times) samples.push_back(t.ns());
   std::sort(samples.begin(), samples.end());
   const double median_ns = samples[samples.size() / 2];
-  e.FromEvents(samples.size(), spent_s, &lat);
+  e.FromEvents(r.events, r.sum_s, &r.latency);
   e.Set("mounts_in_ns", in_ns);
   e.Set("per_unshare_ns", median_ns);
   e.Set("per_mount_ns", median_ns / in_ns);

@@ -96,7 +96,10 @@ Session::Session(SessionConfig config, const Topology& topo)
   sink_ = std::make_unique<ResultSink>(config_.out, ctx);
 }
 
-Session::~Session() { DropFarms(); }
+Session::~Session() {
+  kept_.clear();
+  DropFarms();
+}
 
 const std::atomic<bool>& Session::interrupted() const { return g_interrupted; }
 
@@ -140,10 +143,7 @@ std::vector<WorkerPlan> Session::Workers(const Point& p, Farm* farm, const OpInf
                                          const std::string& path, int count,
                                          const std::string& placement) {
   int n = count >= 0 ? count : p.Int("workers");
-  std::string pl = !placement.empty()   ? placement
-                   : p.Has("placement") ? p.Str("placement")
-                                        : config_.placement;
-  std::vector<Slot> slots = PlanPlacement(topo_, PlacementSpec::Parse(pl), n);
+  std::vector<Slot> slots = Slots(p, n, placement);
   std::vector<WorkerPlan> plans;
   for (int i = 0; i < n; ++i) {
     WorkerPlan w;
@@ -154,6 +154,52 @@ std::vector<WorkerPlan> Session::Workers(const Point& p, Farm* farm, const OpInf
     plans.push_back(std::move(w));
   }
   return plans;
+}
+
+std::vector<Slot> Session::Slots(const Point& p, int count, const std::string& placement,
+                                 int after) {
+  std::string pl = !placement.empty()   ? placement
+                   : p.Has("placement") ? p.Str("placement")
+                                        : config_.placement;
+  PlacementSpec spec = PlacementSpec::Parse(pl);
+  if (after <= 0) return PlanPlacement(topo_, spec, count);
+  spec.allow_sharing = true;
+  std::vector<Slot> plan = PlanPlacement(topo_, spec, after + count);
+  std::set<int> taken;
+  for (int i = 0; i < after; ++i) taken.insert(plan[i].pu.os_index);
+  std::vector<Slot> free;
+  for (size_t i = after; i < plan.size(); ++i) {
+    if (!taken.count(plan[i].pu.os_index)) free.push_back(plan[i]);
+  }
+  if (free.empty()) free.assign(plan.begin() + after, plan.end());
+  std::vector<Slot> out;
+  for (int i = 0; i < count; ++i) {
+    out.push_back(free[i % free.size()]);
+    out.back().worker = i;
+  }
+  return out;
+}
+
+EventResult Session::Events(EventSpec spec, Entry* e) {
+  spec.mode = config_.mode;
+  spec.interrupt = &g_interrupted;
+  EventResult r = RunEvents(spec);
+  if (!e) return r;
+  nlohmann::json& run = e->json()["event_run"];
+  if (!run.is_object()) run = nlohmann::json::object();
+  const double span = run.value("span_s", 0.0), sum = run.value("sum_s", 0.0);
+  const int runs = run.value("runs", 0);
+  nlohmann::json actors = nlohmann::json::array();
+  for (const ActorResult& a : r.actors) {
+    actors.push_back({{"pu", a.slot.pu.os_index},
+                      {"tid", a.tid},
+                      {"pid", a.pid},
+                      {"events", a.events},
+                      {"sum_s", a.sum_s}});
+  }
+  run = {{"mode", ModeName(spec.mode)}, {"caller_pid", getpid()}, {"runs", runs + 1},
+         {"span_s", span + r.span_s},   {"sum_s", sum + r.sum_s}, {"actors", actors}};
+  return r;
 }
 
 RunResult Session::Measure(RunSpec spec, Entry* e) {
@@ -207,6 +253,10 @@ void Session::Progress(const std::string& what, int done, int total, double elap
 
 bool Session::RunPoint(const ScenarioInfo& s, const Point& p, int rep, int reps) {
   if (g_interrupted.load()) return false;
+  if (kept_for_ != s.name) {
+    kept_.clear();
+    kept_for_ = s.name;
+  }
   std::string name = p.Name(s.name);
   Entry e;
   nlohmann::json& j = e.json();
@@ -261,6 +311,7 @@ bool Session::RunPoint(const ScenarioInfo& s, const Point& p, int rep, int reps)
 }
 
 void Session::Finish() {
+  kept_.clear();
   DropFarms();
   sink_->SetContext("mounts", {{"before", mounts_before_},
                                {"after", SystemMountCount()},

@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # unshare_copy_tree on small tables: per-unshare latency and per-mount cost,
 # private/shared, with and without a user namespace, readers' latency split
-# into idle and during the unshares.
+# into idle and during the unshares; again with the unsharer and the reader
+# as processes (--mode process) on the small table.
 set -euo pipefail
 BIN=$1; SRC=$2
 . "$(dirname "$0")/common.inc"
 require_root
-"$BIN" run --scenario unshare_copy_tree --set mounts=10,100 --set readers=0,1 --layers 2 \
-  --warmup 0.05 --window 0.1 --windows 2 --quiet --out "$TMP/r.json"
-check_result "$TMP/r.json" <<'PY'
-assert len(it) == 2 * 2 * 2 * 2, len(it)
+unshares() {  # mode mounts
+  "$BIN" run --scenario unshare_copy_tree --set mounts=$2 --set readers=0,1 --profile minimal \
+    --mode $1 --warmup 0.05 --window 0.1 --windows 2 --quiet --out "$TMP/r-$1.json"
+  check_result "$TMP/r-$1.json" <<'PY'
+M = {b["params"]["mounts"] for b in it}
+assert len(it) == len(M) * 2 * 2 * 2, len(it)
 for b in it:
     p = b["params"]
     assert "error_occurred" not in b, b.get("error_message")
+    check_event_run(b)
+    # Each unshare is timed in its own child: the sum is the unshares only.
+    assert b["measured_s"] == b["event_run"]["sum_s"] <= b["event_run"]["span_s"]
     x = b["extra"]
     assert x["mounts_in_ns"] == p["mounts"] + 2, (x, p)  # binds, their source, root
     assert b["iterations"] >= 5 and b["latency_ns"]["count"] == b["iterations"]
@@ -24,5 +30,8 @@ for b in it:
             assert x[f"reader_ops_per_sec_{ph}"] > 0, ph
     else:
         assert "reader_latency_ns_idle" not in x
-print("unshare_copy_tree JSON ok:", len(it), "points")
+print("unshare_copy_tree JSON ok:", d["context"]["worker_mode"], len(it), "points")
 PY
+}
+unshares thread 10,100
+unshares process 10

@@ -2,6 +2,7 @@
 // result file. Scenarios get their containers and workers from here.
 #pragma once
 
+#include <any>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "mntscale/counters.h"
+#include "mntscale/events.h"
 #include "mntscale/farm.h"
 #include "mntscale/results.h"
 #include "mntscale/runner.h"
@@ -59,8 +61,28 @@ class Session {
   std::vector<WorkerPlan> Workers(const Point& p, Farm* farm, const OpInfo* op,
                                   const std::string& path, int count = -1,
                                   const std::string& placement = "");
+  // `count` slots by `placement` (or p's "placement", or the config's), as
+  // Workers places its workers. after > 0: the slots of the plan's first
+  // `after` workers are left to them (readers planned with the same rule),
+  // and the count wraps round the PUs that remain (all PUs when none does).
+  std::vector<Slot> Slots(const Point& p, int count, const std::string& placement = "",
+                          int after = 0);
   // Runs spec with the session's timing, mode, counters and sampler.
   RunResult Measure(RunSpec spec, Entry* e);
+  // Runs events with the session's worker mode and interrupt flag. With e,
+  // adds the run to e's "event_run": mode, span and sum (added up over the
+  // runs of a point), and the last run's actors (PU, tid, pid, events).
+  EventResult Events(EventSpec spec, Entry* e = nullptr);
+
+  // State a scenario carries from one point to the next (a baseline, a
+  // background built once per axis value), owned by the session and dropped
+  // when the next scenario starts. key names it within the scenario.
+  template <typename T>
+  T& Kept(const std::string& key) {
+    std::any& a = kept_[key];
+    if (!a.has_value()) a = std::make_shared<T>();
+    return *std::any_cast<std::shared_ptr<T>&>(a);
+  }
   // Progress for long work, on stderr (in place on a terminal).
   void Progress(const std::string& what, int done, int total, double elapsed_s);
   const std::atomic<bool>& interrupted() const;
@@ -77,6 +99,8 @@ class Session {
   Topology topo_;
   std::unique_ptr<ResultSink> sink_;
   std::map<std::string, std::unique_ptr<Farm>> farms_;
+  std::map<std::string, std::any> kept_;  // Kept(), for the scenario kept_for_
+  std::string kept_for_;
   long mounts_before_ = 0, slab_before_ = 0;
   int points_done_ = 0;
 };
