@@ -8,7 +8,7 @@ import json
 import os
 import sys
 
-from . import compare, load, report, tables, usl
+from . import compare, load, qualify, report, tables, usl
 
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -105,6 +105,7 @@ def parser():
     u = sub.add_parser("usl", help="print USL fits along workers and containers")
     u.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
     u.set_defaults(func=cmd_usl)
+    qualify.add_parsers(sub)
     return p
 
 
