@@ -149,16 +149,13 @@ def metric_getter(metric):
     return get
 
 
-def _fmt(v):
+def fmt(v):
     """A number in a sentence: 3 significant digits, SI prefix for large magnitudes."""
     if v is None:
         return "—"
-    a = abs(v)
     for prefix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if a >= scale:
+        if abs(v) >= scale:
             return f"{v / scale:.3g} {prefix}"
-    if 0 < a < 1e-2:
-        return f"{v:.3g}"
     return f"{v:.3g}"
 
 
@@ -328,13 +325,13 @@ def _eval_series_claim(claim, series, axis_name, scale):
         if kind == "flat":
             sp = spread_pct(means)
             limit = float(claim.get("within_pct", 0))
-            results.append((sp <= limit, sp - limit, f"spread {sp:.1f}% ({_fmt(min(means))}–{_fmt(max(means))}) "
+            results.append((sp <= limit, sp - limit, f"spread {sp:.1f}% ({fmt(min(means))}–{fmt(max(means))}) "
                             f"over {where}", {"spread_pct": round(sp, 3)}))
         elif kind == "grows":
             ratio = means[-1] / means[0] if means[0] else math.inf
             need = float(claim.get("min_ratio") or 1.0)
             ok = ratio >= need if claim.get("min_ratio") else ratio > 1.0
-            results.append((ok, need - ratio, f"×{ratio:.3g} ({_fmt(means[0])} → {_fmt(means[-1])}) over {where}",
+            results.append((ok, need - ratio, f"×{ratio:.3g} ({fmt(means[0])} → {fmt(means[-1])}) over {where}",
                             {"ratio": round(ratio, 6)}))
         elif kind == "linear":
             xs = [r[1] for r in rows]
@@ -378,7 +375,7 @@ def evaluate_claim(scenario, claim, cells, axes, skips):
         worst_mean, worst = (max if kind == "below" else min)(means, key=lambda m: m[0])
         ok = all((m < value) if kind == "below" else (m > value) for m, _ in means)
         res.status = HOLDS if ok else DEVIATES
-        res.measured = f"{'max' if kind == 'below' else 'min'} {_fmt(worst_mean)} at " \
+        res.measured = f"{'max' if kind == 'below' else 'min'} {fmt(worst_mean)} at " \
                        f"{fixed_text(worst.params, axes)} ({len(means)} point{'s' if len(means) > 1 else ''})"
         res.fit = {"worst": worst_mean}
         return res

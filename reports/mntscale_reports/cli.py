@@ -8,7 +8,7 @@ import json
 import os
 import sys
 
-from . import compare, load, qualify, report, tables, usl
+from . import claims, compare, load, qualify, report, tables, usl
 
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -26,8 +26,14 @@ def cmd_report(args):
     if not results:
         print("mntscale_report: no result file could be loaded", file=sys.stderr)
         return EXIT_BAD_INPUT
+    scenarios = None
+    if args.list or args.mntscale:
+        try:
+            scenarios = claims.obtain_list(args.list, args.mntscale)
+        except claims.ListError as e:
+            print(f"mntscale_report: expectations not checked: {e}", file=sys.stderr)
     os.makedirs(args.outdir, exist_ok=True)
-    rep = report.build(results, errors, args.outdir)
+    rep = report.build(results, errors, args.outdir, scenarios)
     report.write(rep, args.outdir)
     print(f"wrote {os.path.join(args.outdir, 'index.html')}: {rep.intro()}")
     return EXIT_OK
@@ -81,6 +87,8 @@ def parser():
     r = sub.add_parser("report", help="plots, index.html and summary.md from result files")
     r.add_argument("outdir")
     r.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
+    r.add_argument("--list", help="`mntscale list --json` output: adds the facts table (expectations checked)")
+    r.add_argument("--mntscale", help="binary to run `list --json` with, instead of --list")
     r.set_defaults(func=cmd_report)
     c = sub.add_parser("compare", help="A/B comparison of throughput with a verdict per point")
     c.add_argument("a", metavar="A",
