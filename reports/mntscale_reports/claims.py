@@ -348,7 +348,7 @@ def _eval_series_claim(claim, series, axis_name, scale):
     worst = max(results, key=lambda r: r[1])
     failing = [r for r in results if not r[0]]
     measured = worst[2] + (f" (worst of {len(results)} series)" if len(results) > 1 else "")
-    why = "; ".join(r[2] for r in failing) if failing else ""
+    why = "; ".join(r[2] for r in failing) if failing and len(results) > 1 else ""  # one series: measured says it
     return (HOLDS if not failing else DEVIATES), measured, why, worst[3]
 
 
