@@ -1,6 +1,8 @@
 """Command line: `report`, `compare` and `usl` subcommands (see docs/reports.md).
 
-Exit codes: 0 fine, 1 compare found a regression beyond --threshold, 2 bad input.
+Exit codes: 0 fine, 1 compare found a regression beyond --threshold, 2 bad input,
+3 compare decided no point at all (every point inconclusive: "NO VERDICT", not a pass).
+qualify: 0 qualified, 1 not qualified, 2 bad input, 3 inconclusive (see qualify.py).
 """
 
 import argparse
@@ -10,7 +12,7 @@ import sys
 
 from . import claims, compare, load, qualify, report, tables, usl
 
-EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_UNDECIDED = 0, 1, 2, 3
 
 
 def _load(paths):
@@ -67,7 +69,9 @@ def cmd_compare(args):
     if args.json:
         _write(args.json, json.dumps(doc, indent=1) + "\n")
     print(full)
-    return EXIT_REGRESSION if result.gate_failures else EXIT_OK
+    if result.gate_failures:
+        return EXIT_REGRESSION
+    return EXIT_UNDECIDED if result.undecided else EXIT_OK
 
 
 def cmd_usl(args):
