@@ -108,7 +108,11 @@ def qualify(reference, candidate, scenarios, opts):
         q.verdict = INCONCLUSIVE
         return q
     q.verdict = QUALIFIED
-    q.reasons.append(f"all {len(comparison.points)} points within the {opts.threshold:g}% gate"
+    for p in comparison.points:
+        if p.verdict == compare.WORSE:  # significant, but below the gate: said, not hidden
+            q.reasons.append(f"`{p.run_name}` is worse by {p.change_pct:+.1f}% (95% CI [{p.ci_low:+.1f}, "
+                             f"{p.ci_high:+.1f}]%), below the {opts.threshold:g}% gate")
+    q.reasons.append(f"none of the {len(comparison.points)} points is worse beyond the {opts.threshold:g}% gate"
                      + (f"; {claims_mod.counts(facts)[claims_mod.HOLDS]} facts hold" if scenarios is not None
                         else "; facts not checked"))
     return q
@@ -132,17 +136,18 @@ def rerun_advice(q):
             f"({max(total - have, 1)} more per side, interleaved A B A B …), then qualify again.")
 
 
-def headline(q):
+def headline(q, facts_checked=True):
     c = q.comparison.counts()
     f = claims_mod.counts(q.facts)
+    facts = (f"facts {f[claims_mod.HOLDS]} hold, {f[claims_mod.DEVIATES]} deviate, {f[claims_mod.NOT_TESTED]} "
+             "not tested") if facts_checked else "facts not checked"
     return (f"**{q.verdict.upper()}** (exit {q.exit_code}): points {c[compare.WORSE]} worse, "
             f"{c[compare.BETTER]} better, {c[compare.NO_CHANGE]} no change, {c[compare.INCONCLUSIVE]} inconclusive; "
-            f"facts {f[claims_mod.HOLDS]} hold, {f[claims_mod.DEVIATES]} deviate, "
-            f"{f[claims_mod.NOT_TESTED]} not tested")
+            + facts)
 
 
 def to_markdown(q, facts_checked=True):
-    lines = ["# mntscale qualify: candidate vs reference", "", headline(q), ""]
+    lines = ["# mntscale qualify: candidate vs reference", "", headline(q, facts_checked), ""]
     lines += [f"- {r}" for r in q.reasons] + [""]
     advice = rerun_advice(q)
     if advice:
