@@ -72,7 +72,9 @@ def invocations_needed(p, opts):
 
 def _preset(results):
     for r in results:
-        preset = ((r.context.get("config") or {}).get("preset"))
+        preset = (r.context.get("config") or {}).get("preset")
+        if isinstance(preset, dict):  # {"id": "nightly-v2", ...} as mntscale records it
+            preset = preset.get("id")
         if preset:
             return str(preset)
     return None
