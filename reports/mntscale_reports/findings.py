@@ -120,9 +120,12 @@ class Trend:
 def _describe(sweep, axis):
     """The Trend of one sweep's per-worker (or aggregate) throughput; None with fewer than 2 points."""
     key, _ = _op_metric(sweep)
-    xs, means, _errs = sweep.series(key)
-    if len(xs) < 2:
+    raw, means, _errs = sweep.series(key)
+    xs = [claims_mod.axis_number(None, x) for x in raw]  # params may be strings ("10")
+    if len(xs) < 2 or None in xs:
         return None
+    order = sorted(range(len(xs)), key=lambda i: xs[i])
+    raw, xs, means = [raw[i] for i in order], [xs[i] for i in order], [means[i] for i in order]
     t = Trend("flat", f"from {xs[0]:g} to {xs[-1]:g} {axis}", claims_mod.spread_pct(means), means, xs)
     if t.spread <= FLAT_PCT:
         return t
@@ -131,7 +134,7 @@ def _describe(sweep, axis):
         t.kind = "varies"
         return t
     t.kind, t.change = "effect", 100.0 * (means[-1] / means[0] - 1.0)
-    t.ci = _ci(sweep.points[sweep.xs.index(xs[0])], sweep.points[sweep.xs.index(xs[-1])], key)
+    t.ci = _ci(sweep.points[sweep.xs.index(raw[0])], sweep.points[sweep.xs.index(raw[-1])], key)
     unit = _unit(axis, 1)
     if len(xs) == 2:
         t.rate_note = f"{_rate((means[-1] - means[0]) / (xs[-1] - xs[0]))} per {unit} between the two points"

@@ -130,3 +130,12 @@ def test_a_linear_fact_states_its_rate():
                                             claims.evaluate(results, {"copy_tree": sc["copy_tree"]}))]
     rate = next(t for t in out if t.startswith("copy_tree"))
     assert "copy_tree is linear in mounts, as expected: slope 1.79 µs/mount, R² 1.000 on 4 points" in rate
+
+
+def test_string_axis_values_read_as_numbers():
+    """The list contract allows params as strings; "300" sorts after "10" and "100"."""
+    doc = json.load(open(DEFAULT_RUN, encoding="utf-8"))
+    for b in doc["benchmarks"]:
+        b["params"] = {k: str(v) for k, v in b["params"].items()}
+    text = [f.text for f in findings.compute(load.parse("strings.json", doc).points)]
+    assert any("flat from 1 to 300 containers" in t for t in text), text
