@@ -28,14 +28,15 @@ def cmd_report(args):
     if not results:
         print("mntscale_report: no result file could be loaded", file=sys.stderr)
         return EXIT_BAD_INPUT
-    scenarios = None
+    scenarios, list_error = None, None
     if args.list or args.mntscale:
         try:
             scenarios = claims.obtain_list(args.list, args.mntscale)
         except claims.ListError as e:
+            list_error = str(e).splitlines()[0]
             print(f"mntscale_report: expectations not checked: {e}", file=sys.stderr)
     os.makedirs(args.outdir, exist_ok=True)
-    rep = report.build(results, errors, args.outdir, scenarios)
+    rep = report.build(results, errors, args.outdir, scenarios, list_error)
     report.write(rep, args.outdir)
     print(f"wrote {os.path.join(args.outdir, 'index.html')}: {rep.intro()}")
     return EXIT_OK

@@ -221,8 +221,10 @@ def claim_findings(claim_results):
     return out
 
 
-def compute(points, claim_results=None):
-    """All findings, ordered: deviations, expectations summary, largest effects, flat, varies."""
+def compute(points, claim_results=None, unchecked_why=None):
+    """All findings, ordered: deviations, expectations summary, largest effects, flat, varies.
+
+    ``claim_results`` None: no scenario list; ``unchecked_why`` says why (the list could not be had)."""
     sweeps_found = sweep_findings(points)
     effects = sorted((f for f in sweeps_found if f.kind == "effect"), key=lambda f: -f.size)
     shown = effects[:MAX_EFFECTS]
@@ -236,8 +238,8 @@ def compute(points, claim_results=None):
     out += [f for f in sweeps_found if f.kind == "flat"]
     out += [f for f in sweeps_found if f.kind == "varies"]
     if claim_results is None:
-        out.append(Finding("claims", "Expectations not checked: no scenario list (report --list FILE or "
-                                     "--mntscale BIN)."))
+        out.append(Finding("claims", f"Expectations not checked: {unchecked_why or 'no scenario list'} "
+                                     "(report --list FILE or --mntscale BIN)."))
     if not sweeps_found:
         out.append(Finding("none", "No sweep along containers or workers with two or more measured points: "
                                    "nothing to say about trends."))

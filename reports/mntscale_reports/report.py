@@ -29,8 +29,9 @@ class Report:
                 f"{drawn} plot(s).")
 
 
-def build(results, errors, outdir, scenarios=None):
-    """``scenarios``: the parsed `mntscale list --json` (claims.obtain_list), or None: no facts table."""
+def build(results, errors, outdir, scenarios=None, list_error=None):
+    """``scenarios``: the parsed `mntscale list --json` (claims.obtain_list), or None: no facts table
+    (``list_error``: why the list could not be had)."""
     points = load.all_points(results)
     fits = usl.fit_points(points, "workers") + usl.fit_points(points, "containers")
     container_fits = [f for f in fits if f.sweep.x_param == "containers"]
@@ -40,7 +41,7 @@ def build(results, errors, outdir, scenarios=None):
         claim_results = claims_mod.evaluate(results, {k: v for k, v in scenarios.items() if k in ran})
     return Report(results, errors, plots.render_all(points, outdir), fits,
                   [usl.density_row(f) for f in container_fits], claim_results,
-                  findings_mod.compute(points, claim_results))
+                  findings_mod.compute(points, claim_results, list_error))
 
 
 def facts_table(rep):
