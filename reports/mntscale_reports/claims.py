@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import load, stats
+from . import load
 
 LIST_SCHEMA = "mntscale-list/1"
 HOLDS, DEVIATES, NOT_TESTED = "holds", "deviates", "not tested"
@@ -465,6 +465,12 @@ def evaluate(results, scenarios):
 
 def measured_scenarios(results):
     return {p.scenario for p in load.all_points(results)} | {s.name.split("/")[0] for r in results for s in r.skipped}
+
+
+def relevant(scenarios, results):
+    """Only the scenarios the results ran (measured or skipped): a preset runs some, not all."""
+    ran = measured_scenarios(results)
+    return {k: v for k, v in scenarios.items() if k in ran}
 
 
 def counts(claim_results):

@@ -11,7 +11,8 @@ candidate, every claim of `mntscale list --json` (claims.py). One verdict:
 | qualified | 0 | no point worse beyond the gate, no fact deviates, every point decided |
 | not qualified | 1 | a point is worse by at least the gate threshold, or a fact deviates |
 | (bad input) | 2 | a side has no loadable file, no point in common, no scenario list |
-| inconclusive | 3 | nothing failed, but some point got no verdict: the output names the points and the invocations per side needed |
+| inconclusive | 3 | nothing failed, but some point got no verdict: the output names the points |
+|              |   | and the invocations per side needed |
 
 Also the `claims` subcommand (claims on any result files).
 """
@@ -83,8 +84,10 @@ def _preset(results):
 def qualify(reference, candidate, scenarios, opts):
     """Results of both sides and the scenario list (or None: facts not checked) -> Qualification."""
     comparison = compare.compare_results(reference, candidate, opts)
-    facts = claims_mod.evaluate(candidate, _relevant(scenarios, candidate)) if scenarios is not None else []
-    ref_facts = claims_mod.evaluate(reference, _relevant(scenarios, reference)) if scenarios is not None else []
+    facts, ref_facts = [], []
+    if scenarios is not None:
+        facts = claims_mod.evaluate(candidate, claims_mod.relevant(scenarios, candidate))
+        ref_facts = claims_mod.evaluate(reference, claims_mod.relevant(scenarios, reference))
     q = Qualification(INCONCLUSIVE, comparison, facts, ref_facts, preset=_preset(candidate) or _preset(reference))
     failing = comparison.gate_failures
     deviating = [f for f in facts if f.status == claims_mod.DEVIATES]
@@ -118,12 +121,6 @@ def qualify(reference, candidate, scenarios, opts):
                      + (f"; {claims_mod.counts(facts)[claims_mod.HOLDS]} facts hold" if scenarios is not None
                         else "; facts not checked"))
     return q
-
-
-def _relevant(scenarios, results):
-    """Only the scenarios the results ran: a preset measures some scenarios, not all."""
-    ran = claims_mod.measured_scenarios(results)
-    return {k: v for k, v in scenarios.items() if k in ran}
 
 
 def rerun_advice(q):
@@ -205,7 +202,7 @@ def cmd_claims(args):
         print(f"mntscale_report: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if not args.all:
-        scenarios = _relevant(scenarios, results)
+        scenarios = claims_mod.relevant(scenarios, results)
     evaluated = claims_mod.evaluate(results, scenarios)
     text = claims_mod.to_markdown(evaluated)
     if args.out:

@@ -37,8 +37,7 @@ def build(results, errors, outdir, scenarios=None, list_error=None):
     container_fits = [f for f in fits if f.sweep.x_param == "containers"]
     claim_results = None
     if scenarios is not None:
-        ran = claims_mod.measured_scenarios(results)
-        claim_results = claims_mod.evaluate(results, {k: v for k, v in scenarios.items() if k in ran})
+        claim_results = claims_mod.evaluate(results, claims_mod.relevant(scenarios, results))
     return Report(results, errors, plots.render_all(points, outdir), fits,
                   [usl.density_row(f) for f in container_fits], claim_results,
                   findings_mod.compute(points, claim_results, list_error))
