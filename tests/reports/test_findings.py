@@ -139,3 +139,11 @@ def test_string_axis_values_read_as_numbers():
         b["params"] = {k: str(v) for k, v in b["params"].items()}
     text = [f.text for f in findings.compute(load.parse("strings.json", doc).points)]
     assert any("flat from 1 to 300 containers" in t for t in text), text
+
+
+def test_report_without_a_usable_list_says_why_and_still_reports(tmp_path):
+    proc = run_cli("report", tmp_path / "out", DEFAULT_RUN, "--mntscale", tmp_path / "no-such-binary")
+    assert proc.returncode == 0 and "expectations not checked" in proc.stderr
+    summary = (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
+    assert "- Expectations not checked: " in summary and "no-such-binary" in summary
+    assert "### Facts" not in summary

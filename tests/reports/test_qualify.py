@@ -107,3 +107,11 @@ def test_invocations_needed_scales_the_ci_half_width():
 @pytest.mark.parametrize("verdict, code", [("qualified", 0), ("not qualified", 1), ("inconclusive", 3)])
 def test_exit_codes_are_distinct(verdict, code):
     assert qualify.EXIT_CODES[verdict] == code
+
+
+def test_a_nightly_night_file_is_a_side(tmp_path):
+    """ci/nightly stores a night as one file of tagged invocations: qualify reads it as 5 invocations."""
+    night = os.path.join(COMPARE_FIXTURES, "night-slower.json")
+    proc, doc = _qualify(tmp_path, night, BASE, HOLDS, "--threshold", 2.5)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert all(p["n_b"] == 5 for p in doc["compare"]["points"])
