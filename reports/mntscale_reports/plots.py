@@ -172,10 +172,11 @@ def _facet_lines(sweeps, facet_of, primary, lines_of):
         labels = sweeps_mod.labels(members, primary)
         lines = []
         for i, (s, label) in enumerate(zip(members, labels)):
-            for line in lines_of(s, label, PALETTE.color(s.group.kernel)):
+            drawn = lines_of(s, label, PALETTE.color(s.group.kernel))
+            for line in drawn:
                 line.marker = PALETTE.marker(s.group.system)
-                if line.style == "-":  # lines of one kernel and machine (placements, ...) differ in dash
-                    line.style = LINESTYLES[_same_style_index(members, i)]
+                if len(drawn) == 1:  # lines of one kernel and machine (placements, ...) differ in dash;
+                    line.style = LINESTYLES[_same_style_index(members, i)]  # latency's dashes are percentiles
                 lines.append(line)
         facets[title] = lines
     return {t: [ln for ln in lines if ln.xs] for t, lines in facets.items() if any(ln.xs for ln in lines)}
