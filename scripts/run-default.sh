@@ -10,6 +10,6 @@ stamp=$(date +%Y%m%d-%H%M%S)
 out=results/$(hostname)-$(uname -r)-$stamp.json
 mkdir -p results
 ./build/mntscale run --scenario path_walk --repetitions 3 --out "$out" "$@"
-/usr/bin/python3 reports/mntscale_report.py report "results/report-$stamp" "$out"
+/usr/bin/python3 reports/mntscale_report.py report "results/report-$stamp" "$out" --mntscale ./build/mntscale
 echo "result: $out"
 echo "report: results/report-$stamp/index.html"

@@ -4,7 +4,7 @@
 # kernel-matrix VM test runs only when asked: `scripts/test.sh -L slow`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --with-browser  # the report tests screenshot index.html in Chromium
 bash scripts/build.sh
 cd build
 if [ $# -eq 0 ]; then set -- -LE slow; fi

@@ -1,6 +1,8 @@
 """Command line: `report`, `compare` and `usl` subcommands (see docs/reports.md).
 
-Exit codes: 0 fine, 1 compare found a regression beyond --threshold, 2 bad input.
+Exit codes: 0 fine, 1 compare found a regression beyond --threshold, 2 bad input,
+3 compare decided no point at all (every point inconclusive: "NO VERDICT", not a pass).
+qualify: 0 qualified, 1 not qualified, 2 bad input, 3 inconclusive (see qualify.py).
 """
 
 import argparse
@@ -8,9 +10,9 @@ import json
 import os
 import sys
 
-from . import compare, load, report, tables, usl
+from . import claims, compare, load, qualify, report, tables, usl
 
-EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_UNDECIDED = 0, 1, 2, 3
 
 
 def _load(paths):
@@ -26,8 +28,15 @@ def cmd_report(args):
     if not results:
         print("mntscale_report: no result file could be loaded", file=sys.stderr)
         return EXIT_BAD_INPUT
+    scenarios, list_error = None, None
+    if args.list or args.mntscale:
+        try:
+            scenarios = claims.obtain_list(args.list, args.mntscale)
+        except claims.ListError as e:
+            list_error = str(e).splitlines()[0]
+            print(f"mntscale_report: expectations not checked: {e}", file=sys.stderr)
     os.makedirs(args.outdir, exist_ok=True)
-    rep = report.build(results, errors, args.outdir)
+    rep = report.build(results, errors, args.outdir, scenarios, list_error)
     report.write(rep, args.outdir)
     print(f"wrote {os.path.join(args.outdir, 'index.html')}: {rep.intro()}")
     return EXIT_OK
@@ -61,7 +70,9 @@ def cmd_compare(args):
     if args.json:
         _write(args.json, json.dumps(doc, indent=1) + "\n")
     print(full)
-    return EXIT_REGRESSION if result.gate_failures else EXIT_OK
+    if result.gate_failures:
+        return EXIT_REGRESSION
+    return EXIT_UNDECIDED if result.undecided else EXIT_OK
 
 
 def cmd_usl(args):
@@ -81,6 +92,8 @@ def parser():
     r = sub.add_parser("report", help="plots, index.html and summary.md from result files")
     r.add_argument("outdir")
     r.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
+    r.add_argument("--list", help="`mntscale list --json` output: adds the facts table (expectations checked)")
+    r.add_argument("--mntscale", help="binary to run `list --json` with, instead of --list")
     r.set_defaults(func=cmd_report)
     c = sub.add_parser("compare", help="A/B comparison of throughput with a verdict per point")
     c.add_argument("a", metavar="A",
@@ -105,6 +118,7 @@ def parser():
     u = sub.add_parser("usl", help="print USL fits along workers and containers")
     u.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
     u.set_defaults(func=cmd_usl)
+    qualify.add_parsers(sub)
     return p
 
 

@@ -80,6 +80,15 @@ class Comparison:
     def gate_failures(self):
         return [p for p in self.points if p.fails_gate]
 
+    @property
+    def undecided(self):
+        """No point got a verdict (all inconclusive): a gate that "passes" this has checked nothing."""
+        return bool(self.points) and all(p.verdict == INCONCLUSIVE for p in self.points)
+
+    @property
+    def status(self):
+        return "FAIL" if self.gate_failures else "NO VERDICT" if self.undecided else "PASS"
+
 
 def point_key(point):
     """Points match on run_name and the full params, never on position in the file."""
@@ -176,6 +185,7 @@ def to_json(comparison, files_a=(), files_b=()):
         "options": asdict(comparison.options),
         "counts": comparison.counts(),
         "gate_failed": bool(comparison.gate_failures),
+        "status": comparison.status,
         "points": [asdict(p) for p in comparison.points],
         "only_baseline": comparison.only_a, "only_candidate": comparison.only_b,
     }
@@ -196,7 +206,9 @@ def _row(p):
 
 def headline(comparison):
     c = comparison.counts()
-    status = "FAIL" if comparison.gate_failures else "PASS"
+    status = comparison.status
+    if status == "NO VERDICT":
+        status += " (no point decided: nothing was checked; see the reasons and rerun with more invocations)"
     return (f"**{status}**: {c[WORSE]} worse, {c[BETTER]} better, {c[NO_CHANGE]} no change, "
             f"{c[INCONCLUSIVE]} inconclusive (gate: worse by ≥ {comparison.options.threshold:g}%; "
             f"samples are invocations, ≥ {comparison.options.min_invocations} per side for a verdict)")

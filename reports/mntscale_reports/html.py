@@ -12,6 +12,8 @@ th { background: #f0f0f0; } tr:nth-child(even) td { background: #fafafa; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 .note { color: #555; font-size: 12px; } .skipped { color: #8a5a00; }
 .error { color: #a00; }
+#findings { background: #f4f8ff; border: 1px solid #c8d8f0; padding: .2em 1em; max-width: 70em; }
+#findings li { margin: .3em 0; }
 """
 
 SECTION_TITLES = {
@@ -59,9 +61,16 @@ def render_plots(plots):
     return "\n".join(parts)
 
 
-def page(title, intro, tables_before, plots, tables_after):
-    """The whole document; tables_* are tables.Table lists around the plots."""
+def render_findings(findings):
+    items = "\n".join(f"<li>{esc(f)}</li>" for f in findings)
+    return f'<section id="findings"><h2>Findings</h2>\n<ul>\n{items}\n</ul></section>'
+
+
+def page(title, intro, tables_before, plots, tables_after, findings=None):
+    """The whole document; tables_* are tables.Table lists around the plots; findings: sentences on top."""
     body = [f"<h1>{esc(title)}</h1>", f"<p>{esc(intro)}</p>"]
+    if findings:
+        body.append(render_findings(findings))
     body += [render_table(t) for t in tables_before]
     body.append(render_plots(plots))
     body += [render_table(t) for t in tables_after]

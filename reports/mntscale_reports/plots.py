@@ -19,7 +19,12 @@ from . import sweeps as sweeps_mod  # noqa: E402
 from .load import is_number  # noqa: E402
 
 FORMATS = ("png", "svg")
-FACET_COLUMNS = 3
+FACET_COLUMNS = 2  # three 5.6-inch panels side by side shrink to unreadable at the page's width
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+LINESTYLES = ("-", "--", "-.", ":")
+# Lines of one panel are drawn this much apart along a log x (a fraction of the value), so two
+# identical lines stay visible as two rows of markers instead of one hiding the other.
+DODGE = 0.025
 PERCENTILES = (("p50", "-"), ("p99", "--"), ("p999", ":"))
 ATTRIBUTION_BUCKETS = ("mount_lock", "mount_hash", "namespace_sem", "rcu_wait", "ns_copy_teardown",
                        "overlay", "path_walk", "other_kernel", "user")
@@ -47,6 +52,7 @@ class Line:
     errs: list = None
     style: str = "-"
     color: str = None
+    marker: str = "o"
 
 
 def slug(text):
@@ -69,10 +75,31 @@ def sys_share(rep):
 
 # --- drawing -------------------------------------------------------------------------------
 
-def _facet_axes(n):
+class Palette:
+    """One colour per kernel and one marker per machine, the same in every panel and figure."""
+
+    def __init__(self, points=()):
+        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        kernels = sorted({p.group.kernel for p in points})
+        systems = sorted({p.group.system for p in points})
+        self.colors = {k: colors[i % len(colors)] for i, k in enumerate(kernels)}
+        self.markers = {s: MARKERS[i % len(MARKERS)] for i, s in enumerate(systems)}
+
+    def color(self, kernel):
+        return self.colors.get(kernel, "black")
+
+    def marker(self, system):
+        return self.markers.get(system, "o")
+
+
+PALETTE = Palette()  # replaced by render_all with one built from all its points
+
+
+def _facet_axes(n, sharey=True):
     cols = min(n, FACET_COLUMNS)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5.6 * cols, 4.2 * rows), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(rows, cols, figsize=(5.6 * cols, 4.2 * rows), squeeze=False, layout="constrained",
+                             sharey=sharey)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
@@ -86,9 +113,11 @@ def _duration_ns(value, _pos=None):
     return f"{value:g} ns"
 
 
-def _log_x(ax):
-    """Container and worker counts span decades; plain numbers read better than 10^k."""
+def _log_x(ax, ticks=()):
+    """Container and worker counts span decades; a labelled tick at every measured count."""
     ax.set_xscale("log")
+    if ticks:
+        ax.set_xticks(sorted(ticks))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
 
@@ -103,14 +132,21 @@ def _save(fig, outdir, stem):
     return files
 
 
-def _draw_facets(facets, xlabel, ylabel, yformatter, ylog=False):
-    """facets: {title: [Line]} -> figure with one axis per facet."""
+def _dodged(xs, i, n):
+    """xs moved by DODGE × (i − centre) on a log axis, so identical lines do not hide each other."""
+    factor = 1.0 + DODGE * (i - (n - 1) / 2.0)
+    return [x * factor for x in xs]
+
+
+def _draw_facets(facets, xlabel, ylabel, yformatter, ylog=False, ymax=None):
+    """facets: {title: [Line]} -> figure with one axis per facet, all sharing the y axis."""
     fig, axes = _facet_axes(len(facets))
     for ax, (title, lines) in zip(axes, facets.items()):
-        for line in lines:
-            ax.errorbar(line.xs, line.ys, yerr=line.errs, fmt="o" + line.style, color=line.color,
-                        label=line.label, capsize=3, markersize=4, linewidth=1.4)
-        _log_x(ax)
+        for i, line in enumerate(lines):
+            ax.errorbar(_dodged(line.xs, i, len(lines)), line.ys, yerr=line.errs, fmt=line.marker + line.style,
+                        color=line.color, label=line.label, capsize=3, markersize=5, linewidth=1.4,
+                        markerfacecolor="none" if i % 2 else line.color)
+        _log_x(ax, {x for line in lines for x in line.xs})
         ax.set_title(title, fontsize=10)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
@@ -118,26 +154,46 @@ def _draw_facets(facets, xlabel, ylabel, yformatter, ylog=False):
             ax.set_yscale("log")
             ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
             ax.yaxis.set_minor_formatter(NullFormatter())
-        else:
-            ax.set_ylim(bottom=0)
         ax.yaxis.set_major_formatter(yformatter)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7, loc="best")
+    if not ylog:  # once all panels are drawn: the shared y axis then spans all of their data
+        axes[0].set_ylim(bottom=0, top=ymax)
     return fig
 
 
 def _facet_lines(sweeps, facet_of, primary, lines_of):
     """Group sweeps into facets and turn each into Lines labelled by what differs in its facet."""
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     grouped = {}
     for s in sweeps:
         grouped.setdefault(facet_of(s), []).append(s)
     facets = {}
     for title, members in grouped.items():
         labels = sweeps_mod.labels(members, primary)
-        facets[title] = [line for i, (s, label) in enumerate(zip(members, labels))
-                         for line in lines_of(s, label, colors[i % len(colors)])]
+        lines = []
+        for i, (s, label) in enumerate(zip(members, labels)):
+            drawn = lines_of(s, label, PALETTE.color(s.group.kernel))
+            for line in drawn:
+                line.marker = PALETTE.marker(s.group.system)
+                if len(drawn) == 1:  # lines of one kernel and machine (placements, ...) differ in dash;
+                    line.style = LINESTYLES[_same_style_index(members, i)]  # latency's dashes are percentiles
+                lines.append(line)
+        facets[title] = lines
     return {t: [ln for ln in lines if ln.xs] for t, lines in facets.items() if any(ln.xs for ln in lines)}
+
+
+def _same_style_index(members, i):
+    """How many earlier sweeps of this facet share sweep i's kernel and machine (its dash index)."""
+    g = members[i].group
+    same = sum(1 for s in members[:i] if (s.group.kernel, s.group.system) == (g.kernel, g.system))
+    return same % len(LINESTYLES)
+
+
+def _op_label(sweeps, template):
+    """The y label naming the operation: "stat ops/s per worker"; "ops/s" when ops differ."""
+    ops = {dict(s.fixed).get("op") for s in sweeps}
+    op = ops.pop() if len(ops) == 1 else None
+    return template.format(op=f"{op} " if op else "").strip()
 
 
 def _metric_line(key):
@@ -174,6 +230,7 @@ class LineSpec:
     yformat: object
     empty: str  # why the plot is skipped when no scenario has data
     ylog: bool = False
+    ymax: float = None  # top of the y axis when it has a natural one (a share reaches 100 %)
 
 
 def line_plots(points, outdir, spec):
@@ -187,7 +244,7 @@ def line_plots(points, outdir, spec):
         facets = _facet_lines(sweeps, spec.facet, spec.primary, spec.lines)
         if not facets:
             continue
-        fig = _draw_facets(facets, spec.x, spec.ylabel, spec.yformat, spec.ylog)
+        fig = _draw_facets(facets, spec.x, _op_label(sweeps, spec.ylabel), spec.yformat, spec.ylog, spec.ymax)
         fig.suptitle(title, fontsize=12)
         plots.append(Plot(spec.kind, title, _save(fig, outdir, f"{spec.stem}-{slug(scenario)}")))
     return plots or [Plot(spec.kind, spec.title, skipped=spec.empty)]
@@ -197,24 +254,26 @@ def _kernel_on_system(s):
     return f"{s.group.kernel} on {s.group.system}"
 
 
-_RATE = EngFormatter(unit="ops/s")
+_RATE = EngFormatter(sep="")  # the unit is in the y label: "stat ops/s per worker"
 LINE_SPECS = [
     LineSpec("headline-kernels", "throughput-by-kernel", "Throughput vs containers, by kernel", "containers",
              facet=lambda s: s.group.system, primary="kernel", lines=_metric_line("items_per_second"),
-             ylabel="throughput", yformat=_RATE, empty="no points with params.containers and items_per_second"),
+             ylabel="{op}ops/s, all workers", yformat=_RATE,
+             empty="no points with params.containers and items_per_second"),
     LineSpec("headline-machines", "throughput-by-machine", "Throughput vs containers, by machine", "containers",
              facet=lambda s: s.group.kernel, primary="system", lines=_metric_line("items_per_second"),
-             ylabel="throughput", yformat=_RATE, empty="no points with params.containers and items_per_second"),
+             ylabel="{op}ops/s, all workers", yformat=_RATE,
+             empty="no points with params.containers and items_per_second"),
     LineSpec("per-worker", "per-worker", "Per-worker throughput vs workers, by placement", "workers",
              facet=_kernel_on_system, primary="placement", lines=_metric_line("ops_per_sec_per_worker"),
-             ylabel="throughput per worker", yformat=_RATE,
+             ylabel="{op}ops/s per worker", yformat=_RATE,
              empty="no points with params.workers and ops_per_sec_per_worker"),
     LineSpec("latency", "latency", "Latency percentiles vs containers", "containers",
-             facet=_kernel_on_system, primary="kernel", lines=_latency_lines, ylabel="latency per operation",
+             facet=_kernel_on_system, primary="kernel", lines=_latency_lines, ylabel="{op}latency per operation",
              yformat=FuncFormatter(_duration_ns), ylog=True, empty="no points carry latency_ns"),
     LineSpec("time-split", "time-split", "Kernel share of worker CPU time vs containers", "containers",
              facet=lambda s: "sys / (sys + user)", primary="kernel", lines=_metric_line(sys_share),
-             ylabel="kernel time share", yformat=PercentFormatter(1.0),
+             ylabel="kernel share of worker CPU time", yformat=PercentFormatter(1.0), ymax=1.0,
              empty="no points carry sys_time_s and user_time_s"),
 ]
 
@@ -269,7 +328,9 @@ def attribution_plots(points, outdir):
 
 def render_all(points, outdir):
     """All figures for ``points`` into ``outdir``; returns the Plot list in report order."""
+    global PALETTE
     os.makedirs(outdir, exist_ok=True)
+    PALETTE = Palette(points)
     plots = []
     for spec in LINE_SPECS:
         plots += line_plots(points, outdir, spec)

@@ -3,6 +3,8 @@
 import os
 from dataclasses import dataclass
 
+from . import claims as claims_mod
+from . import findings as findings_mod
 from . import html, load, plots, tables, usl
 
 
@@ -15,6 +17,8 @@ class Report:
     plots: list
     fits: list
     density: list
+    claims: list = None  # claims.ClaimResult, None when no scenario list was given
+    findings: list = None  # findings.Finding, in reading order
 
     def intro(self):
         skipped = sum(len(r.skipped) for r in self.results)
@@ -25,17 +29,31 @@ class Report:
                 f"{drawn} plot(s).")
 
 
-def build(results, errors, outdir):
+def build(results, errors, outdir, scenarios=None, list_error=None):
+    """``scenarios``: the parsed `mntscale list --json` (claims.obtain_list), or None: no facts table
+    (``list_error``: why the list could not be had)."""
     points = load.all_points(results)
     fits = usl.fit_points(points, "workers") + usl.fit_points(points, "containers")
     container_fits = [f for f in fits if f.sweep.x_param == "containers"]
+    claim_results = None
+    if scenarios is not None:
+        claim_results = claims_mod.evaluate(results, claims_mod.relevant(scenarios, results))
     return Report(results, errors, plots.render_all(points, outdir), fits,
-                  [usl.density_row(f) for f in container_fits])
+                  [usl.density_row(f) for f in container_fits], claim_results,
+                  findings_mod.compute(points, claim_results, list_error))
+
+
+def facts_table(rep):
+    return tables.Table("Facts: expectations checked", claims_mod.FACTS_HEADERS, claims_mod.facts_rows(rep.claims),
+                        note="Each scenario's claims (mntscale list) evaluated on these results: holds, deviates "
+                             "(with the numbers), or not tested (with why).")
 
 
 def _tables(rep):
     """(before plots, after plots): context first, detail tables at the end."""
     before = [tables.context_table(rep.results)]
+    if rep.claims is not None:
+        before.insert(0, facts_table(rep))
     if rep.errors:
         before.insert(0, tables.rejected_table(rep.errors))
     after = [tables.usl_table(rep.fits), tables.density_table(rep.density),
@@ -45,11 +63,12 @@ def _tables(rep):
 
 def summary_markdown(rep):
     """Short Markdown for a CI comment: no per-point table, but fits, density and skips."""
-    lines = ["# mntscale report", "", rep.intro(), ""]
+    lines = ["# mntscale report", "", rep.intro(), "", findings_mod.markdown(rep.findings or [])]
     skipped_plots = [p for p in rep.plots if p.skipped]
     if skipped_plots:
         lines += ["Plots skipped: " + "; ".join(f"{p.title} ({p.skipped})" for p in skipped_plots), ""]
-    parts = [tables.usl_table(rep.fits), tables.density_table(rep.density),
+    parts = ([facts_table(rep)] if rep.claims is not None else []) + [
+             tables.usl_table(rep.fits), tables.density_table(rep.density),
              tables.skipped_table(load.all_skips(rep.results))]
     if rep.errors:
         parts.append(tables.rejected_table(rep.errors))
@@ -59,6 +78,7 @@ def summary_markdown(rep):
 def write(rep, outdir):
     before, after = _tables(rep)
     with open(os.path.join(outdir, "index.html"), "w", encoding="utf-8") as f:
-        f.write(html.page("mntscale report", rep.intro(), before, rep.plots, after))
+        f.write(html.page("mntscale report", rep.intro(), before, rep.plots, after,
+                          findings=[x.text for x in rep.findings or []]))
     with open(os.path.join(outdir, "summary.md"), "w", encoding="utf-8") as f:
         f.write(summary_markdown(rep))

@@ -58,7 +58,7 @@ def context_table(results):
             str(c.get("mntscale_version", "?")), str(c.get("date", "?")),
         ])
     return Table("Result files", ["file", "complete", "kernel", "accelerator", "machine", "CPU", "topology",
-                                  "placement", "workers", "profile", "mount hash", "mounts", "version", "date"],
+                                  "placement", "worker mode", "profile", "mount hash", "mounts", "version", "date"],
                  rows)
 
 
@@ -105,15 +105,17 @@ def usl_table(fits):
         s = f.sweep
         head = _group_cells(s.group) + [s.x_param, s.fixed_text]
         if f.fit is None:
-            rows.append(head + ["—", "—", "—", "—", "—", f"no fit: {f.error}"])
+            rows.append(head + ["—", "—", "—", "—", "—", f.error if f.flat else f"no fit: {f.error}"])
             continue
         m = f.fit
-        peak = "no peak" if m.peak is None else f"{m.peak:.1f}"
+        peak = f.peak_text()
         note = f"{m.n_points} points" + (": exactly determined, R² says nothing" if m.n_points == 3 else "")
         rows.append(head + [rate(m.lam), num(m.sigma, ".4f"), num(m.kappa, ".3g"), num(m.r2, ".4f"), peak, note])
     return Table("USL fits", GROUP_HEADERS + ["N", "held fixed", "λ", "σ", "κ", "R²", "peak N*", "note"], rows,
                  note="X(N) = λN / (1 + σ(N−1) + κN(N−1)), least squares on the mean per N, σ, κ ≥ 0. "
-                      "N* = sqrt((1−σ)/κ), at least 1; 'no peak' when κ ≈ 0.")
+                      "N* = sqrt((1−σ)/κ), at least 1; 'no peak' when κ ≈ 0; never shown beyond "
+                      f"{usl_mod.MAX_EXTRAPOLATION:g}× the largest measured N. A sweep flat within noise gets "
+                      "no fit.")
 
 
 def density_table(rows):
@@ -130,7 +132,8 @@ def density_table(rows):
                  note="Throughput at N containers relative to one container (aggregate items_per_second). "
                       "'measured' interpolates linearly between measured points; 'model' extrapolates the "
                       "USL fit beyond the largest measured N, only when the fit's R² is at least "
-                      f"{usl_mod.MIN_EXTRAPOLATION_R2:g}.")
+                      f"{usl_mod.MIN_EXTRAPOLATION_R2:g} and never beyond {usl_mod.MAX_EXTRAPOLATION:g}× "
+                      "the largest measured N.")
 
 
 def rejected_table(errors):

@@ -19,7 +19,14 @@ THROUGHPUT = "items_per_second"
 KAPPA_ZERO = 1e-9  # below this κ the curve has no retrograde region: "no peak"
 MIN_FIT_POINTS = 3  # three parameters
 DENSITY_THRESHOLDS = (90, 75, 50)
-MODEL_SEARCH_LIMIT = 1e6  # containers; beyond this the model answer is "never"
+# The model never answers beyond this multiple of the largest measured N: a fit to 1..300
+# containers once "predicted" a limit at 8,624 (29x), which nothing measured supports.
+MAX_EXTRAPOLATION = 2.0
+# A sweep whose means all lie inside this many standard errors of each other (the
+# median relative spread of its points, times two for both sides) is flat within noise:
+# no fit is shown, because a USL curve through noise invents a peak.
+FLAT_NOISE_SIGMAS = 2.0
+FLAT_TEXT = "flat: no saturation in the measured range"
 # Below this R² the fit does not describe the sweep (a flat, noisy sweep fits R² ≈ 0.3-0.6
 # here), so the density table does not extrapolate from it.
 MIN_EXTRAPOLATION_R2 = 0.9
@@ -87,14 +94,47 @@ class SweepFit:
     sweep: object
     fit: UslFit = None
     error: str = None
+    flat: bool = False  # flat within noise: no model shown
+    max_x: float = None  # largest measured N; the model answers up to MAX_EXTRAPOLATION times it
+
+    def peak_text(self):
+        """N* as a table cell, never beyond MAX_EXTRAPOLATION × the largest measured N."""
+        peak = self.fit.peak
+        if peak is None:
+            return "no peak"
+        if self.max_x and peak > MAX_EXTRAPOLATION * self.max_x:
+            return f"beyond {MAX_EXTRAPOLATION:g}× measured (> {MAX_EXTRAPOLATION * self.max_x:g}): not predicted"
+        return f"{peak:.1f}"
+
+
+def flat_within_noise(means, errs):
+    """(flat, spread %, noise band %): the means' spread (max − min) / mean is inside the
+    band their own error bars allow (2 × FLAT_NOISE_SIGMAS × median relative error)."""
+    mean = sum(means) / len(means)
+    if mean <= 0:
+        return False, math.inf, 0.0
+    spread = 100.0 * (max(means) - min(means)) / mean
+    rel = sorted(abs(e) / m for e, m in zip(errs or [0.0] * len(means), means) if m > 0)
+    band = 100.0 * 2 * FLAT_NOISE_SIGMAS * (rel[len(rel) // 2] if rel else 0.0)
+    return spread <= band, spread, band
 
 
 def fit_sweep(sweep):
-    xs, means, _ = sweep.series(THROUGHPUT)
+    xs, means, errs = sweep.series(THROUGHPUT)
+    sf = SweepFit(sweep)
+    if xs:
+        sf.max_x = float(max(xs))
+    if len(xs) >= 2:
+        flat, spread, band = flat_within_noise(means, errs)
+        if flat:
+            sf.flat = True
+            sf.error = f"{FLAT_TEXT} (spread {spread:.1f}% within noise ±{band / 2:.1f}%)"
+            return sf
     try:
-        return SweepFit(sweep, fit=fit(xs, means))
+        sf.fit = fit(xs, means)
     except FitError as e:
-        return SweepFit(sweep, error=str(e))
+        sf.error = str(e)
+    return sf
 
 
 def fit_points(points, x_param):
@@ -139,20 +179,23 @@ def _measured_crossing(xs, rel, threshold):
 
 
 def _model_crossing(model, start, threshold):
-    """First N ≥ start where the model falls below ``threshold`` (None if not below 1e6)."""
-    lo = max(start, model.peak or 1.0)
+    """First N in [start, MAX_EXTRAPOLATION × start] where the model falls below ``threshold``, else None."""
+    limit = MAX_EXTRAPOLATION * start
+    lo = min(max(start, model.peak or 1.0), limit)
     gap = lambda n: model.relative(n) - threshold  # noqa: E731 - one-line root function
     if gap(lo) < 0:
         return lo
-    if gap(MODEL_SEARCH_LIMIT) >= 0:
+    if gap(limit) >= 0:
         return None
-    return brentq(gap, lo, MODEL_SEARCH_LIMIT)
+    return brentq(gap, lo, limit)
 
 
-def _answer(xs, rel, model, threshold):
+def _answer(xs, rel, model, threshold, flat=False):
     measured = _measured_crossing(xs, rel, threshold)
     if measured is not None:
         return Answer(measured, "measured")
+    if flat:
+        return Answer(note=f"up to {xs[-1]:g} measured; {FLAT_TEXT}")
     if model is None:
         return Answer(note=f"up to {xs[-1]:g} measured, no model")
     if model.r2 is None or model.r2 < MIN_EXTRAPOLATION_R2:
@@ -160,7 +203,8 @@ def _answer(xs, rel, model, threshold):
         return Answer(note=f"up to {xs[-1]:g} measured; fit too poor to extrapolate (R² {r2})")
     predicted = _model_crossing(model, xs[-1], threshold)
     if predicted is None:
-        return Answer(note=f"model stays above up to {MODEL_SEARCH_LIMIT:g}")
+        return Answer(note=f"up to {xs[-1]:g} measured; the model stays above up to "
+                           f"{MAX_EXTRAPOLATION * xs[-1]:g} and is not used beyond {MAX_EXTRAPOLATION:g}× measured")
     return Answer(predicted, "model")
 
 
@@ -177,14 +221,14 @@ def density_row(sweep_fit, thresholds=DENSITY_THRESHOLDS):
     row = DensityRow(sweep_fit.sweep, r2=model.r2 if model else None)
     if xs and xs[0] == 1:
         row.baseline, row.baseline_source = means[0], "measured"
-    elif model is not None:
+    elif model is not None:  # N = 1 lies below the sweep: interpolation towards 0, not extrapolation
         row.baseline, row.baseline_source = model.lam, "model"
         xs, means = [1] + xs, [model.lam] + means
     else:
         row.answers = {t: Answer(note="no 1-container point and no model") for t in thresholds}
         return row
     rel = [m / row.baseline for m in means]
-    row.answers = {t: _answer(xs, rel, model, t / 100.0) for t in thresholds}
+    row.answers = {t: _answer(xs, rel, model, t / 100.0, sweep_fit.flat) for t in thresholds}
     return row
 
 

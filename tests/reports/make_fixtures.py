@@ -200,6 +200,53 @@ def dump(doc):
     return head[:-2] + ',\n "benchmarks": [\n' + rows + "\n ]\n}\n"
 
 
+DEFAULT_PER_WORKER = {1: 1.43e6, 2: 1.21e6}  # the default run on this machine: 2 workers lose 15% each
+
+
+def default_run(seed, per_worker=DEFAULT_PER_WORKER, containers=(1, 10, 100, 300), reps=3):
+    """Like scripts/run-default.sh: path_walk at 1..300 containers x 1, 2 workers, flat in containers."""
+    rng = np.random.default_rng(seed)
+    base = {"op": "stat", "placement": "spread", "layers": 10, "binds": 3, "depth": 8, "mode": "thread"}
+    params = [dict(base, containers=c, workers=w) for w in per_worker for c in containers]
+    bench = measure(rng, "path_walk", params, lambda p: per_worker[p["workers"]] * p["workers"], reps)
+    ctx = context("epyc", "6.18.44", False)
+    ctx["machine"]["name"] = ctx["host_name"] = "vm"
+    return result(ctx, bench)
+
+
+def _extra(fn):
+    """An extras maker that puts scenario-specific numbers in the entry's "extra" object."""
+    return {"extra": lambda entry: {k: round(v, 12) for k, v in fn(entry["params"]).items()}}
+
+
+def _idmap_cost(params):
+    """Per-layer idmaps cost one idmapped mount per layer; a parent idmap costs one."""
+    return params["layers"] if params["idmap"] == "per-layer" else 1
+
+
+def facts_run(seed, reps=3):
+    """Scenarios with extra metrics for the claim tests (see fixtures/list.json)."""
+    rng = np.random.default_rng(seed)
+    base = {"workers": 1, "containers": 1, "placement": "spread", "mode": "thread"}
+    noisy = lambda v: v * (1.0 + NOISE * rng.standard_normal())  # noqa: E731
+    bench = measure(rng, "copy_tree", [dict(base, mounts=m) for m in (100, 500, 1000, 2000)],
+                    lambda p: 1.0 / (20e-6 + 1.8e-6 * p["mounts"]), reps,
+                    _extra(lambda p: {"seconds_per_op": noisy(20e-6 + 1.8e-6 * p["mounts"])}))
+    bench += measure(rng, "churn", [dict(base, op="stat", writer=w, containers=c)
+                                    for w in ("none", "churn") for c in (1, 10)],
+                     lambda p: 1.0e6 * (0.55 if p["writer"] == "churn" else 1.0), reps)
+    bench += measure(rng, "idmap_storm", [dict(base, idmap=i, layers=n) for i in ("parent", "per-layer")
+                                          for n in (1, 4, 16)],
+                     lambda p: 1e3 / _idmap_cost(p), reps,
+                     _extra(lambda p: {"mounts_per_container": p["layers"] + 2,
+                                       "seconds_per_container": noisy(1e-3 * _idmap_cost(p))}))
+    for entry in bench:  # these scenarios sweep axes run_name() does not name
+        entry["name"] = entry["run_name"] = "/".join(
+            [entry["scenario"]] + [f"{k}:{v}" for k, v in entry["params"].items() if k not in ("placement", "mode")])
+    bench.append(skipped_point("listmount", dict(base, op="listmount"), "unsupported: listmount needs Linux >= 6.8"))
+    return result(context("epyc", "6.18.44", False), bench)
+
+
 def fixtures():
     """Relative path -> file text for every fixture."""
     docs = {
@@ -212,6 +259,8 @@ def fixtures():
         # would call that significant if repetitions were the samples.
         "compare/drift-a.json": compare_run(20, 1.0, drift=0.0),
         "compare/drift-b.json": compare_run(21, 0.96, drift=0.0),
+        "findings/default-run.json": default_run(30),
+        "claims/facts.json": facts_run(31),
     }
     for side, seed, factor in (("base", 10, 1.0), ("same", 11, 1.0), ("slower", 12, 0.95)):
         for i, doc in enumerate(compare_side(seed, factor)):

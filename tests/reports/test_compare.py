@@ -181,3 +181,14 @@ def test_many_unchanged_points_flag_nothing():
     assert len(cmp.points) == 20
     assert min(p.p_value for p in cmp.points) < 0.05  # what raw p-values would have flagged
     assert not [p for p in cmp.points if p.verdict in ("worse", "better")]
+
+
+def test_pass_with_no_point_decided_has_its_own_headline_and_exit_code(tmp_path):
+    """One invocation per side decides nothing: that must not read (or exit) like a pass."""
+    proc = run_cli("compare", os.path.join(COMPARE_FIXTURES, "drift-a.json"),
+                   os.path.join(COMPARE_FIXTURES, "drift-b.json"), "--json", tmp_path / "c.json")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "**NO VERDICT" in proc.stdout and "**PASS" not in proc.stdout
+    assert json.loads((tmp_path / "c.json").read_text())["status"] == "NO VERDICT"
+    decided = run_cli("compare", BASE, os.path.join(COMPARE_FIXTURES, "same"))
+    assert decided.returncode == 0 and "**PASS**" in decided.stdout
