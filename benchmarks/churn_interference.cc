@@ -115,6 +115,13 @@ MNTSCALE_SCENARIO(
                  axes::Op("stat"),
                  axes::Rounds("3")},
         .run = ChurnInterference,
+        .claims = {claims::Below("interference_ratio", 0.85,
+                                 "mount+umount in another namespace slows path walks by more "
+                                 "than 15% (mount_lock retries)")
+                       .Where({{"writer_op", "mount"}}),
+                   claims::Above("interference_ratio", 0.9,
+                                 "with no writer the paired measurement reads within 10% of 1")
+                       .Where({{"writer_op", "none"}})},
     });
 
 }  // namespace mntscale

@@ -178,6 +178,15 @@ MNTSCALE_SCENARIO(
                  IntAxis("parallel", "2", 1, 4096, "concurrent starts"),
                  IntAxis("starts", "20", 1, 1000000, "starts")},
         .run = ContainerStartStorm,
+        .claims = {claims::Grows("mount_ops_per_start", "layers", 3,
+                                 "per-layer idmaps: mount-table writes per start grow with layers")
+                       .Where({{"strategy", "per-layer-idmap"}}),
+                   claims::Grows("start_p50_ns", "layers", 2,
+                                 "per-layer idmaps: start latency grows with layers")
+                       .Where({{"strategy", "per-layer-idmap"}}),
+                   claims::Flat("mount_ops_per_start", "layers", 5,
+                                "one idmapped parent: mount-table writes per start stay flat")
+                       .Where({{"strategy", "parent-idmap"}})},
     });
 
 }  // namespace mntscale

@@ -130,6 +130,13 @@ MNTSCALE_SCENARIO(
                  axes::Mounts("100,1000,5000,20000"),
                  BoolAxis("churn", "0,1")},
         .run = MountTableRead,
+        .claims = {claims::Linear("per_read_ns", "mounts", 0.9, 300, 5000, "ns/mount",
+                                  "a full mountinfo read is linear in mounts (0.3-5 µs per mount)")
+                       .Where({{"method", "mountinfo"}, {"churn", "0"}}),
+                   claims::Ratio("per_mount_ns", {{"method", "mountinfo"}},
+                                 {{"method", "listmount"}}, 5, 1000,
+                                 "listmount is at least 5x cheaper per mount than mountinfo")
+                       .Where({{"churn", "0"}})},
     });
 
 }  // namespace mntscale

@@ -95,6 +95,17 @@ MNTSCALE_SCENARIO(
                  EnumAxis("overlay_api", "mount,fsmount", {"mount", "fsmount"}).Alias("api"),
                  EnumAxis("lookup", "cold,warm,negative", {"cold", "warm", "negative"})},
         .run = OverlayLayersRun,
+        .claims = {claims::Linear("vfsmounts_per_overlay", "layers", 0.999, 0.99, 1.01,
+                                  "vfsmounts/layer",
+                                  "an overlay of N layers holds N+2 vfsmounts (one more per "
+                                  "layer)"),
+                   claims::Linear("real_time", "layers", 0.9, 1, 1e9, "ns/layer",
+                                  "a cold lookup is linear in layers (one negative lookup per "
+                                  "layer)")
+                       .Where({{"lookup", "cold"}}),
+                   claims::Flat("items_per_second", "layers", 25,
+                                "a warm lookup is flat in layers (within 25%)")
+                       .Where({{"lookup", "warm"}})},
     });
 
 }  // namespace mntscale

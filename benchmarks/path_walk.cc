@@ -30,6 +30,9 @@ MNTSCALE_SCENARIO(
         .axes = {axes::Layers("10"), axes::Containers("1,10,100,300"), axes::Workers("1,2"),
                  axes::Op("stat")},
         .run = PathWalk,
+        .claims = {claims::Flat("items_per_second_per_worker", "containers", 15,
+                                "per-worker path walks flat (within 15%) from the fewest to the "
+                                "most containers")},
     });
 
 }  // namespace mntscale

@@ -83,6 +83,9 @@ MNTSCALE_SCENARIO(
         .expect = "mount and umount each O(N): throughput ~ 1/N",
         .axes = {IntAxis("peers", "1,10,100,1000", 1, 100000, "peer namespaces").Alias("N")},
         .run = PropagationFanout,
+        .claims = {claims::Grows("mount_ns_p50", "peers", 2,
+                                 "a mount under a shared mount costs more with more peers "
+                                 "(propagate_mnt is O(peers))")},
     });
 
 }  // namespace mntscale

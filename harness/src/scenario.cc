@@ -392,6 +392,14 @@ nlohmann::json Claim::ToJson() const {
   return j;
 }
 
+Claim& Claim::Where(const nlohmann::json& axis_values) {
+  args["where"] = axis_values;
+  for (auto it = axis_values.begin(); it != axis_values.end(); ++it) {
+    id += "[" + it.key() + "=" + (it->is_string() ? it->get<std::string>() : it->dump()) + "]";
+  }
+  return *this;
+}
+
 namespace claims {
 namespace {
 Claim Make(std::string kind, std::string metric, std::string text, nlohmann::json args) {

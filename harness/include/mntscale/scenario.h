@@ -114,6 +114,8 @@ struct Claim {
   std::string text;  // the prose form
   nlohmann::json args = nlohmann::json::object();
   nlohmann::json ToJson() const;
+  // Restricts the claim to the points with these axis values.
+  Claim& Where(const nlohmann::json& axis_values);
 };
 
 namespace claims {
