@@ -30,6 +30,9 @@ PYTHON = "/usr/bin/python3"
 TMP_PREFIX = "kmatrix-"
 
 
+# The preset a matrix runs when none is named: it must exist in presets/ (a test checks).
+DEFAULT_PRESET = "nightly-v2"
+
 def tmp_prefix(what=""):
     return f"{TMP_PREFIX}{os.getpid()}-{what}"
 
@@ -69,8 +72,11 @@ def find_preset(spec, source_dir):
 
 
 def binary_scenarios(binary):
-    r = subprocess.run([binary, "list"], capture_output=True, text=True)
-    return {l.split()[0] for l in r.stdout.splitlines() if l and not l[0].isspace() and ":" not in l.split()[0]}
+    """The scenarios a build has, from `mntscale list --json` (its machine-readable surface)."""
+    r = subprocess.run([binary, "list", "--json"], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"kernel-matrix: {binary} list --json exited {r.returncode}: {r.stderr.strip()}")
+    return {s["name"] for s in json.loads(r.stdout)["scenarios"]}
 
 
 def prepare_preset(opts):
@@ -486,7 +492,7 @@ def parse(argv):
                    "compare needs >= 4 (default 5)")
     p.add_argument("--threshold", type=float, default=5.0, help="A/B: compare's gate, percent")
     p.add_argument("--preset", default=None,
-                   help="mntscale preset to run (presets/NAME); default 'nightly' unless --run-args")
+                   help=f"mntscale preset to run (presets/NAME); default '{DEFAULT_PRESET}' unless --run-args")
     p.add_argument("--run-args", default="", help="extra `mntscale run` arguments, one shell-quoted string")
     p.add_argument("--out", default=None, help="output directory (default ./kernel-matrix-DATE)")
     p.add_argument("--binary", default=None, help="mntscale binary (default $MNTSCALE_BINARY or build/mntscale)")
@@ -516,7 +522,7 @@ def parse(argv):
     if not o.baseline and not o.kernels:
         p.error("no kernels given")
     if o.preset is None and not o.run_args:
-        o.preset = "nightly"
+        o.preset = DEFAULT_PRESET
     o.binary = os.path.abspath(o.binary or default_binary())
     if not os.access(o.binary, os.X_OK):
         p.error(f"mntscale binary {o.binary} not found (build it, or --binary / $MNTSCALE_BINARY)")

@@ -180,3 +180,19 @@ def test_merge_tags_invocations_and_lists_a_skipped_point_once():
     night = load_nightly().merge_invocations([doc(), doc(), doc()])
     assert [(b["run_name"], b["invocation"]) for b in night["benchmarks"]] == [("a", 0), ("b", 0), ("a", 1), ("a", 2)]
     assert night["complete"] is True
+
+
+def test_rerun_arguments_come_from_params_and_list_json_not_run_name():
+    """Regression: reruns rebuilt --set arguments by splitting run_name strings. They now take the
+    scenario's axis names from `mntscale list --json` and the values from the result's params, so
+    a run_name that says something else (or an alias spelling) cannot leak into the rerun."""
+    import types
+    nightly = load_nightly()
+    axes_of = nightly.scenario_axes(BINARY)
+    assert axes_of["path_walk"] == ["layers", "containers", "workers", "op"]
+    point = types.SimpleNamespace(scenario="path_walk", run_name="path_walk/misleading:1/x:y",
+                                  params={"layers": 8, "containers": 100, "workers": 2, "op": "stat",
+                                          "profile": "k8s-default", "mode": "thread", "binds": 5})
+    assert nightly.rerun_args(axes_of, point) == [
+        "--scenario", "path_walk", "--set", "layers=8", "--set", "containers=100",
+        "--set", "workers=2", "--set", "op=stat"]

@@ -1,24 +1,19 @@
 """A preset naming scenarios the binary lacks still runs the rest, and says what it dropped."""
 
 import json
+import os
 import types
 
 from kmatrix import cli
 
-LIST = """\
-path_walk              path lookup in a container root
-                       expect: flat
-                       axes: layers=10  containers=1,10
-farm_build             container build
-                       axes: containers=1000
-
-ops: open, stat
-"""
+LIST = json.dumps({"schema": "mntscale-list/1", "ops": ["open", "stat"], "scenarios": [
+    {"name": "path_walk", "axes": [{"name": "containers"}], "claims": []},
+    {"name": "farm_build", "axes": [{"name": "containers"}], "claims": []}]})
 
 
 def test_unknown_scenarios_are_dropped_and_noted(tmp_path):
     binary = tmp_path / "mntscale"
-    binary.write_text("#!/bin/sh\ncat <<'X'\n" + LIST + "X\n")
+    binary.write_text("#!/bin/sh\ncat <<'X'\n" + LIST + "\nX\n")
     binary.chmod(0o755)
     preset = tmp_path / "p.json"
     preset.write_text(json.dumps({"name": "p", "version": 1, "scenarios": [
@@ -35,3 +30,15 @@ def test_unknown_scenarios_are_dropped_and_noted(tmp_path):
     assert "mount_table_read" in opts.preset_note
     assert cli.mntscale_args(opts) == ["--preset", str(out / "preset.json")]
     assert cli.mntscale_args(opts, guest=True) == ["--preset", cli.GUEST_PRESET]
+
+
+def test_default_preset_exists():
+    """Regression: the default was 'nightly', which no file in presets/ is."""
+    assert os.path.isfile(os.path.join(cli.SOURCE_DIR, "presets", cli.DEFAULT_PRESET + ".json"))
+
+
+def test_scenarios_come_from_list_json_not_text(tmp_path):
+    binary = tmp_path / "mntscale"
+    binary.write_text("#!/bin/sh\n[ \"$2\" = --json ] || exit 9\ncat <<'X'\n" + LIST + "\nX\n")
+    binary.chmod(0o755)
+    assert cli.binary_scenarios(str(binary)) == {"path_walk", "farm_build"}
