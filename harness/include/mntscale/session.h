@@ -13,6 +13,7 @@
 #include "mntscale/farm.h"
 #include "mntscale/results.h"
 #include "mntscale/runner.h"
+#include "mntscale/sandbox.h"
 #include "mntscale/scenario.h"
 #include "mntscale/topology.h"
 
@@ -77,15 +78,13 @@ class Session {
   Topology topo_;
   std::unique_ptr<ResultSink> sink_;
   std::map<std::string, std::unique_ptr<Farm>> farms_;
-  long mounts_before_ = 0, slab_before_ = 0;
+  MountCensus before_;
+  long slab_before_ = 0;
   int points_done_ = 0;
 };
 
 // Installs the SIGINT/SIGTERM handler that sets the interrupted flag.
 void InstallInterruptHandler();
 std::atomic<bool>& InterruptFlag();
-
-// Mounts in the sandbox namespace plus every mount held by live farms.
-long SystemMountCount();
 
 }  // namespace mntscale
