@@ -12,6 +12,7 @@ PKGS=(
   util-linux procps
   chromium  # tests/reports/test_html_chromium.py renders the HTML report headless
   busybox-static cpio file  # tests/kmatrix build and read a guest initramfs
+  strace  # tests/smoke/bad_input.sh: a refusal makes no namespace, mount or process
 )
 # The kernel matrix (scripts/kernel-matrix) needs these too; `--with-vm` adds them.
 VM_PKGS=(qemu-system-x86 kmod zstd xz-utils)
