@@ -9,16 +9,19 @@ PKGS=(
   libhwloc-dev hwloc libnuma-dev libpfm4-dev
   nlohmann-json3-dev libbenchmark-dev libgtest-dev libgmock-dev libcli11-dev
   python3 python3-matplotlib python3-numpy python3-scipy python3-pytest
-  util-linux procps strace libbenchmark-tools
+  util-linux procps
+  chromium  # tests/reports/test_html_chromium.py renders the HTML report headless
+  busybox-static cpio file  # tests/kmatrix build and read a guest initramfs
+  strace libbenchmark-tools  # compare.py reads results; tests/smoke/bad_input.sh: a refusal makes no namespace, mount or process
 )
 # The kernel matrix (scripts/kernel-matrix) needs these too; `--with-vm` adds them.
-VM_PKGS=(qemu-system-x86 busybox-static cpio kmod zstd xz-utils)
+VM_PKGS=(qemu-system-x86 kmod zstd xz-utils)
 
 want=("${PKGS[@]}")
 for arg in "$@"; do
   case "$arg" in
     --with-vm) want+=("${VM_PKGS[@]}") ;;
-    --with-browser) want+=(chromium) ;;
+    --with-browser) ;;  # kept for old callers: chromium is in PKGS now
     *) echo "setup.sh: unknown option '$arg' (known: --with-vm, --with-browser)" >&2; exit 2 ;;
   esac
 done

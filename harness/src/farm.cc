@@ -35,26 +35,6 @@ void Mount(const char* src, const std::string& target, const char* type, unsigne
   ops->fetch_add(1, std::memory_order_relaxed);
 }
 
-// The namespace every container is copied from: its root is the sandbox work
-// area and it holds that one mount, so copy_tree copies one mount per
-// container instead of the host's whole table.
-int BaseNamespace() {
-  static int fd = -1;
-  static std::mutex mu;
-  std::lock_guard<std::mutex> lock(mu);
-  if (fd >= 0) return fd;
-  const std::string& work = Sandbox::Current().workdir();
-  OnPrivateThread([&] {
-    Check(unshare(CLONE_NEWNS), "unshare", "CLONE_NEWNS (base)");
-    Check(chdir(work.c_str()), "chdir", work);
-    Check(syscall(SYS_pivot_root, ".", "."), "pivot_root", work);
-    Check(umount2(".", MNT_DETACH), "umount2", "old root of base namespace");
-    Check(chdir("/"), "chdir", "/");
-    fd = OpenThreadMountNs();
-  });
-  return fd;
-}
-
 void SetNs(int fd, const char* what) { Check(setns(fd, CLONE_NEWNS), "setns", what); }
 
 std::atomic<int> g_farm_ids{0};
@@ -75,6 +55,23 @@ const Image& GetImage(const ImageShape& shape) {
   if (it != cache.end()) return it->second;
   std::string dir = Sandbox::Current().workdir() + "/img/" + std::to_string(cache.size());
   return cache.emplace(shape, BuildImage(dir, shape)).first->second;
+}
+
+int BaseNamespace() {
+  static int fd = -1;
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  if (fd >= 0) return fd;
+  const std::string& work = Sandbox::Current().workdir();
+  OnPrivateThread([&] {
+    Check(unshare(CLONE_NEWNS), "unshare", "CLONE_NEWNS (base)");
+    Check(chdir(work.c_str()), "chdir", work);
+    Check(syscall(SYS_pivot_root, ".", "."), "pivot_root", work);
+    Check(umount2(".", MNT_DETACH), "umount2", "old root of base namespace");
+    Check(chdir("/"), "chdir", "/");
+    fd = OpenThreadMountNs();
+  });
+  return fd;
 }
 
 Farm::Farm(const Profile& profile, const Image& image, int builders)

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <thread>
 
+#include "mntscale/sandbox.h"
 #include "mntscale/sys.h"
 
 namespace mntscale {
@@ -29,6 +30,7 @@ struct alignas(256) WorkerSlot {
   std::atomic<int> state;
   int tid;
   int err;                         // errno of a failed op
+  int mounts_in_ns;                // its namespace's mountinfo lines, once in place
   double cpu[4], user[4], sys[4];  // at each phase transition
   char msg[512];
 };
@@ -134,6 +136,9 @@ void WorkerMain(const RunSpec& spec, int i, Shared sh) {
   try {
     slot.tid = static_cast<int>(syscall(SYS_gettid));
     ctx = EnterWorker(plan, i, spec.bind_memory);
+    // Read by the kernel, in the namespace the worker measures in, so tests
+    // check the scenario's layout against the kernel, not its arithmetic.
+    slot.mounts_in_ns = CountOwnMounts();
   } catch (const std::exception& e) {
     snprintf(slot.msg, sizeof slot.msg, "worker %d: %s", i, e.what());
     slot.state.store(kFailed, std::memory_order_release);
@@ -286,6 +291,7 @@ RunResult Run(const RunSpec& spec) {
       wr.worker = i;
       wr.slot = p.slot;
       wr.container = p.container ? p.container->index : -1;
+      wr.mounts_in_ns = s.mounts_in_ns;
       wr.role = p.role;
       wr.measured = p.measured;
       wr.ops = prev[i] - start[i];

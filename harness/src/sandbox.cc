@@ -1,15 +1,21 @@
 #include "mntscale/sandbox.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <map>
 #include <stdexcept>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "mntscale/sys.h"
 
@@ -90,6 +96,101 @@ int CountOwnMounts() {
     return n;
   }
   return CountMounts("/proc/thread-self/mountinfo");
+}
+
+namespace {
+
+int CountMountsAt(int proc_fd) {
+  Fd fd(openat(proc_fd, "thread-self/mountinfo", O_RDONLY | O_CLOEXEC));
+  Check(fd.get(), "open", "/proc/thread-self/mountinfo");
+  int n = 0;
+  char buf[65536];
+  ssize_t r;
+  while ((r = read(fd.get(), buf, sizeof buf)) > 0) {
+    for (ssize_t i = 0; i < r; ++i) n += buf[i] == '\n';
+  }
+  return n;
+}
+
+// Adds an nsfs fd for a mount namespace not seen yet; closes it otherwise.
+void AddNamespace(int fd, std::map<ino_t, Fd>* out) {
+  Fd owned(fd);
+  struct stat st;
+  if (!owned.valid() || fstat(owned.get(), &st) != 0) return;
+  out->try_emplace(st.st_ino, std::move(owned));
+}
+
+}  // namespace
+
+MountCensus OwnNamespaceMounts() {
+  Fd own_proc;
+  int proc_fd = g_sandbox ? g_sandbox->proc_fd() : -1;
+  if (proc_fd < 0) {
+    own_proc = Fd(open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    Check(own_proc.get(), "open", "/proc");
+    proc_fd = own_proc.get();
+  }
+  std::map<ino_t, Fd> ns;
+  const std::string self = std::to_string(getpid());
+  // Every thread's namespace (workers setns into containers).
+  if (DIR* d = fdopendir(openat(proc_fd, "self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC))) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      std::string p = std::string("self/task/") + e->d_name + "/ns/mnt";
+      AddNamespace(openat(proc_fd, p.c_str(), O_RDONLY | O_CLOEXEC), &ns);
+    }
+    closedir(d);
+  }
+  // Namespaces held only by an fd: an nsfs link reads "mnt:[inode]".
+  if (DIR* d = fdopendir(openat(proc_fd, "self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC))) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      char link[64];
+      ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof link - 1);
+      if (n <= 0) continue;
+      link[n] = 0;
+      if (strncmp(link, "mnt:[", 5) != 0) continue;
+      AddNamespace(fcntl(atoi(e->d_name), F_DUPFD_CLOEXEC, 0), &ns);
+    }
+    closedir(d);
+  }
+  // Direct children (process-mode workers, helpers).
+  if (DIR* d = fdopendir(openat(proc_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC))) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+      std::string stat;
+      if (!TryReadFile("/proc/" + std::string(e->d_name) + "/stat", &stat)) continue;
+      // pid (comm) state ppid ...: comm may hold spaces, so parse after ')'.
+      size_t close = stat.rfind(')');
+      if (close == std::string::npos) continue;
+      std::istringstream ss(stat.substr(close + 1));
+      std::string state, ppid;
+      ss >> state >> ppid;
+      if (ppid != self) continue;
+      std::string p = std::string(e->d_name) + "/ns/mnt";
+      AddNamespace(openat(proc_fd, p.c_str(), O_RDONLY | O_CLOEXEC), &ns);
+    }
+    closedir(d);
+  }
+  // setns moves only the calling thread, and only once it has its own
+  // fs_struct; a helper thread leaves the caller where it is.
+  MountCensus census;
+  std::string error;
+  std::thread helper([&] {
+    try {
+      Check(unshare(CLONE_FS), "unshare", "CLONE_FS");
+      for (auto& [ino, fd] : ns) {
+        Check(setns(fd.get(), CLONE_NEWNS), "setns", "mount namespace " + std::to_string(ino));
+        census.mounts += CountMountsAt(proc_fd);
+        ++census.namespaces;
+      }
+    } catch (const std::exception& ex) {
+      error = ex.what();
+    }
+  });
+  helper.join();
+  if (!error.empty()) throw std::runtime_error("counting mounts: " + error);
+  return census;
 }
 
 long SlabMountObjects() {

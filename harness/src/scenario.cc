@@ -104,6 +104,7 @@ void Entry::FromRun(const RunResult& r, int workers) {
                   {"package", w.slot.pu.package},
                   {"numa", w.slot.pu.numa},
                   {"container", w.container},
+                  {"mounts_in_ns", w.mounts_in_ns},
                   {"ops", w.ops},
                   {"cpu_s", w.cpu_s},
                   {"user_s", w.user_s},

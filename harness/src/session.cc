@@ -1,13 +1,12 @@
 #include "mntscale/session.h"
 
-#include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 #include <set>
+#include <cstdio>
 
 #include "mntscale/sandbox.h"
 #include "mntscale/sys.h"
@@ -61,38 +60,22 @@ void InstallInterruptHandler() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-long SystemMountCount() {
-  // Every mount namespace some process is in, counted once, plus the ones the
-  // harness holds only by fd (not reachable through /proc/<pid>).
-  std::set<ino_t> seen;
-  long total = 0;
-  DIR* d = opendir("/proc");
-  if (!d) return -1;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    std::string base = std::string("/proc/") + e->d_name;
-    struct stat st;
-    if (stat((base + "/ns/mnt").c_str(), &st) != 0 || !seen.insert(st.st_ino).second) continue;
-    try {
-      total += CountMounts(base + "/mountinfo");
-    } catch (const SysError&) {
-      // The process exited meanwhile.
-    }
-  }
-  closedir(d);
-  return total;
-}
-
 Session::Session(SessionConfig config, const Topology& topo)
     : config_(std::move(config)), topo_(topo) {
   nlohmann::json extra = {{"placement", config_.placement},
                           {"profile", config_.profile.ToJson()},
                           {"worker_mode", ModeName(config_.mode)},
                           {"config", config_.cli}};
-  mounts_before_ = SystemMountCount();
+  // The farms' base namespace lives as long as the process: made now, it is
+  // in both censuses, and what they differ by is what the run left behind.
+  // (A session outside the sandbox, as in unit tests, builds no farm.)
+  if (Sandbox::Entered()) BaseNamespace();
+  before_ = OwnNamespaceMounts();
   slab_before_ = SlabMountObjects();
   nlohmann::json ctx = CollectContext(topo_, extra);
-  ctx["mounts"] = {{"before", mounts_before_}, {"slab_before", slab_before_}};
+  ctx["mounts"] = {{"before", before_.mounts},
+                   {"namespaces_before", before_.namespaces},
+                   {"slab_before", slab_before_}};
   sink_ = std::make_unique<ResultSink>(config_.out, ctx);
 }
 
@@ -226,6 +209,11 @@ RunResult Session::Measure(RunSpec spec, Entry* e) {
     }
   }
   for (auto& o : observers) spec.observers.push_back(o.get());
+  // Read from the kernel while the point's namespaces are alive, so tests
+  // check what a scenario built against the kernel (context.mounts holds the
+  // same census from before the run), not against the scenario's arithmetic.
+  const MountCensus census = OwnNamespaceMounts();
+  e->Set("census", {{"namespaces", census.namespaces}, {"mounts", census.mounts}});
   RunResult r = Run(spec);
   int measured = 0;
   for (const auto& w : spec.workers) measured += w.measured;
@@ -313,8 +301,11 @@ bool Session::RunPoint(const ScenarioInfo& s, const Point& p, int rep, int reps)
 void Session::Finish() {
   kept_.clear();
   DropFarms();
-  sink_->SetContext("mounts", {{"before", mounts_before_},
-                               {"after", SystemMountCount()},
+  MountCensus after = OwnNamespaceMounts();
+  sink_->SetContext("mounts", {{"before", before_.mounts},
+                               {"after", after.mounts},
+                               {"namespaces_before", before_.namespaces},
+                               {"namespaces_after", after.namespaces},
                                {"slab_before", slab_before_},
                                {"slab_after", SlabMountObjects()}});
   bool complete = !g_interrupted.load();

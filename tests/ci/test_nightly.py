@@ -6,7 +6,18 @@ while another mount namespace toggles a mount read-only and back as fast as it c
 (mount_lock_writer.py): every toggle takes mount_lock for writing, so the candidate's RCU
 path walks fail to legitimize and redo the walk with references. A kernel-side slowdown
 under identical point names: what a nightly regression looks like. On this 2-vCPU machine
-it costs path_walk about 38 %.
+it costs path_walk about 38 %; the test measures what it costs on the machine it runs on
+and sizes the regression gate from that (writer_loss), rather than trusting the 38 %.
+
+Why the same-build night is not gated at production's 5 %: whole nights drift on this
+shared machine (a same-build night once came out at -8 %, CI to -15 %), and that drift is
+between nights, so more invocations inside a night narrow the CI around a shifted mean
+without bringing it inside ±5 %. The test holds at 25 %, the margin that drift stays in;
+production runs on a quiet, dedicated machine.
+
+Time: every nightly() call is bounded by NIGHT_TIMEOUT_S and this file runs at most
+five nights (three full, one of one invocation, one of three), so tests/CMakeLists.txt's
+ctest TIMEOUT for ci.nightly (1800 s) is above 5 x NIGHT_TIMEOUT_S.
 """
 
 import importlib.machinery
@@ -14,6 +25,7 @@ import importlib.util
 import json
 import os
 import signal
+import statistics
 import subprocess
 import tempfile
 
@@ -37,12 +49,70 @@ pytestmark = [
 COMMON = ["--preset", "test-tiny-v2", "--machine", "test-machine", "--commit", "test",
           "--max-cv", "25", "--no-html"]
 SAME_BUILD_GATE = ["--min-effect", "25", "--threshold", "25"]
-REGRESSION_GATE = ["--min-effect", "15", "--threshold", "15"]
+# The slowed candidate's gate: 15 %, or less when the writer costs less here (see writer_loss).
+REGRESSION_GATE_PCT = 15
+NIGHT_TIMEOUT_S = 300
 
 
 def nightly(results, *extra):
     cmd = ["/usr/bin/python3", NIGHTLY, "--mntscale", BINARY, "--results", results, *COMMON, *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=NIGHT_TIMEOUT_S)
+
+
+def start_writers(n):
+    """n mount_lock writers, each in its own private mount namespace."""
+    writers = []
+    try:
+        for _ in range(n):
+            w = subprocess.Popen(["unshare", "-m", "--propagation", "private", "/usr/bin/python3",
+                                  os.path.join(HERE, "mount_lock_writer.py")],
+                                 stdout=subprocess.PIPE, text=True, start_new_session=True)
+            writers.append(w)
+            assert w.stdout.readline().strip() == "ready"
+    except BaseException:
+        stop_writers(writers)
+        raise
+    return writers
+
+
+def stop_writers(writers):
+    for w in writers:
+        os.killpg(w.pid, signal.SIGKILL)
+        w.wait()
+
+
+def tiny_path_walk(out):
+    """Median path_walk throughput of one short run of the test preset's first point."""
+    subprocess.run([BINARY, "run", "--scenario", "path_walk", "--containers", "1", "--workers", "1",
+                    "--op", "stat", "--profile", "minimal", "--warmup", "0.05", "--window", "0.1",
+                    "--windows", "4", "--repetitions", "3", "--quiet", "--out", out],
+                   check=True, capture_output=True, timeout=120)
+    doc = json.load(open(out))
+    return statistics.median(b["items_per_second"] for b in doc["benchmarks"] if b["run_type"] == "iteration")
+
+
+def writer_loss(tmp, n):
+    """Percent of path_walk throughput n writers cost on this machine now: alternating
+    runs without and with them, medians compared."""
+    free, slowed = [], []
+    for i in range(2):
+        free.append(tiny_path_walk(os.path.join(tmp, f"free-{n}-{i}.json")))
+        writers = start_writers(n)
+        try:
+            slowed.append(tiny_path_walk(os.path.join(tmp, f"slowed-{n}-{i}.json")))
+        finally:
+            stop_writers(writers)
+    return 100.0 * (1.0 - statistics.median(slowed) / statistics.median(free))
+
+
+def sized_perturbation(tmp, want=30.0):
+    """(writers, loss): the fewest writers, up to one per CPU, that cost path_walk at
+    least `want` percent here and now; a loaded machine dilutes one writer's effect."""
+    n, loss = 1, writer_loss(tmp, 1)
+    while loss < want and n < (os.cpu_count() or 1):
+        n += 1
+        loss = writer_loss(tmp, n)
+    return n, loss
 
 
 def stored(results):
@@ -108,17 +178,22 @@ def test_same_build_is_no_change(results):
     assert all(-25 < p["ci_low"] and p["ci_high"] < 25 for p in cmp["points"]), cmp["points"]
 
 
-def test_slowed_candidate_fails_and_names_points(results):
+def test_slowed_candidate_fails_and_names_points(results, tmp_path):
     baseline = stored(results)[0]
-    writer = subprocess.Popen(["unshare", "-m", "--propagation", "private", "/usr/bin/python3",
-                               os.path.join(HERE, "mount_lock_writer.py")],
-                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    # Size the slowdown and the gate by what the writers cost here and now: enough writers
+    # for a 30 % loss, and a gate at half the loss, at most 15 %, and not below the ~8 %
+    # this machine resolves with 8 invocations.
+    n, loss = sized_perturbation(str(tmp_path))
+    gate = min(REGRESSION_GATE_PCT, loss / 2)
+    if gate < 8:
+        pytest.skip(f"{n} mount_lock writer(s) cost path_walk only {loss:.0f} % on this machine now"
+                    f" (one costs ~38 % on an idle 2-vCPU VM): too little to show against night-to-night noise")
+    writers = start_writers(n)
     try:
-        assert writer.stdout.readline().strip() == "ready"
-        r = nightly(results, "--baseline", baseline, "--reruns", "0", *REGRESSION_GATE)
+        r = nightly(results, "--baseline", baseline, "--reruns", "0",
+                    "--min-effect", f"{gate:.1f}", "--threshold", f"{gate:.1f}")
     finally:
-        os.killpg(writer.pid, signal.SIGKILL)
-        writer.wait()
+        stop_writers(writers)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "**FAIL: regression**" in r.stdout
     night = stored(results)[-1]
@@ -162,7 +237,7 @@ exec {BINARY} "$@"
     res = tmp_path / "results"
     cmd = ["/usr/bin/python3", NIGHTLY, "--mntscale", str(wrapper), "--results", str(res), *COMMON,
            "--baseline", "none", "--invocations", "3"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=NIGHT_TIMEOUT_S)
     assert r.returncode == 3, r.stdout + r.stderr
     assert "injected failure" in r.stderr and "marked incomplete" in r.stderr
     [night] = stored(str(res))

@@ -57,6 +57,11 @@ std::pair<std::string, std::string> PointAndType(const std::string& line) {
   return {f[4], type};
 }
 
+// What the default profile puts in a container's namespace, counted by hand
+// rather than by Profile::MountsPerContainer(): the overlay root, /proc, /dev,
+// /dev/shm, /dev/mqueue and the three /etc binds.
+constexpr int kMountsPerContainer = 8;
+
 class FarmTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -77,10 +82,10 @@ TEST_F(FarmTest, EachNamespaceHoldsExactlyTheExpectedMounts) {
   farm.Grow(20);
   ASSERT_EQ(farm.size(), 20);
   for (const Container& c : farm.containers()) {
-    EXPECT_EQ(c.mounts, profile_.MountsPerContainer());
+    EXPECT_EQ(c.mounts, kMountsPerContainer);
     InContainer(c, [&] {
       std::vector<std::string> lines = ThreadMountinfo();
-      ASSERT_EQ(static_cast<int>(lines.size()), profile_.MountsPerContainer());
+      ASSERT_EQ(static_cast<int>(lines.size()), kMountsPerContainer);
       std::map<std::string, std::string> by_point;
       for (const auto& l : lines) by_point.insert(PointAndType(l));
       EXPECT_EQ(by_point["/"], "overlay");
@@ -158,23 +163,38 @@ TEST_F(FarmTest, RunnerWorkersRunInTheirContainers) {
 }
 
 TEST_F(FarmTest, TeardownReturnsMountCountToStart) {
-  long before = SystemMountCount();
+  // The census reads each namespace this process holds, the farm's fd-only
+  // ones included, from inside it; a leaked container fd keeps its namespace
+  // and its mounts in the count. The base namespace every farm copies from
+  // is kept for the process's life: made first, it is in both counts.
+  BaseNamespace();
+  const MountCensus before = OwnNamespaceMounts();
   long slab_before = SlabMountObjects();
   long slab_built = -1;
   {
     Farm farm(profile_, *image_, 2);
     farm.Grow(20);
-    EXPECT_EQ(farm.MountsHeld(), 20 * profile_.MountsPerContainer());
+    const MountCensus built = OwnNamespaceMounts();
+    EXPECT_EQ(built.namespaces, before.namespaces + 20);
+    EXPECT_EQ(built.mounts, before.mounts + 20 * kMountsPerContainer);
+    long in_containers = 0;
+    for (const Container& c : farm.containers()) {
+      InContainer(c, [&] { in_containers += CountOwnMounts(); });
+    }
+    EXPECT_EQ(in_containers, 20 * kMountsPerContainer);
+    EXPECT_EQ(farm.MountsHeld(), in_containers);
     slab_built = SlabMountObjects();
     farm.Teardown();
   }
-  EXPECT_EQ(SystemMountCount(), before);
+  const MountCensus after = OwnNamespaceMounts();
+  EXPECT_EQ(after.namespaces, before.namespaces) << "namespaces still held after teardown";
+  EXPECT_EQ(after.mounts, before.mounts);
   if (slab_before < 0) GTEST_SKIP() << "mnt_cache is not in /proc/slabinfo (merged slab?)";
   // Every struct mount, overlay's private layer clones included, is freed
   // after an RCU grace period. The slab count is system-wide, so allow for
   // other work on the machine: most of what the farm added must go.
   const long added = slab_built - slab_before;
-  ASSERT_GE(added, 20 * profile_.MountsPerContainer());
+  ASSERT_GE(added, 20 * kMountsPerContainer);
   long slab_after = 0;
   for (int i = 0; i < 100; ++i) {
     slab_after = SlabMountObjects();
@@ -198,7 +218,7 @@ TEST_F(FarmTest, SharedNamespaceHoldsEveryContainer) {
     Check(unshare(CLONE_FS), "unshare", "CLONE_FS");
     Check(setns(farm.containers()[0].ns_fd, CLONE_NEWNS), "setns", "shared");
     // base tmpfs + 5 containers x 8 mounts
-    EXPECT_EQ(static_cast<int>(ThreadMountinfo().size()), 1 + 5 * p.MountsPerContainer());
+    EXPECT_EQ(static_cast<int>(ThreadMountinfo().size()), 1 + 5 * kMountsPerContainer);
   });
   t.join();
   // Regression: MountsHeld said 0 in shared mode (the mitigations scenario's

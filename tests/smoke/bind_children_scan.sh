@@ -16,6 +16,8 @@ for b in it:
     assert "error_occurred" not in b, b.get("error_message")
     assert b["name"] == f"bind_children_scan/children:{p['children']}/method:{p['method']}"
     assert b["items_per_second"] > 0 and b["latency_ns"]["count"] > 0
-    assert b["extra"]["children"] == p["children"] and b["extra"]["mounts_in_namespace"] == p["children"] + 2
+    # The scratch namespace: its root tmpfs, the /src tmpfs and C binds under it.
+    assert in_ns(b) == [p["children"] + 2], (in_ns(b), p)
+    assert added(b) == (1, p["children"] + 2), (added(b), p)
 print("bind_children_scan JSON ok:", len(it), "points")
 PY

@@ -8,7 +8,7 @@ BIN=$1; SRC=$2
 require_root
 for mode in thread process; do
   "$BIN" run --scenario churn_interference --set writer_op=none,mount,setattr \
-    --set reader_placement=same-socket,other-socket --set rounds=2 --layers 2 --mode $mode \
+    --set reader_placement=same-socket,other-socket --set rounds=2 --profile minimal --mode $mode \
     --warmup 0.05 --window 0.1 --windows 2 --quiet --out "$TMP/r-$mode.json"
 done
 host_mounts_unchanged || { echo "host mount table changed"; exit 1; }

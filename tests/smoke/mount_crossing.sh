@@ -14,7 +14,11 @@ for b in it:
     p, x = b["params"], b["extra"]
     assert b["name"] == f"mount_crossing/background:{p['background']}/layout:{p['layout']}/crossings:{p['crossings']}"
     assert b["items_per_second"] > 0 and b["iterations"] > 0 and len(b["windows"]) == 2
-    assert x["mounts_crossed"] == p["crossings"] and x["background_mounts"] == p["background"]
+    # The walked namespace: root tmpfs + K tmpfs on the path (nested or stacked);
+    # the background, when there is one, is another namespace: root + binds.
+    assert in_ns(b) == [p["crossings"] + 1], (in_ns(b), p)
+    bg = (1, 1 + p["background"]) if p["background"] else (0, 0)
+    assert added(b) == (1 + bg[0], p["crossings"] + 1 + bg[1]), (added(b), p)
     assert x["bare_ns_per_op"] > 0 and x["control_ns_per_op"] > 0 and "ns_per_crossing" in x
     want = "/s/target" if p["layout"] == "stacked" else "/m" * p["crossings"] + "/target"
     assert x["path"] == want, x["path"]

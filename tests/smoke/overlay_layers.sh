@@ -17,11 +17,14 @@ for b in it:
     assert "error_occurred" not in b, b.get("error_message")
     x = b["extra"]
     assert b["items_per_second"] > 0 and b["iterations"] > 0
-    assert x["samples"] >= 5 and x["vfsmounts_per_overlay"] == p["layers"] + 2
+    # The overlay's private layer clones are in no namespace, so no mountinfo
+    # shows them; what is checked is the measured namespace: root tmpfs + overlay.
+    assert x["samples"] >= 5
     for k in ["mount_ns", "umount_ns", "first_lookup_ns"]:
         assert x[k]["count"] == x["samples"] and x[k]["p50"] > 0, k
     if p["lookup"] == "warm":
         assert len(b["windows"]) == 2 and b["latency_ns"]["count"] > 0
+        assert in_ns(b) == [2] and added(b) == (1, 2), (in_ns(b), added(b), p)
     else:
         assert b["latency_ns"]["count"] == x["samples"]
 print("overlay_layers JSON ok:", len(it), "points")

@@ -13,7 +13,9 @@ for b in it:
     x = b["extra"]
     assert b["name"] == f"propagation_fanout/peers:{b['params']['peers']}"
     assert b["items_per_second"] > 0 and b["iterations"] > 0
-    assert x["peers"] == b["params"]["peers"] and x["peer_group"] > 0
+    # N namespaces (the measured one and N-1 copies), each: root tmpfs + /shared.
+    n = b["params"]["peers"]
+    assert x["peer_group"] > 0 and in_ns(b) == [2] and added(b) == (n, 2 * n), (in_ns(b), added(b))
     for k in ["mount_ns_p50", "umount_ns_p50", "mount_ns_p99", "umount_ns_p99"]:
         assert x[k] > 0, k
     lat = b["latency_ns"]

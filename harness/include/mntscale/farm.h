@@ -70,6 +70,12 @@ class Farm {
 void FsmountOverlay(const std::vector<std::string>& lower, const std::string& upper,
                     const std::string& work, const std::string& target, bool lowerdir_fallback);
 
+// The namespace every container is copied from, made once per process and
+// kept: its root is the sandbox work area and it holds that one mount, so
+// copy_tree copies one mount per container instead of the host's whole table.
+// Returns its nsfs fd.
+int BaseNamespace();
+
 // Images are cached per shape in the sandbox work area.
 const Image& GetImage(const ImageShape& shape);
 

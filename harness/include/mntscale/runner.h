@@ -50,6 +50,7 @@ struct WorkerResult {
   int worker = 0;
   Slot slot{};
   int container = -1;
+  int mounts_in_ns = 0;  // mounts the worker's namespace held when it started
   std::string role;
   bool measured = true;
   uint64_t ops = 0;

@@ -36,6 +36,17 @@ class Sandbox {
 int CountMounts(const std::string& mountinfo_path);
 // Mounts in the calling thread's namespace.
 int CountOwnMounts();
+
+// The mount namespaces this process reaches and the mounts in them: its
+// threads' namespaces, its direct children's, and every namespace it holds
+// only by an nsfs fd (the farm's containers), each counted once and read
+// from inside it (setns in a helper thread). Other processes' namespaces are
+// not counted, so work elsewhere on the machine cannot move the figure.
+struct MountCensus {
+  int namespaces = 0;
+  long mounts = 0;
+};
+MountCensus OwnNamespaceMounts();
 // struct mount objects alive system-wide, from the mnt_cache slab; -1 when
 // /proc/slabinfo does not show it (merged slabs, no permission).
 long SlabMountObjects();

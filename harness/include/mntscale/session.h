@@ -15,6 +15,7 @@
 #include "mntscale/farm.h"
 #include "mntscale/results.h"
 #include "mntscale/runner.h"
+#include "mntscale/sandbox.h"
 #include "mntscale/scenario.h"
 #include "mntscale/topology.h"
 
@@ -101,7 +102,8 @@ class Session {
   std::map<std::string, std::unique_ptr<Farm>> farms_;
   std::map<std::string, std::any> kept_;  // Kept(), for the scenario kept_for_
   std::string kept_for_;
-  long mounts_before_ = 0, slab_before_ = 0;
+  MountCensus before_;
+  long slab_before_ = 0;
   int points_done_ = 0;
 };
 
@@ -115,8 +117,5 @@ std::string FarmKey(const Profile& p);
 // Installs the SIGINT/SIGTERM handler that sets the interrupted flag.
 void InstallInterruptHandler();
 std::atomic<bool>& InterruptFlag();
-
-// Mounts in the sandbox namespace plus every mount held by live farms.
-long SystemMountCount();
 
 }  // namespace mntscale
