@@ -14,6 +14,7 @@
 #include "mntscale/counters.h"
 #include "mntscale/preset.h"
 #include "mntscale/profile.h"
+#include "profile_cmd.h"  // issue 16: `profile capture`
 #include "mntscale/sandbox.h"
 #include "mntscale/session.h"
 #include "mntscale/sys.h"
@@ -565,6 +566,8 @@ int Main(int argc, char** argv) {
                    "Plan a preset: its points, workers per socket, expected run time");
   plan->add_option("--workers", plan_workers, "Workers to place (default: one per PU of the plan)");
 
+  ProfileCommand profile_cmd(&app);  // issue 16: `profile capture`
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -596,6 +599,7 @@ int Main(int argc, char** argv) {
     }
     return CmdRun(o, preset.get());
   }
+  if (profile_cmd.parsed()) return profile_cmd.Run();  // issue 16
   if (*list) return CmdList();
   if (*plan) {
     if (!plan_preset.empty()) {

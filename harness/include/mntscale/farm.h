@@ -52,6 +52,9 @@ class Farm {
   void BuildRange(int first, int last, std::vector<Container>* out, std::atomic<int>* done);
   void MakeSharedNamespace();
   void MountOverlay(const std::string& lower, const std::string& dir, const std::string& root);
+  // Bind b's mount point in the container (profile bind_paths, else the image's).
+  std::string BindTarget(size_t b, bool* readonly) const;
+  void MountBind(size_t b, const std::string& farm, const std::string& root);
   Profile profile_;
   Image image_;
   int builders_;
