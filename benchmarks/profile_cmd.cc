@@ -42,7 +42,12 @@ int ProfileCommand::Run() {
     return 3;
   }
   Profile p = ProfileFromCapture(cap, name, layers_);
-  WriteFileAtomic(out_, p.ToJson().dump(2) + "\n");
+  nlohmann::json j = p.ToJson();
+  j["description"] = "Captured by `mntscale profile capture --runtime " + runtime_ +
+                     (spec_.empty() ? "" : " --spec " + spec_) + "` from " + cap.runtime +
+                     " (" + cap.spec + "): " + std::to_string(cap.mounts.size()) +
+                     " mounts in the container's namespace.";
+  WriteFileAtomic(out_, j.dump(2) + "\n");
   printf("%s: %zu mounts in the %s container (%s); profile '%s' builds %d\n", out_.c_str(),
          cap.mounts.size(), cap.runtime.c_str(), cap.spec.c_str(), name.c_str(),
          p.MountsPerContainer());

@@ -280,7 +280,9 @@ nlohmann::json PrepareSpec(nlohmann::json spec, const std::string& bundle,
       const std::string src = m.value("source", "");
       const std::string stand_in = bundle + "/binds/" + std::to_string(n++);
       struct stat st;
-      if (!src.empty() && stat(src.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      // A directory where the host source is one, or where the spec's
+      // source ends in '/'; otherwise a file.
+      if (!src.empty() && (src.back() == '/' || (stat(src.c_str(), &st) == 0 && S_ISDIR(st.st_mode)))) {
         MkdirP(stand_in);
       } else {
         WriteFile(stand_in, "stand-in for " + src + "\n");
