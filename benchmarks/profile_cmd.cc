@@ -1,5 +1,7 @@
 #include "profile_cmd.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "mntscale/runtime.h"
@@ -26,6 +28,12 @@ ProfileCommand::ProfileCommand(CLI::App* app) {
 int ProfileCommand::Run() {
   CaptureRequest req{runtime_, spec_, layers_};
   ValidateCaptureRequest(req);  // UsageError: exit 2, nothing built yet
+  const size_t slash = out_.rfind('/');
+  const std::string out_dir = slash == std::string::npos ? "." : out_.substr(0, slash);
+  if (access((out_dir.empty() ? "/" : out_dir).c_str(), W_OK) != 0) {
+    throw UsageError("--out '" + out_ + "': directory '" + out_dir + "' is not writable: " +
+                     ErrnoName(errno));
+  }
   std::string name = name_;
   if (name.empty()) {
     name = out_.substr(out_.rfind('/') + 1);
