@@ -29,7 +29,7 @@ void RequirePaths(const char* field, const std::vector<std::string>& paths) {
     std::string path = SplitBindPath(v, nullptr);
     if (path.size() < 2 || path[0] != '/' || path.find("/../") != std::string::npos ||
         path.find('\0') != std::string::npos || path.back() == '/' ||
-        path.compare(path.size() - 3, 3, "/..") == 0) {
+        (path.size() >= 3 && path.compare(path.size() - 3, 3, "/..") == 0)) {
       throw UsageError("profile field '" + std::string(field) + "' holds '" + v +
                        "', not an absolute path below / without '..'");
     }
