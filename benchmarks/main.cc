@@ -522,6 +522,8 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   run->add_option("--topology", o.cfg.topology, "Must be 'host' for run")->capture_default_str();
   run->add_option("--profile", o.profile, "Container profile: a name in profiles/ or a JSON file");
+  run->add_option("--farm", o.cfg.farm, "builtin | runc | crun: who creates the containers")
+      ->capture_default_str();  // issue 16
   run->add_option("--preset", o.preset,
                   "A versioned preset in presets/ (or a JSON file): scenarios, axes, timing; "
                   "options given here override it");

@@ -1,17 +1,20 @@
 #include "mntscale/runtime.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cstring>
 #include <chrono>
 #include <map>
 #include <sstream>
@@ -139,29 +142,28 @@ RunOutput RunInPidNamespace(const std::vector<std::string>& argv, const std::str
   return r;
 }
 
-// The directories a container's cgroupsPath makes under each cgroup mount
-// this namespace sees.
-std::vector<std::string> CgroupDirs(const std::string& cgroups_path) {
+// The cgroup mounts this namespace sees: where a runtime makes a container's
+// cgroupsPath directories.
+std::vector<std::string> CgroupMounts() {
   std::vector<std::string> dirs;
   for (const MountInfoEntry& m : ParseMountinfo(ThreadMountinfo())) {
-    if (m.fstype == "cgroup" || m.fstype == "cgroup2") dirs.push_back(m.mount_point + cgroups_path);
+    if (m.fstype == "cgroup" || m.fstype == "cgroup2") dirs.push_back(m.mount_point);
   }
   return dirs;
 }
 
 // A process outside the runtime's PID namespace that outlives us: when the
-// pipe it holds closes (we finished, or were SIGKILLed), it removes the
-// container's cgroup directories, retrying while the killed container's
-// processes drain out of them. Returns the pipe's write end.
-int StartCgroupJanitor(const std::vector<std::string>& dirs) {
+// pipe it holds closes (we finished, or were SIGKILLed), it removes every
+// cgroup directory named prefix* at the top of each cgroup mount, retrying
+// while the killed containers' processes drain out of them. Returns the
+// pipe's write end.
+int StartCgroupJanitor(const std::string& prefix) {
+  const std::vector<std::string> mounts = CgroupMounts();
   int p[2];
   Check(pipe2(p, O_CLOEXEC), "pipe2", "cgroup janitor");
-  std::vector<const char*> paths;
-  for (const std::string& d : dirs) paths.push_back(d.c_str());
   pid_t pid = fork();
   Check(pid, "fork", "cgroup janitor");
   if (pid == 0) {
-    // Only async-signal-safe calls from here: the parent may have threads.
     close(p[1]);
     setsid();
     char c;
@@ -169,8 +171,14 @@ int StartCgroupJanitor(const std::vector<std::string>& dirs) {
     }
     for (int attempt = 0; attempt < 100; ++attempt) {
       bool left = false;
-      for (const char* d : paths) {
-        if (rmdir(d) != 0 && errno != ENOENT) left = true;
+      for (const std::string& m : mounts) {
+        DIR* d = opendir(m.c_str());
+        if (!d) continue;
+        while (dirent* e = readdir(d)) {
+          if (strncmp(e->d_name, prefix.c_str(), prefix.size()) != 0) continue;
+          if (rmdir((m + "/" + e->d_name).c_str()) != 0 && errno != ENOENT) left = true;
+        }
+        closedir(d);
       }
       if (!left) break;
       struct timespec ts = {0, 50 * 1000 * 1000};
@@ -181,6 +189,8 @@ int StartCgroupJanitor(const std::vector<std::string>& dirs) {
   close(p[0]);
   return p[1];
 }
+
+std::string CgroupPrefix() { return "mntscale-" + std::to_string(getpid()) + "-"; }
 
 nlohmann::json LoadOciSpec(const std::string& path) {
   std::string text;
@@ -402,7 +412,7 @@ CaptureResult CaptureRuntimeMounts(const CaptureRequest& req) {
     cap.runtime = req.runtime + " " + (at == std::string::npos ? first : first.substr(at + 8));
   }
   static int serial = 0;
-  const std::string id = "mntscale-" + std::to_string(getpid()) + "-" + std::to_string(serial++);
+  const std::string id = CgroupPrefix() + std::to_string(serial++);
   const std::string bundle = Sandbox::Enter().workdir() + "/bundle-" + id;
   SetUpBundle(bundle, req.layers);
 
@@ -424,7 +434,7 @@ CaptureResult CaptureRuntimeMounts(const CaptureRequest& req) {
 
   const std::string state = Sandbox::Enter().workdir() + "/runtime-state";
   MkdirP(state);
-  Fd janitor(StartCgroupJanitor(CgroupDirs(cgroups_path)));
+  Fd janitor(StartCgroupJanitor(CgroupPrefix()));
   std::vector<std::string> argv = {bin, "--root", state, "run", "--bundle", bundle, id};
   RunOutput r = RunInPidNamespace(argv, bundle, 60);
   if (r.status != 0 && req.runtime == "crun" && r.err.find("hybrid") != std::string::npos) {
@@ -523,6 +533,197 @@ std::vector<MountInfoEntry> ReadNamespaceMounts(int ns_fd) {
     out = ParseMountinfo(ThreadMountinfo());
   });
   return out;
+}
+
+}  // namespace mntscale
+
+namespace mntscale {
+namespace {
+
+// The supervisor: init of the runtime's PID namespace, with a /proc of that
+// namespace in a mount namespace of its own. Each request on the socket is
+// NUL-separated: an output file, then argv. It runs the command, reaps
+// everything (held container inits are reparented to it), and replies with
+// the exit code. When the socket closes it exits, and with it the namespace.
+[[noreturn]] void SupervisorLoop(int sock, int parent_pidfd) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  pollfd alive = {parent_pidfd, POLLIN, 0};
+  if (poll(&alive, 1, 0) != 0) _exit(125);
+  if (unshare(CLONE_NEWNS) != 0) _exit(124);
+  if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) _exit(124);
+  int ready = 0;
+  if (send(sock, &ready, sizeof ready, 0) < 0) _exit(123);
+  static char buf[65536];
+  for (;;) {
+    ssize_t n = recv(sock, buf, sizeof buf - 1, 0);
+    if (n <= 0) _exit(0);
+    buf[n] = 0;
+    std::vector<char*> args;
+    for (ssize_t i = 0; i < n; i += static_cast<ssize_t>(strlen(buf + i)) + 1) args.push_back(buf + i);
+    args.push_back(nullptr);
+    pid_t child = fork();
+    if (child == 0) {
+      int out = open(args[0], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (out < 0) _exit(127);
+      dup2(out, 1);
+      dup2(out, 2);
+      execvp(args[1], args.data() + 1);
+      _exit(127);
+    }
+    int code = 126, st = 0;
+    for (pid_t w; child > 0 && (w = wait(&st)) >= 0;) {
+      if (w == child) {
+        code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        break;
+      }
+    }
+    while (waitpid(-1, &st, WNOHANG) > 0) {
+    }
+    if (send(sock, &code, sizeof code, 0) < 0) _exit(123);
+  }
+}
+
+}  // namespace
+
+void ValidateFarmBackend(const std::string& farm) {
+  if (farm == "builtin") return;
+  bool known = false;
+  for (const char* r : kRuntimes) known |= farm == r;
+  if (!known) throw UsageError("--farm '" + farm + "' is not one of: builtin, runc, crun");
+  if (FindRuntime(farm).empty()) {
+    throw UsageError("--farm " + farm + ": runtime '" + farm +
+                     "' is not installed (not found on PATH); scripts/setup.sh installs it");
+  }
+}
+
+RuntimeFarm::RuntimeFarm(const std::string& runtime, const std::string& dir)
+    : runtime_(runtime), bin_(FindRuntime(runtime)), dir_(dir), state_(dir + "/state") {
+  ValidateFarmBackend(runtime);
+  MkdirP(state_);
+  janitor_ = StartCgroupJanitor(CgroupPrefix());
+  int sv[2];
+  Check(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), "socketpair", "supervisor");
+  Fd self(static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0)));
+  Check(self.get(), "pidfd_open", "self", "needs Linux >= 5.3");
+  long pid = syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+  Check(pid, "clone", "CLONE_NEWPID (runtime supervisor)");
+  if (pid == 0) {
+    close(sv[0]);
+    SupervisorLoop(sv[1], self.get());
+  }
+  close(sv[1]);
+  sock_ = sv[0];
+  sup_pid_ = static_cast<int>(pid);
+  int ready = -1;
+  if (recv(sock_, &ready, sizeof ready, 0) != sizeof ready || ready != 0) {
+    throw Unsupported(runtime_ + " farm: the runtime supervisor did not start");
+  }
+  sup_mnt_ = static_cast<int>(Check(
+      open(("/proc/" + std::to_string(sup_pid_) + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC),
+      "open", "supervisor's mount namespace"));
+  std::string out;
+  const std::string spec_dir = dir_ + "/spec";
+  MkdirP(spec_dir);
+  if (Command({"sh", "-c", "cd " + spec_dir + " && exec " + bin_ + " spec"}, &out) != 0) {
+    throw Unsupported(runtime_ + ": `" + runtime_ + " spec` failed: " + ErrorLine(out));
+  }
+  spec_ = nlohmann::json::parse(ReadFile(spec_dir + "/config.json"));
+  spec_["root"]["path"] = "rootfs";
+  spec_["process"]["terminal"] = false;
+  spec_["process"]["args"] = {"/bin/true-static"};
+}
+
+RuntimeFarm::~RuntimeFarm() {
+  if (sock_ >= 0) close(sock_);  // the supervisor exits; its PID namespace dies
+  if (sup_pid_ > 0) waitpid(sup_pid_, nullptr, 0);
+  if (sup_mnt_ >= 0) close(sup_mnt_);
+  if (janitor_ >= 0) close(janitor_);  // and the janitor removes the cgroups
+}
+
+int RuntimeFarm::Command(const std::vector<std::string>& argv, std::string* output) {
+  const std::string out_file = dir_ + "/cmd.out";
+  std::string msg = out_file + '\0';
+  for (const std::string& a : argv) msg += a + '\0';
+  Check(send(sock_, msg.data(), msg.size(), 0), "send", "runtime supervisor");
+  int code = -1;
+  if (recv(sock_, &code, sizeof code, 0) != sizeof code) {
+    throw SysError("recv", "runtime supervisor", errno ? errno : EPIPE, "the supervisor died");
+  }
+  if (output) TryReadFile(out_file, output);
+  return code;
+}
+
+Container RuntimeFarm::Create(int index, const Image& image) {
+  auto t0 = std::chrono::steady_clock::now();
+  const std::string id = CgroupPrefix() + "f" + std::to_string(serial_++);
+  const std::string b = dir_ + "/" + id;
+  for (const char* d : {"", "/upper", "/work", "/rootfs"}) MkdirP(b + d);
+  std::string lower;
+  for (auto it = image.layer_dirs.rbegin(); it != image.layer_dirs.rend(); ++it) {
+    lower += (lower.empty() ? "" : ":") + *it;
+  }
+  const std::string opts = "lowerdir=" + lower + ",upperdir=" + b + "/upper,workdir=" + b + "/work";
+  OnPrivateThread([&] {  // the overlay lives where the runtime runs
+    Check(setns(sup_mnt_, CLONE_NEWNS), "setns", "supervisor's mount namespace");
+    Check(mount("overlay", (b + "/rootfs").c_str(), "overlay", 0, opts.c_str()), "mount",
+          "overlay, " + b + "/rootfs");
+  });
+  nlohmann::json spec = spec_;
+  spec["linux"]["cgroupsPath"] = "/" + id;
+  WriteFile(b + "/config.json", spec.dump());
+  std::vector<std::string> argv = {bin_};
+  argv.insert(argv.end(), global_opts_.begin(), global_opts_.end());
+  for (const std::string& a : {std::string("--root"), state_, std::string("create"),
+                               std::string("--bundle"), b, std::string("--pid-file"),
+                               b + "/pid", id}) {
+    argv.push_back(a);
+  }
+  std::string out;
+  int rc = Command(argv, &out);
+  if (rc != 0 && runtime_ == "crun" && global_opts_.empty() &&
+      out.find("hybrid") != std::string::npos) {
+    global_opts_ = {"--cgroup-manager=disabled"};
+    argv.insert(argv.begin() + 1, global_opts_[0]);
+    rc = Command(argv, &out);
+  }
+  if (rc != 0) {
+    throw Unsupported(runtime_ + " cannot create a container on this host" +
+                      (global_opts_.empty() ? "" : " (even with --cgroup-manager=disabled)") +
+                      ": " + ErrorLine(out));
+  }
+  const int pid = std::stoi(ReadFile(b + "/pid"));  // in the supervisor's PID namespace
+  Container c;
+  c.index = index;
+  c.upper = b + "/upper";
+  OnPrivateThread([&] {
+    Check(setns(sup_mnt_, CLONE_NEWNS), "setns", "supervisor's mount namespace");
+    c.ns_fd = static_cast<int>(Check(
+        open(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC), "open",
+        "/proc/" + std::to_string(pid) + "/ns/mnt of " + id));
+  });
+  c.mounts = static_cast<int>(ReadNamespaceMounts(c.ns_fd).size());
+  c.build_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (static_cast<int>(ids_.size()) <= index) ids_.resize(index + 1);
+  ids_[index] = id;
+  return c;
+}
+
+void RuntimeFarm::Delete(const Container& c) {
+  if (c.ns_fd >= 0) close(c.ns_fd);
+  if (c.index < 0 || c.index >= static_cast<int>(ids_.size())) return;
+  const std::string& id = ids_[c.index];
+  std::vector<std::string> argv = {bin_};
+  argv.insert(argv.end(), global_opts_.begin(), global_opts_.end());
+  for (const std::string& a : {std::string("--root"), state_, std::string("delete"),
+                               std::string("--force"), id}) {
+    argv.push_back(a);
+  }
+  Command(argv, nullptr);
+  const std::string rootfs = dir_ + "/" + id + "/rootfs";
+  OnPrivateThread([&] {
+    Check(setns(sup_mnt_, CLONE_NEWNS), "setns", "supervisor's mount namespace");
+    umount2(rootfs.c_str(), MNT_DETACH);
+  });
 }
 
 }  // namespace mntscale

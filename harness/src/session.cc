@@ -1,5 +1,7 @@
 #include "mntscale/session.h"
 
+#include "mntscale/runtime.h"
+
 #include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -82,6 +84,7 @@ long SystemMountCount() {
 
 Session::Session(SessionConfig config, const Topology& topo)
     : config_(std::move(config)), topo_(topo) {
+  ValidateFarmBackend(config_.farm);
   nlohmann::json extra = {{"placement", config_.placement},
                           {"profile", config_.profile.ToJson()},
                           {"worker_mode", ModeName(config_.mode)},
@@ -90,6 +93,7 @@ Session::Session(SessionConfig config, const Topology& topo)
   slab_before_ = SlabMountObjects();
   nlohmann::json ctx = CollectContext(topo_, extra);
   ctx["mounts"] = {{"before", mounts_before_}, {"slab_before", slab_before_}};
+  if (config_.farm != "builtin") ctx["farm"] = config_.farm;
   sink_ = std::make_unique<ResultSink>(config_.out, ctx);
 }
 
@@ -117,7 +121,7 @@ Farm& Session::FarmFor(const Profile& profile, int containers) {
   auto& farm = farms_[key];
   if (!farm) {
     ImageShape shape{profile.layers, profile.depth, profile.files_per_dir, profile.binds};
-    farm = std::make_unique<Farm>(profile, GetImage(shape), 0);
+    farm = std::make_unique<Farm>(profile, GetImage(shape), 0, config_.farm);
   }
   if (farm->size() > containers) farm->Shrink(containers);
   if (farm->size() < containers) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "mntscale/farm.h"
 #include "mntscale/profile.h"
 
 namespace mntscale {
@@ -63,5 +64,34 @@ Profile ProfileFromCapture(const CaptureResult& cap, const std::string& name, in
 // The mount table of the namespace held by ns_fd, read from a thread that
 // entered it (paths relative to its root).
 std::vector<MountInfoEntry> ReadNamespaceMounts(int ns_fd);
+
+// `--farm runc|crun`: containers created by the runtime (`create`: its init
+// held stopped before exec) from the runtime's default spec, with a rootfs
+// that is an overlay of the farm image's layers. Workers enter through
+// /proc/PID/ns/mnt of the held init. All runtime processes live in one PID
+// namespace whose init (a supervisor that runs the runtime's commands) dies
+// with this process; state is on the sandbox tmpfs; a janitor removes the
+// containers' cgroups even after a SIGKILL. Commands run one at a time.
+class RuntimeFarm {
+ public:
+  RuntimeFarm(const std::string& runtime, const std::string& dir);  // Unsupported if it cannot
+  ~RuntimeFarm();
+  RuntimeFarm(const RuntimeFarm&) = delete;
+  RuntimeFarm& operator=(const RuntimeFarm&) = delete;
+  Container Create(int index, const Image& image);
+  void Delete(const Container& c);
+
+ private:
+  int Command(const std::vector<std::string>& argv, std::string* output);
+  std::string runtime_, bin_, dir_, state_;
+  nlohmann::json spec_;
+  int sock_ = -1, sup_pid_ = -1, sup_mnt_ = -1, janitor_ = -1;
+  long serial_ = 0;
+  std::vector<std::string> ids_;  // by container index
+  std::vector<std::string> global_opts_;  // e.g. crun's --cgroup-manager=disabled
+};
+
+// "builtin", or a runtime that is installed; UsageError otherwise.
+void ValidateFarmBackend(const std::string& farm);
 
 }  // namespace mntscale
