@@ -116,10 +116,37 @@ TEST_F(RuntimeTest, FarmMatchesCrunDefaultOrSaysWhyNot) {
   EXPECT_EQ(want, got) << Diff(want, got);
 }
 
+// --farm runc: the runtime's own containers, entered through the held init,
+// hold the table the built-in farm builds from runc's capture.
+TEST_F(RuntimeTest, RuntimeFarmContainersMatchTheBuiltInFarm) {
+  CaptureResult cap;
+  if (!Capture("runc", "", &cap)) {
+    if (!skip_.empty()) GTEST_SKIP() << skip_;
+    return;
+  }
+  Profile p = ProfileFromCapture(cap, "live-runc", 2);
+  p.depth = 2;
+  p.files_per_dir = 1;
+  const Image& img = GetImage({p.layers, p.depth, p.files_per_dir, p.binds});
+  Farm farm(p, img, 1, "runc");
+  farm.Grow(2);
+  ASSERT_EQ(farm.size(), 2);
+  for (const Container& c : farm.containers()) {
+    EXPECT_EQ(c.mounts, p.MountsPerContainer());
+    auto got = MountKeys(ReadNamespaceMounts(c.ns_fd));
+    EXPECT_EQ(MountKeys(cap.mounts), got) << Diff(MountKeys(cap.mounts), got);
+  }
+  farm.Shrink(1);
+  EXPECT_EQ(farm.size(), 1);
+  farm.Teardown();
+}
+
 TEST(RuntimeInput, BadInputIsAUsageErrorBeforeAnythingIsBuilt) {
   EXPECT_THROW(ValidateCaptureRequest({"docker", "", 1}), UsageError);
   EXPECT_THROW(ValidateCaptureRequest({"runc", "/nonexistent/config.json", 1}), UsageError);
   EXPECT_THROW(ValidateCaptureRequest({"runc", "", 0}), UsageError);
+  EXPECT_THROW(ValidateFarmBackend("podman"), UsageError);
+  EXPECT_NO_THROW(ValidateFarmBackend("builtin"));
 }
 
 }  // namespace
