@@ -31,8 +31,8 @@ int ProfileCommand::Run() {
   const size_t slash = out_.rfind('/');
   const std::string out_dir = slash == std::string::npos ? "." : out_.substr(0, slash);
   if (access((out_dir.empty() ? "/" : out_dir).c_str(), W_OK) != 0) {
-    throw UsageError("--out '" + out_ + "': directory '" + out_dir + "' is not writable: " +
-                     ErrnoName(errno));
+    throw UsageError("--out '" + out_ + "': directory '" + out_dir +
+                     "' is not writable: " + ErrnoName(errno));
   }
   std::string name = name_;
   if (name.empty()) {
@@ -52,8 +52,8 @@ int ProfileCommand::Run() {
   Profile p = ProfileFromCapture(cap, name, layers_);
   nlohmann::json j = p.ToJson();
   j["description"] = "Captured by `mntscale profile capture --runtime " + runtime_ +
-                     (spec_.empty() ? "" : " --spec " + spec_) + "` from " + cap.runtime +
-                     " (" + cap.spec + "): " + std::to_string(cap.mounts.size()) +
+                     (spec_.empty() ? "" : " --spec " + spec_) + "` from " + cap.runtime + " (" +
+                     cap.spec + "): " + std::to_string(cap.mounts.size()) +
                      " mounts in the container's namespace.";
   WriteFileAtomic(out_, j.dump(2) + "\n");
   printf("%s: %zu mounts in the %s container (%s); profile '%s' builds %d\n", out_.c_str(),

@@ -206,7 +206,9 @@ Profile Profile::FromJson(const nlohmann::json& j, const std::string& origin) {
       throw UsageError(origin + ": unknown profile field '" + k + "'");
   }
   // bind_paths alone sets the bind count.
-  if (!p.bind_paths.empty() && !j.contains("binds")) p.binds = static_cast<int>(p.bind_paths.size());
+  if (!p.bind_paths.empty() && !j.contains("binds")) {
+    p.binds = static_cast<int>(p.bind_paths.size());
+  }
   try {
     p.Validate();
   } catch (const UsageError& e) {

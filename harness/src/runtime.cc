@@ -14,8 +14,8 @@
 #include <sys/wait.h>
 
 #include <algorithm>
-#include <cstring>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <sstream>
 
@@ -247,7 +247,8 @@ std::string ErrorLine(const std::string& s) {
   while (std::getline(ss, line)) {
     if (line.empty()) continue;
     last = line;
-    if (line.find("error") != std::string::npos && line.find("level=warning") == std::string::npos) {
+    if (line.find("error") != std::string::npos &&
+        line.find("level=warning") == std::string::npos) {
       error = line;
     }
   }
@@ -292,7 +293,8 @@ nlohmann::json PrepareSpec(nlohmann::json spec, const std::string& bundle,
       struct stat st;
       // A directory where the host source is one, or where the spec's
       // source ends in '/'; otherwise a file.
-      if (!src.empty() && (src.back() == '/' || (stat(src.c_str(), &st) == 0 && S_ISDIR(st.st_mode)))) {
+      if (!src.empty() &&
+          (src.back() == '/' || (stat(src.c_str(), &st) == 0 && S_ISDIR(st.st_mode)))) {
         MkdirP(stand_in);
       } else {
         WriteFile(stand_in, "stand-in for " + src + "\n");
@@ -444,8 +446,10 @@ CaptureResult CaptureRuntimeMounts(const CaptureRequest& req) {
     RunOutput again = RunInPidNamespace(argv, bundle, 60);
     cap.note = "run with --cgroup-manager=disabled (hybrid cgroup host)";
     if (again.status != 0) {
-      throw Unsupported(cap.runtime + " cannot run a container on this host, even with "
-                        "--cgroup-manager=disabled: " + ErrorLine(again.err));
+      throw Unsupported(cap.runtime +
+                        " cannot run a container on this host, even with "
+                        "--cgroup-manager=disabled: " +
+                        ErrorLine(again.err));
     }
     r = again;
   }
@@ -559,7 +563,8 @@ namespace {
     if (n <= 0) _exit(0);
     buf[n] = 0;
     std::vector<char*> args;
-    for (ssize_t i = 0; i < n; i += static_cast<ssize_t>(strlen(buf + i)) + 1) args.push_back(buf + i);
+    for (ssize_t i = 0; i < n; i += static_cast<ssize_t>(strlen(buf + i)) + 1)
+      args.push_back(buf + i);
     args.push_back(nullptr);
     pid_t child = fork();
     if (child == 0) {
@@ -618,9 +623,9 @@ RuntimeFarm::RuntimeFarm(const std::string& runtime, const std::string& dir)
   if (recv(sock_, &ready, sizeof ready, 0) != sizeof ready || ready != 0) {
     throw Unsupported(runtime_ + " farm: the runtime supervisor did not start");
   }
-  sup_mnt_ = static_cast<int>(Check(
-      open(("/proc/" + std::to_string(sup_pid_) + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC),
-      "open", "supervisor's mount namespace"));
+  sup_mnt_ = static_cast<int>(
+      Check(open(("/proc/" + std::to_string(sup_pid_) + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC),
+            "open", "supervisor's mount namespace"));
   std::string out;
   const std::string spec_dir = dir_ + "/spec";
   MkdirP(spec_dir);
@@ -673,9 +678,9 @@ Container RuntimeFarm::Create(int index, const Image& image) {
   WriteFile(b + "/config.json", spec.dump());
   std::vector<std::string> argv = {bin_};
   argv.insert(argv.end(), global_opts_.begin(), global_opts_.end());
-  for (const std::string& a : {std::string("--root"), state_, std::string("create"),
-                               std::string("--bundle"), b, std::string("--pid-file"),
-                               b + "/pid", id}) {
+  for (const std::string& a :
+       {std::string("--root"), state_, std::string("create"), std::string("--bundle"), b,
+        std::string("--pid-file"), b + "/pid", id}) {
     argv.push_back(a);
   }
   std::string out;
@@ -697,9 +702,9 @@ Container RuntimeFarm::Create(int index, const Image& image) {
   c.upper = b + "/upper";
   OnPrivateThread([&] {
     Check(setns(sup_mnt_, CLONE_NEWNS), "setns", "supervisor's mount namespace");
-    c.ns_fd = static_cast<int>(Check(
-        open(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC), "open",
-        "/proc/" + std::to_string(pid) + "/ns/mnt of " + id));
+    c.ns_fd = static_cast<int>(
+        Check(open(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC),
+              "open", "/proc/" + std::to_string(pid) + "/ns/mnt of " + id));
   });
   c.mounts = static_cast<int>(ReadNamespaceMounts(c.ns_fd).size());
   c.build_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -714,8 +719,8 @@ void RuntimeFarm::Delete(const Container& c) {
   const std::string& id = ids_[c.index];
   std::vector<std::string> argv = {bin_};
   argv.insert(argv.end(), global_opts_.begin(), global_opts_.end());
-  for (const std::string& a : {std::string("--root"), state_, std::string("delete"),
-                               std::string("--force"), id}) {
+  for (const std::string& a :
+       {std::string("--root"), state_, std::string("delete"), std::string("--force"), id}) {
     argv.push_back(a);
   }
   Command(argv, nullptr);

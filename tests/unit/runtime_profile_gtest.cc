@@ -106,7 +106,8 @@ TEST(CapturedTable, BecomesTheProfileThatReproducesIt) {
   EXPECT_EQ(p.cgroup, "v1");
   EXPECT_EQ(p.cgroup_controllers, (std::vector<std::string>{"cpu", "name=systemd"}));
   EXPECT_EQ(p.readonly_paths, (std::vector<std::string>{"/proc/sys"}));
-  EXPECT_EQ(p.masked_paths, (std::vector<std::string>{"/proc/acpi", "/proc/keys", "/sys/firmware"}));
+  EXPECT_EQ(p.masked_paths,
+            (std::vector<std::string>{"/proc/acpi", "/proc/keys", "/sys/firmware"}));
   EXPECT_EQ(p.bind_paths, (std::vector<std::string>{"/etc/host file", "/var/run/secrets:ro"}));
   EXPECT_EQ(p.MountsPerContainer(), static_cast<int>(kRunc.size()));
   EXPECT_EQ(p.captured["mount_count"], kRunc.size());

@@ -87,7 +87,7 @@ class RuntimeFarm {
   nlohmann::json spec_;
   int sock_ = -1, sup_pid_ = -1, sup_mnt_ = -1, janitor_ = -1;
   long serial_ = 0;
-  std::vector<std::string> ids_;  // by container index
+  std::vector<std::string> ids_;          // by container index
   std::vector<std::string> global_opts_;  // e.g. crun's --cgroup-manager=disabled
 };
 
