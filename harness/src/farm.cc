@@ -30,8 +30,8 @@ double Since(Clock::time_point t0) {
 
 void Mount(const char* src, const std::string& target, const char* type, unsigned long flags,
            const char* data, std::atomic<long>* ops) {
-  Check(mount(src, target.c_str(), type, flags, data), "mount",
-        std::string(type ? type : src ? src : "remount") + ", " + target);
+  const char* what = type ? type : src ? src : "remount";
+  Check(mount(src, target.c_str(), type, flags, data), "mount", std::string(what) + ", " + target);
   ops->fetch_add(1, std::memory_order_relaxed);
 }
 

@@ -1,7 +1,5 @@
 #include "mntscale/session.h"
 
-#include "mntscale/runtime.h"
-
 #include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -11,6 +9,7 @@
 #include <cstdio>
 #include <set>
 
+#include "mntscale/runtime.h"
 #include "mntscale/sandbox.h"
 #include "mntscale/sys.h"
 

@@ -23,8 +23,8 @@ struct Profile {
 
   // Mount kinds real runtimes add (see `mntscale profile capture`). Their
   // defaults add nothing, so profiles that do not name them keep their shape.
-  std::vector<std::string> bind_paths;  // the binds' mount points, "/path" or "/path:ro"
-  bool devpts = false;                  // /dev/pts (with dev)
+  std::vector<std::string> bind_paths;      // the binds' mount points, "/path" or "/path:ro"
+  bool devpts = false;                      // /dev/pts (with dev)
   std::vector<std::string> readonly_paths;  // read-only self-binds, e.g. /proc/sys
   // Masked as runc does: a directory gets a read-only tmpfs, a file a bind of
   // a null device. A path the container lacks is skipped, as runc skips it.
