@@ -7,6 +7,7 @@
 
 #include "mntscale/counters.h"
 #include "mntscale/plan.h"
+#include "profile_cmd.h"  // `profile capture`
 #include "mntscale/sandbox.h"
 #include "mntscale/sys.h"
 #include "mntscale/userns.h"
@@ -139,6 +140,8 @@ int Main(int argc, char** argv) {
   CLI::App* run = app.add_subcommand("run", "Build containers and run scenarios; write JSON results");
   AddPlanOptions(run, &req, &shorthands);
   run->add_option("--topology", req.cfg.topology, "Must be 'host' for run")->capture_default_str();
+  run->add_option("--farm", req.cfg.farm, "builtin | runc | crun: who creates the containers")
+      ->capture_default_str();
   run->add_option("--preset", preset_name,
                   "A versioned preset in presets/ (or a JSON file); options given here override it");
   run->add_flag("--userns", userns, "Run in a new user namespace even as root");
@@ -166,6 +169,8 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   plan->add_option("--preset", plan_preset, "Plan a preset: its points, placements, run time");
 
+  ProfileCommand profile_cmd(&app);  // `profile capture --runtime runc|crun`
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -173,6 +178,7 @@ int Main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
 
+  if (profile_cmd.parsed()) return profile_cmd.Run();
   if (*list) return CmdList(list_json);
   if (*run) {
     if (req.events == "list") {

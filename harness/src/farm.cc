@@ -4,6 +4,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 
 #include <algorithm>
 #include <chrono>
@@ -14,6 +15,7 @@
 #include <thread>
 
 #include "mntscale/idmap.h"
+#include "mntscale/runtime.h"
 #include "mntscale/sandbox.h"
 #include "mntscale/scratch.h"
 #include "mntscale/sys.h"
@@ -30,8 +32,8 @@ double Since(Clock::time_point t0) {
 
 void Mount(const char* src, const std::string& target, const char* type, unsigned long flags,
            const char* data, std::atomic<long>* ops) {
-  Check(mount(src, target.c_str(), type, flags, data), "mount",
-        std::string(type ? type : src) + ", " + target);
+  const char* what = type ? type : src ? src : "remount";
+  Check(mount(src, target.c_str(), type, flags, data), "mount", std::string(what) + ", " + target);
   ops->fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -74,9 +76,75 @@ int BaseNamespace() {
   return fd;
 }
 
-Farm::Farm(const Profile& profile, const Image& image, int builders)
+namespace {
+
+// A bind that the runtime makes read-only: bind, then remount the new mount
+// read-only (two mount operations, as runc does). ENOENT skips the path, as
+// runc skips a readonly or masked path the container lacks.
+void BindReadOnly(const std::string& src, const std::string& target, bool skip_missing,
+                  std::atomic<long>* ops) {
+  if (mount(src.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+    if (skip_missing && errno == ENOENT) return;
+    Check(-1, "mount", "bind " + src + ", " + target);
+  }
+  ops->fetch_add(1, std::memory_order_relaxed);
+  Mount(nullptr, target, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr, ops);
+}
+
+// The mount kinds of a real runtime's container beyond root, binds, proc, sys
+// and dev (profile fields devpts, cgroup, readonly_paths, masked_paths).
+void MountRuntimeKinds(const Profile& p, const std::string& root, const std::string& null_src,
+                       std::atomic<long>* ops) {
+  const unsigned long kHard = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  if (p.dev && p.devpts) {
+    Check(mkdir((root + "/dev/pts").c_str(), 0755), "mkdir", root + "/dev/pts");
+    Mount("devpts", root + "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+          "newinstance,ptmxmode=0666,mode=0620", ops);
+  }
+  const std::string cg = root + "/sys/fs/cgroup";
+  if (p.cgroup != "none" && !p.sys) MkdirP(cg);
+  if (p.cgroup == "v2") Mount("cgroup2", cg, "cgroup2", kHard | MS_RDONLY, nullptr, ops);
+  if (p.cgroup == "v1") {
+    Mount("tmpfs", cg, "tmpfs", kHard, "mode=755,size=64k", ops);
+    for (const std::string& c : p.cgroup_controllers) {
+      // A named hierarchy without controllers mounts as "none,name=X" in dir X.
+      const bool named = c.rfind("name=", 0) == 0 && c.find(',') == std::string::npos;
+      const std::string dir = cg + "/" + (named ? c.substr(5) : c);
+      Check(mkdir(dir.c_str(), 0755), "mkdir", dir);
+      const std::string opts = named ? "none," + c : c;
+      Check(mount("cgroup", dir.c_str(), "cgroup", kHard | MS_RDONLY, opts.c_str()), "mount",
+            "cgroup -o " + opts + ", " + dir,
+            errno == EBUSY ? "a cgroup v1 controller bound to cgroup2 on this host" : "");
+      ops->fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  for (const std::string& path : p.readonly_paths) {
+    BindReadOnly(root + path, root + path, /*skip_missing=*/true, ops);
+  }
+  for (const std::string& path : p.masked_paths) {
+    struct stat st;
+    if (stat((root + path).c_str(), &st) != 0) {
+      if (errno == ENOENT) continue;
+      Check(-1, "stat", root + path);
+    }
+    if (S_ISDIR(st.st_mode)) {
+      Mount("tmpfs", root + path, "tmpfs", MS_RDONLY, "size=0", ops);
+    } else {
+      Mount(null_src.c_str(), root + path, nullptr, MS_BIND, nullptr, ops);
+    }
+  }
+}
+
+}  // namespace
+
+Farm::Farm(const Profile& profile, const Image& image, int builders, const std::string& runtime)
     : profile_(profile), image_(image), builders_(builders), id_(g_farm_ids++) {
   profile_.Validate();
+  if (!runtime.empty() && runtime != "builtin") {
+    runtime_ = std::make_unique<RuntimeFarm>(
+        runtime, Sandbox::Current().workdir() + "/rt" + std::to_string(id_));
+    return;
+  }
   if (std::string why = RootlessProfileProblem(profile_); !why.empty()) throw Unsupported(why);
   if (builders_ <= 0) builders_ = std::max(1u, std::thread::hardware_concurrency());
   base_ns_fd_ = BaseNamespace();
@@ -84,6 +152,12 @@ Farm::Farm(const Profile& profile, const Image& image, int builders)
   MkdirP(dir + "/binds");
   for (int b = 0; b < profile_.binds; ++b) {
     WriteFile(dir + "/binds/b" + std::to_string(b), "bind " + std::to_string(b) + "\n");
+  }
+  if (!profile_.masked_paths.empty()) {
+    // What masked files are bound to: a null device where we may make one
+    // (runc binds the container's /dev/null), else an empty file.
+    const std::string null = dir + "/null";
+    if (mknod(null.c_str(), S_IFCHR | 0666, makedev(1, 3)) != 0) WriteFile(null, "");
   }
   if (profile_.ns_mode == "shared") MakeSharedNamespace();
   if (profile_.idmap != "none") ContainerUserNamespace();  // fails here, not in a builder
@@ -134,10 +208,8 @@ void Farm::BuildRange(int first, int last, std::vector<Container>* out, std::ato
       UnmountAll(idmapped, &mount_ops_);
     }
     for (size_t b = 0; b < image_.bind_targets.size(); ++b) {
-      const std::string& t = image_.bind_targets[b];
-      if (t.rfind("/dev/", 0) == 0) continue;  // after /dev exists
-      Mount((farm + "/binds/b" + std::to_string(b)).c_str(), root + t, nullptr, MS_BIND, nullptr,
-            &mount_ops_);
+      if (BindTarget(b, nullptr).rfind("/dev/", 0) == 0) continue;  // after /dev exists
+      MountBind(b, farm, root);
     }
     if (profile_.proc) {
       Mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr, &mount_ops_);
@@ -156,11 +228,13 @@ void Farm::BuildRange(int first, int last, std::vector<Container>* out, std::ato
             &mount_ops_);
     }
     for (size_t b = 0; b < image_.bind_targets.size(); ++b) {
-      const std::string& t = image_.bind_targets[b];
-      if (t.rfind("/dev/", 0) != 0) continue;
-      if (profile_.dev) WriteFile(root + t, "");
-      Mount((farm + "/binds/b" + std::to_string(b)).c_str(), root + t, nullptr, MS_BIND, nullptr,
-            &mount_ops_);
+      if (BindTarget(b, nullptr).rfind("/dev/", 0) != 0) continue;
+      if (profile_.dev) WriteFile(root + BindTarget(b, nullptr), "");
+      MountBind(b, farm, root);
+    }
+    MountRuntimeKinds(profile_, root, farm + "/null", &mount_ops_);
+    if (profile_.readonly_root) {
+      Mount(nullptr, root, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr, &mount_ops_);
     }
     Container ct;
     ct.index = i;
@@ -181,6 +255,29 @@ void Farm::BuildRange(int first, int last, std::vector<Container>* out, std::ato
     ct.build_s = Since(t0);
     (*out)[i] = ct;
     done->fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+std::string Farm::BindTarget(size_t b, bool* readonly) const {
+  if (b < profile_.bind_paths.size()) return SplitBindPath(profile_.bind_paths[b], readonly);
+  if (readonly) *readonly = false;
+  return image_.bind_targets[b];
+}
+
+void Farm::MountBind(size_t b, const std::string& farm, const std::string& root) {
+  bool ro = false;
+  const std::string t = root + BindTarget(b, &ro);
+  const std::string src = farm + "/binds/b" + std::to_string(b);
+  if (b < profile_.bind_paths.size() && access(t.c_str(), F_OK) != 0) {
+    // A runtime's bind target the image does not provide: the runtime
+    // creates it too (in the container's upper layer).
+    MkdirP(t.substr(0, t.rfind('/')));
+    WriteFile(t, "");
+  }
+  if (ro) {
+    BindReadOnly(src, t, /*skip_missing=*/false, &mount_ops_);
+  } else {
+    Mount(src.c_str(), t, nullptr, MS_BIND, nullptr, &mount_ops_);
   }
 }
 
@@ -235,8 +332,15 @@ void FsmountOverlay(const std::vector<std::string>& lower, const std::string& up
 double Farm::Grow(int n, const ProgressFn& progress) {
   int first = size();
   if (n <= first) return 0;
-  containers_.resize(n);
   const auto t0 = Clock::now();
+  if (runtime_) {  // one runtime command at a time
+    for (int i = first; i < n; ++i) {
+      containers_.push_back(runtime_->Create(i, image_));
+      if (progress) progress(i + 1 - first, n - first);
+    }
+    return Since(t0);
+  }
+  containers_.resize(n);
   int builders = std::min(builders_, n - first);
   std::atomic<int> done{0};
   std::vector<std::exception_ptr> errs(builders);
@@ -295,6 +399,11 @@ double Farm::Teardown(int threads) {
     shared_ns_fd_ = -1;
     return Since(t0);
   }
+  if (runtime_) {
+    for (const Container& c : containers_) runtime_->Delete(c);
+    containers_.clear();
+    return Since(t0);
+  }
   if (threads <= 0) threads = builders_;
   threads = std::max(1, std::min<int>(threads, size()));
   std::vector<std::thread> ts;
@@ -319,7 +428,13 @@ void Farm::Shrink(int n) {
     Grow(n);
     return;
   }
-  for (int i = n; i < size(); ++i) close(containers_[i].ns_fd);
+  for (int i = n; i < size(); ++i) {
+    if (runtime_) {
+      runtime_->Delete(containers_[i]);
+    } else {
+      close(containers_[i].ns_fd);
+    }
+  }
   containers_.resize(n);
 }
 

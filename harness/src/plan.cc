@@ -156,6 +156,9 @@ int Plan::PointCount() const {
 
 void ResolveRequest(RunRequest* req) {
   req->cfg.mode = ParseMode(req->mode);
+  if (req->cfg.farm != "builtin" && req->cfg.farm != "runc" && req->cfg.farm != "crun") {
+    throw UsageError("--farm must be builtin, runc or crun; got '" + req->cfg.farm + "'");
+  }
   if (!req->profile.empty()) req->cfg.profile = Profile::Load(req->profile);
   req->cfg.events.clear();
   req->cfg.counters = false;

@@ -24,7 +24,39 @@ void RequireOneOf(const char* field, const std::string& v,
                    "' is not one of: " + list);
 }
 
+void RequirePaths(const char* field, const std::vector<std::string>& paths) {
+  for (const std::string& v : paths) {
+    std::string path = SplitBindPath(v, nullptr);
+    if (path.size() < 2 || path[0] != '/' || path.find("/../") != std::string::npos ||
+        path.find('\0') != std::string::npos || path.back() == '/' ||
+        (path.size() >= 3 && path.compare(path.size() - 3, 3, "/..") == 0)) {
+      throw UsageError("profile field '" + std::string(field) + "' holds '" + v +
+                       "', not an absolute path below / without '..'");
+    }
+  }
+}
+
+std::vector<std::string> StringList(const nlohmann::json& v, const std::string& origin,
+                                    const std::string& k) {
+  std::vector<std::string> out;
+  if (v.is_array()) {
+    for (const auto& e : v) {
+      if (!e.is_string()) break;
+      out.push_back(e);
+    }
+    if (out.size() == v.size()) return out;
+  }
+  throw UsageError(origin + ": profile field '" + k + "' must be a list of strings, got " +
+                   v.dump());
+}
+
 }  // namespace
+
+std::string SplitBindPath(const std::string& entry, bool* readonly) {
+  const bool ro = entry.size() > 3 && entry.compare(entry.size() - 3, 3, ":ro") == 0;
+  if (readonly) *readonly = ro;
+  return ro ? entry.substr(0, entry.size() - 3) : entry;
+}
 
 int Profile::MountsPerContainer() const {
   int n = 1 + binds;  // overlay root + binds
@@ -32,6 +64,10 @@ int Profile::MountsPerContainer() const {
   if (sys) n += 1;
   if (dev) n += 3;                      // /dev, /dev/shm, /dev/mqueue
   if (root_switch == "chroot") n += 1;  // the namespace keeps the work tmpfs
+  if (dev && devpts) n += 1;
+  n += static_cast<int>(readonly_paths.size() + masked_paths.size());
+  if (cgroup == "v1") n += 1 + static_cast<int>(cgroup_controllers.size());
+  if (cgroup == "v2") n += 1;
   return n;
 }
 
@@ -45,10 +81,31 @@ void Profile::Validate() const {
   RequireOneOf("ns_mode", ns_mode, {"private", "shared"});
   RequireOneOf("root_switch", root_switch, {"pivot_root", "chroot"});
   RequireOneOf("idmap", idmap, {"none", "per-layer", "parent"});
+  RequireOneOf("cgroup", cgroup, {"none", "v1", "v2"});
+  RequirePaths("bind_paths", bind_paths);
+  RequirePaths("readonly_paths", readonly_paths);
+  RequirePaths("masked_paths", masked_paths);
+  if (static_cast<int>(bind_paths.size()) > binds) {
+    throw UsageError("profile field 'bind_paths' names " + std::to_string(bind_paths.size()) +
+                     " paths but 'binds' is " + std::to_string(binds));
+  }
+  if (devpts && !dev) throw UsageError("profile field 'devpts' needs \"dev\": true");
+  if (cgroup == "v1" && cgroup_controllers.empty()) {
+    throw UsageError("profile field 'cgroup' = 'v1' needs 'cgroup_controllers'");
+  }
+  if (cgroup != "v1" && !cgroup_controllers.empty()) {
+    throw UsageError("profile field 'cgroup_controllers' needs \"cgroup\": \"v1\"");
+  }
+  for (const std::string& c : cgroup_controllers) {
+    if (c.empty() || c.find('/') != std::string::npos || c == "." || c == "..") {
+      throw UsageError("profile field 'cgroup_controllers' holds '" + c +
+                       "', not a cgroup v1 option list such as 'cpu,cpuacct'");
+    }
+  }
 }
 
 nlohmann::json Profile::ToJson() const {
-  return {{"name", name},
+  nlohmann::json j = {{"name", name},
           {"layers", layers},
           {"depth", depth},
           {"files_per_dir", files_per_dir},
@@ -61,6 +118,17 @@ nlohmann::json Profile::ToJson() const {
           {"root_switch", root_switch},
           {"idmap", idmap},
           {"mounts_per_container", MountsPerContainer()}};
+  // Runtime mount kinds appear only when used, so older profiles' JSON (and
+  // the results that carry it) keep their exact shape.
+  if (!bind_paths.empty()) j["bind_paths"] = bind_paths;
+  if (devpts) j["devpts"] = true;
+  if (!readonly_paths.empty()) j["readonly_paths"] = readonly_paths;
+  if (!masked_paths.empty()) j["masked_paths"] = masked_paths;
+  if (cgroup != "none") j["cgroup"] = cgroup;
+  if (!cgroup_controllers.empty()) j["cgroup_controllers"] = cgroup_controllers;
+  if (readonly_root) j["readonly_root"] = true;
+  if (!captured.is_null()) j["captured"] = captured;
+  return j;
 }
 
 Profile Profile::FromJson(const nlohmann::json& j, const std::string& origin) {
@@ -113,9 +181,33 @@ Profile Profile::FromJson(const nlohmann::json& j, const std::string& origin) {
     } else if (k == "idmap") {
       want(v.is_string(), "a string");
       p.idmap = v;
+    } else if (k == "bind_paths") {
+      p.bind_paths = StringList(v, origin, k);
+    } else if (k == "devpts") {
+      want(v.is_boolean(), "true or false");
+      p.devpts = v;
+    } else if (k == "readonly_paths") {
+      p.readonly_paths = StringList(v, origin, k);
+    } else if (k == "masked_paths") {
+      p.masked_paths = StringList(v, origin, k);
+    } else if (k == "cgroup") {
+      want(v.is_string(), "a string");
+      p.cgroup = v;
+    } else if (k == "cgroup_controllers") {
+      p.cgroup_controllers = StringList(v, origin, k);
+    } else if (k == "readonly_root") {
+      want(v.is_boolean(), "true or false");
+      p.readonly_root = v;
+    } else if (k == "captured") {
+      want(v.is_object(), "an object");
+      p.captured = v;
     } else if (k == "mounts_per_container") { /* derived; accepted for round trips */
     } else
       throw UsageError(origin + ": unknown profile field '" + k + "'");
+  }
+  // bind_paths alone sets the bind count.
+  if (!p.bind_paths.empty() && !j.contains("binds")) {
+    p.binds = static_cast<int>(p.bind_paths.size());
   }
   try {
     p.Validate();

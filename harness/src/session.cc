@@ -8,6 +8,7 @@
 #include <set>
 #include <cstdio>
 
+#include "mntscale/runtime.h"
 #include "mntscale/sandbox.h"
 #include "mntscale/sys.h"
 
@@ -62,6 +63,7 @@ void InstallInterruptHandler() {
 
 Session::Session(SessionConfig config, const Topology& topo)
     : config_(std::move(config)), topo_(topo) {
+  ValidateFarmBackend(config_.farm);
   nlohmann::json extra = {{"placement", config_.placement},
                           {"profile", config_.profile.ToJson()},
                           {"worker_mode", ModeName(config_.mode)},
@@ -76,6 +78,7 @@ Session::Session(SessionConfig config, const Topology& topo)
   ctx["mounts"] = {{"before", before_.mounts},
                    {"namespaces_before", before_.namespaces},
                    {"slab_before", slab_before_}};
+  if (config_.farm != "builtin") ctx["farm"] = config_.farm;
   sink_ = std::make_unique<ResultSink>(config_.out, ctx);
 }
 
@@ -105,7 +108,7 @@ Farm& Session::FarmFor(const Profile& profile, int containers) {
   auto& farm = farms_[key];
   if (!farm) {
     ImageShape shape{profile.layers, profile.depth, profile.files_per_dir, profile.binds};
-    farm = std::make_unique<Farm>(profile, GetImage(shape), 0);
+    farm = std::make_unique<Farm>(profile, GetImage(shape), 0, config_.farm);
   }
   if (farm->size() > containers) farm->Shrink(containers);
   if (farm->size() < containers) {

@@ -99,6 +99,10 @@ nlohmann::json UserNamespaceJson() {
 }
 
 std::string RootlessProfileProblem(const Profile& profile) {
+  if (g_state.created && profile.cgroup != "none") {
+    return "cgroup mounts need CAP_SYS_ADMIN in the initial user namespace; run as root "
+           "without --userns, or use a profile with \"cgroup\": \"none\"";
+  }
   if (!g_state.created || (!profile.proc && !profile.sys)) return "";
   return std::string(profile.proc ? "proc" : "sysfs") + " " + kProcSysReason +
          "; use a profile with \"proc\": false and \"sys\": false, e.g. --profile minimal";

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,12 +22,18 @@ struct Container {
   double build_s = 0;  // wall time to build it
 };
 
+class RuntimeFarm;
+
 using ProgressFn = std::function<void(int done, int total)>;
 
 class Farm {
  public:
-  // image: built under the sandbox work area (see Images()).
-  Farm(const Profile& profile, const Image& image, int builders);
+  // image: built under the sandbox work area (see Images()). runtime: ""
+  // or "builtin" for the farm's own builders, "runc" or "crun" to have
+  // that runtime create every container from its default spec (the
+  // profile's layers and image still make the rootfs; its mount kinds do
+  // not apply: the runtime's spec decides them).
+  Farm(const Profile& profile, const Image& image, int builders, const std::string& runtime = "");
   ~Farm();
   Farm(const Farm&) = delete;
   Farm& operator=(const Farm&) = delete;
@@ -52,8 +59,12 @@ class Farm {
   void BuildRange(int first, int last, std::vector<Container>* out, std::atomic<int>* done);
   void MakeSharedNamespace();
   void MountOverlay(const std::string& lower, const std::string& dir, const std::string& root);
+  // Bind b's mount point in the container (profile bind_paths, else the image's).
+  std::string BindTarget(size_t b, bool* readonly) const;
+  void MountBind(size_t b, const std::string& farm, const std::string& root);
   Profile profile_;
   Image image_;
+  std::unique_ptr<RuntimeFarm> runtime_;
   int builders_;
   int id_;
   int base_ns_fd_ = -1;    // namespace whose root is the sandbox tmpfs

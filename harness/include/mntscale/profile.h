@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace mntscale {
 
@@ -20,6 +21,23 @@ struct Profile {
   std::string root_switch = "pivot_root";  // pivot_root | chroot
   std::string idmap = "none";              // none | per-layer | parent
 
+  // Mount kinds real runtimes add (see `mntscale profile capture`). Their
+  // defaults add nothing, so profiles that do not name them keep their shape.
+  std::vector<std::string> bind_paths;      // the binds' mount points, "/path" or "/path:ro"
+  bool devpts = false;                      // /dev/pts (with dev)
+  std::vector<std::string> readonly_paths;  // read-only self-binds, e.g. /proc/sys
+  // Masked as runc does: a directory gets a read-only tmpfs, a file a bind of
+  // a null device. A path the container lacks is skipped, as runc skips it.
+  std::vector<std::string> masked_paths;
+  std::string cgroup = "none";  // none | v1 | v2, read-only at /sys/fs/cgroup
+  // v1: one cgroup mount each under a tmpfs, named by their options
+  // ("cpu", "cpu,cpuacct", "name=systemd").
+  std::vector<std::string> cgroup_controllers;
+  bool readonly_root = false;  // the root remounted read-only last, as runc does
+  // The runtime's own mount table this profile was captured from (mount
+  // point, type, ro, propagation): what the fidelity test compares against.
+  nlohmann::json captured;
+
   // Visible mounts each container's namespace holds (the overlay root, binds,
   // proc, sys, dev, shm, mqueue). Overlay's private layer clones are not in
   // the namespace's tree, so they are not counted here.
@@ -34,5 +52,8 @@ struct Profile {
 };
 
 inline constexpr int kMaxLayers = 500;
+
+// A bind_paths entry: its path, and whether it ends in ":ro".
+std::string SplitBindPath(const std::string& entry, bool* readonly);
 
 }  // namespace mntscale

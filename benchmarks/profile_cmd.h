@@ -1,0 +1,21 @@
+// `mntscale profile capture`: a profile from a real runtime's container.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+namespace mntscale {
+
+class ProfileCommand {
+ public:
+  explicit ProfileCommand(CLI::App* app);  // registers `profile capture`
+  bool parsed() const { return capture_->parsed(); }
+  int Run();  // 0 written; 3 unsupported here (the reason on stderr)
+
+ private:
+  CLI::App* capture_ = nullptr;
+  std::string runtime_, spec_, out_, name_;
+  int layers_ = 1;
+};
+
+}  // namespace mntscale

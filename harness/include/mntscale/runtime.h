@@ -1,0 +1,97 @@
+// Real OCI runtimes (runc, crun): a container started once from a bundle on
+// the sandbox's tmpfs, its mount table read from inside, and the profile that
+// makes the farm reproduce it.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "mntscale/farm.h"
+#include "mntscale/profile.h"
+
+namespace mntscale {
+
+// One line of /proc/PID/mountinfo.
+struct MountInfoEntry {
+  std::string mount_point;  // as the reading task's root sees it
+  std::string root;         // the mount's root within its filesystem
+  std::string fstype;
+  std::string super_options;
+  bool readonly = false;    // the per-mount ro flag
+  std::string propagation;  // private | shared | slave | unbindable
+};
+std::vector<MountInfoEntry> ParseMountinfo(const std::vector<std::string>& lines);
+// What the fidelity test compares, mount for mount: "mount_point fstype
+// ro|rw propagation", sorted; IDs, sources and mount roots are ignored.
+std::vector<std::string> MountKeys(const std::vector<MountInfoEntry>& mounts);
+std::vector<std::string> MountKeys(const nlohmann::json& captured_mounts);
+
+inline constexpr const char* kRuntimes[] = {"runc", "crun"};
+
+struct CaptureRequest {
+  std::string runtime;    // runc | crun
+  std::string spec_path;  // an OCI config.json; "" for the runtime's `spec` default
+  int layers = 1;         // overlay lower layers of the bundle's rootfs
+};
+
+// Every input checked before anything is built; throws UsageError naming an
+// unknown runtime, a runtime binary not on PATH, a spec that is not valid
+// JSON or not an OCI runtime spec, or layers out of range.
+void ValidateCaptureRequest(const CaptureRequest& req);
+// A runtime's absolute path on PATH, or "".
+std::string FindRuntime(const std::string& runtime);
+
+struct CaptureResult {
+  std::string runtime;  // "runc 1.1.5+ds1"
+  std::string spec;     // where the spec came from
+  std::string note;     // how it was run (e.g. crun's cgroup manager), or ""
+  std::vector<MountInfoEntry> mounts;
+};
+
+// Starts the container once, with a static helper that copies
+// /proc/self/mountinfo to stdout, and returns that table. The runtime runs in
+// a PID namespace whose init dies with this process, its state root is on
+// the sandbox tmpfs, and a janitor removes the container's cgroups even if
+// this process is SIGKILLed. Throws Unsupported("<runtime>: why") where the
+// runtime cannot run on this host.
+CaptureResult CaptureRuntimeMounts(const CaptureRequest& req);
+
+// A profile that reproduces the captured table, with the table itself in
+// its "captured" field.
+Profile ProfileFromCapture(const CaptureResult& cap, const std::string& name, int layers);
+
+// The mount table of the namespace held by ns_fd, read from a thread that
+// entered it (paths relative to its root).
+std::vector<MountInfoEntry> ReadNamespaceMounts(int ns_fd);
+
+// `--farm runc|crun`: containers created by the runtime (`create`: its init
+// held stopped before exec) from the runtime's default spec, with a rootfs
+// that is an overlay of the farm image's layers. Workers enter through
+// /proc/PID/ns/mnt of the held init. All runtime processes live in one PID
+// namespace whose init (a supervisor that runs the runtime's commands) dies
+// with this process; state is on the sandbox tmpfs; a janitor removes the
+// containers' cgroups even after a SIGKILL. Commands run one at a time.
+class RuntimeFarm {
+ public:
+  RuntimeFarm(const std::string& runtime, const std::string& dir);  // Unsupported if it cannot
+  ~RuntimeFarm();
+  RuntimeFarm(const RuntimeFarm&) = delete;
+  RuntimeFarm& operator=(const RuntimeFarm&) = delete;
+  Container Create(int index, const Image& image);
+  void Delete(const Container& c);
+
+ private:
+  int Command(const std::vector<std::string>& argv, std::string* output);
+  std::string runtime_, bin_, dir_, state_;
+  nlohmann::json spec_;
+  int sock_ = -1, sup_pid_ = -1, sup_mnt_ = -1, janitor_ = -1;
+  long serial_ = 0;
+  std::vector<std::string> ids_;          // by container index
+  std::vector<std::string> global_opts_;  // e.g. crun's --cgroup-manager=disabled
+};
+
+// "builtin", or a runtime that is installed; UsageError otherwise.
+void ValidateFarmBackend(const std::string& farm);
+
+}  // namespace mntscale

@@ -1,0 +1,153 @@
+// Real runtimes (issue 16): the farm's container built from a runtime profile
+// matches the runtime's own container mount for mount (mount point, fs type,
+// ro/rw, propagation; IDs and sources ignored). Run as root; a runtime that
+// cannot run on this host is a SKIP with its reason.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "mntscale/farm.h"
+#include "mntscale/runtime.h"
+#include "mntscale/sandbox.h"
+#include "mntscale/sys.h"
+
+namespace mntscale {
+namespace {
+
+std::string Diff(const std::vector<std::string>& want, const std::vector<std::string>& got) {
+  std::string out;
+  for (const auto& w : want) {
+    if (std::find(got.begin(), got.end(), w) == got.end()) out += "\n  missing: " + w;
+  }
+  for (const auto& g : got) {
+    if (std::find(want.begin(), want.end(), g) == want.end()) out += "\n  extra:   " + g;
+  }
+  return out;
+}
+
+// The mount table of one container the farm builds from p.
+std::vector<std::string> FarmKeys(Profile p) {
+  p.layers = 2;  // layers are not visible mounts; keep the image small
+  p.depth = 2;
+  p.files_per_dir = 1;
+  const Image& img = GetImage({p.layers, p.depth, p.files_per_dir, p.binds});
+  Farm farm(p, img, 1);
+  farm.Grow(1);
+  EXPECT_EQ(farm.containers()[0].mounts, p.MountsPerContainer()) << p.name;
+  return MountKeys(ReadNamespaceMounts(farm.containers()[0].ns_fd));
+}
+
+class RuntimeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root for real mounts and runtimes";
+    Sandbox::Enter();
+  }
+  // A capture, or a SKIP naming why this runtime cannot run here.
+  bool Capture(const std::string& runtime, const std::string& spec, CaptureResult* cap) {
+    if (FindRuntime(runtime).empty()) {
+      ADD_FAILURE() << runtime << " is not installed; scripts/setup.sh installs it";
+      return false;
+    }
+    try {
+      *cap = CaptureRuntimeMounts({runtime, spec, 2});
+      return true;
+    } catch (const Unsupported& e) {
+      skip_ = e.what();
+      return false;
+    }
+  }
+  std::string skip_;
+};
+
+// The shipped profiles reproduce the tables they were captured from.
+TEST_F(RuntimeTest, ShippedProfilesReproduceTheirCapturedTable) {
+  for (const char* name : {"runc-default", "k8s-containerd"}) {
+    Profile p = Profile::Load(name);
+    ASSERT_TRUE(p.captured.contains("mounts")) << name << " has no captured table";
+    auto want = MountKeys(p.captured["mounts"]);
+    EXPECT_EQ(static_cast<int>(want.size()), p.MountsPerContainer()) << name;
+    auto got = FarmKeys(p);
+    EXPECT_EQ(want, got) << name << Diff(want, got);
+  }
+}
+
+// Live: runc's default container now, and the farm built from its capture.
+TEST_F(RuntimeTest, FarmMatchesRuncDefaultMountForMount) {
+  CaptureResult cap;
+  if (!Capture("runc", "", &cap)) {
+    if (!skip_.empty()) GTEST_SKIP() << skip_;
+    return;
+  }
+  auto want = MountKeys(cap.mounts);
+  EXPECT_GE(want.size(), 10u);
+  Profile p = ProfileFromCapture(cap, "live-runc", 2);
+  auto got = FarmKeys(p);
+  EXPECT_EQ(want, got) << Diff(want, got);
+  // And the shipped runc-default, where this host has the layout it was
+  // captured on (the cgroup hierarchy decides the cgroup mounts).
+  Profile shipped = Profile::Load("runc-default");
+  if (shipped.cgroup == p.cgroup) {
+    auto ship = MountKeys(shipped.captured["mounts"]);
+    EXPECT_EQ(ship, want) << "runc-default differs from runc here" << Diff(ship, want);
+  }
+}
+
+// Live: runc given containerd's pod-container spec (profiles/specs/).
+TEST_F(RuntimeTest, FarmMatchesRuncWithContainerdPodSpec) {
+  CaptureResult cap;
+  if (!Capture("runc", std::string(MNTSCALE_SOURCE_DIR) + "/profiles/specs/k8s-containerd.json",
+               &cap)) {
+    if (!skip_.empty()) GTEST_SKIP() << skip_;
+    return;
+  }
+  auto want = MountKeys(cap.mounts);
+  auto got = FarmKeys(ProfileFromCapture(cap, "live-k8s", 2));
+  EXPECT_EQ(want, got) << Diff(want, got);
+}
+
+TEST_F(RuntimeTest, FarmMatchesCrunDefaultOrSaysWhyNot) {
+  CaptureResult cap;
+  if (!Capture("crun", "", &cap)) {
+    if (!skip_.empty()) GTEST_SKIP() << skip_;
+    return;
+  }
+  auto want = MountKeys(cap.mounts);
+  auto got = FarmKeys(ProfileFromCapture(cap, "live-crun", 2));
+  EXPECT_EQ(want, got) << Diff(want, got);
+}
+
+// --farm runc: the runtime's own containers, entered through the held init,
+// hold the table the built-in farm builds from runc's capture.
+TEST_F(RuntimeTest, RuntimeFarmContainersMatchTheBuiltInFarm) {
+  CaptureResult cap;
+  if (!Capture("runc", "", &cap)) {
+    if (!skip_.empty()) GTEST_SKIP() << skip_;
+    return;
+  }
+  Profile p = ProfileFromCapture(cap, "live-runc", 2);
+  p.depth = 2;
+  p.files_per_dir = 1;
+  const Image& img = GetImage({p.layers, p.depth, p.files_per_dir, p.binds});
+  Farm farm(p, img, 1, "runc");
+  farm.Grow(2);
+  ASSERT_EQ(farm.size(), 2);
+  for (const Container& c : farm.containers()) {
+    EXPECT_EQ(c.mounts, p.MountsPerContainer());
+    auto got = MountKeys(ReadNamespaceMounts(c.ns_fd));
+    EXPECT_EQ(MountKeys(cap.mounts), got) << Diff(MountKeys(cap.mounts), got);
+  }
+  farm.Shrink(1);
+  EXPECT_EQ(farm.size(), 1);
+  farm.Teardown();
+}
+
+TEST(RuntimeInput, BadInputIsAUsageErrorBeforeAnythingIsBuilt) {
+  EXPECT_THROW(ValidateCaptureRequest({"docker", "", 1}), UsageError);
+  EXPECT_THROW(ValidateCaptureRequest({"runc", "/nonexistent/config.json", 1}), UsageError);
+  EXPECT_THROW(ValidateCaptureRequest({"runc", "", 0}), UsageError);
+  EXPECT_THROW(ValidateFarmBackend("podman"), UsageError);
+  EXPECT_NO_THROW(ValidateFarmBackend("builtin"));
+}
+
+}  // namespace
+}  // namespace mntscale
