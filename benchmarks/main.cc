@@ -545,6 +545,9 @@ int Main(int argc, char** argv) {
   run->add_option("--events", o.events,
                   "Count perf events: 'default', or names comma-separated ('list' to show them)");
   run->add_flag("--attribute", o.cfg.attribute, "Sample kernel stacks and attribute kernel time");
+  run->add_flag("--waits", o.cfg.waits,
+                "Also trace lock waits and off-CPU time (lock:contention_*, sched:sched_switch) "
+                "and decompose each worker's wall time; implies --attribute");
   run->add_option("--sample-hz", o.cfg.sample_hz, "Kernel stack sampling rate per worker")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
