@@ -10,6 +10,7 @@ PKGS=(
   nlohmann-json3-dev libbenchmark-dev libgtest-dev libgmock-dev libcli11-dev
   python3 python3-matplotlib python3-numpy python3-scipy python3-pytest
   util-linux procps
+  linux-perf  # tests/privileged/waits_gtest.cc checks --waits against perf lock contention
 )
 # The kernel matrix (scripts/kernel-matrix) needs these too; `--with-vm` adds them.
 VM_PKGS=(qemu-system-x86 busybox-static cpio kmod zstd xz-utils)

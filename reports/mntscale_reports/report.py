@@ -3,7 +3,7 @@
 import os
 from dataclasses import dataclass
 
-from . import html, load, plots, tables, usl
+from . import html, load, plots, tables, usl, waits
 
 
 @dataclass
@@ -29,7 +29,7 @@ def build(results, errors, outdir):
     points = load.all_points(results)
     fits = usl.fit_points(points, "workers") + usl.fit_points(points, "containers")
     container_fits = [f for f in fits if f.sweep.x_param == "containers"]
-    return Report(results, errors, plots.render_all(points, outdir), fits,
+    return Report(results, errors, plots.render_all(points, outdir) + waits.decomposition_plots(points, outdir), fits,
                   [usl.density_row(f) for f in container_fits])
 
 
@@ -40,6 +40,7 @@ def _tables(rep):
         before.insert(0, tables.rejected_table(rep.errors))
     after = [tables.usl_table(rep.fits), tables.density_table(rep.density),
              tables.skipped_table(load.all_skips(rep.results)), tables.points_table(load.all_points(rep.results))]
+    after += waits.tables(load.all_points(rep.results))
     return before, after
 
 
