@@ -1,6 +1,8 @@
 #include "mntscale/background.h"
 
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <chrono>
 
@@ -27,6 +29,12 @@ BackgroundReaders::BackgroundReaders(std::vector<WorkerPlan> plans) : plans_(std
   phase_t0_ns_ = MonotonicNs();
 }
 
+std::vector<pid_t> BackgroundReaders::tids() const {
+  std::vector<pid_t> out;
+  for (const auto& s : slots_) out.push_back(s->tid);
+  return out;
+}
+
 BackgroundReaders::~BackgroundReaders() {
   try {
     Stop();
@@ -38,6 +46,7 @@ void BackgroundReaders::Loop(int i) {
   const WorkerPlan& plan = plans_[i];
   Slot& slot = *slots_[i];
   OpContext ctx;
+  slot.tid = static_cast<pid_t>(syscall(SYS_gettid));
   try {
     ctx = EnterWorker(plan, i, true);
   } catch (const std::exception& e) {

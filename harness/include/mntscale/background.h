@@ -5,6 +5,8 @@
 // same threads in the same run.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <memory>
 #include <string>
@@ -30,6 +32,9 @@ class BackgroundReaders {
   BackgroundReaders& operator=(const BackgroundReaders&) = delete;
 
   void SetPhase(int phase);
+  // Kernel thread ids of the readers, in plan order: what a RunObserver
+  // (counters, sampler, wait tracer) attaches to through OnWorkersReady.
+  std::vector<pid_t> tids() const;
   // Joins the readers; idempotent. Throws the first op failure.
   void Stop();
 
@@ -43,6 +48,7 @@ class BackgroundReaders {
     Histogram hist[kPhases];
     uint64_t ops[kPhases] = {};
     std::atomic<int> state{0};  // 0 starting, 1 ready, 2 failed, 3 op failed
+    pid_t tid = 0;
     std::string msg;
   };
   void Loop(int i);
