@@ -206,7 +206,11 @@ namespace {
 using attribution::BucketSet;
 using attribution::KernelSymbols;
 
-constexpr int kDataPagesLog2 = 10;  // 4 MiB per task: a 0.5 s window of heavy churn
+// 4 MiB per task holds a 0.5 s window of a mount/umount writer (~3.5k
+// switches and waits a second with chains); 1 MiB each beyond 16 tasks.
+constexpr int kDataPagesLog2 = 10;
+constexpr int kDataPagesLog2Many = 8;
+constexpr size_t kManyTasks = 16;
 constexpr int kMaxStack = 64;
 constexpr size_t kTopSites = 5;
 constexpr double kTolerance = 0.05;  // of wall time, plus kToleranceAbsS
@@ -407,7 +411,8 @@ class WaitTracer : public RunObserver {
     tasks_.clear();
     error_.clear();
     try {
-      for (pid_t tid : tids) tasks_.push_back(OpenTask(tid));
+      int pages_log2 = tids.size() > kManyTasks ? kDataPagesLog2Many : kDataPagesLog2;
+      for (pid_t tid : tids) tasks_.push_back(OpenTask(tid, pages_log2));
     } catch (const std::exception& e) {
       tasks_.clear();  // all workers or none
       error_ = e.what();
@@ -473,7 +478,7 @@ class WaitTracer : public RunObserver {
     uint64_t lost = 0;
   };
 
-  std::unique_ptr<Task> OpenTask(pid_t tid) {
+  std::unique_ptr<Task> OpenTask(pid_t tid, int pages_log2) {
     auto t = std::make_unique<Task>();
     t->tid = tid;
     std::vector<uint64_t> ids;
@@ -487,7 +492,7 @@ class WaitTracer : public RunObserver {
       // emits the switch records.
       perf_event_attr attr = TraceAttr(ids[i], i == 0 && plan_.offcpu_unsupported.empty());
       if (i == 0) {
-        t->ring = std::make_unique<PerfRing>(tid, attr, kDataPagesLog2,
+        t->ring = std::make_unique<PerfRing>(tid, attr, pages_log2,
                                              "tracepoint " + std::to_string(ids[i]), OpenHint);
         continue;
       }
@@ -813,10 +818,10 @@ class WaitTracer : public RunObserver {
 }  // namespace
 
 std::unique_ptr<RunObserver> MakeWaitTracer(const WaitConfig& config) {
+  Plan plan = Probe();  // first: its reasons (rootless, no tracefs) are the root causes
   std::string path = attribution::LocateBucketsFile(config.buckets_file);
   BucketSet buckets = BucketSet::Load(path);
   KernelSymbols symbols = KernelSymbols::Load();
-  Plan plan = Probe();
   return std::make_unique<WaitTracer>(std::move(plan), std::move(path), std::move(buckets),
                                       std::move(symbols));
 }

@@ -234,3 +234,27 @@ TEST(Waits, WriteSideWaitsAgreeWithPerfLockContention) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Waits, RootlessRunSaysUnsupportedWithTheReason) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to compare against";
+  std::string dir = TempDir();
+  ASSERT_FALSE(dir.empty());
+  std::string host_before = ReadFile("/proc/self/mountinfo");
+  ASSERT_EQ(Shell("timeout 120 " + std::string(MNTSCALE_BINARY) +
+                  " run --userns --profile minimal --scenario harness_overhead --set rounds=1"
+                  " --windows 2 --waits --quiet --out " + dir + "/r.json"),
+            0);
+  EXPECT_EQ(ReadFile("/proc/self/mountinfo"), host_before);
+  nlohmann::json doc = nlohmann::json::parse(ReadFile(dir + "/r.json"));
+  ASSERT_FALSE(doc["benchmarks"].empty());
+  const auto& e = doc["benchmarks"][0];
+  ASSERT_TRUE(e.contains("waits")) << e.dump(1);
+  ASSERT_TRUE(e["waits"].contains("unsupported")) << e["waits"].dump(1);
+  EXPECT_NE(e["waits"]["unsupported"].get<std::string>().find("rootless"), std::string::npos);
+  EXPECT_TRUE(e["time_decomposition"].contains("unsupported"));
+  Shell("rm -rf " + dir);
+}
+
+}  // namespace
