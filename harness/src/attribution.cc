@@ -17,9 +17,9 @@
 #include <unordered_map>
 
 #include "attribution_internal.h"
-#include "perf_ring.h"
 #include "mntscale/counters.h"
 #include "mntscale/sys.h"
+#include "perf_ring.h"
 
 namespace mntscale {
 namespace attribution {

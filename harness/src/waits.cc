@@ -287,8 +287,7 @@ perf_event_attr TraceAttr(uint64_t id, bool context_switches) {
   attr.type = PERF_TYPE_TRACEPOINT;
   attr.config = id;
   attr.sample_period = 1;
-  attr.sample_type =
-      PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CALLCHAIN | PERF_SAMPLE_RAW;
+  attr.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CALLCHAIN | PERF_SAMPLE_RAW;
   attr.disabled = 1;
   attr.exclude_callchain_user = 1;
   attr.sample_max_stack = kMaxStack;
@@ -343,9 +342,8 @@ Plan Probe() {
     long fd = syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
     if (fd < 0) {
       int err = errno;
-      throw Unsupported(SysError::Format("perf_event_open", "tracepoint id " +
-                                                                std::to_string((*tp)->id),
-                                         err, OpenHint(err)));
+      throw Unsupported(SysError::Format(
+          "perf_event_open", "tracepoint id " + std::to_string((*tp)->id), err, OpenHint(err)));
     }
     close(static_cast<int>(fd));
   }
@@ -381,8 +379,10 @@ struct LockStats {
       max = std::max(max, v);
     }
     nlohmann::json j = {{"count", ns.size()}, {"total_s", total * 1e-9}, {"max_s", max * 1e-9}};
-    j["p50_s"] = ns.empty() ? nlohmann::json(nullptr) : nlohmann::json(waits::Percentile(&ns, 50) * 1e-9);
-    j["p99_s"] = ns.empty() ? nlohmann::json(nullptr) : nlohmann::json(waits::Percentile(&ns, 99) * 1e-9);
+    j["p50_s"] =
+        ns.empty() ? nlohmann::json(nullptr) : nlohmann::json(waits::Percentile(&ns, 50) * 1e-9);
+    j["p99_s"] =
+        ns.empty() ? nlohmann::json(nullptr) : nlohmann::json(waits::Percentile(&ns, 99) * 1e-9);
     std::vector<std::pair<std::string, std::pair<uint64_t, uint64_t>>> v(sites.begin(),
                                                                          sites.end());
     std::sort(v.begin(), v.end(),
@@ -499,14 +499,13 @@ class WaitTracer : public RunObserver {
       long fd = syscall(SYS_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
       if (fd < 0) {
         int err = errno;
-        throw SysError("perf_event_open", "tracepoint " + std::to_string(ids[i]) + ", tid " +
-                                              std::to_string(tid),
-                       err, OpenHint(err));
+        throw SysError("perf_event_open",
+                       "tracepoint " + std::to_string(ids[i]) + ", tid " + std::to_string(tid), err,
+                       OpenHint(err));
       }
       t->others.emplace_back(static_cast<int>(fd));
       if (ioctl(static_cast<int>(fd), PERF_EVENT_IOC_SET_OUTPUT, t->ring->fd()) < 0) {
-        throw SysError("ioctl", "PERF_EVENT_IOC_SET_OUTPUT, tid " + std::to_string(tid), errno,
-                       "");
+        throw SysError("ioctl", "PERF_EVENT_IOC_SET_OUTPUT, tid " + std::to_string(tid), errno, "");
       }
     }
     return t;
@@ -551,7 +550,6 @@ class WaitTracer : public RunObserver {
     if (raw_size < 8 || end - raw < static_cast<long>(raw_size)) return;
     if (!InWindow(t)) return;
     uint16_t type = Load<uint16_t>(raw);
-    std::span<const uint64_t> chain(reinterpret_cast<const uint64_t*>(ips), nr);
     auto field = [&](const waits::Field& f) -> uint64_t {
       if (f.offset + f.size > raw_size) return 0;
       return f.size == 8 ? Load<uint64_t>(raw + f.offset) : Load<uint32_t>(raw + f.offset);
@@ -559,7 +557,7 @@ class WaitTracer : public RunObserver {
     // Copy the chain: ips is not 8-byte aligned in the record copy.
     chain_.assign(nr, 0);
     if (nr) memcpy(chain_.data(), ips, nr * 8);
-    chain = chain_;
+    std::span<const uint64_t> chain(chain_);
     if (plan_.sched && type == plan_.sched->id) {
       int64_t state = static_cast<int64_t>(field(plan_.prev_state));
       // Low byte: the task state (0 = runnable); bit 8 (TASK_REPORT_MAX)
@@ -691,8 +689,7 @@ class WaitTracer : public RunObserver {
     if (samples) {
       d["kernel_split"] = "cpu-clock samples of each worker, by bucket";
     } else if (entry.contains("attribution") && entry["attribution"].contains("unsupported")) {
-      d["kernel_split"] =
-          "unsupported: " + entry["attribution"]["unsupported"].get<std::string>();
+      d["kernel_split"] = "unsupported: " + entry["attribution"]["unsupported"].get<std::string>();
     } else {
       d["kernel_split"] = "unsupported: cpu-clock sampling not enabled";
     }
@@ -779,8 +776,8 @@ class WaitTracer : public RunObserver {
     nlohmann::json rj = nlohmann::json::object();
     for (auto& [role, r] : role_sum) {
       double w = r["wall_s"].get<double>();
-      r["within_tolerance"] =
-          std::fabs(r["residual_s"].get<double>()) <= kTolerance * w + kToleranceAbsS * r["workers"].get<int>();
+      r["within_tolerance"] = std::fabs(r["residual_s"].get<double>()) <=
+                              kTolerance * w + kToleranceAbsS * r["workers"].get<int>();
       double mount_on = 0, mount_off = 0;
       bool on_known = samples != nullptr;
       for (auto& [b, v] : r["kernel_s"].items()) {

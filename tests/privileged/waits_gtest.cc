@@ -83,8 +83,8 @@ const nlohmann::json* TheEntry(const nlohmann::json& doc) {
 // periods, which namespace_unlock waits for after dropping namespace_sem).
 const char* kWriteSideBuckets[] = {"namespace_sem", "rcu_wait"};
 
-#define REQUIRE_WAITS(entry)                                                       \
-  if ((entry).contains("waits") && (entry)["waits"].contains("unsupported"))       \
+#define REQUIRE_WAITS(entry)                                                 \
+  if ((entry).contains("waits") && (entry)["waits"].contains("unsupported")) \
   GTEST_SKIP() << "waits unsupported here: " << (entry)["waits"]["unsupported"]
 
 TEST(Waits, WriterBlocksInMountBucketsAndWallTimeAddsUp) {
@@ -157,7 +157,11 @@ std::vector<PerfRow> ParsePerfThreads(const std::string& text) {
     double v;
     std::string unit;
     if (!(ls >> r.count >> v >> unit >> r.tid)) continue;
-    double scale = unit == "s" ? 1 : unit == "ms" ? 1e-3 : unit == "us" ? 1e-6 : unit == "ns" ? 1e-9 : -1;
+    double scale = unit == "s"    ? 1
+                   : unit == "ms" ? 1e-3
+                   : unit == "us" ? 1e-6
+                   : unit == "ns" ? 1e-9
+                                  : -1;
     if (scale < 0) continue;
     r.total_s = v * scale;
     rows.push_back(r);
@@ -175,11 +179,11 @@ TEST(Waits, WriteSideWaitsAgreeWithPerfLockContention) {
   std::string host_before = ReadFile("/proc/self/mountinfo");
   // perf lock record mounts tracefs where it finds none: give it one in its
   // own mount namespace, off the standard path, so mntscale mounts its own.
-  std::string script = "set -e; mkdir -p " + dir + "/tfs; mount -t tracefs nodev " + dir +
-                       "/tfs; perf lock record -o " + dir + "/perf.data -- " +
-                       ChurnRun(dir + "/r.json") + " >" + dir + "/record.log 2>&1; perf lock contention -i " +
-                       dir + "/perf.data -t -E 100000 -F contended,wait_total > " + dir +
-                       "/contention.txt 2>&1";
+  std::string script =
+      "set -e; mkdir -p " + dir + "/tfs; mount -t tracefs nodev " + dir +
+      "/tfs; perf lock record -o " + dir + "/perf.data -- " + ChurnRun(dir + "/r.json") + " >" +
+      dir + "/record.log 2>&1; perf lock contention -i " + dir +
+      "/perf.data -t -E 100000 -F contended,wait_total > " + dir + "/contention.txt 2>&1";
   int rc;
   {
     BackgroundChurner other;  // not recorded: perf follows mntscale's tasks only
@@ -244,7 +248,8 @@ TEST(Waits, RootlessRunSaysUnsupportedWithTheReason) {
   std::string host_before = ReadFile("/proc/self/mountinfo");
   ASSERT_EQ(Shell("timeout 120 " + std::string(MNTSCALE_BINARY) +
                   " run --userns --profile minimal --scenario harness_overhead --set rounds=1"
-                  " --windows 2 --waits --quiet --out " + dir + "/r.json"),
+                  " --windows 2 --waits --quiet --out " +
+                  dir + "/r.json"),
             0);
   EXPECT_EQ(ReadFile("/proc/self/mountinfo"), host_before);
   nlohmann::json doc = nlohmann::json::parse(ReadFile(dir + "/r.json"));

@@ -172,8 +172,8 @@ TEST(LockType, PerfLockNames) {
 }
 
 TEST(LockCaller, SkipsLockPrimitives) {
-  std::vector<std::string_view> f = {"__mutex_lock", "exp_funnel_lock",
-                                     "synchronize_rcu_expedited", "namespace_unlock"};
+  std::vector<std::string_view> f = {"__mutex_lock", "exp_funnel_lock", "synchronize_rcu_expedited",
+                                     "namespace_unlock"};
   EXPECT_EQ(waits::LockCaller(f), "exp_funnel_lock");
   f = {"native_queued_spin_lock_slowpath", "_raw_spin_lock", "mntput_no_expire"};
   EXPECT_EQ(waits::LockCaller(f), "mntput_no_expire");
@@ -192,8 +192,8 @@ TEST(Percentile, NearestRank) {
 class ShippedBuckets : public ::testing::Test {
  protected:
   void SetUp() override {
-    buckets_ = attribution::BucketSet::Load(MNTSCALE_SOURCE_DIR
-                                            "/harness/data/attribution_buckets.json");
+    buckets_ =
+        attribution::BucketSet::Load(MNTSCALE_SOURCE_DIR "/harness/data/attribution_buckets.json");
   }
   std::string Name(std::vector<std::string_view> frames) {
     return attribution::ClassifyFrames(buckets_, frames);
@@ -223,9 +223,9 @@ TEST_F(ShippedBuckets, MountLockSpinIsMountLock) {
   EXPECT_EQ(Name({"native_queued_spin_lock_slowpath", "_raw_spin_lock", "__legitimize_mnt",
                   "try_to_unlazy", "link_path_walk"}),
             "mount_lock");
-  EXPECT_EQ(Name({"native_queued_spin_lock_slowpath", "_raw_spin_lock", "mntput_no_expire",
-                  "path_put"}),
-            "mount_lock");
+  EXPECT_EQ(
+      Name({"native_queued_spin_lock_slowpath", "_raw_spin_lock", "mntput_no_expire", "path_put"}),
+      "mount_lock");
 }
 
 TEST_F(ShippedBuckets, GenericSpinlockOutsideMountCodeIsNotAMountBucket) {
