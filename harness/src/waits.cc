@@ -608,6 +608,7 @@ class WaitTracer : public RunObserver {
     std::map<std::string, std::map<std::string, LockStats>> by_role;
     std::map<std::string, LockStats> all;
     uint64_t unmatched = 0, dropped = 0, merged = 0, open = 0, open_ns = 0;
+    for (const std::string& r : roles) by_role[r];  // every traced role, waits or not
     for (size_t i = 0; i < tasks_.size(); ++i) {
       const auto& pr = tasks_[i]->pairer;
       for (const auto& wt : pr.waits()) {

@@ -133,6 +133,7 @@ TEST(Waits, WriterBlocksInMountBucketsAndWallTimeAddsUp) {
         << role;
   }
   // The writer's waits are named: its lock waits are in the write-side buckets.
+  ASSERT_TRUE((*e)["waits"]["locks"]["roles"].contains("writer")) << (*e)["waits"].dump(1);
   const auto& wl = (*e)["waits"]["locks"]["roles"]["writer"];
   uint64_t named = 0;
   for (const char* b : kWriteSideBuckets) named += wl[b]["count"].get<uint64_t>();
@@ -209,6 +210,7 @@ TEST(Waits, WriteSideWaitsAgreeWithPerfLockContention) {
   // expedited grace period's exp_mutex that namespace_unlock waits on).
   uint64_t ours_n = 0;
   double ours_s = 0, write_side_s = 0;
+  ASSERT_TRUE((*e)["waits"]["locks"]["roles"].contains("writer")) << (*e)["waits"].dump(1);
   const auto& wl = (*e)["waits"]["locks"]["roles"]["writer"];
   for (auto& [bucket, st] : wl.items()) {
     ours_n += st["count"].get<uint64_t>();
