@@ -29,11 +29,21 @@ int Shell(const std::string& cmd) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-std::string TempDir() {
-  char tmpl[] = "/tmp/mntscale-waits-XXXXXX";
-  if (!mkdtemp(tmpl)) return "";
-  return tmpl;
-}
+// A scratch directory on the host's /tmp, removed however the test ends.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/mntscale-waits-XXXXXX";
+    if (mkdtemp(tmpl)) path_ = tmpl;
+  }
+  ~TempDir() {
+    if (!path_.empty()) std::system(("rm -rf " + path_).c_str());
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 // A second mount/umount churner in a namespace of its own, besides
 // mntscale's writer: each umount waits for an expedited RCU grace period,
@@ -89,7 +99,8 @@ const char* kWriteSideBuckets[] = {"namespace_sem", "rcu_wait"};
 
 TEST(Waits, WriterBlocksInMountBucketsAndWallTimeAddsUp) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root for real mounts and tracepoints";
-  std::string dir = TempDir();
+  TempDir tmp;
+  const std::string& dir = tmp.path();
   ASSERT_FALSE(dir.empty());
   std::string host_before = ReadFile("/proc/self/mountinfo");
   {
@@ -138,7 +149,6 @@ TEST(Waits, WriterBlocksInMountBucketsAndWallTimeAddsUp) {
   uint64_t named = 0;
   for (const char* b : kWriteSideBuckets) named += wl[b]["count"].get<uint64_t>();
   EXPECT_GT(named, 0u) << wl.dump();
-  Shell("rm -rf " + dir);
 }
 
 // perf lock contention -t rows: "<count> <total> <unit> <tid> <comm>".
@@ -175,7 +185,8 @@ TEST(Waits, WriteSideWaitsAgreeWithPerfLockContention) {
   if (Shell("command -v perf >/dev/null 2>&1") != 0) {
     GTEST_SKIP() << "perf not installed (Debian package linux-perf, scripts/setup.sh)";
   }
-  std::string dir = TempDir();
+  TempDir tmp;
+  const std::string& dir = tmp.path();
   ASSERT_FALSE(dir.empty());
   std::string host_before = ReadFile("/proc/self/mountinfo");
   // perf lock record mounts tracefs where it finds none: give it one in its
@@ -238,7 +249,6 @@ TEST(Waits, WriteSideWaitsAgreeWithPerfLockContention) {
   std::printf("writer waits: mntscale %lu (%.3f s), perf lock contention %lu (%.3f s)\n",
               static_cast<unsigned long>(ours_n), ours_s, static_cast<unsigned long>(perf_n),
               perf_s);
-  Shell("rm -rf " + dir);
 }
 
 }  // namespace
@@ -247,7 +257,8 @@ namespace {
 
 TEST(Waits, RootlessRunSaysUnsupportedWithTheReason) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to compare against";
-  std::string dir = TempDir();
+  TempDir tmp;
+  const std::string& dir = tmp.path();
   ASSERT_FALSE(dir.empty());
   std::string host_before = ReadFile("/proc/self/mountinfo");
   ASSERT_EQ(Shell("timeout 120 " + std::string(MNTSCALE_BINARY) +
@@ -263,7 +274,6 @@ TEST(Waits, RootlessRunSaysUnsupportedWithTheReason) {
   ASSERT_TRUE(e["waits"].contains("unsupported")) << e["waits"].dump(1);
   EXPECT_NE(e["waits"]["unsupported"].get<std::string>().find("rootless"), std::string::npos);
   EXPECT_TRUE(e["time_decomposition"].contains("unsupported"));
-  Shell("rm -rf " + dir);
 }
 
 }  // namespace
