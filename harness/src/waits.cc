@@ -298,6 +298,16 @@ perf_event_attr TraceAttr(uint64_t id, bool context_switches) {
   return attr;
 }
 
+// A task's time on CPU so far (ns), from /proc/<tid>/schedstat; false when
+// the kernel has no schedstat (CONFIG_SCHED_INFO) or the task is gone.
+bool ReadSchedRuntime(pid_t tid, uint64_t* ns) {
+  std::string text;
+  if (!TryReadFile("/proc/" + std::to_string(tid) + "/schedstat", &text)) return false;
+  char* end = nullptr;
+  *ns = std::strtoull(text.c_str(), &end, 10);
+  return end != text.c_str();
+}
+
 // Which parts work here, decided once up front.
 struct Plan {
   std::string tracefs;
@@ -421,6 +431,7 @@ class WaitTracer : public RunObserver {
 
   void OnMeasureStart() override {
     for (auto& t : tasks_) t->ring->Drain([](auto&, auto, auto) {});
+    for (auto& t : tasks_) t->sched_ok = ReadSchedRuntime(t->tid, &t->sched_start);
     t_start_ = MonotonicNs();
     for (auto& t : tasks_) {
       t->offcpu.emplace(t_start_);
@@ -435,6 +446,7 @@ class WaitTracer : public RunObserver {
   void OnMeasureEnd() override {
     t_end_ = MonotonicNs();
     for (auto& t : tasks_) {
+      t->sched_ok = t->sched_ok && ReadSchedRuntime(t->tid, &t->sched_end);
       t->ring->Enable(false);
       for (Fd& fd : t->others) ioctl(fd.get(), PERF_EVENT_IOC_DISABLE, 0);
     }
@@ -476,6 +488,8 @@ class WaitTracer : public RunObserver {
     waits::WaitPairer pairer;
     std::optional<waits::OffCpuTracker> offcpu;
     uint64_t lost = 0;
+    uint64_t sched_start = 0, sched_end = 0;  // sum_exec_runtime, ns
+    bool sched_ok = false;
   };
 
   std::unique_ptr<Task> OpenTask(pid_t tid, int pages_log2) {
@@ -685,8 +699,10 @@ class WaitTracer : public RunObserver {
         entry["attribution"]["worker_bucket_samples"].size() == tasks_.size()) {
       samples = &entry["attribution"]["worker_bucket_samples"];
     }
-    d["on_cpu_source"] = runner ? "runner: CLOCK_THREAD_CPUTIME_ID, user/kernel split by getrusage"
-                                : "switch records (on-CPU intervals)";
+    d["on_cpu_source"] =
+        "schedstat: sum_exec_runtime read at the traced window's start and end (else the runner's "
+        "thread clock, else switch records); user/kernel split by the runner's getrusage, else by "
+        "cpu-clock samples";
     if (samples) {
       d["kernel_split"] = "cpu-clock samples of each worker, by bucket";
     } else if (entry.contains("attribution") && entry["attribution"].contains("unsupported")) {
@@ -699,30 +715,49 @@ class WaitTracer : public RunObserver {
     std::map<std::string, nlohmann::json> role_sum;
     for (size_t i = 0; i < tasks_.size(); ++i) {
       const auto& oc = *tasks_[i]->offcpu;
-      double user = 0, kernel = 0, on_cpu = oc.on_cpu_ns() * 1e-9;
+      const Task& task = *tasks_[i];
+      // On-CPU time over exactly the traced window: the scheduler's own
+      // sum_exec_runtime, read at t_start and t_end. The runner's thread
+      // clocks cover a slightly longer span (from when the worker notices
+      // the phase change to when it notices the stop, after every
+      // observer's OnMeasureEnd), so they only give the user/kernel ratio.
+      const double traced_on = oc.on_cpu_ns() * 1e-9;
+      double runner_cpu = -1, user_frac = -1;
       if (runner) {
         const auto& wk = entry["workers"][i];
         auto num = [&](const char* k) { return wk[k].is_number() ? wk[k].get<double>() : 0.0; };
-        double cpu = num("cpu_s"), u = num("user_s"), s = num("sys_s");
-        user = u + s > 0 ? cpu * u / (u + s) : 0;
-        kernel = cpu - user;
+        double u = num("user_s"), s = num("sys_s");
+        runner_cpu = num("cpu_s");
+        user_frac = u + s > 0 ? u / (u + s) : 0;
       }
-      nlohmann::json kb = nlohmann::json::object();
+      uint64_t us = 0, ks = 0;
       if (samples) {
-        const auto& ws = (*samples)[i];
-        uint64_t ks = 0, us = 0;
-        for (auto& [b, n] : ws.items()) {
+        for (auto& [b, n] : (*samples)[i].items()) {
           (b == attribution::kUserBucket ? us : ks) += n.get<uint64_t>();
         }
-        if (!runner) {
-          user = us + ks ? on_cpu * us / (us + ks) : 0;
-          kernel = on_cpu - user;
-        }
-        for (auto& [b, n] : ws.items()) {
+        if (user_frac < 0 && us + ks) user_frac = static_cast<double>(us) / (us + ks);
+      }
+      const char* source;
+      double on_cpu;
+      if (task.sched_ok) {
+        on_cpu = (task.sched_end - task.sched_start) * 1e-9;
+        source = "schedstat";
+      } else if (runner) {
+        on_cpu = runner_cpu;
+        source = "runner thread clock";
+      } else {
+        on_cpu = traced_on;
+        source = "switch records";
+      }
+      const bool split = user_frac >= 0;
+      double user = split ? on_cpu * user_frac : 0, kernel = on_cpu - user;
+      nlohmann::json kb = nlohmann::json::object();
+      if (samples && split) {
+        for (auto& [b, n] : (*samples)[i].items()) {
           if (b != attribution::kUserBucket && ks) kb[b] = kernel * n.get<uint64_t>() / ks;
         }
         if (!ks && kernel > 0) kb["unattributed"] = kernel;
-      } else if (runner) {
+      } else if (split) {
         kb["unattributed"] = kernel;
       }
       nlohmann::json blocked = nlohmann::json::object();
@@ -742,18 +777,25 @@ class WaitTracer : public RunObserver {
       wj["tid"] = tasks_[i]->tid;
       wj["role"] = roles[i];
       wj["wall_s"] = wall;
-      if (runner || samples) {
+      wj["on_cpu_source"] = source;
+      if (split) {
         wj["user_s"] = user;
         wj["kernel_s"] = kb;
       } else {
         wj["on_cpu_s"] = on_cpu;  // not split: no runner clocks, no samples
-        kernel = on_cpu;
       }
+      // Cross-checks of the on-CPU figure.
+      wj["traced_on_cpu_s"] = traced_on;
+      if (runner) wj["runner_cpu_s"] = runner_cpu;
       wj["blocked_s"] = blocked;
       wj["preempted_s"] = preempted;
       wj["off_cpu_unknown_s"] = unknown;
       double residual = wall - (user + kernel + blocked_sum + preempted + unknown);
       wj["residual_s"] = residual;
+      // Each traced switch costs the task a few microseconds of run time
+      // (perf writing records) that the trace counts as off CPU: a residual
+      // of about -6 us per switch on the 6.18 VM.
+      wj["switches_out"] = oc.switches();
       wj["within_tolerance"] = std::fabs(residual) <= kTolerance * wall + kToleranceAbsS;
       workers.push_back(wj);
       // Role sums.
@@ -770,9 +812,10 @@ class WaitTracer : public RunObserver {
       if (!r.contains("kernel_s")) r["kernel_s"] = nlohmann::json::object();
       if (!r.contains("blocked_s")) r["blocked_s"] = nlohmann::json::object();
       for (auto& [b, v] : kb.items()) add(r["kernel_s"], b, v.get<double>());
-      if (!(runner || samples)) add(r["kernel_s"], "unattributed", on_cpu);
+      if (!split) add(r["kernel_s"], "unattributed", on_cpu);
       for (auto& [b, v] : blocked.items()) add(r["blocked_s"], b, v.get<double>());
       r["workers"] = r.value("workers", 0) + 1;
+      r["on_cpu_source"] = source;
     }
     nlohmann::json rj = nlohmann::json::object();
     for (auto& [role, r] : role_sum) {
