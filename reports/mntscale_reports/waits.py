@@ -36,6 +36,13 @@ def segments(role):
     return segs
 
 
+def _order(label):
+    """Bar order: user, on-CPU kernel buckets, blocked buckets, then the noise parts."""
+    family = label.split(":", 1)[0]
+    rank = {"user": 0, "kernel": 1, "blocked": 2, "preempted": 3, "off-CPU unknown": 4, "residual": 5}
+    return (rank.get(family, 6), label)
+
+
 def _colors(labels):
     out = {}
     for family, cmap_name in _FAMILIES:
@@ -71,7 +78,7 @@ def decomposition_plots(points, outdir):
     plots = []
     for scenario, rows in bars(points).items():
         fig, ax = plt.subplots(figsize=(10, 1.6 + 0.45 * len(rows)), layout="constrained")
-        labels = list(dict.fromkeys(lb for _, segs in rows for lb, _ in segs))
+        labels = sorted(dict.fromkeys(lb for _, segs in rows for lb, _ in segs), key=_order)
         colors = _colors(labels)
         names = [name.split("/", 1)[-1] if "/" in name else name for name, _ in rows]
         bottoms = [0.0] * len(rows)
