@@ -150,6 +150,9 @@ int Main(int argc, char** argv) {
   run->add_option("--events", req.events,
                   "Count perf events: 'default', or names comma-separated ('list' to show them)");
   run->add_flag("--attribute", req.cfg.attribute, "Sample kernel stacks and attribute kernel time");
+  run->add_flag("--waits", req.cfg.waits,
+                "Also trace lock waits and off-CPU time and decompose each worker's wall time "
+                "(implies --attribute)");
   run->add_option("--sample-hz", req.cfg.sample_hz, "Kernel stack sampling rate per worker")
       ->check(CLI::Range(1, 100000));
   run->add_flag("--quiet", req.cfg.quiet, "No progress on stderr");

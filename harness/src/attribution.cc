@@ -19,6 +19,7 @@
 #include "attribution_internal.h"
 #include "mntscale/counters.h"
 #include "mntscale/sys.h"
+#include "perf_ring.h"
 
 namespace mntscale {
 namespace attribution {
@@ -205,10 +206,10 @@ const std::string* KernelSymbols::Resolve(uint64_t addr) const {
   return &names_[static_cast<size_t>(it - addrs_.begin()) - 1];
 }
 
-Classification Classify(const BucketSet& buckets, const KernelSymbols& symbols,
-                        std::span<const uint64_t> chain) {
-  // Collect the kernel part of the chain, leaf first. The chain starts with
-  // a context marker; a sample taken in user mode starts with USER.
+std::vector<std::string_view> KernelFrames(const KernelSymbols& symbols,
+                                           std::span<const uint64_t> chain) {
+  // The chain starts with a context marker; a sample taken in user mode
+  // starts with USER.
   std::vector<std::string_view> frames;
   bool have_context = false, in_kernel = false;
   for (uint64_t ip : chain) {
@@ -223,9 +224,10 @@ Classification Classify(const BucketSet& buckets, const KernelSymbols& symbols,
     const std::string* sym = symbols.Resolve(frames.empty() ? ip : ip - 1);
     frames.push_back(sym ? StripCompilerSuffix(*sym) : std::string_view(kUnknownSymbol));
   }
-  if (frames.empty()) return {kUserBucket, ""};
+  return frames;
+}
 
-  Classification out{kOtherKernelBucket, std::string(frames.front())};
+std::string ClassifyFrames(const BucketSet& buckets, std::span<const std::string_view> frames) {
   for (size_t i = 0; i < frames.size(); ++i) {
     for (const Bucket& b : buckets.buckets()) {
       for (const Rule& r : b.rules) {
@@ -239,31 +241,22 @@ Classification Classify(const BucketSet& buckets, const KernelSymbols& symbols,
             }
           }
         }
-        if (ok) {
-          out.bucket = b.name;
-          return out;
-        }
+        if (ok) return b.name;
       }
     }
   }
-  return out;
+  return kOtherKernelBucket;
 }
 
-}  // namespace attribution
+Classification Classify(const BucketSet& buckets, const KernelSymbols& symbols,
+                        std::span<const uint64_t> chain) {
+  std::vector<std::string_view> frames = KernelFrames(symbols, chain);
+  if (frames.empty()) return {kUserBucket, ""};
+  return {ClassifyFrames(buckets, frames), std::string(frames.front())};
+}
 
-namespace {
-
-using attribution::BucketSet;
-using attribution::Classification;
-using attribution::KernelSymbols;
-
-constexpr int kDataPagesLog2 = 7;  // 512 KiB per worker: ~2 s at 997 Hz
-constexpr int kMaxStack = 64;
-constexpr size_t kTopSymbols = 20;
-constexpr size_t kTopUnmatched = 10;
-
-std::string LocateBucketsFile(const SamplerConfig& config) {
-  if (!config.buckets_file.empty()) return config.buckets_file;
+std::string LocateBucketsFile(const std::string& configured) {
+  if (!configured.empty()) return configured;
   std::vector<std::string> tried;
 #ifdef MNTSCALE_SOURCE_DIR
   tried.push_back(MNTSCALE_SOURCE_DIR "/harness/data/attribution_buckets.json");
@@ -281,6 +274,19 @@ std::string LocateBucketsFile(const SamplerConfig& config) {
   throw Unsupported("attribution buckets file not found (tried " + list +
                     "); pass SamplerConfig.buckets_file");
 }
+
+}  // namespace attribution
+
+namespace {
+
+using attribution::BucketSet;
+using attribution::Classification;
+using attribution::KernelSymbols;
+
+constexpr int kDataPagesLog2 = 7;  // 512 KiB per worker: ~2 s at 997 Hz
+constexpr int kMaxStack = 64;
+constexpr size_t kTopSymbols = 20;
+constexpr size_t kTopUnmatched = 10;
 
 perf_event_attr SamplingAttr(int frequency_hz) {
   perf_event_attr attr;
@@ -318,55 +324,20 @@ std::string OpenHint(int err) {
   return "";
 }
 
-// One worker's sampling event and its ring buffer.
+// One worker's sampling event: cpu-clock samples {ip, pid/tid, callchain}.
 class Ring {
  public:
-  Ring(pid_t tid, const perf_event_attr& attr) {
-    perf_event_attr a = attr;
-    long fd = syscall(SYS_perf_event_open, &a, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
-    if (fd < 0) {
-      int err = errno;
-      throw SysError("perf_event_open", "cpu-clock sampling, tid " + std::to_string(tid), err,
-                     OpenHint(err));
-    }
-    fd_ = Fd(static_cast<int>(fd));
-    page_ = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-    data_size_ = page_ << kDataPagesLog2;
-    map_size_ = page_ + data_size_;
-    void* m = mmap(nullptr, map_size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0);
-    if (m == MAP_FAILED) {
-      int err = errno;
-      throw SysError("mmap", "perf ring, tid " + std::to_string(tid), err,
-                     "perf ring buffer over kernel.perf_event_mlock_kb");
-    }
-    base_ = static_cast<char*>(m);
-  }
-  Ring(const Ring&) = delete;
-  Ring& operator=(const Ring&) = delete;
-  ~Ring() {
-    if (base_) munmap(base_, map_size_);
-  }
+  Ring(pid_t tid, const perf_event_attr& attr)
+      : ring_(tid, attr, kDataPagesLog2, "cpu-clock sampling", OpenHint) {}
 
-  void Enable(bool on) { ioctl(fd_.get(), on ? PERF_EVENT_IOC_ENABLE : PERF_EVENT_IOC_DISABLE, 0); }
+  void Enable(bool on) { ring_.Enable(on); }
 
   // Calls on_sample(chain) for each sample and returns records lost.
   template <typename F>
   uint64_t Drain(F&& on_sample) {
-    auto* meta = reinterpret_cast<perf_event_mmap_page*>(base_);
-    const char* data = base_ + page_;
-    uint64_t head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
-    uint64_t tail = meta->data_tail;
     uint64_t lost = 0;
-    std::vector<char> rec;
     std::vector<uint64_t> chain;
-    while (tail < head) {
-      perf_event_header hdr;
-      Copy(data, tail, &hdr, sizeof(hdr));
-      if (hdr.size < sizeof(hdr) || tail + hdr.size > head) break;
-      rec.resize(hdr.size);
-      Copy(data, tail, rec.data(), hdr.size);
-      const char* p = rec.data() + sizeof(hdr);
-      const char* end = rec.data() + hdr.size;
+    ring_.Drain([&](const perf_event_header& hdr, const char* p, const char* end) {
       if (hdr.type == PERF_RECORD_LOST && end - p >= 16) {
         uint64_t n;
         memcpy(&n, p + 8, 8);
@@ -389,25 +360,12 @@ class Ring {
         }
         on_sample(std::span<const uint64_t>(chain));
       }
-      tail += hdr.size;
-    }
-    __atomic_store_n(&meta->data_tail, head, __ATOMIC_RELEASE);
+    });
     return lost;
   }
 
  private:
-  void Copy(const char* data, uint64_t pos, void* out, size_t n) const {
-    size_t off = pos & (data_size_ - 1);
-    size_t first = std::min(n, data_size_ - off);
-    memcpy(out, data + off, first);
-    if (first < n) {
-      memcpy(static_cast<char*>(out) + first, data, n - first);
-    }
-  }
-
-  Fd fd_;
-  char* base_ = nullptr;
-  size_t page_ = 0, data_size_ = 0, map_size_ = 0;
+  PerfRing ring_;
 };
 
 class KernelSampler : public RunObserver {
@@ -425,6 +383,7 @@ class KernelSampler : public RunObserver {
     perf_event_attr attr = SamplingAttr(config_.frequency_hz);
     try {
       for (pid_t tid : tids) rings_.push_back(std::make_unique<Ring>(tid, attr));
+      worker_counts_.assign(rings_.size(), {});
     } catch (const std::exception& e) {
       rings_.clear();  // all workers or none: a partial view would mislead
       error_ = e.what();
@@ -478,6 +437,13 @@ class KernelSampler : public RunObserver {
     a["buckets"] = fractions;
     a["bucket_samples"] = counts;
     a["mount_buckets"] = mount_names;
+    nlohmann::json per_worker = nlohmann::json::array();
+    for (const auto& wc : worker_counts_) {
+      nlohmann::json w = nlohmann::json::object();
+      for (const auto& [name, n] : wc) w[name] = n;
+      per_worker.push_back(w);
+    }
+    a["worker_bucket_samples"] = per_worker;  // in worker order
     a["top_symbols"] = Top(leaf_counts_, kTopSymbols);
     a["unmatched_top"] = Top(unmatched_counts_, kTopUnmatched);
     a["classification"] = "deepest (leaf-most) frame matching a bucket";
@@ -490,11 +456,12 @@ class KernelSampler : public RunObserver {
  private:
   void DrainAll() {
     if (!measuring_) return;
-    for (auto& r : rings_) {
-      lost_ += r->Drain([this](std::span<const uint64_t> chain) {
+    for (size_t i = 0; i < rings_.size(); ++i) {
+      lost_ += rings_[i]->Drain([this, i](std::span<const uint64_t> chain) {
         Classification c = attribution::Classify(buckets_, symbols_, chain);
         ++samples_;
         ++bucket_counts_[c.bucket];
+        ++worker_counts_[i][c.bucket];
         if (!c.leaf_symbol.empty()) {
           ++leaf_counts_[c.leaf_symbol];
           if (c.bucket == attribution::kOtherKernelBucket) {
@@ -526,6 +493,7 @@ class KernelSampler : public RunObserver {
   bool measuring_ = false;
   uint64_t samples_ = 0, lost_ = 0;
   std::unordered_map<std::string, uint64_t> bucket_counts_, leaf_counts_, unmatched_counts_;
+  std::vector<std::map<std::string, uint64_t>> worker_counts_;
 };
 
 }  // namespace
@@ -535,7 +503,7 @@ std::unique_ptr<RunObserver> MakeKernelSampler(const SamplerConfig& config) {
     throw UsageError("sampling frequency must be positive, got " +
                      std::to_string(config.frequency_hz));
   }
-  std::string path = LocateBucketsFile(config);
+  std::string path = attribution::LocateBucketsFile(config.buckets_file);
   BucketSet buckets = BucketSet::Load(path);
   KernelSymbols symbols = KernelSymbols::Load();
   // Probe on this thread so a machine that cannot sample says so up front.

@@ -97,4 +97,15 @@ struct Classification {
 Classification Classify(const BucketSet& buckets, const KernelSymbols& symbols,
                         std::span<const uint64_t> chain);
 
+// The kernel frames of a chain, leaf first, resolved and stripped; empty for
+// a user sample. The views point into `symbols` (or kUnknownSymbol).
+std::vector<std::string_view> KernelFrames(const KernelSymbols& symbols,
+                                           std::span<const uint64_t> chain);
+// The bucket of the deepest frame matching a rule, else other_kernel.
+std::string ClassifyFrames(const BucketSet& buckets, std::span<const std::string_view> frames);
+
+// The bucket data file: `configured` if set, else the source tree's or the
+// one beside the executable. Throws Unsupported naming the paths tried.
+std::string LocateBucketsFile(const std::string& configured);
+
 }  // namespace mntscale::attribution

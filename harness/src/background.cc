@@ -5,6 +5,8 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstring>
@@ -85,6 +87,7 @@ void BackgroundReaders::Loop(int i) {
   ReaderState& slot = slots_[i];
   slot.tid = static_cast<int>(syscall(SYS_gettid));
   OpContext ctx;
+  slot.tid = static_cast<pid_t>(syscall(SYS_gettid));
   try {
     ctx = EnterWorker(plan, i, true);
   } catch (const std::exception& e) {

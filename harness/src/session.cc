@@ -201,14 +201,22 @@ RunResult Session::Measure(RunSpec spec, Entry* e) {
     cc.events = config_.events;
     observers.push_back(MakeCounterObserver(cc));
   }
-  nlohmann::json attribution_skip;
-  if (config_.attribute) {
+  nlohmann::json attribution_skip, waits_skip;
+  if (config_.attribute || config_.waits) {
     try {
       SamplerConfig sc;
       sc.frequency_hz = config_.sample_hz;
       observers.push_back(MakeKernelSampler(sc));
     } catch (const Unsupported& u) {
       attribution_skip = {{"unsupported", u.what()}};
+    }
+  }
+  if (config_.waits) {
+    // After the sampler: its Report feeds the decomposition.
+    try {
+      observers.push_back(MakeWaitTracer(WaitConfig{}));
+    } catch (const Unsupported& u) {
+      waits_skip = {{"unsupported", u.what()}};
     }
   }
   for (auto& o : observers) spec.observers.push_back(o.get());
@@ -221,8 +229,12 @@ RunResult Session::Measure(RunSpec spec, Entry* e) {
   int measured = 0;
   for (const auto& w : spec.workers) measured += w.measured;
   e->FromRun(r, measured);
-  for (auto& o : observers) o->Report(&e->json());
   if (!attribution_skip.is_null()) e->json()["attribution"] = attribution_skip;
+  for (auto& o : observers) o->Report(&e->json());
+  if (!waits_skip.is_null()) {
+    e->json()["waits"] = waits_skip;
+    e->json()["time_decomposition"] = waits_skip;
+  }
   if (!r.error.empty()) throw std::runtime_error(r.error);
   return r;
 }

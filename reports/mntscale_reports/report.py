@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from . import claims as claims_mod
 from . import findings as findings_mod
-from . import html, load, plots, tables, usl
+from . import html, load, plots, tables, usl, waits
 
 
 @dataclass
@@ -38,7 +38,7 @@ def build(results, errors, outdir, scenarios=None, list_error=None):
     claim_results = None
     if scenarios is not None:
         claim_results = claims_mod.evaluate(results, claims_mod.relevant(scenarios, results))
-    return Report(results, errors, plots.render_all(points, outdir), fits,
+    return Report(results, errors, plots.render_all(points, outdir) + waits.decomposition_plots(points, outdir), fits,
                   [usl.density_row(f) for f in container_fits], claim_results,
                   findings_mod.compute(points, claim_results, list_error))
 
@@ -58,6 +58,7 @@ def _tables(rep):
         before.insert(0, tables.rejected_table(rep.errors))
     after = [tables.usl_table(rep.fits), tables.density_table(rep.density),
              tables.skipped_table(load.all_skips(rep.results)), tables.points_table(load.all_points(rep.results))]
+    after += waits.tables(load.all_points(rep.results))
     return before, after
 
 

@@ -38,6 +38,7 @@ struct SessionConfig {
   bool counters = false;
   std::vector<std::string> events;
   bool attribute = false;
+  bool waits = false;  // lock waits and off-CPU time (implies attribute)
   int sample_hz = 997;
   nlohmann::json cli;  // the exact command-line configuration, for the context
 };
