@@ -7,12 +7,16 @@ nightly run: MNTSCALE_HYPOTHESIS_EXAMPLES=20000 /usr/bin/python3 -m pytest tests
 
 import json
 import os
+import tempfile
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from mntscale_reports import compare, load
 
+# Hypothesis caches data under its home directory, by default .hypothesis/ in the source tree.
+set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "mntscale-hypothesis"))
 EXAMPLES = int(os.environ.get("MNTSCALE_HYPOTHESIS_EXAMPLES", "300"))
 BOUNDED = settings(max_examples=EXAMPLES, deadline=None, database=None,
                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
