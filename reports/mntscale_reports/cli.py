@@ -7,8 +7,10 @@ qualify: 0 qualified, 1 not qualified, 2 bad input, 3 inconclusive (see qualify.
 
 import argparse
 import json
+import math
 import os
 import sys
+import tempfile
 
 from . import claims, compare, load, qualify, report, tables, usl
 
@@ -23,7 +25,47 @@ def _load(paths):
     return results, errors
 
 
+def _bad_output(path, kind):
+    """Why ``path`` cannot be used as an output ``kind`` ("directory" or "file"), or None.
+
+    A directory is made and a temporary file created and removed in it, so a target that
+    root's access() would pass but the kernel refuses (/proc, a read-only mount) is caught.
+    """
+    directory = path if kind == "directory" else os.path.dirname(os.path.abspath(path))
+    if kind == "file" and os.path.isdir(path):
+        return "is a directory"
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".mntscale_report-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        return f"cannot write in {directory}: {e.strerror or e}"
+    return None
+
+
+def _check_outputs(outputs):
+    """Print and count unusable outputs, given as (option, path, kind); True when all are usable."""
+    ok = True
+    for option, path, kind in outputs:
+        why = path is not None and _bad_output(path, kind)
+        if why:
+            print(f"mntscale_report: {option} {path!r}: {why}", file=sys.stderr)
+            ok = False
+    return ok
+
+
+def _check_inputs(paths):
+    """Refuse a file named twice (directly or through a directory): its points would count twice."""
+    twice = load.duplicates(paths)
+    for path in twice:
+        print(f"mntscale_report: {path!r} is given more than once", file=sys.stderr)
+    return not twice
+
+
 def cmd_report(args):
+    if not _check_outputs([("OUTDIR", args.outdir, "directory")]) or not _check_inputs(args.inputs):
+        return EXIT_BAD_INPUT
     results, errors = _load(args.inputs)
     if not results:
         print("mntscale_report: no result file could be loaded", file=sys.stderr)
@@ -49,6 +91,10 @@ def _write(path, text):
 
 
 def cmd_compare(args):
+    if not _check_outputs([("--out", args.out, "directory"), ("--json", args.json, "file")]):
+        return EXIT_BAD_INPUT
+    if not _check_inputs([args.a]) or not _check_inputs([args.b]):
+        return EXIT_BAD_INPUT
     side = {}
     for name, path in (("A", args.a), ("B", args.b)):
         side[name], _ = _load([path])
@@ -76,6 +122,8 @@ def cmd_compare(args):
 
 
 def cmd_usl(args):
+    if not _check_inputs(args.inputs):
+        return EXIT_BAD_INPUT
     results, _ = _load(args.inputs)
     if not results:
         return EXIT_BAD_INPUT
@@ -83,6 +131,24 @@ def cmd_usl(args):
     for x_param in ("workers", "containers"):
         print(tables.markdown(tables.usl_table(usl.fit_points(points, x_param))))
     return EXIT_OK
+
+
+def _number(low, high, low_open=True, integer=False):
+    """An argparse type: a finite number in the range, else a usage error naming the value."""
+    def parse(text):
+        try:
+            v = int(text) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if integer else 'a number'}") from None
+        above = v > low if low_open else v >= low
+        if not (math.isfinite(v) and above and v < high):
+            bounds = f"{'(' if low_open else '['}{low:g}, {high:g})"
+            raise argparse.ArgumentTypeError(f"{text!r} is outside {bounds}")
+        return v
+    return parse
+
+
+POSITIVE = _number(0, math.inf)
 
 
 def parser():
@@ -102,17 +168,17 @@ def parser():
                    help="candidate: a result file, or a directory of them (one file per invocation)")
     c.add_argument("--out", help="directory for compare.json, compare.md and summary.md")
     c.add_argument("--json", help="also write the machine-readable result here")
-    c.add_argument("--threshold", type=float, default=5.0, help="percent drop that fails (exit 1), default 5")
-    c.add_argument("--min-invocations", type=int, default=4,
+    c.add_argument("--threshold", type=POSITIVE, default=5.0, help="percent drop that fails (exit 1), default 5")
+    c.add_argument("--min-invocations", type=_number(1, math.inf, low_open=False, integer=True), default=4,
                    help="independent invocations (result files, or invocations in a nightly file) needed per "
                         "side for a verdict, default 4; repetitions of one invocation are not independent")
-    c.add_argument("--equivalence", type=float, default=None,
+    c.add_argument("--equivalence", type=POSITIVE, default=None,
                    help="percent; 'no change' needs the CI inside ± this, default the --threshold")
-    c.add_argument("--alpha", type=float, default=0.05, help="significance level, default 0.05")
-    c.add_argument("--max-cv", type=float, default=10.0,
+    c.add_argument("--alpha", type=_number(0, 1), default=0.05, help="significance level, default 0.05")
+    c.add_argument("--max-cv", type=POSITIVE, default=10.0,
                    help="percent CV of the invocation means at or above which 'no change' becomes "
                         "'inconclusive', default 10")
-    c.add_argument("--min-effect", type=float, default=1.0,
+    c.add_argument("--min-effect", type=_number(0, math.inf, low_open=False), default=1.0,
                    help="percent change below which a significant change is not called worse/better, default 1")
     c.set_defaults(func=cmd_compare)
     u = sub.add_parser("usl", help="print USL fits along workers and containers")

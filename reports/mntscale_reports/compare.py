@@ -34,6 +34,23 @@ class Options:
     # out. None means the gate's threshold.
     equivalence: float = None
 
+    def __post_init__(self):
+        """Refuse settings that would silently change verdicts (a NaN threshold passes every gate)."""
+        def finite(name, low, high, low_open=True):
+            v = getattr(self, name)
+            above = v > low if low_open else v >= low
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and above and v < high):
+                raise ValueError(f"compare option {name}={v!r} is outside {'(' if low_open else '['}{low:g}, {high:g})")
+        finite("alpha", 0, 1)
+        for name in ("threshold", "max_cv"):
+            finite(name, 0, math.inf)
+        finite("min_effect", 0, math.inf, low_open=False)
+        if self.equivalence is not None:
+            finite("equivalence", 0, math.inf)
+        if isinstance(self.min_invocations, bool) or not isinstance(self.min_invocations, int) \
+                or self.min_invocations < 1:
+            raise ValueError(f"compare option min_invocations={self.min_invocations!r} must be an integer >= 1")
+
     @property
     def margin(self):
         return self.threshold if self.equivalence is None else self.equivalence
@@ -113,6 +130,8 @@ def _verdict(r, opts):
     if min(r.n_a, r.n_b) < opts.min_invocations:
         return INCONCLUSIVE, (f"{r.n_a}/{r.n_b} invocations: a verdict needs {opts.min_invocations} independent "
                               f"invocations per side (repetitions inside one share its drift)")
+    if min(r.n_a, r.n_b) < 2:  # --min-invocations 1: one sample has no spread to test against
+        return INCONCLUSIVE, f"{r.n_a}/{r.n_b} invocations: a test needs 2 per side"
     if r.q_value is None:  # no test was possible: some invocation measured zero throughput
         return INCONCLUSIVE, "zero throughput in an invocation"
     ci_excludes_zero = r.ci_low > 0 or r.ci_high < 0

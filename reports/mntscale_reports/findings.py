@@ -133,6 +133,9 @@ def _describe(sweep, axis):
     if not (all(d >= 0 for d in steps) or all(d <= 0 for d in steps)):
         t.kind = "varies"
         return t
+    if means[0] == 0:  # a change from nothing has no percentage
+        t.kind = "varies"
+        return t
     t.kind, t.change = "effect", 100.0 * (means[-1] / means[0] - 1.0)
     t.ci = _ci(sweep.points[sweep.xs.index(raw[0])], sweep.points[sweep.xs.index(raw[-1])], key)
     unit = _unit(axis, 1)

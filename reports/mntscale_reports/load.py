@@ -2,15 +2,30 @@
 
 A bad file must never take the whole report down: ``load_many`` collects one
 ``LoadError`` per rejected file (its message names the file) and goes on.
+A file is checked against docs/results-schema.json (types of every known field,
+ranges of measured values) before anything reads it, so later stages can trust
+the types; numbers must be finite, nesting shallow and the file a regular one.
 """
 
+import functools
 import json
 import math
 import os
+import stat
 from dataclasses import dataclass, field
+
+import jsonschema
 
 SCHEMA_NAME = "mntscale-result"
 SUPPORTED_VERSIONS = (1,)
+SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "results-schema.json")
+# A night of 100 invocations of the default preset is a few MB; this only stops /dev/zero-like input.
+MAX_FILE_BYTES = 512 << 20
+# The writer nests about 6 levels deep; deeper input is hostile (Python's JSON decoder and
+# encoder recurse, so thousands of levels raise RecursionError).
+MAX_DEPTH = 64
+# Integers beyond 64 bits cannot come from the writer and overflow float().
+MAX_INT = 1 << 64
 # Keys every measured (not skipped) iteration entry must carry to be plotted.
 REQUIRED_POINT_KEYS = ("run_name", "scenario", "params", "items_per_second")
 
@@ -56,7 +71,7 @@ class ResultFile:
 
     @property
     def complete(self):
-        return bool(self.raw.get("complete", True))
+        return self.raw.get("complete", True) is True
 
     @property
     def kernel_release(self):
@@ -163,7 +178,9 @@ def _dig(d, *keys, default=None):
 
 
 def is_number(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    return abs(v) < MAX_INT if isinstance(v, int) else math.isfinite(v)
 
 
 def skip_reason(entry):
@@ -189,6 +206,47 @@ def _check_header(path, raw):
         raise LoadError(path, "missing or invalid 'benchmarks' list")
 
 
+@functools.lru_cache(maxsize=1)
+def schema_validator():
+    """A validator for docs/results-schema.json (draft 2020-12)."""
+    with open(SCHEMA_FILE, encoding="utf-8") as f:
+        schema = json.load(f)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def _where(error):
+    """'benchmarks[3].params.containers' for a schema error's location in the document."""
+    out = ""
+    for part in error.absolute_path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "top level"
+
+
+def _check_schema(path, raw):
+    error = jsonschema.exceptions.best_match(schema_validator().iter_errors(raw))
+    if error is not None:
+        message = error.message if len(error.message) <= 200 else error.message[:200] + "…"
+        raise LoadError(path, f"{_where(error)}: {message} (docs/results-schema.json)")
+
+
+def _check_values(path, raw):
+    """Nesting depth, finite numbers and 64-bit integers everywhere (known keys or not), without recursion."""
+    stack = [(raw, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise LoadError(path, f"nested deeper than {MAX_DEPTH} levels")
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((c, depth + 1) for c in children)
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise LoadError(path, f"non-finite number {node} (JSON has no NaN or Infinity)")
+        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) >= MAX_INT:
+            raise LoadError(path, f"integer {str(node)[:40]}… does not fit in 64 bits")
+
+
 def _check_entry(path, index, entry):
     where = f"benchmarks[{index}]"
     if not isinstance(entry, dict):
@@ -204,17 +262,21 @@ def _check_entry(path, index, entry):
 
 def parse(path, raw):
     """Validate a decoded result and split it into points and skips; raises LoadError."""
+    _check_values(path, raw)
     _check_header(path, raw)
+    for i, entry in enumerate(raw["benchmarks"]):
+        if isinstance(entry, dict) and entry.get("run_type") != "aggregate" and skip_reason(entry) is None:
+            _check_entry(path, i, entry)
+    _check_schema(path, raw)
     result = ResultFile(path=path, raw=raw)
     by_run = {}
     for i, entry in enumerate(raw["benchmarks"]):
         if isinstance(entry, dict) and entry.get("run_type") == "aggregate":
             continue  # recomputed from repetitions, see the schema's last rule
-        reason = skip_reason(entry) if isinstance(entry, dict) else None
+        reason = skip_reason(entry)
         if reason is not None:
             result.skipped.append(Skip(path, str(entry.get("name", "?")), entry.get("repetition_index"), reason))
             continue
-        _check_entry(path, i, entry)
         by_run.setdefault(entry["run_name"], []).append(entry)
     for run_name, reps in by_run.items():
         first = reps[0]
@@ -222,15 +284,28 @@ def parse(path, raw):
     return result
 
 
+def _no_constant(name):
+    raise ValueError(f"non-finite number {name} (JSON has no NaN or Infinity)")
+
+
 def load_file(path):
     """Read and validate one result file; raises LoadError naming the file."""
     try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise LoadError(path, "not a regular file")
+        if st.st_size > MAX_FILE_BYTES:
+            raise LoadError(path, f"{st.st_size} bytes, more than the {MAX_FILE_BYTES >> 20} MiB a result file may have")
         with open(path, encoding="utf-8") as f:
-            raw = json.load(f)
+            text = f.read(MAX_FILE_BYTES + 1)
     except (OSError, UnicodeDecodeError) as e:
         raise LoadError(path, f"cannot read: {e}") from e
-    except json.JSONDecodeError as e:
+    try:
+        raw = json.loads(text, parse_constant=_no_constant)
+    except ValueError as e:  # JSONDecodeError, or NaN/Infinity from _no_constant
         raise LoadError(path, f"malformed JSON: {e}") from e
+    except RecursionError as e:
+        raise LoadError(path, "malformed JSON: nested too deeply to decode") from e
     return parse(path, raw)
 
 
@@ -256,10 +331,29 @@ def expand_paths(paths):
     return files
 
 
-def load_many(paths):
-    """Load every file under ``paths``; returns (results, errors) and never raises LoadError."""
-    results, errors = [], []
+def duplicates(paths):
+    """Files that ``paths`` name more than once (directly or through a directory), as given."""
+    seen, out = set(), []
     for path in expand_paths(paths):
+        real = os.path.realpath(path)
+        if real in seen:
+            out.append(path)
+        seen.add(real)
+    return out
+
+
+def load_many(paths):
+    """Load every file under ``paths``; returns (results, errors) and never raises LoadError.
+
+    A file named twice is loaded once; the repeat is an error (its points would count twice).
+    """
+    results, errors, seen = [], [], set()
+    for path in expand_paths(paths):
+        real = os.path.realpath(path)
+        if real in seen:
+            errors.append(LoadError(path, "given more than once"))
+            continue
+        seen.add(real)
         try:
             results.append(load_file(path))
         except LoadError as e:

@@ -227,6 +227,9 @@ def density_row(sweep_fit, thresholds=DENSITY_THRESHOLDS):
     else:
         row.answers = {t: Answer(note="no 1-container point and no model") for t in thresholds}
         return row
+    if not row.baseline > 0:
+        row.answers = {t: Answer(note="1-container throughput is zero") for t in thresholds}
+        return row
     rel = [m / row.baseline for m in means]
     row.answers = {t: _answer(xs, rel, model, t / 100.0, sweep_fit.flat) for t in thresholds}
     return row

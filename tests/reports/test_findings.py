@@ -132,13 +132,14 @@ def test_a_linear_fact_states_its_rate():
     assert "copy_tree is linear in mounts, as expected: slope 1.79 µs/mount, R² 1.000 on 4 points" in rate
 
 
-def test_string_axis_values_read_as_numbers():
-    """The list contract allows params as strings; "300" sorts after "10" and "100"."""
+def test_string_counts_in_params_are_rejected_not_guessed():
+    """The result schema types the count axes: "300" for containers is a bad file (rejected with a
+    reason by the loader), never silently sorted as text."""
     doc = json.load(open(DEFAULT_RUN, encoding="utf-8"))
     for b in doc["benchmarks"]:
         b["params"] = {k: str(v) for k, v in b["params"].items()}
-    text = [f.text for f in findings.compute(load.parse("strings.json", doc).points)]
-    assert any("flat from 1 to 300 containers" in t for t in text), text
+    with pytest.raises(load.LoadError, match="containers"):
+        load.parse("strings.json", doc)
 
 
 def test_report_without_a_usable_list_says_why_and_still_reports(tmp_path):

@@ -12,6 +12,7 @@ for mode in thread process; do
     --warmup 0.05 --window 0.1 --windows 2 --quiet --out "$TMP/r-$mode.json"
 done
 host_mounts_unchanged || { echo "host mount table changed"; exit 1; }
+check_schema "$TMP/r-thread.json" "$TMP/r-process.json"
 $PY - "$TMP/r-thread.json" "$TMP/r-process.json" <<'PY'
 import json, sys
 for path in sys.argv[1:]:

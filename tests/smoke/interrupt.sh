@@ -23,6 +23,7 @@ kill -INT $pid
 rc=0; wait $pid || rc=$?
 [ $rc -eq 130 ] || { echo "exit $rc, want 130"; exit 1; }
 host_mounts_unchanged || { echo "host mount table changed"; exit 1; }
+check_schema "$TMP/r.json"
 /usr/bin/python3 - "$TMP/r.json" "$TMP/err" <<'PY'
 import json, re, sys
 d = json.load(open(sys.argv[1]))

@@ -47,6 +47,7 @@ fi
   --layers 1 --window 0.1 --windows 1 --warmup 0 --quiet --out "$tmp/proc.json" >"$tmp/log2" 2>&1 \
   || { echo "FAIL: run with /proc exited non-zero"; cat "$tmp/log2"; exit 1; }
 
+/usr/bin/python3 "$(dirname "$0")/check_schema.py" "$tmp/out.json" "$tmp/proc.json" || exit 1
 /usr/bin/python3 - "$tmp/out.json" "$tmp/proc.json" <<'PY'
 import json, sys
 doc = json.load(open(sys.argv[1]))
