@@ -14,6 +14,8 @@
 #include "mntscale/counters.h"
 #include "mntscale/preset.h"
 #include "mntscale/profile.h"
+#include "mntscale/results.h"
+#include "mntscale/runlock.h"
 #include "mntscale/sandbox.h"
 #include "mntscale/session.h"
 #include "mntscale/sys.h"
@@ -37,6 +39,7 @@ struct RunOptions {
   std::string profile;
   std::string preset;
   bool userns = false;
+  bool wait = false;  // --wait: queue behind another run instead of exiting 2
   std::string mode = "thread";
   std::string events;
   SessionConfig cfg;
@@ -117,6 +120,7 @@ Plan Validate(RunOptions& o, const Topology& topo) {
     }
     std::vector<Point> pts = ExpandPoints(*s, ov);
     for (const Point& p : pts) {
+      CheckAxisRanges(p);  // issue 14: --set workers=0, binds=5000
       if (p.Has("op") && !FindOp(p.Str("op"))) {
         throw UsageError("unknown op '" + p.Str("op") + "' (known: " + OpNames() + ")");
       }
@@ -140,7 +144,21 @@ Plan Validate(RunOptions& o, const Topology& topo) {
     }
     plan.points.emplace_back(s, std::move(pts));
   }
-  if (!o.cfg.out.empty()) CheckWritable(o.cfg.out);
+  // issue 14: an axis option none of the scenarios has is an error, not ignored.
+  for (auto [axis, list] : {std::pair{"containers", &o.containers}, {"layers", &o.layers},
+                            {"workers", &o.workers}, {"op", &o.op}, {"binds", &o.binds}}) {
+    bool has = false;
+    for (auto& [s, pts] : plan.points) {
+      for (const Axis& a : s->axes) has |= a.name == axis;
+    }
+    if (!list->empty() && !has) {
+      throw UsageError("--" + std::string(axis) + " " + *list +
+                       ": no scenario asked for has the axis '" + axis + "'" +
+                       (std::string(axis) == "binds" || std::string(axis) == "layers"
+                            ? " (its farm takes it from --profile)"
+                            : ""));
+    }
+  }
   return plan;
 }
 
@@ -254,6 +272,17 @@ void PreflightLimits(const Plan& plan, const Profile& profile) {
   }
 }
 
+// An option given with an empty value ("--containers ''") is an error, never
+// "not given".
+void RejectEmptyValues(const CLI::App& run) {
+  for (const CLI::Option* opt : run.get_options()) {
+    if (!opt->count() || opt->get_expected_min() == 0) continue;  // flags take no value
+    for (const std::string& v : opt->results()) {
+      if (v.empty()) throw UsageError(opt->get_name() + " has an empty value");
+    }
+  }
+}
+
 int CmdRun(RunOptions& o, const Preset* preset) {
   o.cfg.mode = ParseMode(o.mode);
   if (!o.profile.empty()) o.cfg.profile = Profile::Load(o.profile);
@@ -263,18 +292,26 @@ int CmdRun(RunOptions& o, const Preset* preset) {
     while (start <= o.events.size()) {
       size_t end = o.events.find(',', start);
       if (end == std::string::npos) end = o.events.size();
-      if (end > start) o.cfg.events.push_back(o.events.substr(start, end - start));
+      o.cfg.events.push_back(o.events.substr(start, end - start));  // "" refused below
       start = end + 1;
     }
     if (o.cfg.events.size() == 1 && o.cfg.events[0] == "default") o.cfg.events.clear();
+    ValidateEvents(o.cfg.events);  // issue 14: unknown names are usage errors
   }
-  Topology topo = Topology::Load(o.cfg.topology);
-  if (!topo.is_host()) {
+  // issue 14: refused before hwloc builds it.
+  if (o.cfg.topology != "host") {
     throw UsageError("run pins workers on this machine, so --topology must be 'host' (got '" +
                      o.cfg.topology + "'); use `mntscale plan` for other machines");
   }
+  Topology topo = Topology::Load(o.cfg.topology);
   Plan plan = preset ? ValidatePreset(*preset, o, topo) : Validate(o, topo);
   PreflightLimits(plan, o.cfg.profile);
+  // issue 14: output safety, then one run at a time; both before anything is built.
+  const bool default_out = o.cfg.out.empty();
+  if (default_out) o.cfg.out = DefaultOutputPath();
+  CheckOutputPath(o.cfg.out);
+  RunLock lock = RunLock::Acquire(RunLock::DefaultPath(), o.wait, o.cfg.quiet);
+  if (default_out) fprintf(stderr, "mntscale: no --out given; results go to %s\n", o.cfg.out.c_str());
 
   Sandbox& sandbox = Sandbox::Enter();
   InstallInterruptHandler();
@@ -315,8 +352,14 @@ int CmdRun(RunOptions& o, const Preset* preset) {
               "mntscale: interrupted; %d finished points written to %s, marked incomplete\n",
               static_cast<int>(session.sink().entries().size()), o.cfg.out.c_str());
       status = 130;
-    } else if (!o.cfg.quiet && !o.cfg.out.empty()) {
-      fprintf(stderr, "mntscale: wrote %s\n", o.cfg.out.c_str());
+    } else {
+      if (!o.cfg.quiet) fprintf(stderr, "mntscale: wrote %s\n", o.cfg.out.c_str());
+      // issue 14: a run that measured nothing (every point unsupported,
+      // skipped or failed) says so in its exit code.
+      if (!MeasuredAnything(session.sink().entries())) {
+        fprintf(stderr, "mntscale: nothing could be measured: every point was skipped or failed\n");
+        status = kExitNothingMeasured;
+      }
     }
   }
   sandbox.Leave();
@@ -549,6 +592,8 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   run->add_flag("--quiet", o.cfg.quiet, "No progress on stderr");
+  run->add_flag("--wait", o.wait,
+                "When another run holds the machine's run lock, wait for it instead of exiting 2");
 
   CLI::App* list = app.add_subcommand("list", "Scenarios, the mechanism each isolates, and ops");
   (void)list;
@@ -574,6 +619,7 @@ int Main(int argc, char** argv) {
   }
 
   if (*run) {
+    RejectEmptyValues(*run);  // issue 14: --containers "" is an error, not the default
     if (o.events == "list") {
       printf("%s", ListEvents().c_str());
       return 0;

@@ -1,8 +1,11 @@
 #include "mntscale/scenario.h"
 
+#include <cerrno>
+#include <climits>
 #include <map>
 #include <sstream>
 
+#include "mntscale/profile.h"
 #include "mntscale/sys.h"
 
 namespace mntscale {
@@ -49,9 +52,31 @@ const std::string& Point::Str(const std::string& axis) const {
 int Point::Int(const std::string& axis) const {
   const std::string& v = Str(axis);
   char* end = nullptr;
+  errno = 0;
   long n = std::strtol(v.c_str(), &end, 10);
   if (v.empty() || *end) throw UsageError(axis + " must be a whole number, got '" + v + "'");
+  if (errno == ERANGE || n < INT_MIN || n > INT_MAX) {
+    throw UsageError(axis + " = " + v + " is out of range for a whole number");
+  }
   return static_cast<int>(n);
+}
+
+void CheckAxisRanges(const Point& p) {
+  struct Range {
+    const char* axis;
+    long lo, hi;
+  };
+  static const Range kRanges[] = {{"containers", 1, 1000000}, {"layers", 1, kMaxLayers},
+                                  {"workers", 1, 1 << 20},    {"binds", 0, 1000},
+                                  {"depth", 1, 64}};
+  for (const Range& r : kRanges) {
+    if (!p.Has(r.axis)) continue;
+    int v = p.Int(r.axis);
+    if (v < r.lo || v > r.hi) {
+      throw UsageError(std::string(r.axis) + " = " + p.Str(r.axis) + " is impossible: allowed " +
+                       std::to_string(r.lo) + ".." + std::to_string(r.hi));
+    }
+  }
 }
 
 double Point::Double(const std::string& axis) const {

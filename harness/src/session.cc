@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <set>
 
+#include "mntscale/quietness.h"
 #include "mntscale/sandbox.h"
 #include "mntscale/sys.h"
 
@@ -177,6 +178,9 @@ RunResult Session::Measure(RunSpec spec, Entry* e) {
       attribution_skip = {{"unsupported", u.what()}};
     }
   }
+  std::vector<int> cpus;
+  for (const auto& w : spec.workers) cpus.push_back(w.slot.pu.os_index);
+  observers.push_back(MakeQuietnessObserver(std::move(cpus)));
   for (auto& o : observers) spec.observers.push_back(o.get());
   RunResult r = Run(spec);
   int measured = 0;

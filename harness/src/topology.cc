@@ -18,6 +18,7 @@
 #include <string_view>
 #include <tuple>
 
+#include "mntscale/datafile.h"
 #include "mntscale/sys.h"
 
 namespace mntscale {
@@ -190,7 +191,55 @@ Topology Topology::Host() {
   return topo;
 }
 
+long SyntheticPuCount(const std::string& desc) {
+  // Tokens are levels separated by blanks; a level is "[type:]arity" with an
+  // optional "(attributes)" and may be preceded by "[memory children]", which
+  // add no PUs. The product saturates just past the cap.
+  long product = 1;
+  size_t i = 0;
+  bool any = false;
+  while (i < desc.size()) {
+    while (i < desc.size() && isspace(static_cast<unsigned char>(desc[i]))) ++i;
+    if (i >= desc.size()) break;
+    std::string tok;
+    int depth = 0;
+    for (; i < desc.size() && (depth > 0 || !isspace(static_cast<unsigned char>(desc[i]))); ++i) {
+      char c = desc[i];
+      if (c == '(' || c == '[') ++depth;
+      if ((c == ')' || c == ']') && depth > 0) --depth;
+      tok += c;
+    }
+    if (tok[0] == '[' || tok[0] == '(') continue;  // memory child, or root attributes
+    std::string_view t = tok;
+    t = t.substr(0, t.find('('));
+    if (size_t colon = t.rfind(':'); colon != std::string_view::npos) t = t.substr(colon + 1);
+    long arity = 0;
+    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), arity);
+    if (ec != std::errc() || end != t.data() + t.size() || arity < 1) {
+      throw UsageError("invalid hwloc synthetic topology '" + desc + "': level '" + tok +
+                       "' has no count (expected a form such as 'pack:2 numa:1 core:24 pu:2')");
+    }
+    any = true;
+    product = std::min(product * std::min(arity, kMaxTopologyPus + 1), kMaxTopologyPus + 1);
+  }
+  if (!any) throw UsageError("invalid hwloc synthetic topology '" + desc + "': no levels");
+  return product;
+}
+
+namespace {
+
+void RequirePuCap(long pus, const std::string& what) {
+  if (pus > kMaxTopologyPus) {
+    throw UsageError(what + " has more than " + std::to_string(kMaxTopologyPus) +
+                     " PUs, the cap (the largest real machines "
+                     "have under 2,000; hwloc needs minutes for a topology this large)");
+  }
+}
+
+}  // namespace
+
 Topology Topology::Synthetic(const std::string& desc) {
+  RequirePuCap(SyntheticPuCount(desc), "synthetic topology '" + desc + "'");
   HwlocHandle h;
   if (hwloc_topology_set_synthetic(h.get(), desc.c_str()) < 0) {
     int err = errno;
@@ -204,10 +253,13 @@ Topology Topology::Synthetic(const std::string& desc) {
 Topology Topology::Xml(const std::string& path) {
   // hwloc's own message for a missing file is a bare -1; check first so the
   // error names the path and errno.
-  std::string text;
-  if (int err = ReadWholeFile(path, &text)) {
-    throw UsageError("cannot read topology XML '" + path + "': " + ErrnoText(err));
+  std::string text = ReadDataFile(path, "topology XML");
+  long pus = 0;
+  for (size_t at = text.find("type=\"PU\""); at != std::string::npos && pus <= kMaxTopologyPus;
+       at = text.find("type=\"PU\"", at + 1)) {
+    ++pus;
   }
+  RequirePuCap(pus, "topology XML '" + path + "'");
   HwlocHandle h;
   if (hwloc_topology_set_xml(h.get(), path.c_str()) < 0 || hwloc_topology_load(h.get()) < 0) {
     int err = errno;
@@ -225,10 +277,7 @@ namespace {
 
 // A file named by --topology: hwloc XML, or text holding a synthetic string.
 Topology LoadFile(const std::string& path) {
-  std::string text;
-  if (int err = ReadWholeFile(path, &text)) {
-    throw UsageError("cannot read topology file '" + path + "': " + ErrnoText(err));
-  }
+  std::string text = ReadDataFile(path, "topology file");
   std::string_view body = Trim(text);
   if (!body.empty() && body.front() == '<') return Topology::Xml(path);
   std::istringstream in(text);
@@ -258,8 +307,8 @@ Topology Topology::Load(const std::string& spec) {
     // Meant as a path: say why it is not there rather than trying it as a
     // name or a synthetic string.
     struct stat st;
-    int err = stat(spec.c_str(), &st) < 0 ? errno : EISDIR;
-    throw UsageError("cannot load topology '" + spec + "': " + ErrnoText(err));
+    if (stat(spec.c_str(), &st) == 0) ReadDataFile(spec, "topology");  // says what it is
+    throw UsageError("cannot load topology '" + spec + "': " + ErrnoText(errno));
   } else {
     bool found = false;
     for (const char* ext : {"", ".xml", ".synthetic"}) {

@@ -73,6 +73,11 @@ struct ScenarioRegistrar {
   static ::mntscale::ScenarioRegistrar mntscale_scenario_##ident( \
       ::mntscale::ScenarioInfo __VA_ARGS__)
 
+// The numeric axes the harness knows (containers, layers, workers, binds,
+// depth) against their ranges: UsageError naming the axis and the value as
+// written ("workers = 0 is impossible: allowed 1..1048576").
+void CheckAxisRanges(const Point& p);
+
 // Expands axes x overrides into points (cartesian product, first axis
 // outermost). overrides: axis -> comma list. Unknown axes in overrides are
 // ignored here; the CLI rejects them.
