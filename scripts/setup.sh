@@ -10,6 +10,7 @@ PKGS=(
   nlohmann-json3-dev libbenchmark-dev libgtest-dev libgmock-dev libcli11-dev
   python3 python3-matplotlib python3-numpy python3-scipy python3-pytest
   util-linux procps
+  clang libclang-rt-14-dev   # the sanitizer pass and libFuzzer targets (issue 14)
 )
 # The kernel matrix (scripts/kernel-matrix) needs these too; `--with-vm` adds them.
 VM_PKGS=(qemu-system-x86 busybox-static cpio kmod zstd xz-utils)

@@ -106,7 +106,7 @@ class QuietnessObserver : public RunObserver {
   bool started_ = false, ended_ = false;
 };
 
-double Round(double v, double unit) { return std::round(v / unit) * unit; }
+double Round(double v, double unit) { return std::round(v / unit) / (1 / unit); }
 
 }  // namespace
 

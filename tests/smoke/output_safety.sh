@@ -42,7 +42,7 @@ refused "a symbolic link" "$TMP/link"
 [ -L "$TMP/link" ] && [ "$(cat "$TMP/target")" = keep ] || { echo "FAIL: symlink or its target changed"; fail=1; }
 # Root passes access() for anything: the pre-check makes a real file.
 refused "/proc/x.json" /proc/x.json
-refused "--out is empty" ""
+refused "--out has an empty value" ""
 # A run without --out writes to results/ under the working directory and says where.
 mkdir "$TMP/cwd"
 msg=$(cd "$TMP/cwd" && timeout 120 "$BIN" "${ARGS[@]}" 2>&1); rc=$?
