@@ -1,6 +1,7 @@
 #include "mntscale/scenario.h"
 
 #include <cerrno>
+#include <cmath>
 #include <climits>
 #include <map>
 #include <sstream>
@@ -69,6 +70,11 @@ void CheckAxisRanges(const Point& p) {
   static const Range kRanges[] = {{"containers", 1, 1000000}, {"layers", 1, kMaxLayers},
                                   {"workers", 1, 1 << 20},    {"binds", 0, 1000},
                                   {"depth", 1, 64}};
+  // Every whole-number value must fit an int (scenarios read it with Int);
+  // the typed per-axis ranges of the remaining axes belong to their table.
+  for (const auto& [axis, v] : p.values) {
+    if (!v.empty() && v.find_first_not_of("0123456789-") == std::string::npos) p.Int(axis);
+  }
   for (const Range& r : kRanges) {
     if (!p.Has(r.axis)) continue;
     int v = p.Int(r.axis);
@@ -94,10 +100,16 @@ std::string Point::Name(const std::string& scenario) const {
 nlohmann::json Point::Params() const {
   nlohmann::json j = nlohmann::json::object();
   for (auto& [k, v] : values) {
+    errno = 0;
+    long long n = std::strtoll(v.c_str(), nullptr, 10);
     if (IsNumber(v) && v.find_first_not_of("0123456789-") == std::string::npos) {
-      j[k] = std::stol(v);
-    } else if (IsNumber(v)) {
-      j[k] = std::stod(v);
+      if (errno == ERANGE) {
+        j[k] = v;  // never a wrapped or clamped number
+      } else {
+        j[k] = n;
+      }
+    } else if (double d = std::strtod(v.c_str(), nullptr); IsNumber(v) && std::isfinite(d)) {
+      j[k] = d;
     } else {
       j[k] = v;
     }

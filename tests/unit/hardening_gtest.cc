@@ -207,3 +207,22 @@ TEST(Results, MeasuredAnything) {
 
 }  // namespace
 }  // namespace mntscale
+
+namespace mntscale {
+namespace {
+
+// Found by hand while writing the fuzz targets: std::stol threw out_of_range
+// ("mntscale: stol", exit 1) for --set rounds=99999999999999999999.
+TEST(Point, HugeAndNonFiniteValuesNeverThrowOutsideUsageError) {
+  Point p;
+  p.values = {{"rounds", "99999999999999999999"}, {"rate", "1e999"}, {"x", "nan"}};
+  nlohmann::json j = p.Params();
+  EXPECT_EQ(j["rounds"], "99999999999999999999");
+  EXPECT_EQ(j["rate"], "1e999");
+  EXPECT_EQ(j["x"], "nan");
+  std::string msg = MessageOf([&] { CheckAxisRanges(p); });
+  EXPECT_NE(msg.find("rounds = 99999999999999999999"), std::string::npos) << msg;
+}
+
+}  // namespace
+}  // namespace mntscale
