@@ -254,10 +254,32 @@ Topology Topology::Xml(const std::string& path) {
   // hwloc's own message for a missing file is a bare -1; check first so the
   // error names the path and errno.
   std::string text = ReadDataFile(path, "topology XML");
-  long pus = 0;
-  for (size_t at = text.find("type=\"PU\""); at != std::string::npos && pus <= kMaxTopologyPus;
-       at = text.find("type=\"PU\"", at + 1)) {
-    ++pus;
+  // Every PU is an element of its own, so counting them bounds the work
+  // before hwloc parses anything (either quote style).
+  // Character references could spell "PU" past the count below; hwloc's own
+  // exports do not use them.
+  if (text.find("&#") != std::string::npos) {
+    throw UsageError("topology XML '" + path +
+                     "' uses character references (&#...;); export it with lstopo --of xml");
+  }
+  long pus = 0, objects = 0;
+  for (size_t at = text.find("type"); at != std::string::npos && pus <= kMaxTopologyPus;
+       at = text.find("type", at + 1)) {
+    size_t i = text.find_first_not_of(" \t\r\n", at + 4);
+    if (i == std::string::npos || text[i] != '=') continue;
+    i = text.find_first_not_of(" \t\r\n", i + 1);
+    if (i != std::string::npos && (text[i] == '"' || text[i] == '\'') &&
+        text.compare(i + 1, 2, "PU") == 0 && i + 3 < text.size() && text[i + 3] == text[i]) {
+      ++pus;
+    }
+  }
+  for (size_t at = text.find("<object"); at != std::string::npos; at = text.find("<object", at + 1)) {
+    ++objects;
+  }
+  if (objects > 8 * kMaxTopologyPus) {
+    throw UsageError("topology XML '" + path + "' has " + std::to_string(objects) +
+                     " objects; more than a machine of " + std::to_string(kMaxTopologyPus) +
+                     " PUs would have");
   }
   RequirePuCap(pus, "topology XML '" + path + "'");
   HwlocHandle h;
