@@ -9,12 +9,13 @@ BIN=$1; SRC=$2
 require_root
 command -v unshare >/dev/null || { echo "SKIP: no unshare"; exit 77; }
 fail=0
-ARGS=(run --scenario path_walk --containers 1 --workers 1 --warmup 0 --window 0.05 --windows 1 --quiet)
-refused() {  # refused NEEDLE OUT: exit 2, NEEDLE in the message
+ARGS=(run --scenario path_walk --containers 1 --workers 1 --warmup 0 --window 0.05 --windows 1)
+refused() {  # refused NEEDLE OUT: exit 2, NEEDLE in the message, before a container is built
   local needle=$1 out=$2 msg rc
   msg=$(timeout 60 "$BIN" "${ARGS[@]}" --out "$out" 2>&1); rc=$?
   if [ $rc -ne 2 ]; then echo "FAIL ($rc != 2): --out '$out': $msg"; fail=1; fi
   grep -qF -- "$needle" <<<"$msg" || { echo "FAIL (no '$needle'): --out '$out': $msg"; fail=1; }
+  if grep -q "building containers" <<<"$msg"; then echo "FAIL (refused only after building): $out"; fail=1; fi
 }
 # A character device like /dev/null (1,3), on our own tmpfs.
 unshare -m --propagation private bash -c '
@@ -23,6 +24,7 @@ unshare -m --propagation private bash -c '
   msg=$(timeout 60 "$2" "${@:4}" --out "$1/null" 2>&1); rc=$?
   [ "$rc" -eq 2 ] || { echo "FAIL ($rc != 2): device node: $msg"; exit 1; }
   grep -qF "character device" <<<"$msg" || { echo "FAIL: device message: $msg"; exit 1; }
+  ! grep -q "building containers" <<<"$msg" || { echo "FAIL: refused only after building"; exit 1; }
   [ -c "$1/null" ] || { echo "FAIL: the device node was replaced"; exit 1; }
   ! ls "$1"/null.tmp.* >/dev/null 2>&1 || { echo "FAIL: temp file left"; exit 1; }
 ' _ "$TMP" "$BIN" x "${ARGS[@]}"
@@ -52,7 +54,7 @@ if [ $rc -ne 0 ] || [ -z "$f" ] || ! grep -qF "results/$(basename "$f")" <<<"$ms
 fi
 # An existing regular file is still replaced (atomically).
 echo old > "$TMP/r.json"
-timeout 120 "$BIN" "${ARGS[@]}" --out "$TMP/r.json" || { echo "FAIL: regular file refused"; fail=1; }
+timeout 120 "$BIN" "${ARGS[@]}" --quiet --out "$TMP/r.json" || { echo "FAIL: regular file refused"; fail=1; }
 check_result "$TMP/r.json" <<<'assert len(it) == 1' || fail=1
 [ $fail -eq 0 ] && echo "output safety: non-regular outputs refused and left alone"
 exit $fail
