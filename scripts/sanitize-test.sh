@@ -17,6 +17,7 @@ CC=clang CXX=clang++ cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebI
   -DMNTSCALE_SANITIZE=ON -DMNTSCALE_FUZZ=ON \
   -DMNTSCALE_FUZZ_SECONDS="${MNTSCALE_FUZZ_SECONDS:-20}" "${launcher[@]}" >/dev/null
 cmake --build build-sanitize -j"$(nproc)"
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/fuzz/lsan.supp:print_suppressions=0}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 cd build-sanitize

@@ -25,6 +25,8 @@ check "more than 4096 PUs" plan --topology "$TMP/big.synthetic"
   echo '</object></topology>'; } > "$TMP/big.xml"
 check "more than 4096 PUs" plan --topology "$TMP/big.xml"
 check "has no count" plan --topology "pack:x pu:2"
+# hwloc 2.9's XML loader crashed (SIGSEGV) on this file, found by fuzz_topology_xml.
+check "hwloc rejected it or crashed" plan --topology "$SRC/fuzz/regressions/topology_xml/hwloc-xml-null-deref.xml"
 # run refuses a non-host topology before building it.
 check "must be 'host'" "${R[@]}" --topology "pack:99999 core:99999 pu:99999"
 check "must be 'host'" "${R[@]}" --topology "pack:1 core:2 pu:2"
