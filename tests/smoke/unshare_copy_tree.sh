@@ -6,7 +6,7 @@ set -euo pipefail
 BIN=$1; SRC=$2
 . "$(dirname "$0")/common.inc"
 require_root
-"$BIN" run --scenario unshare_copy_tree --set mounts=10,100 --set readers=0,1 --layers 2 \
+"$BIN" run --scenario unshare_copy_tree --set mounts=10,100 --set readers=0,1 --profile minimal \
   --warmup 0.05 --window 0.1 --windows 2 --quiet --out "$TMP/r.json"
 check_result "$TMP/r.json" <<'PY'
 assert len(it) == 2 * 2 * 2 * 2, len(it)
