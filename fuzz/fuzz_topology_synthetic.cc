@@ -17,6 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     long pus = mntscale::SyntheticPuCount(desc);
     if (pus > kFuzzMaxPus) return 0;
     mntscale::Topology t = mntscale::Topology::Synthetic(desc);
+    // The pre-check must never undercount what hwloc builds: it is the cap.
+    if (static_cast<long>(t.pus().size()) > pus) __builtin_trap();
     for (const char* pl : {"compact", "spread,smt-off,share", "socket:1"}) {
       try {
         mntscale::PlanPlacement(t, mntscale::PlacementSpec::Parse(pl), 3);

@@ -212,15 +212,44 @@ long SyntheticPuCount(const std::string& desc) {
       if ((c == ')' || c == ']') && depth > 0) --depth;
       tok += c;
     }
-    if (tok[0] == '[' || tok[0] == '(') continue;  // memory child, or root attributes
+    if (tok[0] == '[' || tok[0] == '(') {  // a memory child, or the root's attributes
+      size_t close = 0;
+      for (int depth = 0; close < tok.size(); ++close) {
+        depth += tok[close] == '(' || tok[close] == '[' ? 1
+                 : tok[close] == ')' || tok[close] == ']' ? -1
+                                                          : 0;
+        if (depth == 0) break;
+      }
+      if (close + 1 == tok.size()) continue;
+      throw UsageError("invalid hwloc synthetic topology '" + desc + "': level '" + tok +
+                       "' does not end where its brackets close");
+    }
+    // Strictly [TYPE:]COUNT[(attributes)], TYPE alphanumeric: hwloc itself
+    // reads laxer forms ("pack\371:78l3:12" as several levels; found by
+    // fuzz_topology_synthetic), and a form this count misreads must not
+    // reach it.
     std::string_view t = tok;
-    t = t.substr(0, t.find('('));
-    if (size_t colon = t.rfind(':'); colon != std::string_view::npos) t = t.substr(colon + 1);
+    if (size_t paren = t.find('('); paren != std::string_view::npos) {
+      // The attributes' closing parenthesis must end the level ("8()8()" is
+      // two levels to hwloc).
+      size_t close = paren;
+      for (int depth = 0; close < t.size(); ++close) {
+        depth += t[close] == '(' ? 1 : t[close] == ')' ? -1 : 0;
+        if (depth == 0) break;
+      }
+      t = close + 1 == t.size() ? t.substr(0, paren) : std::string_view{};
+    }
+    if (size_t colon = t.find(':'); colon != std::string_view::npos) {
+      std::string_view type = t.substr(0, colon);
+      bool ok = !type.empty() && isalpha(static_cast<unsigned char>(type[0]));
+      for (char c : type) ok &= isalnum(static_cast<unsigned char>(c)) != 0;
+      t = ok ? t.substr(colon + 1) : std::string_view{};
+    }
     long arity = 0;
     auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), arity);
-    if (ec != std::errc() || end != t.data() + t.size() || arity < 1) {
+    if (t.empty() || ec != std::errc() || end != t.data() + t.size() || arity < 1) {
       throw UsageError("invalid hwloc synthetic topology '" + desc + "': level '" + tok +
-                       "' has no count (expected a form such as 'pack:2 numa:1 core:24 pu:2')");
+                       "' is not TYPE:COUNT (expected a form such as 'pack:2 numa:1 core:24 pu:2')");
     }
     any = true;
     product = std::min(product * std::min(arity, kMaxTopologyPus + 1), kMaxTopologyPus + 1);

@@ -24,7 +24,7 @@ check "more than 4096 PUs" plan --topology "$TMP/big.synthetic"
   for i in $(seq 0 4100); do echo "<object type=\"PU\" os_index=\"$i\"/>"; done
   echo '</object></topology>'; } > "$TMP/big.xml"
 check "more than 4096 PUs" plan --topology "$TMP/big.xml"
-check "has no count" plan --topology "pack:x pu:2"
+check "is not TYPE:COUNT" plan --topology "pack:x pu:2"
 # hwloc 2.9's XML loader crashed (SIGSEGV) on this file, found by fuzz_topology_xml.
 check "hwloc rejected it or crashed" plan --topology "$SRC/fuzz/regressions/topology_xml/hwloc-xml-null-deref.xml"
 # run refuses a non-host topology before building it.

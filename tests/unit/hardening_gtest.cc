@@ -62,6 +62,13 @@ TEST(SyntheticPuCount, LevelWithoutCountIsAUsageError) {
   EXPECT_THROW(SyntheticPuCount("pack:x pu:2"), UsageError);
   EXPECT_THROW(SyntheticPuCount("pack:0 pu:2"), UsageError);
   EXPECT_THROW(SyntheticPuCount("   "), UsageError);
+  // hwloc reads this as pack:78 l3:12 core:68 pu:1 (63,648 PUs); found by
+  // fuzz_topology_synthetic as an out-of-memory behind a product of 12.
+  EXPECT_THROW(SyntheticPuCount("pack\371\371\371+ack+:78l3:12 co\371recoae:68pu:1"), UsageError);
+  EXPECT_THROW(SyntheticPuCount("pack:2x pu:2"), UsageError);
+  EXPECT_THROW(SyntheticPuCount("pack:2(a)b pu:2"), UsageError);
+  EXPECT_THROW(SyntheticPuCount("8()8()"), UsageError);  // two levels to hwloc; fuzz-found
+  EXPECT_THROW(SyntheticPuCount("()pac:21 12"), UsageError);  // likewise
 }
 
 TEST(Topology, HugeSyntheticRefusedBeforeHwloc) {
