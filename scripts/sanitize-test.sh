@@ -2,9 +2,9 @@
 # The sanitizer pass (issue 14): builds everything with clang, AddressSanitizer
 # and UBSan into build-sanitize/ (MNTSCALE_SANITIZE + MNTSCALE_FUZZ), then runs
 # the unit tests, each libFuzzer target for MNTSCALE_FUZZ_SECONDS (default 20)
-# and the input, lock and event smoke tests against the sanitized binary. scripts/test.sh runs
-# it through ctest (label `sanitize`); as root, the privileged GoogleTest
-# suites too.
+# and the input, lock and event smoke tests against the sanitized binary; as
+# root, the privileged GoogleTest suites too. scripts/test.sh runs it through
+# ctest (label `sanitize`).
 # Exit 77 (skip) without clang.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +22,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1:strict_strin
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 cd build-sanitize
 # Unit tests (C++ only: the pytest suites are not built code) and the fuzzers,
-# then the smoke tests that feed the binary bad input.
+# then the smoke tests that feed the binary bad input, take the lock, count events.
 ctest --output-on-failure --timeout 600 -L unit -E 'pytest'
 ctest --output-on-failure --timeout 600 -L fuzz
 ctest --output-on-failure --timeout 600 -R 'smoke\.(bad_input|input_limits|output_safety|events_validation|run_lock)$'
