@@ -209,7 +209,11 @@ void ResultSink::Write(bool complete, const std::string& reason) const {
   if (path_.empty()) return;
   // Checked before the run too; the path may have been replaced since.
   RefuseNonRegularOutput(path_);
-  WriteFileAtomic(path_, Document(complete, reason).dump(2) + "\n");
+  // argv and paths may hold bytes that are not UTF-8: replaced, never a throw
+  // (found by fuzz_cli_lists).
+  WriteFileAtomic(path_, Document(complete, reason).dump(2, ' ', false,
+                                                         nlohmann::json::error_handler_t::replace) +
+                             "\n");
 }
 
 std::vector<nlohmann::json> ResultSink::Aggregates(const std::vector<nlohmann::json>& entries) {

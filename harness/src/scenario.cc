@@ -73,6 +73,12 @@ void CheckAxisRanges(const Point& p) {
   // Every whole-number value must fit an int (scenarios read it with Int);
   // the typed per-axis ranges of the remaining axes belong to their table.
   for (const auto& [axis, v] : p.values) {
+    // Values are names and numbers; they become JSON keys and values.
+    for (unsigned char c : v) {
+      if (c < 0x20 || c >= 0x7f) {
+        throw UsageError("axis '" + axis + "' has a value with a non-printable or non-ASCII byte");
+      }
+    }
     if (!v.empty() && v.find_first_not_of("0123456789-") == std::string::npos) p.Int(axis);
   }
   for (const Range& r : kRanges) {

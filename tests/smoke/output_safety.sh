@@ -56,5 +56,10 @@ fi
 echo old > "$TMP/r.json"
 timeout 120 "$BIN" "${ARGS[@]}" --quiet --out "$TMP/r.json" || { echo "FAIL: regular file refused"; fail=1; }
 check_result "$TMP/r.json" <<<'assert len(it) == 1' || fail=1
+# argv that is not UTF-8 lands in the result's context: replaced, not a crash
+# of the JSON writer after the run (found by fuzz_cli_lists).
+timeout 120 "$BIN" "${ARGS[@]}" --quiet --out "$TMP/"$'\xff'".json" \
+  || { echo "FAIL: a non-UTF-8 --out path"; fail=1; }
+check_result "$TMP/"$'\xff'".json" <<<'assert len(it) == 1' || fail=1
 [ $fail -eq 0 ] && echo "output safety: non-regular outputs refused and left alone"
 exit $fail
