@@ -7,6 +7,8 @@
 
 #include "mntscale/counters.h"
 #include "mntscale/plan.h"
+#include "mntscale/results.h"
+#include "mntscale/runlock.h"
 #include "profile_cmd.h"  // `profile capture`
 #include "mntscale/sandbox.h"
 #include "mntscale/sys.h"
@@ -31,16 +33,32 @@ void ApplyPreset(const Preset& p, const CLI::App& cmd, RunRequest* r) {
   if (!given("--repetitions")) r->cfg.repetitions = p.repetitions;
 }
 
-int CmdRun(RunRequest& req, const Preset* preset) {
+// An option given with an empty value ("--containers ''") is an error, never
+// "not given".
+void RejectEmptyValues(const CLI::App& cmd) {
+  for (const CLI::Option* opt : cmd.get_options()) {
+    if (!opt->count() || opt->get_expected_min() == 0) continue;  // flags take no value
+    for (const std::string& v : opt->results()) {
+      if (v.empty()) throw UsageError(opt->get_name() + " has an empty value");
+    }
+  }
+}
+
+int CmdRun(RunRequest& req, const Preset* preset, bool wait) {
   ResolveRequest(&req);
-  Topology topo = Topology::Load(req.cfg.topology);
-  if (!topo.is_host()) {
+  if (req.cfg.topology != "host") {  // refused before hwloc builds it
     throw UsageError("run pins workers on this machine, so --topology must be 'host' (got '" +
                      req.cfg.topology + "'); use `mntscale plan` for other machines");
   }
+  Topology topo = Topology::Load(req.cfg.topology);
   Plan plan = preset ? MakePresetPlan(*preset, req, topo) : MakePlan(req, topo);
   PreflightLimits(plan, req.cfg.profile);
-  if (!req.cfg.out.empty()) CheckWritable(req.cfg.out);
+  // Output safety, then one run at a time: both before anything is built.
+  const bool default_out = req.cfg.out.empty();
+  if (default_out) req.cfg.out = DefaultOutputPath();
+  CheckOutputPath(req.cfg.out);
+  RunLock lock = RunLock::Acquire(RunLock::DefaultPath(), wait, req.cfg.quiet);
+  if (default_out) fprintf(stderr, "mntscale: no --out given; results go to %s\n", req.cfg.out.c_str());
 
   Sandbox& sandbox = Sandbox::Enter();
   InstallInterruptHandler();
@@ -53,8 +71,14 @@ int CmdRun(RunRequest& req, const Preset* preset) {
       fprintf(stderr,
               "mntscale: interrupted; %d finished points written to %s, marked incomplete\n",
               static_cast<int>(session.sink().entries().size()), req.cfg.out.c_str());
-    } else if (!req.cfg.quiet && !req.cfg.out.empty()) {
-      fprintf(stderr, "mntscale: wrote %s\n", req.cfg.out.c_str());
+    } else {
+      if (!req.cfg.quiet) fprintf(stderr, "mntscale: wrote %s\n", req.cfg.out.c_str());
+      // A run that measured nothing (every point unsupported, skipped or
+      // failed) says so in its exit code.
+      if (!MeasuredAnything(session.sink().entries())) {
+        fprintf(stderr, "mntscale: nothing could be measured: every point was skipped or failed\n");
+        status = kExitNothingMeasured;
+      }
     }
   }
   sandbox.Leave();
@@ -156,6 +180,9 @@ int Main(int argc, char** argv) {
   run->add_option("--sample-hz", req.cfg.sample_hz, "Kernel stack sampling rate per worker")
       ->check(CLI::Range(1, 100000));
   run->add_flag("--quiet", req.cfg.quiet, "No progress on stderr");
+  bool wait = false;
+  run->add_flag("--wait", wait,
+                "When another run holds the machine's run lock, wait for it instead of exiting 2");
 
   bool list_json = false;
   CLI::App* list = app.add_subcommand("list", "Scenarios, their typed axes and claims, and ops");
@@ -184,6 +211,7 @@ int Main(int argc, char** argv) {
   if (profile_cmd.parsed()) return profile_cmd.Run();
   if (*list) return CmdList(list_json);
   if (*run) {
+    RejectEmptyValues(*run);
     if (req.events == "list") {
       printf("%s", ListEvents().c_str());
       return 0;
@@ -204,7 +232,7 @@ int Main(int argc, char** argv) {
       ApplyPreset(*preset, *run, &req);
       req.cfg.cli["preset"] = preset->ToJson();
     }
-    return CmdRun(req, preset.get());
+    return CmdRun(req, preset.get(), wait);
   }
   // plan: a preset, an ad-hoc run (any run option besides --workers N), or
   // where N workers (default: one per PU) go under the placements.

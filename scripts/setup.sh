@@ -16,6 +16,7 @@ PKGS=(
   strace libbenchmark-tools  # compare.py reads results; tests/smoke/bad_input.sh: a refusal makes no namespace, mount or process
   runc crun  # the runtime farm, profile capture and their fidelity tests
   linux-perf  # tests/privileged/waits_gtest.cc checks --waits against perf lock contention
+  clang libclang-rt-14-dev   # the sanitizer pass and libFuzzer targets (issue 14)
 )
 # The kernel matrix (scripts/kernel-matrix) needs these too; `--with-vm` adds them.
 VM_PKGS=(qemu-system-x86 kmod zstd xz-utils)

@@ -68,6 +68,7 @@ enum class Plm { kBoth, kUser, kKernel };
 struct Encoding {
   perf_event_attr attr;
   std::string error;
+  bool unknown = false;  // no encoder knows the name (a typo), not "cannot count here"
 };
 
 const char* const kSoftwareEvents[] = {"context-switches", "cpu-migrations", "page-faults",
@@ -96,6 +97,8 @@ Encoding Encode(const std::string& name, Plm plm) {
   int rc = pfm_get_os_event_encoding(name.c_str(), levels, PFM_OS_PERF_EVENT_EXT, &arg);
   if (rc != PFM_SUCCESS) {
     e.error = "libpfm4: " + name + ": " + pfm_strerror(rc);
+    e.unknown = rc == PFM_ERR_NOTFOUND || rc == PFM_ERR_ATTR || rc == PFM_ERR_ATTR_VAL ||
+                rc == PFM_ERR_ATTR_SET || rc == PFM_ERR_FEATCOMB;
   }
   e.attr.size = sizeof(e.attr);
   return e;
@@ -518,6 +521,17 @@ std::string ListEvents() {
   }
   os << PmuSummary();
   return os.str();
+}
+
+void ValidateEvents(const std::vector<std::string>& names) {
+  for (const std::string& name : names) {
+    if (name.empty()) throw UsageError("--events has an empty event name");
+    Encoding e = Encode(name, Plm::kBoth);
+    if (e.unknown) {
+      throw UsageError("unknown event '" + name + "' (" + e.error +
+                       "); `mntscale run --events list` shows this machine's events");
+    }
+  }
 }
 
 std::unique_ptr<RunObserver> MakeCounterObserver(const CounterConfig& config) {

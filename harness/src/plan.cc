@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <map>
 
+#include "mntscale/counters.h"
 #include "mntscale/sys.h"
 
 namespace mntscale {
@@ -166,6 +167,7 @@ void ResolveRequest(RunRequest* req) {
   req->cfg.counters = true;
   for (const std::string& e : SplitAxisList("--events", req->events)) req->cfg.events.push_back(e);
   if (req->cfg.events.size() == 1 && req->cfg.events[0] == "default") req->cfg.events.clear();
+  ValidateEvents(req->cfg.events);  // through libpfm4: an unknown name is a usage error
 }
 
 Plan MakePlan(const RunRequest& req, const Topology& topo) {

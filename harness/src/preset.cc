@@ -8,7 +8,7 @@ namespace {
 
 std::string AxisValue(const nlohmann::json& v, const std::string& where) {
   if (v.is_string()) return v.get<std::string>();
-  if (v.is_number_integer()) return std::to_string(v.get<long>());
+  if (v.is_number_integer()) return v.dump();  // as written: never wrapped
   if (v.is_array()) {
     std::string out;
     for (const auto& x : v) out += (out.empty() ? "" : ",") + AxisValue(x, where);
@@ -59,8 +59,7 @@ Preset Preset::FromJson(const nlohmann::json& j, const std::string& origin) {
       want(v.is_string(), "a string");
       p.name = v;
     } else if (k == "version") {
-      want(v.is_number_integer(), "an integer");
-      p.version = v;
+      p.version = JsonInt(v, origin + ": preset field '" + k + "'");
     } else if (k == "description" || k == "comment") {
       want(v.is_string(), "a string");
       p.description = v;
@@ -80,14 +79,11 @@ Preset Preset::FromJson(const nlohmann::json& j, const std::string& origin) {
       want(v.is_number(), "a number");
       p.window_s = v;
     } else if (k == "windows") {
-      want(v.is_number_integer(), "an integer");
-      p.windows = v;
+      p.windows = JsonInt(v, origin + ": preset field '" + k + "'");
     } else if (k == "repetitions") {
-      want(v.is_number_integer(), "an integer");
-      p.repetitions = v;
+      p.repetitions = JsonInt(v, origin + ": preset field '" + k + "'");
     } else if (k == "invocations") {
-      want(v.is_number_integer(), "an integer");
-      p.invocations = v;
+      p.invocations = JsonInt(v, origin + ": preset field '" + k + "'");
     } else if (k == "build_s_per_container") {
       want(v.is_number(), "a number");
       p.build_s_per_container = v;

@@ -149,17 +149,13 @@ Profile Profile::FromJson(const nlohmann::json& j, const std::string& origin) {
     } else if (k == "description" || k == "comment") {
       want(v.is_string(), "a string");
     } else if (k == "layers") {
-      want(v.is_number_integer(), "an integer");
-      p.layers = v;
+      p.layers = JsonInt(v, origin + ": profile field '" + k + "'");
     } else if (k == "depth") {
-      want(v.is_number_integer(), "an integer");
-      p.depth = v;
+      p.depth = JsonInt(v, origin + ": profile field '" + k + "'");
     } else if (k == "files_per_dir") {
-      want(v.is_number_integer(), "an integer");
-      p.files_per_dir = v;
+      p.files_per_dir = JsonInt(v, origin + ": profile field '" + k + "'");
     } else if (k == "binds") {
-      want(v.is_number_integer(), "an integer");
-      p.binds = v;
+      p.binds = JsonInt(v, origin + ": profile field '" + k + "'");
     } else if (k == "proc") {
       want(v.is_boolean(), "true or false");
       p.proc = v;

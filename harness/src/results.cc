@@ -1,5 +1,6 @@
 #include "mntscale/results.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -231,7 +232,13 @@ nlohmann::json ResultSink::Document(bool complete, const std::string& reason) co
 
 void ResultSink::Write(bool complete, const std::string& reason) const {
   if (path_.empty()) return;
-  WriteFileAtomic(path_, Document(complete, reason).dump(2) + "\n");
+  // Checked before the run too; the path may have been replaced since.
+  RefuseNonRegularOutput(path_);
+  // argv and paths may hold bytes that are not UTF-8: replaced, never a throw
+  // (found by fuzz_cli_lists).
+  WriteFileAtomic(path_, Document(complete, reason).dump(2, ' ', false,
+                                                         nlohmann::json::error_handler_t::replace) +
+                             "\n");
 }
 
 std::vector<nlohmann::json> ResultSink::Aggregates(const std::vector<nlohmann::json>& entries) {
@@ -284,21 +291,84 @@ std::vector<nlohmann::json> ResultSink::Aggregates(const std::vector<nlohmann::j
   return out;
 }
 
-void CheckWritable(const std::string& path) {
-  if (path.empty()) throw UsageError("empty output path");
-  std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
-  if (dir.empty()) dir = "/";
+namespace {
+
+const char* NonRegularKind(mode_t m) {
+  if (S_ISLNK(m)) return "a symbolic link";
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISFIFO(m)) return "a FIFO";
+  if (S_ISSOCK(m)) return "a socket";
+  return nullptr;  // a regular file
+}
+
+std::string DirOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+}  // namespace
+
+bool MeasuredAnything(const std::vector<nlohmann::json>& entries) {
+  for (const auto& e : entries) {
+    if (!e.contains("skipped") && !e.value("error_occurred", false)) return true;
+  }
+  return false;
+}
+
+void RefuseNonRegularOutput(const std::string& path) {
   struct stat st;
-  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    throw UsageError("output path '" + path + "' is a directory");
+  if (lstat(path.c_str(), &st) != 0) return;  // a new path
+  if (const char* kind = NonRegularKind(st.st_mode)) {
+    throw UsageError("output path '" + path + "' is " + kind +
+                     "; --out writes only to a regular file or a new path");
   }
-  if (access(dir.c_str(), W_OK) != 0) {
-    throw UsageError("output path '" + path + "' cannot be written: directory '" + dir +
-                     "': " + ErrnoName(errno) + " (" + strerror(errno) + ")");
+}
+
+void CheckOutputPath(const std::string& path) {
+  if (path.empty()) throw UsageError("--out is empty: give the result file's path");
+  if (path.back() == '/') {
+    throw UsageError("output path '" + path + "' names a directory; give a file path");
   }
-  if (stat(path.c_str(), &st) == 0 && access(path.c_str(), W_OK) != 0) {
-    throw UsageError("output path '" + path + "' cannot be written: " + ErrnoName(errno));
+  RefuseNonRegularOutput(path);
+  const std::string dir = DirOf(path);
+  // access() says yes to root for anything, so make and remove a real file
+  // where the atomic write will make its temporary one.
+  std::string probe = dir + "/.mntscale-out-check." + std::to_string(getpid()) + ".XXXXXX";
+  int fd = mkstemp(probe.data());
+  if (fd < 0) {
+    int err = errno;
+    throw UsageError("output path '" + path + "' cannot be written: creating a file in '" + dir +
+                     "': " + ErrnoName(err) + " (" + strerror(err) + ")");
   }
+  close(fd);
+  unlink(probe.c_str());
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0) {
+    int wfd = open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (wfd < 0) {
+      int err = errno;
+      throw UsageError("output path '" + path + "' cannot be written: " + ErrnoName(err) + " (" +
+                       strerror(err) + ")");
+    }
+    close(wfd);
+  }
+}
+
+std::string DefaultOutputPath() {
+  if (mkdir("results", 0755) != 0 && errno != EEXIST) {
+    int err = errno;
+    throw UsageError("no --out given and the default directory 'results' cannot be made: " +
+                     ErrnoName(err) + " (" + strerror(err) + "); give --out FILE");
+  }
+  char stamp[32];
+  time_t t = time(nullptr);
+  struct tm tm;
+  localtime_r(&t, &tm);
+  strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+  return "results/mntscale-" + Hostname() + "-" + stamp + "-" + std::to_string(getpid()) + ".json";
 }
 
 }  // namespace mntscale

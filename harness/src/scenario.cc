@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cmath>
 #include <cstring>
 #include <map>
 
@@ -46,6 +47,7 @@ const std::string& Point::Str(const std::string& axis) const {
 int Point::Int(const std::string& axis) const {
   const std::string& v = Str(axis);
   char* end = nullptr;
+  errno = 0;
   long n = std::strtol(v.c_str(), &end, 10);
   if (v.empty() || *end || n < INT_MIN || n > INT_MAX) {
     throw std::logic_error("axis '" + axis + "' is not an integer axis (value '" + v + "')");
@@ -70,10 +72,16 @@ std::string Point::Name(const std::string& scenario) const {
 nlohmann::json Point::Params() const {
   nlohmann::json j = nlohmann::json::object();
   for (auto& [k, v] : values) {
+    errno = 0;
+    long long n = std::strtoll(v.c_str(), nullptr, 10);
     if (IsNumber(v) && v.find_first_not_of("0123456789-") == std::string::npos) {
-      j[k] = std::stol(v);
-    } else if (IsNumber(v)) {
-      j[k] = std::stod(v);
+      if (errno == ERANGE) {
+        j[k] = v;  // never a wrapped or clamped number
+      } else {
+        j[k] = n;
+      }
+    } else if (double d = std::strtod(v.c_str(), nullptr); IsNumber(v) && std::isfinite(d)) {
+      j[k] = d;
     } else {
       j[k] = v;
     }

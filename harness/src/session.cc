@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "mntscale/runtime.h"
+#include "mntscale/quietness.h"
 #include "mntscale/sandbox.h"
 #include "mntscale/sys.h"
 
@@ -219,6 +220,9 @@ RunResult Session::Measure(RunSpec spec, Entry* e) {
       waits_skip = {{"unsupported", u.what()}};
     }
   }
+  std::vector<int> cpus;
+  for (const auto& w : spec.workers) cpus.push_back(w.slot.pu.os_index);
+  observers.push_back(MakeQuietnessObserver(std::move(cpus)));
   for (auto& o : observers) spec.observers.push_back(o.get());
   // Read from the kernel while the point's namespaces are alive, so tests
   // check what a scenario built against the kernel (context.mounts holds the

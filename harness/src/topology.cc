@@ -4,7 +4,10 @@
 #include <numa.h>
 #include <numaif.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -18,6 +21,7 @@
 #include <string_view>
 #include <tuple>
 
+#include "mntscale/datafile.h"
 #include "mntscale/sys.h"
 
 namespace mntscale {
@@ -190,7 +194,84 @@ Topology Topology::Host() {
   return topo;
 }
 
+long SyntheticPuCount(const std::string& desc) {
+  // Tokens are levels separated by blanks; a level is "[type:]arity" with an
+  // optional "(attributes)" and may be preceded by "[memory children]", which
+  // add no PUs. The product saturates just past the cap.
+  long product = 1;
+  size_t i = 0;
+  bool any = false;
+  while (i < desc.size()) {
+    while (i < desc.size() && isspace(static_cast<unsigned char>(desc[i]))) ++i;
+    if (i >= desc.size()) break;
+    std::string tok;
+    int depth = 0;
+    for (; i < desc.size() && (depth > 0 || !isspace(static_cast<unsigned char>(desc[i]))); ++i) {
+      char c = desc[i];
+      if (c == '(' || c == '[') ++depth;
+      if ((c == ')' || c == ']') && depth > 0) --depth;
+      tok += c;
+    }
+    if (tok[0] == '[' || tok[0] == '(') {  // a memory child, or the root's attributes
+      size_t close = 0;
+      for (int depth = 0; close < tok.size(); ++close) {
+        depth += tok[close] == '(' || tok[close] == '[' ? 1
+                 : tok[close] == ')' || tok[close] == ']' ? -1
+                                                          : 0;
+        if (depth == 0) break;
+      }
+      if (close + 1 == tok.size()) continue;
+      throw UsageError("invalid hwloc synthetic topology '" + desc + "': level '" + tok +
+                       "' does not end where its brackets close");
+    }
+    // Strictly [TYPE:]COUNT[(attributes)], TYPE alphanumeric: hwloc itself
+    // reads laxer forms ("pack\371:78l3:12" as several levels; found by
+    // fuzz_topology_synthetic), and a form this count misreads must not
+    // reach it.
+    std::string_view t = tok;
+    if (size_t paren = t.find('('); paren != std::string_view::npos) {
+      // The attributes' closing parenthesis must end the level ("8()8()" is
+      // two levels to hwloc).
+      size_t close = paren;
+      for (int depth = 0; close < t.size(); ++close) {
+        depth += t[close] == '(' ? 1 : t[close] == ')' ? -1 : 0;
+        if (depth == 0) break;
+      }
+      t = close + 1 == t.size() ? t.substr(0, paren) : std::string_view{};
+    }
+    if (size_t colon = t.find(':'); colon != std::string_view::npos) {
+      std::string_view type = t.substr(0, colon);
+      bool ok = !type.empty() && isalpha(static_cast<unsigned char>(type[0]));
+      for (char c : type) ok &= isalnum(static_cast<unsigned char>(c)) != 0;
+      t = ok ? t.substr(colon + 1) : std::string_view{};
+    }
+    long arity = 0;
+    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), arity);
+    if (t.empty() || ec != std::errc() || end != t.data() + t.size() || arity < 1) {
+      throw UsageError("invalid hwloc synthetic topology '" + desc + "': level '" + tok +
+                       "' is not TYPE:COUNT (expected a form such as 'pack:2 numa:1 core:24 pu:2')");
+    }
+    any = true;
+    product = std::min(product * std::min(arity, kMaxTopologyPus + 1), kMaxTopologyPus + 1);
+  }
+  if (!any) throw UsageError("invalid hwloc synthetic topology '" + desc + "': no levels");
+  return product;
+}
+
+namespace {
+
+void RequirePuCap(long pus, const std::string& what) {
+  if (pus > kMaxTopologyPus) {
+    throw UsageError(what + " has more than " + std::to_string(kMaxTopologyPus) +
+                     " PUs, the cap (the largest real machines "
+                     "have under 2,000; hwloc needs minutes for a topology this large)");
+  }
+}
+
+}  // namespace
+
 Topology Topology::Synthetic(const std::string& desc) {
+  RequirePuCap(SyntheticPuCount(desc), "synthetic topology '" + desc + "'");
   HwlocHandle h;
   if (hwloc_topology_set_synthetic(h.get(), desc.c_str()) < 0) {
     int err = errno;
@@ -201,12 +282,69 @@ Topology Topology::Synthetic(const std::string& desc) {
   return TopologyBuilder::Build(h.get(), "synthetic:" + desc);
 }
 
+namespace {
+
+bool XmlLoadsInChild(const std::string& path) {
+  pid_t pid = fork();
+  if (pid < 0) throw SysError("fork", "hwloc XML probe of " + path, errno);
+  if (pid == 0) {
+    // Die by the signal itself: no sanitizer or fuzzer crash handler here.
+    for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL}) signal(sig, SIG_DFL);
+    int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0) dup2(devnull, STDERR_FILENO);  // hwloc's own complaints: the parent says why
+    hwloc_topology_t t;
+    bool ok = hwloc_topology_init(&t) == 0 && hwloc_topology_set_xml(t, path.c_str()) == 0 &&
+              hwloc_topology_load(t) == 0;
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) throw SysError("waitpid", "hwloc XML probe of " + path, errno);
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+}  // namespace
+
 Topology Topology::Xml(const std::string& path) {
   // hwloc's own message for a missing file is a bare -1; check first so the
   // error names the path and errno.
-  std::string text;
-  if (int err = ReadWholeFile(path, &text)) {
-    throw UsageError("cannot read topology XML '" + path + "': " + ErrnoText(err));
+  std::string text = ReadDataFile(path, "topology XML");
+  // Every PU is an element of its own, so counting them bounds the work
+  // before hwloc parses anything (either quote style).
+  // Character references could spell "PU" past the count below; hwloc's own
+  // exports do not use them.
+  if (text.find("&#") != std::string::npos) {
+    throw UsageError("topology XML '" + path +
+                     "' uses character references (&#...;); export it with lstopo --of xml");
+  }
+  long pus = 0, objects = 0;
+  for (size_t at = text.find("type"); at != std::string::npos && pus <= kMaxTopologyPus;
+       at = text.find("type", at + 1)) {
+    size_t i = text.find_first_not_of(" \t\r\n", at + 4);
+    if (i == std::string::npos || text[i] != '=') continue;
+    i = text.find_first_not_of(" \t\r\n", i + 1);
+    if (i != std::string::npos && (text[i] == '"' || text[i] == '\'') &&
+        text.compare(i + 1, 2, "PU") == 0 && i + 3 < text.size() && text[i + 3] == text[i]) {
+      ++pus;
+    }
+  }
+  for (size_t at = text.find("<object"); at != std::string::npos; at = text.find("<object", at + 1)) {
+    ++objects;
+  }
+  if (objects > 8 * kMaxTopologyPus) {
+    throw UsageError("topology XML '" + path + "' has " + std::to_string(objects) +
+                     " objects; more than a machine of " + std::to_string(kMaxTopologyPus) +
+                     " PUs would have");
+  }
+  RequirePuCap(pus, "topology XML '" + path + "'");
+  // hwloc 2.9's XML loader dereferences NULL on some malformed files (a
+  // mangled attribute of the Machine object; found by fuzz_topology_xml).
+  // Load it in a child first, so such a file is a usage error, not a SIGSEGV.
+  if (!XmlLoadsInChild(path)) {
+    throw UsageError("cannot load topology XML '" + path +
+                     "': hwloc rejected it or crashed on it; is it an hwloc export "
+                     "(lstopo --of xml)?");
   }
   HwlocHandle h;
   if (hwloc_topology_set_xml(h.get(), path.c_str()) < 0 || hwloc_topology_load(h.get()) < 0) {
@@ -225,10 +363,7 @@ namespace {
 
 // A file named by --topology: hwloc XML, or text holding a synthetic string.
 Topology LoadFile(const std::string& path) {
-  std::string text;
-  if (int err = ReadWholeFile(path, &text)) {
-    throw UsageError("cannot read topology file '" + path + "': " + ErrnoText(err));
-  }
+  std::string text = ReadDataFile(path, "topology file");
   std::string_view body = Trim(text);
   if (!body.empty() && body.front() == '<') return Topology::Xml(path);
   std::istringstream in(text);
@@ -258,8 +393,8 @@ Topology Topology::Load(const std::string& spec) {
     // Meant as a path: say why it is not there rather than trying it as a
     // name or a synthetic string.
     struct stat st;
-    int err = stat(spec.c_str(), &st) < 0 ? errno : EISDIR;
-    throw UsageError("cannot load topology '" + spec + "': " + ErrnoText(err));
+    if (stat(spec.c_str(), &st) == 0) ReadDataFile(spec, "topology");  // says what it is
+    throw UsageError("cannot load topology '" + spec + "': " + ErrnoText(errno));
   } else {
     bool found = false;
     for (const char* ext : {"", ".xml", ".synthetic"}) {

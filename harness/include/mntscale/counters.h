@@ -26,6 +26,12 @@ std::string ListEvents();
 // The default event names for this machine's PMU (vendor/model aware).
 std::vector<std::string> DefaultEvents();
 
+// Resolves each name now, before anything is built (libpfm4, or the software
+// events without it): a name no encoder knows is a UsageError naming it. A
+// known event this machine cannot count passes here and is reported
+// "unsupported" in the result.
+void ValidateEvents(const std::vector<std::string>& names);
+
 // Counts events on each worker. An event that cannot be opened is reported as
 // {"unsupported": reason} and the run goes on; never as 0.
 std::unique_ptr<RunObserver> MakeCounterObserver(const CounterConfig& config);

@@ -12,6 +12,14 @@ namespace mntscale {
 
 inline constexpr int kSchemaVersion = 1;
 
+// Exit status of a run in which no point could be measured: every one was
+// unsupported, skipped or failed (README, "Exit codes").
+inline constexpr int kExitNothingMeasured = 3;
+
+// True when at least one iteration entry holds a measurement (neither
+// "skipped" nor "error_occurred").
+bool MeasuredAnything(const std::vector<nlohmann::json>& entries);
+
 // Everything a result needs to be compared a year later on another machine.
 // `extra` is merged in (config, profile, placement, ...).
 nlohmann::json CollectContext(const Topology& topo, const nlohmann::json& extra);
@@ -46,8 +54,18 @@ class ResultSink {
   std::vector<nlohmann::json> entries_;
 };
 
-// Checks that path can be written (its directory exists and is writable),
-// without leaving anything behind. Throws UsageError naming the path.
-void CheckWritable(const std::string& path);
+// The --out pre-check, before anything is built: refuses an empty path, and
+// anything already at the path that is not a regular file (a device, FIFO,
+// socket, directory or symbolic link), then creates and removes a real file
+// in the target directory (root too: access() would say yes to /proc) and
+// opens an existing file for writing without changing it. Throws UsageError
+// naming the path.
+void CheckOutputPath(const std::string& path);
+// The part of that check the atomic writer repeats before each rename.
+void RefuseNonRegularOutput(const std::string& path);
+
+// Where a run without --out writes: results/mntscale-HOST-STAMP-PID.json
+// under the working directory (made if missing).
+std::string DefaultOutputPath();
 
 }  // namespace mntscale

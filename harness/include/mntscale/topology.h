@@ -23,6 +23,17 @@ struct TopologySummary {
   std::string cpu_vendor;
 };
 
+// The most PUs a non-host topology may have. The largest real machines have
+// under 2,000 (a 32-socket HPE Superdome Flex: 1,792; a 2-socket EPYC 9965:
+// 768); hwloc's cost grows steeply past this (4,096 PUs: 0.3 s, 16,384:
+// 7.8 s), so larger inputs are refused before hwloc sees them.
+inline constexpr long kMaxTopologyPus = 4096;
+
+// The PUs an hwloc synthetic string describes (the product of its level
+// counts), saturated at kMaxTopologyPus + 1; computed without hwloc. Throws
+// UsageError when a level has no count.
+long SyntheticPuCount(const std::string& desc);
+
 class Topology {
  public:
   // The machine we run on.

@@ -1,0 +1,56 @@
+// The command line's list values, as the harness parses them: the input's
+// lines are a placement, an axis value list (expanded into points and range
+// checked) and an --events list (resolved through libpfm4).
+#include <cstdint>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "mntscale/counters.h"
+#include "mntscale/scenario.h"
+#include "mntscale/sys.h"
+#include "mntscale/topology.h"
+
+namespace {
+
+const mntscale::ScenarioInfo& FuzzScenario() {
+  static const mntscale::ScenarioInfo s{
+      .name = "fuzz",
+      .mechanism = "",
+      .expect = "",
+      .axes = {{"layers", "10"}, {"containers", "1"}, {"workers", "1"}, {"op", "stat"}},
+      .run = nullptr};
+  return s;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::istringstream in(std::string(reinterpret_cast<const char*>(data), size));
+  std::string placement, axis, list, events;
+  std::getline(in, placement);
+  std::getline(in, axis);
+  std::getline(in, list);
+  std::getline(in, events);
+  try {
+    mntscale::PlacementSpec::Parse(placement).ToString();
+  } catch (const mntscale::UsageError&) {
+  }
+  if (list.size() < 512) {  // the cartesian product is the input's own size
+    try {
+      for (const mntscale::Point& p : mntscale::ExpandPoints(FuzzScenario(), {{axis, list}})) {
+        mntscale::CheckAxisRanges(p);
+        (void)p.Params().dump();
+      }
+    } catch (const mntscale::UsageError&) {
+    }
+  }
+  std::vector<std::string> names;
+  std::stringstream es(events);
+  for (std::string n; std::getline(es, n, ',');) names.push_back(n);
+  try {
+    mntscale::ValidateEvents(names);
+  } catch (const mntscale::UsageError&) {
+  }
+  return 0;
+}
