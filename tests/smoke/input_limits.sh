@@ -58,7 +58,7 @@ check "--events has an empty value" "${R[@]}" --events ""
 check "workers: empty value" "${R[@]}" --set workers=
 # Refused before the farm is built (and so leave no work directory).
 check "workers = 0" "${R[@]}" --set workers=0
-check "non-printable or non-ASCII" "${R[@]}" --set op=$'\xff'  # fuzz_cli_lists: not UTF-8
+check "op must be one of" "${R[@]}" --set op=$'\xff'  # fuzz_cli_lists: not UTF-8
 check "binds = 5000" run --scenario farm_build --set binds=5000 --out "$TMP/out.json"
 check "has the axis 'binds'" "${R[@]}" --binds 5
 [ -e "$TMP/out.json" ] && { echo "FAIL: a refused run wrote its output"; fail=1; }
