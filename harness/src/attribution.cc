@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "attribution_internal.h"
+#include "mntscale/attribution.h"
 #include "mntscale/counters.h"
 #include "mntscale/sys.h"
 #include "perf_ring.h"

@@ -1,3 +1,4 @@
+#include "mntscale/attribution.h"
 #include "mntscale/session.h"
 
 #include <signal.h>

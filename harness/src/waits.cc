@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "attribution_internal.h"
+#include "mntscale/attribution.h"
 #include "mntscale/counters.h"
 #include "mntscale/histogram.h"
 #include "mntscale/sandbox.h"

@@ -14,6 +14,7 @@
 #include <future>
 #include <thread>
 
+#include "mntscale/attribution.h"
 #include "mntscale/counters.h"
 #include "mntscale/sys.h"
 
