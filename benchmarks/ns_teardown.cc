@@ -107,7 +107,7 @@ MNTSCALE_SCENARIO(
                  IntAxis("parallel", "1,4", 1, 4096, "concurrent teardowns"),
                  axes::Rounds("3")},
         .run = NsTeardown,
-        .claims = {claims::Grows("teardown_wall_ns", "mounts", 2,
+        .claims = {claims::Grows("per_ns_p50_ns", "mounts", 2,
                                  "tearing down a namespace costs more with more mounts")},
     });
 
