@@ -66,7 +66,7 @@ MNTSCALE_SCENARIO(
         .name = "bind_children_scan",
         .mechanism = "__has_locked_children scan of every child mount in a non-recursive bind or "
                      "open_tree clone",
-        .expect = "time per bind/clone linear in C",
+        .expect = "time per bind/clone linear in children",
         .axes = {IntAxis("children", "0,100,1000,10000", 0, 1000000, "child mounts").Alias("C"),
                  EnumAxis("method", "bind,open_tree", {"bind", "open_tree"})},
         .run = BindChildrenScan,

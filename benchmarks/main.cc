@@ -3,6 +3,7 @@
 // Benchmark's JSON format with a richer context.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <functional>
 #include <memory>
 
 #include "mntscale/counters.h"
@@ -17,20 +18,12 @@
 namespace mntscale {
 namespace {
 
-// Preset values fill what the command line did not say.
-void ApplyPreset(const Preset& p, const CLI::App& cmd, RunRequest* r) {
-  auto given = [&](const char* opt) {
+// Whether the command line gave an option (preset values fill the rest).
+std::function<bool(const char*)> Given(const CLI::App& cmd) {
+  return [&cmd](const char* opt) {
     const CLI::Option* o = cmd.get_option_no_throw(opt);
     return o && o->count() > 0;
   };
-  if (!given("--scenario")) r->scenarios.clear();
-  if (!given("--profile")) r->profile = p.profile;
-  if (!given("--placement")) r->cfg.placement = p.placement;
-  if (!given("--mode")) r->mode = p.mode;
-  if (!given("--warmup")) r->cfg.warmup_s = p.warmup_s;
-  if (!given("--window")) r->cfg.window_s = p.window_s;
-  if (!given("--windows")) r->cfg.windows = p.windows;
-  if (!given("--repetitions")) r->cfg.repetitions = p.repetitions;
 }
 
 // An option given with an empty value ("--containers ''") is an error, never
@@ -83,36 +76,6 @@ int CmdRun(RunRequest& req, const Preset* preset, bool wait) {
   }
   sandbox.Leave();
   return status;
-}
-
-int CmdList(bool json) {
-  if (json) {
-    printf("%s\n", ListJson().dump(2).c_str());
-    return 0;
-  }
-  for (const ScenarioInfo* s : AllScenarios()) {
-    printf("%-22s %s\n", s->name, s->mechanism);
-    printf("%-22s expect: %s\n", "", s->expect);
-    for (const Axis& a : s->axes) {
-      std::string range = a.type == AxisType::kEnum
-                              ? "{" + [&] {
-                                  std::string v;
-                                  for (auto& x : a.Values()) v += (v.empty() ? "" : "|") + x;
-                                  return v;
-                                }() + "}"
-                              : a.type == AxisType::kBool ? "{0|1}"
-                                                          : std::to_string(a.min) + ".." +
-                                                                std::to_string(a.max);
-      printf("%-22s   %-18s = %-22s %s %s%s\n", "", a.name.c_str(), a.defaults.c_str(),
-             a.TypeName(), range.c_str(), a.farm ? " (farm shape)" : "");
-    }
-    for (const Claim& c : s->claims) printf("%-22s claim: %s\n", "", c.text.c_str());
-    if (s->unsupported && s->unsupported()) {
-      printf("%-22s skipped: unsupported: %s\n", "", s->unsupported());
-    }
-  }
-  printf("\nops: %s\n", OpNames().c_str());
-  return 0;
 }
 
 // Options `run` and `plan` share, so a plan costs exactly what run would do.
@@ -191,7 +154,6 @@ int Main(int argc, char** argv) {
   RunRequest preq;
   std::vector<std::string> pshort;
   std::string plan_topo = "host", plan_preset;
-  int plan_workers = 0;  // placements alone: how many workers
   CLI::App* plan = app.add_subcommand("plan", "Show where workers would run and what a run costs");
   AddPlanOptions(plan, &preq, &pshort);
   plan->add_option("--topology", plan_topo,
@@ -209,7 +171,10 @@ int Main(int argc, char** argv) {
   }
 
   if (profile_cmd.parsed()) return profile_cmd.Run();
-  if (*list) return CmdList(list_json);
+  if (*list) {
+    printf("%s", list_json ? (ListJson().dump(2) + "\n").c_str() : ListText().c_str());
+    return 0;
+  }
   if (*run) {
     RejectEmptyValues(*run);
     if (req.events == "list") {
@@ -229,7 +194,7 @@ int Main(int argc, char** argv) {
     std::unique_ptr<Preset> preset;
     if (!preset_name.empty()) {
       preset = std::make_unique<Preset>(Preset::Load(preset_name));
-      ApplyPreset(*preset, *run, &req);
+      ApplyPreset(*preset, Given(*run), &req);
       req.cfg.cli["preset"] = preset->ToJson();
     }
     return CmdRun(req, preset.get(), wait);
@@ -237,35 +202,15 @@ int Main(int argc, char** argv) {
   // plan: a preset, an ad-hoc run (any run option besides --workers N), or
   // where N workers (default: one per PU) go under the placements.
   TakeShorthands(pshort, *plan, &preq);
-  Topology topo = Topology::Load(plan_topo);
-  bool adhoc = !preq.sets.empty() || plan->get_option("--scenario")->count() > 0;
-  for (auto& [axis, list] : preq.axis_options) adhoc |= axis != "workers";
-  if (!adhoc && !preq.axis_options.empty()) {
-    plan_workers = std::stoi(IntAxis("--workers", "", 1, 1 << 20).Check(preq.axis_options[0].second));
+  const bool placement_given = plan->get_option("--placement")->count() > 0;
+  std::unique_ptr<Preset> preset;
+  if (!plan_preset.empty()) {
+    preset = std::make_unique<Preset>(Preset::Load(plan_preset));
+    ApplyPreset(*preset, Given(*plan), &preq);
   }
-  if (!plan_preset.empty() || adhoc) {
-    std::unique_ptr<Preset> preset;
-    if (!plan_preset.empty()) {
-      preset = std::make_unique<Preset>(Preset::Load(plan_preset));
-      ApplyPreset(*preset, *plan, &preq);
-    } else {
-      preset = std::make_unique<Preset>(AdHocPreset());
-    }
-    ResolveRequest(&preq);
-    // Points that do not fit a placement show as "too many", not as an error.
-    RunRequest shared = preq;
-    shared.cfg.placement = PlacementSpec::Parse(preq.cfg.placement).ToString() + ",share";
-    Plan p = preset->scenarios.empty() ? MakePlan(shared, topo) : MakePresetPlan(*preset, shared, topo);
-    printf("%s", FormatPresetPlan(*preset, p, preq, topo).c_str());
-    return 0;
-  }
-  if (!plan->get_option("--placement")->count()) {
-    printf("%s", FormatPlacements(topo, plan_workers).c_str());
-    return 0;
-  }
-  PlacementSpec spec = PlacementSpec::Parse(preq.cfg.placement);
-  int n = plan_workers > 0 ? plan_workers : PusOf(topo, spec);
-  printf("%s", FormatPlan(topo, spec, PlanPlacement(topo, spec, n)).c_str());
+  const bool adhoc = plan->get_option("--scenario")->count() > 0;
+  printf("%s", PlanCommand(preset.get(), preq, Topology::Load(plan_topo), placement_given, adhoc)
+                   .c_str());
   return 0;
 }
 

@@ -155,6 +155,18 @@ int Plan::PointCount() const {
   return n;
 }
 
+void ApplyPreset(const Preset& p, const std::function<bool(const char*)>& given,
+                 RunRequest* r) {
+  if (!given("--scenario")) r->scenarios.clear();
+  if (!given("--profile")) r->profile = p.profile;
+  if (!given("--placement")) r->cfg.placement = p.placement;
+  if (!given("--mode")) r->mode = p.mode;
+  if (!given("--warmup")) r->cfg.warmup_s = p.warmup_s;
+  if (!given("--window")) r->cfg.window_s = p.window_s;
+  if (!given("--windows")) r->cfg.windows = p.windows;
+  if (!given("--repetitions")) r->cfg.repetitions = p.repetitions;
+}
+
 void ResolveRequest(RunRequest* req) {
   req->cfg.mode = ParseMode(req->mode);
   if (req->cfg.farm != "builtin" && req->cfg.farm != "runc" && req->cfg.farm != "crun") {
@@ -393,6 +405,31 @@ std::string FormatPresetPlan(const Preset& preset, const Plan& plan, const RunRe
                preset.invocations, all, static_cast<int>(all) / 60, static_cast<int>(all) % 60);
   }
   return out;
+}
+
+std::string PlanCommand(const Preset* preset, RunRequest req, const Topology& topo,
+                        bool placement_given, bool scenario_given) {
+  bool adhoc = scenario_given || !req.sets.empty();
+  int workers = 0;
+  for (auto& [axis, list] : req.axis_options) adhoc |= axis != "workers";
+  if (!adhoc && !req.axis_options.empty()) {
+    workers = std::stoi(axes::Workers("").Check(req.axis_options[0].second));
+  }
+  if (preset || adhoc) {
+    Preset adhoc_preset = AdHocPreset();
+    if (!preset) preset = &adhoc_preset;
+    ResolveRequest(&req);
+    // Points that do not fit a placement show as "too many", not as an error.
+    RunRequest shared = req;
+    shared.cfg.placement = PlacementSpec::Parse(req.cfg.placement).ToString() + ",share";
+    Plan p = preset->scenarios.empty() ? MakePlan(shared, topo)
+                                       : MakePresetPlan(*preset, shared, topo);
+    return FormatPresetPlan(*preset, p, req, topo);
+  }
+  if (!placement_given) return FormatPlacements(topo, workers);
+  PlacementSpec spec = PlacementSpec::Parse(req.cfg.placement);
+  int n = workers > 0 ? workers : PusOf(topo, spec);
+  return FormatPlan(topo, spec, PlanPlacement(topo, spec, n));
 }
 
 int RunPlan(const Plan& plan, Session& session) {

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <climits>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <map>
 
@@ -480,6 +481,38 @@ nlohmann::json ListJson() {
   nlohmann::json sc = nlohmann::json::array();
   for (const ScenarioInfo* s : AllScenarios()) sc.push_back(s->ToJson());
   return {{"schema", "mntscale-list/1"}, {"scenarios", sc}, {"ops", OpList()}};
+}
+
+std::string ListText() {
+  std::string out;
+  auto line = [&](const std::string& a, const std::string& b) {
+    char buf[24];
+    snprintf(buf, sizeof buf, "%-22s ", a.c_str());
+    out += buf + b + "\n";
+  };
+  for (const ScenarioInfo* s : AllScenarios()) {
+    line(s->name, s->mechanism);
+    line("", std::string("expect: ") + s->expect);
+    for (const Axis& a : s->axes) {
+      std::string range;
+      if (a.type == AxisType::kEnum || a.type == AxisType::kBool) {
+        range = "{" + Join(a.type == AxisType::kBool ? std::vector<std::string>{"0", "1"}
+                                                      : a.Values(),
+                           "|") + "}";
+      } else {
+        range = std::to_string(a.min) + ".." + std::to_string(a.max);
+      }
+      char buf[512];
+      snprintf(buf, sizeof buf, "  %-18s = %-22s %s %s%s", a.name.c_str(), a.defaults.c_str(),
+               a.TypeName(), range.c_str(), a.farm ? " (farm shape)" : "");
+      line("", buf);
+    }
+    for (const Claim& c : s->claims) line("", "claim: " + c.text);
+    if (s->unsupported && s->unsupported()) {
+      line("", std::string("skipped: unsupported: ") + s->unsupported());
+    }
+  }
+  return out + "\nops: " + OpNames() + "\n";
 }
 
 }  // namespace mntscale

@@ -4,6 +4,7 @@
 // anything, so every refusal happens before the sandbox exists.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,6 +39,10 @@ struct Plan {
   int max_containers = 0;
   int PointCount() const;
 };
+
+// Fills from the preset what the command line did not give (given("--window")).
+void ApplyPreset(const Preset& preset, const std::function<bool(const char*)>& given,
+                 RunRequest* req);
 
 // Loads the profile, parses mode and events into req->cfg (a UsageError for
 // an unknown event or mode).
@@ -77,6 +82,13 @@ int PusOf(const Topology& topo, const PlacementSpec& spec);
 std::string FormatPlacements(const Topology& topo, int workers);  // every placement
 std::string FormatPresetPlan(const Preset& preset, const Plan& plan, const RunRequest& req,
                              const Topology& topo);
+
+// `mntscale plan`: a preset's or an ad-hoc run's points, placements and time
+// (when a preset, --scenario, --set or an axis other than --workers is
+// given), else where --workers N (default: one per PU) go under the
+// placement given, or under every placement.
+std::string PlanCommand(const Preset* preset, RunRequest req, const Topology& topo,
+                        bool placement_given, bool scenario_given);
 
 // Runs every point of the plan in a session, repetition-major per point.
 // Returns 130 when interrupted, 0 otherwise.

@@ -178,7 +178,8 @@ std::vector<Point> ExpandPoints(const ScenarioInfo& s,
 // The comma list, empty items refused ("1,,2" and "" are errors).
 std::vector<std::string> SplitAxisList(const std::string& axis, const std::string& list);
 
-// Every registered scenario as `list --json` gives it.
+// Every registered scenario as `list --json` gives it, and as `list` prints it.
 nlohmann::json ListJson();
+std::string ListText();
 
 }  // namespace mntscale
