@@ -168,11 +168,58 @@ std::vector<Slot> Session::Slots(const Point& p, int count, const std::string& p
   return out;
 }
 
+// The observers a point's measured interval gets, by the run's options:
+// counters, the kernel sampler, the wait tracer (after the sampler: its
+// Report feeds the decomposition) and the quietness record. One that cannot
+// work here is recorded as {"unsupported": why} in its place.
+Session::PointObservers Session::MakePointObservers(std::vector<int> cpus) const {
+  PointObservers p;
+  if (config_.counters) {
+    CounterConfig cc;
+    cc.events = config_.events;
+    p.list.push_back(MakeCounterObserver(cc));
+  }
+  if (config_.attribute || config_.waits) {
+    try {
+      SamplerConfig sc;
+      sc.frequency_hz = config_.sample_hz;
+      p.list.push_back(MakeKernelSampler(sc));
+    } catch (const Unsupported& u) {
+      p.skipped["attribution"] = {{"unsupported", u.what()}};
+    }
+  }
+  if (config_.waits) {
+    try {
+      p.list.push_back(MakeWaitTracer(WaitConfig{}));
+    } catch (const Unsupported& u) {
+      p.skipped["waits"] = {{"unsupported", u.what()}};
+      p.skipped["time_decomposition"] = {{"unsupported", u.what()}};
+    }
+  }
+  if (!cpus.empty()) p.list.push_back(MakeQuietnessObserver(std::move(cpus)));
+  return p;
+}
+
+void Session::PointObservers::Report(nlohmann::json* entry) const {
+  // The wait tracer's decomposition reads "attribution": its skip goes first;
+  // the waits' own skip last, so nothing writes over it.
+  if (skipped.contains("attribution")) (*entry)["attribution"] = skipped["attribution"];
+  for (const auto& o : list) o->Report(entry);
+  for (const char* k : {"waits", "time_decomposition"}) {
+    if (skipped.contains(k)) (*entry)[k] = skipped[k];
+  }
+}
+
 EventResult Session::Events(EventSpec spec, Entry* e) {
   spec.mode = config_.mode;
   spec.interrupt = &g_interrupted;
+  // The actors get the same counters, sampler and wait tracer as runner
+  // workers; with several calls per point the entry keeps the last one's.
+  PointObservers obs = MakePointObservers({});
+  for (auto& o : obs.list) spec.observers.push_back(o.get());
   EventResult r = RunEvents(spec);
   if (!e) return r;
+  obs.Report(&e->json());
   nlohmann::json& run = e->json()["event_run"];
   if (!run.is_object()) run = nlohmann::json::object();
   const double span = run.value("span_s", 0.0), sum = run.value("sum_s", 0.0);
@@ -197,34 +244,10 @@ RunResult Session::Measure(RunSpec spec, Entry* e) {
   spec.mode = config_.mode;
   spec.latency = spec.latency || config_.latency;
   spec.interrupt = &g_interrupted;
-  std::vector<std::unique_ptr<RunObserver>> observers;
-  if (config_.counters) {
-    CounterConfig cc;
-    cc.events = config_.events;
-    observers.push_back(MakeCounterObserver(cc));
-  }
-  nlohmann::json attribution_skip, waits_skip;
-  if (config_.attribute || config_.waits) {
-    try {
-      SamplerConfig sc;
-      sc.frequency_hz = config_.sample_hz;
-      observers.push_back(MakeKernelSampler(sc));
-    } catch (const Unsupported& u) {
-      attribution_skip = {{"unsupported", u.what()}};
-    }
-  }
-  if (config_.waits) {
-    // After the sampler: its Report feeds the decomposition.
-    try {
-      observers.push_back(MakeWaitTracer(WaitConfig{}));
-    } catch (const Unsupported& u) {
-      waits_skip = {{"unsupported", u.what()}};
-    }
-  }
   std::vector<int> cpus;
   for (const auto& w : spec.workers) cpus.push_back(w.slot.pu.os_index);
-  observers.push_back(MakeQuietnessObserver(std::move(cpus)));
-  for (auto& o : observers) spec.observers.push_back(o.get());
+  PointObservers obs = MakePointObservers(std::move(cpus));
+  for (auto& o : obs.list) spec.observers.push_back(o.get());
   // Read from the kernel while the point's namespaces are alive, so tests
   // check what a scenario built against the kernel (context.mounts holds the
   // same census from before the run), not against the scenario's arithmetic.
@@ -234,12 +257,7 @@ RunResult Session::Measure(RunSpec spec, Entry* e) {
   int measured = 0;
   for (const auto& w : spec.workers) measured += w.measured;
   e->FromRun(r, measured);
-  if (!attribution_skip.is_null()) e->json()["attribution"] = attribution_skip;
-  for (auto& o : observers) o->Report(&e->json());
-  if (!waits_skip.is_null()) {
-    e->json()["waits"] = waits_skip;
-    e->json()["time_decomposition"] = waits_skip;
-  }
+  obs.Report(&e->json());
   if (!r.error.empty()) throw std::runtime_error(r.error);
   return r;
 }

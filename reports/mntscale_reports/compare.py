@@ -75,6 +75,9 @@ class PointResult:
     q_value: float = None
     cv_a: float = None  # of the invocation means
     cv_b: float = None
+    # Repetitions flagged "noisy" by mntscale (other tasks used the worker CPUs while it measured).
+    noisy_a: int = 0
+    noisy_b: int = 0
     verdict: str = INCONCLUSIVE
     reason: str = ""
     fails_gate: bool = False
@@ -150,6 +153,11 @@ def _verdict(r, opts):
     return NO_CHANGE, f"{why}; CI within ±{opts.margin:g}%"
 
 
+def noisy_reps(points):
+    """Repetitions measured while other tasks used their worker CPUs (the entry's "noisy" flag)."""
+    return sum(1 for p in points for rep in p.reps if isinstance(rep, dict) and rep.get("noisy"))
+
+
 def compare_point(key, points_a, points_b, opts):
     a, b = invocation_samples(points_a), invocation_samples(points_b)
     mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
@@ -157,6 +165,7 @@ def compare_point(key, points_a, points_b, opts):
                     reps_a=sum(len(p.values(THROUGHPUT)) for p in points_a),
                     reps_b=sum(len(p.values(THROUGHPUT)) for p in points_b),
                     mean_a=mean_a, mean_b=mean_b,
+                    noisy_a=noisy_reps(points_a), noisy_b=noisy_reps(points_b),
                     change_pct=stats.pct_change(a, b) if mean_a > 0 else None)
     if min(len(a), len(b)) >= 2 and min(a + b) > 0:
         seed = stats.seed_for(key[0] + key[1])
@@ -220,7 +229,14 @@ def _row(p):
     ci = "—" if p.ci_low is None else f"[{p.ci_low:+.2f}, {p.ci_high:+.2f}]"
     return (f"| `{p.run_name}` | {p.mean_a:,.0f} | {p.mean_b:,.0f} | {_fmt(p.change_pct, '+.2f')}% | {ci} | "
             f"{_fmt(p.q_value, '.3g')} ({_fmt(p.p_value, '.3g')}) | {p.n_a}/{p.n_b} ({p.reps_a}/{p.reps_b}) | "
-            f"**{p.verdict}** | {p.reason} |")
+            f"**{p.verdict}** | {p.reason}{_noisy_note(p)} |")
+
+
+def _noisy_note(p):
+    if not (p.noisy_a or p.noisy_b):
+        return ""
+    return (f"; ⚠ noisy: {p.noisy_a}/{p.reps_a} A and {p.noisy_b}/{p.reps_b} B repetitions measured "
+            "while other tasks used the worker CPUs")
 
 
 def headline(comparison):

@@ -192,3 +192,23 @@ def test_pass_with_no_point_decided_has_its_own_headline_and_exit_code(tmp_path)
     assert json.loads((tmp_path / "c.json").read_text())["status"] == "NO VERDICT"
     decided = run_cli("compare", BASE, os.path.join(COMPARE_FIXTURES, "same"))
     assert decided.returncode == 0 and "**PASS**" in decided.stdout
+
+
+def test_noisy_repetitions_are_counted_and_shown(tmp_path):
+    """Issue 14: a repetition mntscale flagged "noisy" (other tasks used its worker CPUs) is counted
+    per side and named in the comparison's row, so a slowdown measured beside another run is not
+    read as the kernel's."""
+    noisy_dir = tmp_path / "noisy"
+    noisy_dir.mkdir()
+    for name in sorted(os.listdir(os.path.join(COMPARE_FIXTURES, "same"))):
+        doc = json.load(open(os.path.join(COMPARE_FIXTURES, "same", name), encoding="utf-8"))
+        for b in doc["benchmarks"]:
+            if b.get("run_type") == "iteration":
+                b["noisy"] = {"reason": "other tasks took 50% of the worker CPUs", "other_share": 0.5}
+        (noisy_dir / name).write_text(json.dumps(doc))
+    out = tmp_path / "cmp"
+    proc = run_cli("compare", BASE, noisy_dir, "--out", out, "--json", tmp_path / "c.json")
+    assert proc.returncode in (0, 3), proc.stdout + proc.stderr
+    doc = json.loads((tmp_path / "c.json").read_text())
+    assert all(p["noisy_a"] == 0 and p["noisy_b"] == p["reps_b"] > 0 for p in doc["points"]), doc["points"]
+    assert "⚠ noisy: 0/" in (out / "compare.md").read_text()

@@ -98,6 +98,13 @@ class Session {
   void Finish();
 
  private:
+  struct PointObservers {
+    std::vector<std::unique_ptr<RunObserver>> list;
+    nlohmann::json skipped = nlohmann::json::object();  // "attribution"/"waits": unsupported
+    void Report(nlohmann::json* entry) const;
+  };
+  PointObservers MakePointObservers(std::vector<int> cpus) const;
+
   SessionConfig config_;
   Topology topo_;
   std::unique_ptr<ResultSink> sink_;
