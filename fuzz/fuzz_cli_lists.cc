@@ -1,6 +1,6 @@
 // The command line's list values, as the harness parses them: the input's
-// lines are a placement, an axis value list (expanded into points and range
-// checked) and an --events list (resolved through libpfm4).
+// lines are a placement, an axis value list (expanded into points, each value
+// checked by its typed axis) and an --events list (resolved through libpfm4).
 #include <cstdint>
 #include <sstream>
 #include <string>
@@ -18,7 +18,12 @@ const mntscale::ScenarioInfo& FuzzScenario() {
       .name = "fuzz",
       .mechanism = "",
       .expect = "",
-      .axes = {{"layers", "10"}, {"containers", "1"}, {"workers", "1"}, {"op", "stat"}},
+      .axes = {mntscale::axes::Layers("10"), mntscale::axes::Containers("1"),
+               mntscale::axes::Workers("1"), mntscale::axes::Op("stat"),
+               mntscale::EnumAxis("method", "a", {"a", "b"}).ValueAlias("old", "a"),
+               mntscale::BoolAxis("churn", "0"),
+               mntscale::DurationAxis("period", "1s", 1, 60000),
+               mntscale::IntAxis("peers", "1", 1, 100000).Alias("N")},
       .run = nullptr};
   return s;
 }
@@ -39,8 +44,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (list.size() < 512) {  // the cartesian product is the input's own size
     try {
       for (const mntscale::Point& p : mntscale::ExpandPoints(FuzzScenario(), {{axis, list}})) {
-        mntscale::CheckAxisRanges(p);
         (void)p.Params().dump();
+        (void)p.Name("fuzz");
       }
     } catch (const mntscale::UsageError&) {
     }
