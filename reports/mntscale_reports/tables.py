@@ -80,8 +80,9 @@ def points_table(points):
         tput = summarize([p], "items_per_second")
         share = summarize([p], sys_share)
         lat = [summarize([p], latency_of(q)) for q in ("p50", "p99")]
+        noisy = sum(1 for r in p.reps if isinstance(r, dict) and r.get("noisy"))
         rows.append(_group_cells(p.group)[:3] + [
-            p.run_name, str(len(p.reps)),
+            p.run_name + (f" ⚠ noisy in {noisy}/{len(p.reps)}" if noisy else ""), str(len(p.reps)),
             f"{rate(tput.mean)} ± {rate(tput.err)} ({tput.source})",
             rate(summarize([p], "ops_per_sec_per_worker").mean if p.values("ops_per_sec_per_worker") else None),
             f"{100 * share.mean:.0f}%" if share else "—",
@@ -90,7 +91,9 @@ def points_table(points):
         ])
     return Table("Measured points", ["scenario", "kernel", "machine (CPU)", "run", "reps", "throughput (± spread)",
                                      "per worker", "sys share", "p50 / p99", "counters"], rows,
-                 note="Spread is the std over repetitions; with one repetition, the spread of its windows.")
+                 note="Spread is the std over repetitions; with one repetition, the spread of its windows. "
+                      "⚠ noisy: repetitions measured while other tasks used the worker CPUs (their "
+                      "throughput is the machine's, not the kernel's; rerun on a quiet machine).")
 
 
 def skipped_table(skips):

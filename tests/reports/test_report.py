@@ -88,3 +88,16 @@ def test_plot_kind_without_data_is_skipped_in_html(tmp_path):
     page = _html(out)
     assert "skipped — no points carry latency_ns" in page
     assert "skipped — no points carry attribution" not in page
+
+
+def test_points_measured_on_a_busy_machine_are_flagged_in_the_table():
+    """Issue 14: a repetition mntscale flagged "noisy" is named in the measured-points table."""
+    import json
+    from mntscale_reports import load, tables
+    doc = json.load(open(os.path.join(REPORT_FIXTURES, "epyc-6.18.json"), encoding="utf-8"))
+    it = [b for b in doc["benchmarks"] if b.get("run_type") == "iteration"]
+    it[0]["noisy"] = {"reason": "other tasks took 40% of the worker CPUs"}
+    res = load.parse("noisy.json", doc)
+    rows = tables.points_table(res.points).rows
+    flagged = [r for r in rows if "⚠ noisy in 1/" in r[3]]
+    assert len(flagged) == 1, rows
