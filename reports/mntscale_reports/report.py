@@ -38,7 +38,7 @@ def build(results, errors, outdir, scenarios=None, list_error=None):
     claim_results = None
     if scenarios is not None:
         claim_results = claims_mod.evaluate(results, claims_mod.relevant(scenarios, results))
-    return Report(results, errors, plots.render_all(points, outdir) + waits.decomposition_plots(points, outdir), fits,
+    return Report(results, errors, plots.render_all(points, outdir) + waits.decomposition_plots(points, outdir) + waits.storm_wait_plot(points, outdir), fits,
                   [usl.density_row(f) for f in container_fits], claim_results,
                   findings_mod.compute(points, claim_results, list_error))
 

@@ -97,6 +97,49 @@ def decomposition_plots(points, outdir):
     return plots
 
 
+def storm_waits(points):
+    """{strategy: [(layers, namespace_sem s per start, rcu_wait s per start)]} for start-storm
+    points traced with --waits: what the starters waited for, as the mount-table writes per start
+    grow with layers (per-layer idmaps) or stay flat (one idmapped parent)."""
+    out = {}
+    for p in points:
+        if p.scenario != "container_start_storm":
+            continue
+        rep = _last_with(p, "time_decomposition")
+        if not rep or "roles" not in rep:
+            continue
+        starts = float(p.reps[-1].get("iterations") or 0)
+        if starts <= 0:
+            continue
+        blocked = {}
+        for r in rep["roles"].values():
+            for bucket, sec in (r.get("blocked_s") or {}).items():
+                blocked[bucket] = blocked.get(bucket, 0.0) + float(sec)
+        out.setdefault(str(p.params.get("strategy")), []).append(
+            (p.params.get("layers"), blocked.get("namespace_sem", 0.0) / starts,
+             blocked.get("rcu_wait", 0.0) / starts))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def storm_wait_plot(points, outdir):
+    """namespace_sem and RCU-grace-period waits per container start against layers, per strategy."""
+    series = storm_waits(points)
+    if not series:
+        return []
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    for i, (strategy, rows) in enumerate(sorted(series.items())):
+        xs = [r[0] for r in rows]
+        colour = f"C{i}"
+        ax.plot(xs, [1e3 * r[1] for r in rows], marker="o", color=colour, label=f"{strategy}: namespace_sem")
+        ax.plot(xs, [1e3 * r[2] for r in rows], marker="s", ls="--", color=colour, label=f"{strategy}: rcu_wait")
+    ax.set_xlabel("image layers per container")
+    ax.set_ylabel("blocked ms per container start")
+    ax.legend(fontsize=7)
+    title = "Start storm: what the starters waited for"
+    fig.suptitle(title, fontsize=12)
+    return [Plot("attribution", title, _save(fig, outdir, "storm-waits"))]
+
+
 def lock_wait_table(points):
     """Lock waits per point, role and bucket: count, total, max, p99 (buckets with waits only)."""
     rows = []

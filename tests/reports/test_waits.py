@@ -55,3 +55,31 @@ def test_report_draws_the_bars_and_tables(tmp_path):
     page = (tmp_path / "index.html").read_text(encoding="utf-8")
     assert "Where worker time goes" in page and "Lock waits" in page
     assert "Attribution: unsupported parts" in page and "absent on this kernel" in page
+
+
+def test_storm_wait_plot_per_strategy_against_layers(tmp_path):
+    """The start storm's namespace_sem and RCU waits per start, against layers, one line pair per
+    strategy. The fixture is a real `run --scenario container_start_storm --set
+    strategy=per-layer-idmap --set layers=50 --waits` on 6.18; a second strategy and layer count
+    are made from it by editing params and halving the waits."""
+    import copy
+    import json
+    path = os.path.join(FIXTURES, "storm-waits", "per-layer-50.json")
+    doc = json.load(open(path, encoding="utf-8"))
+    it = [b for b in doc["benchmarks"] if b.get("run_type") == "iteration"]
+    extra = []
+    for strategy, layers, scale in (("per-layer-idmap", 5, 0.5), ("parent-idmap", 50, 0.25)):
+        b = copy.deepcopy(it[0])
+        b["params"].update(strategy=strategy, layers=layers)
+        b["run_name"] = b["name"] = f"container_start_storm/strategy:{strategy}/layers:{layers}/parallel:2/starts:20"
+        for r in b["time_decomposition"]["roles"].values():
+            r["blocked_s"] = {k: v * scale for k, v in r["blocked_s"].items()}
+        extra.append(b)
+    doc["benchmarks"] += extra
+    series = waits.storm_waits(load.parse("storm.json", doc).points)
+    assert sorted(series) == ["parent-idmap", "per-layer-idmap"]
+    per_layer = series["per-layer-idmap"]
+    assert [x for x, _, _ in per_layer] == [5, 50]
+    assert per_layer[1][1] > 0 and abs(per_layer[0][1] - per_layer[1][1] / 2) < 1e-12
+    plots = waits.storm_wait_plot(load.parse("storm.json", doc).points, str(tmp_path))
+    assert plots and (tmp_path / plots[0].image).is_file()
