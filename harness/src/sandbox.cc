@@ -83,23 +83,9 @@ int CountMounts(const std::string& mountinfo_path) {
   return n;
 }
 
-int CountOwnMounts() {
-  if (g_sandbox) {
-    Fd fd(openat(g_sandbox->proc_fd(), "thread-self/mountinfo", O_RDONLY | O_CLOEXEC));
-    Check(fd.get(), "open", "/proc/thread-self/mountinfo");
-    int n = 0;
-    char buf[65536];
-    ssize_t r;
-    while ((r = read(fd.get(), buf, sizeof buf)) > 0) {
-      for (ssize_t i = 0; i < r; ++i) n += buf[i] == '\n';
-    }
-    return n;
-  }
-  return CountMounts("/proc/thread-self/mountinfo");
-}
-
 namespace {
 
+// Mounts in the calling thread's namespace, read through an fd of /proc.
 int CountMountsAt(int proc_fd) {
   Fd fd(openat(proc_fd, "thread-self/mountinfo", O_RDONLY | O_CLOEXEC));
   Check(fd.get(), "open", "/proc/thread-self/mountinfo");
@@ -111,6 +97,15 @@ int CountMountsAt(int proc_fd) {
   }
   return n;
 }
+
+}  // namespace
+
+int CountOwnMounts() {
+  if (g_sandbox) return CountMountsAt(g_sandbox->proc_fd());
+  return CountMounts("/proc/thread-self/mountinfo");
+}
+
+namespace {
 
 // Adds an nsfs fd for a mount namespace not seen yet; closes it otherwise.
 void AddNamespace(int fd, std::map<ino_t, Fd>* out) {
