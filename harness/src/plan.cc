@@ -194,7 +194,7 @@ Plan MakePlan(const RunRequest& req, const Topology& topo) {
     bool shorthand = false;
     for (const auto& o : req.axis_options) shorthand |= o.first == axis;
     for (const ScenarioInfo* s : chosen) {
-      if (!shorthand && !s->FindAxis(axis)) ExpandPoints(*s, {{axis, list}});  // names its axes
+      if (!shorthand && !s->FindAxis(axis)) ThrowNoAxis(*s, axis);
     }
   }
   RequireUsed(req.axis_options, chosen, "--scenario " + [&] {
@@ -224,9 +224,7 @@ Plan MakePresetPlan(const Preset& preset, const RunRequest& req, const Topology&
       chosen.push_back(&s);
       std::vector<std::pair<std::string, std::string>> ov = ps.set;
       for (auto& [axis, list] : ov) {
-        if (!s.FindAxis(axis)) {
-          throw UsageError("scenario " + ps.scenario + " has no axis '" + axis + "'");
-        }
+        if (!s.FindAxis(axis)) ThrowNoAxis(s, axis);
       }
       for (const auto& o : cli) ov.push_back(o);
       plan.scenarios.push_back(PlanOne(s, ov, req, topo, &plan.max_containers));

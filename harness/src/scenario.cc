@@ -171,15 +171,17 @@ std::vector<std::string> SplitAxisList(const std::string& axis, const std::strin
   return out;
 }
 
+void ThrowNoAxis(const ScenarioInfo& s, const std::string& axis) {
+  std::string known;
+  for (const Axis& a : s.axes) known += (known.empty() ? "" : ", ") + a.name;
+  throw UsageError("scenario " + std::string(s.name) + " has no axis '" + axis +
+                   "' (its axes: " + known + ")");
+}
+
 std::vector<Point> ExpandPoints(const ScenarioInfo& s,
                                 const std::vector<std::pair<std::string, std::string>>& overrides) {
   for (auto& [k, v] : overrides) {
-    if (!s.FindAxis(k)) {
-      std::string known;
-      for (const Axis& a : s.axes) known += (known.empty() ? "" : ", ") + a.name;
-      throw UsageError("scenario " + std::string(s.name) + " has no axis '" + k +
-                       "' (its axes: " + known + ")");
-    }
+    if (!s.FindAxis(k)) ThrowNoAxis(s, k);
   }
   std::vector<Point> points(1);
   for (const Axis& a : s.axes) {
@@ -335,12 +337,19 @@ nlohmann::json Axis::ToJson() const {
   return j;
 }
 
-Axis IntAxis(std::string name, std::string defaults, long long min, long long max,
-             std::string unit) {
+namespace {
+Axis BaseAxis(std::string name, AxisType type, std::string defaults) {
   Axis a;
   a.name = std::move(name);
-  a.type = AxisType::kInt;
+  a.type = type;
   a.defaults = std::move(defaults);
+  return a;
+}
+}  // namespace
+
+Axis IntAxis(std::string name, std::string defaults, long long min, long long max,
+             std::string unit) {
+  Axis a = BaseAxis(std::move(name), AxisType::kInt, std::move(defaults));
   a.min = min;
   a.max = max;
   a.unit = std::move(unit);
@@ -348,27 +357,17 @@ Axis IntAxis(std::string name, std::string defaults, long long min, long long ma
 }
 
 Axis EnumAxis(std::string name, std::string defaults, std::vector<std::string> values) {
-  Axis a;
-  a.name = std::move(name);
-  a.type = AxisType::kEnum;
-  a.defaults = std::move(defaults);
+  Axis a = BaseAxis(std::move(name), AxisType::kEnum, std::move(defaults));
   a.values = std::move(values);
   return a;
 }
 
 Axis BoolAxis(std::string name, std::string defaults) {
-  Axis a;
-  a.name = std::move(name);
-  a.type = AxisType::kBool;
-  a.defaults = std::move(defaults);
-  return a;
+  return BaseAxis(std::move(name), AxisType::kBool, std::move(defaults));
 }
 
 Axis DurationAxis(std::string name, std::string defaults, long long min_ms, long long max_ms) {
-  Axis a;
-  a.name = std::move(name);
-  a.type = AxisType::kDuration;
-  a.defaults = std::move(defaults);
+  Axis a = BaseAxis(std::move(name), AxisType::kDuration, std::move(defaults));
   a.min = min_ms;
   a.max = max_ms;
   a.unit = "ms";

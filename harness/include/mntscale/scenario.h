@@ -175,6 +175,9 @@ struct ScenarioRegistrar {
 std::vector<Point> ExpandPoints(const ScenarioInfo& s,
                                 const std::vector<std::pair<std::string, std::string>>& overrides);
 
+// UsageError: scenario s has no axis (or alias) `axis`, naming the axes it has.
+[[noreturn]] void ThrowNoAxis(const ScenarioInfo& s, const std::string& axis);
+
 // The comma list, empty items refused ("1,,2" and "" are errors).
 std::vector<std::string> SplitAxisList(const std::string& axis, const std::string& list);
 
