@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """mntscale reporting entry point; the logic lives in the mntscale_reports package.
 
-Usage: mntscale_report.py report OUTDIR FILE_OR_DIR... | compare A B [...] | usl FILE...
+Usage: mntscale_report.py report OUTDIR FILE_OR_DIR... | compare A B [...] | usl FILE... | capacity A.json [...]
 """
 
 import os

@@ -12,7 +12,7 @@ import os
 import sys
 import tempfile
 
-from . import claims, compare, load, qualify, report, tables, usl
+from . import capacity, claims, compare, load, qualify, report, tables, usl
 
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_UNDECIDED = 0, 1, 2, 3
 
@@ -185,6 +185,7 @@ def parser():
     u.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
     u.set_defaults(func=cmd_usl)
     qualify.add_parsers(sub)
+    capacity.add_parser(sub, _check_outputs)
     return p
 
 

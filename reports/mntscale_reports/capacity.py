@@ -1,0 +1,672 @@
+"""The `capacity` subcommand: what `mntscale capacity --out FILE.json` found, for people and schedulers.
+
+    mntscale_report.py capacity A.json [B.json ...] [--out DIR]
+
+One result: each objective metric against N (log x) with its bound, N* and the bracket marked and
+undecided densities marked as such; the attribution buckets against N below; one answer sentence.
+Several results (kernels, machines, profiles, churn strategies): a table of their capacities and
+the curves overlaid. Always a Kubernetes snippet (node labels and an extended-resource capacity
+patch) that is printed and written, never applied. See docs/capacity.md.
+
+The input is the JSON document the contract between the capacity command and this report fixes
+(docs/capacity.md, "The result file"); anything else is refused with exit 2 before anything is drawn.
+"""
+
+import json
+import math
+import os
+import re
+import stat
+import sys
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+
+from . import html
+from .plots import Plot, _save, slug
+from .tables import Table, markdown, num
+
+EXIT_OK, EXIT_BAD_INPUT = 0, 2
+MAX_FILE_BYTES = 64 << 20
+
+# The fixed metric set: (what it is, unit, how it reads against N).
+METRICS = {
+    "start_p50_s": ("container start p50", "s"),
+    "start_p99_s": ("container start p99", "s"),
+    "health_stat_p99_ms": ("health-check stat p99", "ms"),
+    "path_walk_per_worker": ("path-walk throughput per worker", "ops/s"),
+    "path_walk_ratio": ("path-walk throughput per worker relative to the lowest density", "×"),
+    "mountinfo_read_s": ("runtime-namespace mountinfo read", "s"),
+}
+OPS = ("<=", ">=")
+VERDICTS = ("pass", "fail", "undecided")
+ENDED_BY = ("slo", "kernel-limit", "max-containers", "budget", "interrupted")
+VERDICT_STYLE = {"pass": ("o", "#2a7d2a", "full"), "fail": ("X", "#c0392b", "full"),
+                 "undecided": ("o", "#d68910", "none")}
+LABEL_PREFIX = "mntscale.io"
+RESOURCE = f"{LABEL_PREFIX}/containers"
+
+
+class CapacityError(Exception):
+    """A file that is not a usable capacity result. ``str()`` starts with the path."""
+
+    def __init__(self, path, reason):
+        super().__init__(f"{path}: {reason}")
+
+
+@dataclass
+class Capacity:
+    """One loaded capacity result."""
+
+    path: str
+    context: dict
+    cap: dict
+
+    @property
+    def densities(self):
+        """Measured densities in order of N (the file keeps them in the order they were measured)."""
+        return sorted(self.cap["densities"], key=lambda d: d["containers"])
+
+    @property
+    def result(self):
+        return self.cap["result"]
+
+    @property
+    def n_star(self):
+        return self.result["n_star"]
+
+    @property
+    def complete(self):
+        return self.cap["complete"] is True and self.result["ended_by"] != "interrupted"
+
+    @property
+    def profile(self):
+        return str(self.cap.get("profile", "unknown profile"))
+
+    @property
+    def strategy(self):
+        return str((self.cap.get("churn") or {}).get("strategy", "?"))
+
+    @property
+    def machine(self):
+        m = self.context.get("machine")
+        return str(m.get("name")) if isinstance(m, dict) and m.get("name") else str(self.context.get("host_name", "?"))
+
+    @property
+    def kernel(self):
+        k = self.context.get("kernel")
+        return str(k.get("release")) if isinstance(k, dict) and k.get("release") else "unknown kernel"
+
+    def density(self, n):
+        return next((d for d in self.cap["densities"] if d["containers"] == n), None)
+
+
+# --- loading and validation ----------------------------------------------------------------------
+
+def _is_number(v):
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def _is_count(v):
+    return not isinstance(v, bool) and isinstance(v, int) and v > 0
+
+
+def _need(cond, path, what):
+    if not cond:
+        raise CapacityError(path, what)
+
+
+def _check_density(path, i, d, slo_metrics):
+    where = f"capacity.densities[{i}]"
+    _need(isinstance(d, dict), path, f"{where} is not an object")
+    _need(_is_count(d.get("containers")), path, f"{where}.containers is {d.get('containers')!r}, not a positive integer")
+    _need(d.get("verdict") in VERDICTS, path, f"{where}.verdict is {d.get('verdict')!r}, not one of {list(VERDICTS)}")
+    metrics = d.get("metrics")
+    _need(isinstance(metrics, dict), path, f"{where}.metrics is not an object")
+    for name, m in metrics.items():
+        _need(name in METRICS, path, f"{where}.metrics has unknown metric {name!r}")
+        _need(isinstance(m, dict) and _is_number(m.get("mean")), path, f"{where}.metrics.{name}.mean is not a number")
+        ci = m.get("ci")
+        _need(ci is None or (isinstance(ci, list) and len(ci) == 2 and all(map(_is_number, ci))), path,
+              f"{where}.metrics.{name}.ci is {ci!r}, not [low, high]")
+    verdicts = d.get("verdicts")
+    _need(isinstance(verdicts, dict), path, f"{where}.verdicts is not an object")
+    for name, v in verdicts.items():
+        _need(name in slo_metrics, path, f"{where}.verdicts names {name!r}, which no objective (slo) has")
+        _need(v in VERDICTS, path, f"{where}.verdicts.{name} is {v!r}, not one of {list(VERDICTS)}")
+    attribution = d.get("attribution")
+    if attribution is not None:
+        _need(isinstance(attribution, dict) and (isinstance(attribution.get("buckets"), dict)
+                                                 or isinstance(attribution.get("unsupported"), str)), path,
+              f"{where}.attribution is neither {{\"buckets\": ...}} nor {{\"unsupported\": why}}")
+        for bucket, v in flat_buckets(attribution).items():
+            _need(_is_number(v), path, f"{where}.attribution bucket {bucket!r} is {v!r}, not a number")
+
+
+def _check_result(path, r, counts):
+    _need(isinstance(r, dict), path, "capacity.result is not an object")
+    _need(r.get("ended_by") in ENDED_BY, path,
+          f"capacity.result.ended_by is {r.get('ended_by')!r}, not one of {list(ENDED_BY)}")
+    n_star = r.get("n_star")
+    _need(n_star is None or _is_count(n_star), path, f"capacity.result.n_star is {n_star!r}, not null or a count")
+    _need(n_star is None or n_star in counts, path, f"capacity.result.n_star {n_star} is not a measured density")
+    bracket = r.get("bracket")
+    _need(bracket is None or (isinstance(bracket, list) and len(bracket) == 2
+                              and all(b is None or _is_count(b) for b in bracket)), path,
+          f"capacity.result.bracket is {bracket!r}, not [n_star, next density or null]")
+    failed = r.get("failed_metric")
+    _need(failed is None or failed in METRICS, path, f"capacity.result.failed_metric is {failed!r}, not a metric")
+    limit = r.get("limit")
+    _need(limit is None or (isinstance(limit, dict) and isinstance(limit.get("name"), str)), path,
+          f"capacity.result.limit is {limit!r}, not null or {{\"name\", \"value\", \"at\"}}")
+
+
+def validate(path, doc):
+    """Raise CapacityError naming the first thing in ``doc`` that breaks the contract."""
+    _need(isinstance(doc, dict), path, "top level is not a JSON object")
+    if "capacity" not in doc and (doc.get("schema") == "mntscale-result" or "benchmarks" in doc):
+        raise CapacityError(path, "is a `mntscale run` result, not a capacity result "
+                                  "(make one with `mntscale capacity ... --out FILE.json`)")
+    cap = doc.get("capacity")
+    _need(isinstance(cap, dict), path, "no 'capacity' object: not a `mntscale capacity` result")
+    _need(isinstance(doc.get("context"), dict), path, "missing or invalid 'context' object")
+    _need(cap.get("version") == 1, path, f"capacity.version is {cap.get('version')!r}, this report reads 1")
+    _need(isinstance(cap.get("complete"), bool), path, "capacity.complete is not true or false")
+    slo = cap.get("slo")
+    _need(isinstance(slo, list), path, "capacity.slo is not a list")
+    for i, s in enumerate(slo):
+        _need(isinstance(s, dict) and s.get("metric") in METRICS, path,
+              f"capacity.slo[{i}].metric is {s.get('metric') if isinstance(s, dict) else s!r}, "
+              f"not one of {sorted(METRICS)}")
+        _need(s.get("op") in OPS, path, f"capacity.slo[{i}].op is {s.get('op')!r}, not '<=' or '>='")
+        _need(_is_number(s.get("bound")), path, f"capacity.slo[{i}].bound is {s.get('bound')!r}, not a number")
+    densities = cap.get("densities")
+    _need(isinstance(densities, list), path, "capacity.densities is not a list")
+    slo_metrics = {s["metric"] for s in slo}
+    for i, d in enumerate(densities):
+        _check_density(path, i, d, slo_metrics)
+    counts = [d["containers"] for d in densities]
+    _need(len(set(counts)) == len(counts), path, "capacity.densities names one container count twice")
+    _check_result(path, cap.get("result"), counts)
+
+
+def load(path):
+    """One capacity result from ``path``; CapacityError when it is not one."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise CapacityError(path, e.strerror or str(e)) from None
+    _need(stat.S_ISREG(st.st_mode), path, "not a regular file")
+    _need(st.st_size <= MAX_FILE_BYTES, path, f"{st.st_size} bytes, more than a capacity result can be")
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(f"{c} is not JSON")))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise CapacityError(path, f"not valid JSON: {e}") from None
+    validate(path, doc)
+    return Capacity(path, doc["context"], doc["capacity"])
+
+
+# --- reading a result ----------------------------------------------------------------------------
+
+def flat_buckets(attribution):
+    """{bucket: value} of a density's attribution; nested groups (on/off CPU) become 'group: bucket'.
+
+    Empty when the attribution is absent or unsupported: a missing figure is absent, never 0.
+    """
+    out = {}
+    for key, v in ((attribution or {}).get("buckets") or {}).items():
+        if isinstance(v, dict):
+            out.update({f"{key}: {k}": x for k, x in v.items()})
+        else:
+            out[key] = v
+    return out
+
+
+def unsupported(res):
+    """Why attribution is missing: the distinct reasons, in order of N."""
+    return list(dict.fromkeys(str(d["attribution"]["unsupported"]) for d in res.densities
+                              if isinstance(d.get("attribution"), dict) and "unsupported" in d["attribution"]))
+
+
+def metric_name(metric):
+    return METRICS[metric][0]
+
+
+def value_text(v, metric):
+    unit = METRICS[metric][1]
+    if unit == "×":
+        return f"{v:.3g}×"
+    if unit == "ops/s":
+        return f"{v:,.0f} ops/s"
+    return f"{v:.3g} {unit}"
+
+
+def _count(n):
+    return f"{n:,}"
+
+
+def first_failing(res):
+    """The density where the objective was first seen to fail above N*: the bracket's top when it failed,
+    else the smallest failing density above N*."""
+    above = res.n_star or 0
+    top = (res.result.get("bracket") or [None, None])[1]
+    d = res.density(top) if top else None
+    if d and d["verdict"] == "fail":
+        return d
+    return next((d for d in res.densities if d["containers"] > above and d["verdict"] == "fail"), None)
+
+
+def growing_bucket(res, upto):
+    """(bucket, low value, high value, low N) of the attribution bucket that grew most (absolute) from the
+    lowest density to ``upto`` (a density), or None when either end has no attribution."""
+    low = res.densities[0]
+    a, b = flat_buckets(low.get("attribution")), flat_buckets(upto.get("attribution"))
+    common = [k for k in a if k in b]
+    if not common or low is upto:
+        return None
+    best = max(common, key=lambda k: b[k] - a[k])
+    if b[best] - a[best] <= 0:
+        return None
+    return best, a[best], b[best], low["containers"]
+
+
+def _bound_of(res, metric):
+    return next((s for s in res.cap["slo"] if s["metric"] == metric), None)
+
+
+def _objective_clause(res, failing):
+    metric = res.result.get("failed_metric")
+    if metric is None and failing is not None:
+        metric = next((m for m, v in failing["verdicts"].items() if v == "fail"), None)
+    if metric is None:
+        return None
+    s = _bound_of(res, metric)
+    clause = f"{metric_name(metric)} ({metric})"
+    if s:
+        clause += f" {'exceeds' if s['op'] == '<=' else 'falls below'} {value_text(s['bound'], metric)}"
+    else:
+        clause += " fails its objective"
+    measured = ((failing or {}).get("metrics") or {}).get(metric)
+    if measured:
+        clause += f" (measured {value_text(measured['mean'], metric)} at {_count(failing['containers'])})"
+    return clause
+
+
+def _driver_clause(res, failing):
+    if failing is None:
+        return ""
+    grew = growing_bucket(res, failing)
+    if grew:
+        bucket, lo, hi, n0 = grew
+        unit = (failing.get("attribution") or {}).get("unit", "")
+        return (f", driven by {bucket} waits: the attribution bucket that grew most, {lo:.3g} → {hi:.3g} "
+                f"{unit} from {_count(n0)} to {_count(failing['containers'])} containers")
+    why = unsupported(res)
+    if why:
+        return f" (attribution unsupported: {why[0]})"
+    return " (no attribution recorded at both ends, so no driver is named)"
+
+
+def _undecided_note(res):
+    und = [d["containers"] for d in res.densities if d["verdict"] == "undecided"]
+    if not und:
+        return ""
+    return (f" {len(und)} densit{'y was' if len(und) == 1 else 'ies were'} undecided after the maximum of "
+            f"invocations ({', '.join(map(_count, und))}): counted as not passing, never guessed.")
+
+
+def sentence(res):
+    """The answer, composed from the result: N*, what ended the search, the failed metric, the growing bucket."""
+    r = res.result
+    n, ended = res.n_star, r["ended_by"]
+    failing = first_failing(res)
+    who = f"containers of {res.profile}"
+    objective = _objective_clause(res, failing)
+    if n is None:
+        lowest = res.densities[0]["containers"] if res.densities else None
+        text = "No measured density met these objectives"
+        if lowest is not None:
+            text += f" (the lowest measured was {_count(lowest)} containers)"
+        if objective:
+            text += f": {objective}{_driver_clause(res, failing)}"
+        text += "."
+    elif ended == "slo":
+        text = f"This host sustains {_count(n)} {who} at these objectives"
+        text += (f"; beyond it, {objective}{_driver_clause(res, failing)}." if objective
+                 else "; the objective failed above it.")
+    elif ended == "kernel-limit":
+        lim = r.get("limit") or {}
+        value = lim.get("value")
+        at = lim.get("at")
+        text = (f"This host sustains at least {_count(n)} {who} at these objectives; the search ended at a "
+                f"kernel limit, not at an objective: {lim.get('name', 'a kernel limit')}"
+                + (f" = {_count(value) if isinstance(value, int) else value}" if value is not None else "")
+                + (f" reached at {_count(at)} containers" if isinstance(at, int) else "")
+                + ". N* is a floor set by that limit, not by the mount machinery's behaviour.")
+    elif ended == "max-containers":
+        text = (f"This host sustains at least {_count(n)} {who} at these objectives; every density up to "
+                f"--max-containers {_count(res.cap['search'].get('max_containers', n))} that was decided passed, "
+                "so the search stopped there: the real capacity is higher or unknown.")
+    elif ended == "budget":
+        bracket = r.get("bracket") or [n, None]
+        text = (f"This host sustains at least {_count(n)} {who} at these objectives; the time budget "
+                f"({res.cap['search'].get('budget_s', '?')} s) ran out before the search reached its precision"
+                + (f" (bracket {_count(bracket[0])}–{_count(bracket[1])})" if bracket[1] else "") + ".")
+    else:  # interrupted
+        text = (f"The search was interrupted (complete=false) after {len(res.densities)} densities: "
+                f"{_count(n)} {who} passed so far, which is not an answer.")
+    if ended != "interrupted" and not res.complete:
+        text += " The file is marked incomplete (complete=false): this is not a final answer."
+    return text + _undecided_note(res)
+
+
+# --- Kubernetes snippet --------------------------------------------------------------------------
+
+def label_value(text):
+    """A valid label value: at most 63 of [A-Za-z0-9._-], starting and ending alphanumeric."""
+    v = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text))[:63]
+    return re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", v) or "unknown"
+
+
+def publishable(res):
+    """Why N* must not be published, or None when it may."""
+    if res.n_star is None:
+        return "no density met the objectives (n_star is null)"
+    if not res.complete:
+        return "the search did not complete (complete=false, ended_by " + res.result["ended_by"] + ")"
+    return None
+
+
+def k8s_snippet(res):
+    """Shell text with kubectl commands for one result; never run here."""
+    head = [f"# mntscale capacity of {res.machine} / kernel {res.kernel} / profile {res.profile} / "
+            f"churn {res.strategy} (from {os.path.basename(res.path)})",
+            "# NOT applied: review, then run it for each node of this machine type and kernel.",
+            "# It holds for nodes like the measured one only; measure each machine type and kernel."]
+    why = publishable(res)
+    if why:
+        return "\n".join(head + [f"# No capacity to publish: {why}.",
+                                 "# Re-run `mntscale capacity` to completion; nothing to apply.", ""])
+    n = res.n_star
+    ended = res.result["ended_by"]
+    if ended != "slo":
+        head.append(f"# N*={n} is a floor: the search ended by {ended}, not by an objective failing.")
+    labels = [f"{LABEL_PREFIX}/container-capacity={n}", f"{LABEL_PREFIX}/capacity-profile={label_value(res.profile)}",
+              f"{LABEL_PREFIX}/capacity-kernel={label_value(res.kernel)}",
+              f"{LABEL_PREFIX}/capacity-churn={label_value(res.strategy)}",
+              f"{LABEL_PREFIX}/capacity-ended-by={label_value(ended)}"]
+    patch = json.dumps({"status": {"capacity": {RESOURCE: str(n)}}}, separators=(",", ":"))
+    return "\n".join(head + [
+        'NODE="${NODE:?set NODE to the node name}"',
+        "kubectl label node \"$NODE\" --overwrite \\\n  " + " \\\n  ".join(labels),
+        f"# Extended resource: pods that request {RESOURCE}: 1 are scheduled at most N* per node.",
+        f"kubectl patch node \"$NODE\" --subresource=status --type=merge -p '{patch}'", ""])
+
+
+# --- tables --------------------------------------------------------------------------------------
+
+def slo_table(res):
+    rows = [[s["metric"], metric_name(s["metric"]), s["op"], value_text(s["bound"], s["metric"])]
+            for s in res.cap["slo"]]
+    return Table("Objectives", ["metric", "what", "op", "bound"], rows)
+
+
+def _cell(d, metric):
+    m = d["metrics"].get(metric)
+    if not m:
+        return "—"
+    text = num(m["mean"])
+    if m.get("ci"):
+        text += f" [{num(m['ci'][0])}, {num(m['ci'][1])}]"
+    v = d["verdicts"].get(metric)
+    return text + (f" {v}" if v else "")
+
+
+def density_table(res):
+    metrics = [m for m in METRICS if any(m in d["metrics"] for d in res.densities)]
+    rows = []
+    for d in res.densities:
+        mark = " (N*)" if d["containers"] == res.n_star else ""
+        rows.append([f"{d['containers']}{mark}", str(d.get("phase", "?")), d["verdict"],
+                     str(len(d.get("invocations") or [])), num(d.get("seconds"))]
+                    + [_cell(d, m) for m in metrics])
+    return Table("Densities", ["containers", "phase", "verdict", "invocations", "seconds"] + metrics, rows,
+                 note="mean [CI] and the metric's verdict; undecided = the CI straddles the bound after the maximum "
+                      "of invocations.")
+
+
+def attribution_table(res):
+    buckets = list(dict.fromkeys(b for d in res.densities for b in flat_buckets(d.get("attribution"))))
+    rows = []
+    for d in res.densities:
+        a = d.get("attribution")
+        if isinstance(a, dict) and "unsupported" in a:
+            rows.append([str(d["containers"])] + ["—"] * len(buckets) + [f"unsupported: {a['unsupported']}"])
+            continue
+        fb = flat_buckets(a)
+        rows.append([str(d["containers"])] + [num(fb.get(b)) for b in buckets]
+                    + ["" if a else "not recorded"])
+    unit = next((d["attribution"].get("unit") for d in res.densities
+                 if isinstance(d.get("attribution"), dict) and d["attribution"].get("unit")), "")
+    return Table("Attribution against N", ["containers"] + buckets + ["note"], rows, note=unit)
+
+
+def context_label_parts(res):
+    return {"machine": res.machine, "kernel": res.kernel, "profile": res.profile, "churn": res.strategy}
+
+
+def labels(results):
+    """A short label per result from what differs between them (machine, kernel, profile, churn)."""
+    parts = [context_label_parts(r) for r in results]
+    differ = [k for k in ("machine", "kernel", "profile", "churn") if len({p[k] for p in parts}) > 1]
+    out = [" / ".join(p[k] for k in differ) if differ else "" for p in parts]
+    if len(set(out)) < len(out) or not all(out):
+        out = [(o + " " if o else "") + f"({os.path.basename(r.path)})" for o, r in zip(out, results)]
+    return out
+
+
+def comparison_table(results):
+    rows = []
+    for label, r in zip(labels(results), results):
+        bracket = r.result.get("bracket") or [None, None]
+        rows.append([label, r.machine, r.kernel, r.profile, r.strategy,
+                     _count(r.n_star) if r.n_star is not None else "none",
+                     f"[{bracket[0] if bracket[0] is not None else '—'}, {bracket[1] if bracket[1] is not None else '—'}]",
+                     r.result["ended_by"] + ("" if r.complete else " (incomplete)"),
+                     str(r.result.get("failed_metric") or "—")])
+    return Table("Capacities compared", ["label", "machine", "kernel", "profile", "churn", "N*", "bracket",
+                                         "ended by", "failed metric"], rows,
+                 note="N* is the largest density that passed every objective; a number measured on one machine and "
+                      "kernel, not a property of others.")
+
+
+# --- plots ---------------------------------------------------------------------------------------
+
+def _metrics_to_draw(results):
+    """The objective metrics first, then any other metric measured."""
+    slo = list(dict.fromkeys(s["metric"] for r in results for s in r.cap["slo"]))
+    return slo or [m for m in METRICS if any(m in d["metrics"] for r in results for d in r.densities)]
+
+
+def _draw_metric(ax, res, metric, color=None, label=None):
+    ds = [d for d in res.densities if metric in d["metrics"]]
+    if not ds:
+        return
+    xs = [d["containers"] for d in ds]
+    ys = [d["metrics"][metric]["mean"] for d in ds]
+    ax.plot(xs, ys, "-", color=color or "#555555", lw=1, label=label, zorder=1)
+    for d, x, y in zip(ds, xs, ys):
+        ci = d["metrics"][metric].get("ci")
+        marker, c, fill = VERDICT_STYLE[d["verdicts"].get(metric, d["verdict"])]
+        c = color or c  # several results: one colour each, the verdict still in the marker's shape and fill
+        if ci:
+            ax.errorbar([x], [y], yerr=[[max(0.0, y - ci[0])], [max(0.0, ci[1] - y)]], fmt="none",
+                        ecolor=c, elinewidth=0.8, capsize=2, zorder=2)
+        ax.plot([x], [y], marker=marker, color=c, mfc=c if fill == "full" else "white", mec=c, ms=6, ls="none",
+                zorder=3)
+
+
+def _mark_nstar(ax, res, color="#1f4e9c", text=True):
+    bracket = res.result.get("bracket") or [None, None]
+    if bracket[0] and bracket[1]:
+        ax.axvspan(bracket[0], bracket[1], color=color, alpha=0.12, lw=0)
+    if res.n_star:
+        ax.axvline(res.n_star, color=color, ls="--", lw=1)
+        if text:
+            ax.annotate(f"N*={_count(res.n_star)}", (res.n_star, 1.0), xycoords=("data", "axes fraction"),
+                        xytext=(3, -12), textcoords="offset points", fontsize=8, color=color)
+
+
+def metric_plot(res, outdir, stem="capacity-metrics"):
+    metrics = _metrics_to_draw([res])
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(7.5, 2.6 * len(metrics)), sharex=True,
+                             layout="constrained", squeeze=False)
+    for ax, metric in zip(axes[:, 0], metrics):
+        _draw_metric(ax, res, metric)
+        s = _bound_of(res, metric)
+        if s:
+            ax.axhline(s["bound"], color="#c0392b", lw=1, ls=":")
+            ax.annotate(f"bound {s['op']} {s['bound']:g}", (1.0, s["bound"]), xycoords=("axes fraction", "data"),
+                        xytext=(-4, 3), textcoords="offset points", ha="right", fontsize=8, color="#c0392b")
+        _mark_nstar(ax, res)
+        ax.set_xscale("log")
+        ax.set_ylabel(f"{metric}\n({METRICS[metric][1]})", fontsize=8)
+    handles = [plt.Line2D([], [], marker=m, color=c, mfc=c if f == "full" else "white", ls="none", label=v)
+               for v, (m, c, f) in VERDICT_STYLE.items()]
+    axes[0, 0].legend(handles=handles, fontsize=7, loc="upper left")
+    axes[-1, 0].set_xlabel("containers N (log)")
+    title = f"Objective metrics against N — {res.profile}, {res.strategy}, {res.machine} / {res.kernel}"
+    fig.suptitle(title, fontsize=10)
+    return Plot("capacity", title, _save(fig, outdir, stem))
+
+
+def attribution_plot(res, outdir, stem="capacity-attribution"):
+    title = "Attribution against N (buckets, on and off CPU where recorded)"
+    ds = [d for d in res.densities if flat_buckets(d.get("attribution"))]
+    if not ds:
+        why = unsupported(res)
+        return Plot("capacity", title, skipped=f"unsupported: {'; '.join(why)}" if why
+                    else "no density recorded attribution")
+    buckets = list(dict.fromkeys(b for d in ds for b in flat_buckets(d["attribution"])))
+    fig, ax = plt.subplots(figsize=(7.5, 3.2), layout="constrained")
+    for i, b in enumerate(buckets):
+        pts = [(d["containers"], flat_buckets(d["attribution"])[b]) for d in ds if b in flat_buckets(d["attribution"])]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=4, color=f"C{i % 10}", label=b)
+    _mark_nstar(ax, res)
+    ax.set_xscale("log")
+    ax.set_xlabel("containers N (log)")
+    ax.set_ylabel(ds[0]["attribution"].get("unit", ""), fontsize=8)
+    ax.legend(fontsize=7, ncol=2)
+    fig.suptitle(title, fontsize=10)
+    return Plot("capacity", title, _save(fig, outdir, stem))
+
+
+def overlay_plot(results, outdir):
+    metrics = _metrics_to_draw(results)
+    names = labels(results)
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(7.5, 2.6 * len(metrics)), sharex=True,
+                             layout="constrained", squeeze=False)
+    for ax, metric in zip(axes[:, 0], metrics):
+        for i, (name, r) in enumerate(zip(names, results)):
+            _draw_metric(ax, r, metric, color=f"C{i % 10}", label=name)
+            _mark_nstar(ax, r, color=f"C{i % 10}", text=False)
+        bounds = {(s["op"], s["bound"]) for r in results for s in r.cap["slo"] if s["metric"] == metric}
+        for op, bound in sorted(bounds):
+            ax.axhline(bound, color="#c0392b", lw=1, ls=":")
+        ax.set_xscale("log")
+        ax.set_ylabel(f"{metric}\n({METRICS[metric][1]})", fontsize=8)
+    axes[0, 0].legend(fontsize=7, loc="upper left")
+    axes[-1, 0].set_xlabel("containers N (log); dashed: each result's N*, dotted red: bounds; "
+                           "X fail, hollow undecided")
+    title = "Objective metrics against N, compared"
+    fig.suptitle(title, fontsize=10)
+    return Plot("capacity", title, _save(fig, outdir, "capacity-compare"))
+
+
+# --- output --------------------------------------------------------------------------------------
+
+def summary_markdown(results, sentences, snippets):
+    lines = ["# mntscale capacity", ""]
+    if len(results) > 1:
+        lines += [markdown(comparison_table(results)), ""]
+    for label, r, s, k in zip(labels(results), results, sentences, snippets):
+        lines += [f"## {label or os.path.basename(r.path)}" if len(results) > 1 else f"## {os.path.basename(r.path)}",
+                  "", f"**{s}**", "", markdown(slo_table(r)), markdown(density_table(r)),
+                  markdown(attribution_table(r)), "Kubernetes (not applied):", "", "```sh", k.rstrip(), "```", ""]
+    return "\n".join(lines)
+
+
+def _snippet_name(results, i, r):
+    return "k8s-capacity.sh" if len(results) == 1 else f"k8s-capacity-{slug(os.path.splitext(os.path.basename(r.path))[0])}.sh"
+
+
+def write(results, outdir):
+    """Plots, index.html, summary.md and the Kubernetes snippets in ``outdir``; returns summary text."""
+    sentences = [sentence(r) for r in results]
+    snippets = [k8s_snippet(r) for r in results]
+    plots = []
+    if len(results) > 1:
+        plots.append(overlay_plot(results, outdir))
+    for i, r in enumerate(results):
+        suffix = "" if len(results) == 1 else f"-{i + 1}"
+        plots += [metric_plot(r, outdir, "capacity-metrics" + suffix),
+                  attribution_plot(r, outdir, "capacity-attribution" + suffix)]
+    body = ["<h1>mntscale capacity</h1>",
+            '<p class="note">N* is measured on the machine and kernel named below; it is not a property of '
+            "other machines. See docs/capacity.md.</p>"]
+    body.append(html.render_findings(sentences).replace("Findings", "Answer", 1))
+    if len(results) > 1:
+        body.append(html.render_table(comparison_table(results)))
+        body.append(html.render_plot(plots[0]))
+    for i, (label, r) in enumerate(zip(labels(results), results)):
+        if len(results) > 1:
+            body.append(f"<h2>{html.esc(label)}</h2>")
+        own = plots[(1 if len(results) > 1 else 0) + 2 * i:][:2]
+        body.append(f"<p><b>{html.esc(sentences[i])}</b></p>")
+        body += [html.render_table(slo_table(r))] + [html.render_plot(p) for p in own]
+        body += [html.render_table(density_table(r)), html.render_table(attribution_table(r))]
+        name = _snippet_name(results, i, r)
+        body.append(f'<h2>Kubernetes (not applied): <a href="{html.esc(name)}">{html.esc(name)}</a></h2>'
+                    f"<pre>{html.esc(snippets[i])}</pre>")
+    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>mntscale capacity</title>"
+            f"<style>{html.CSS}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n")
+    summary = summary_markdown(results, sentences, snippets)
+    files = {"index.html": page, "summary.md": summary}
+    files.update({_snippet_name(results, i, r): s for i, (r, s) in enumerate(zip(results, snippets))})
+    for name, text in files.items():
+        with open(os.path.join(outdir, name), "w", encoding="utf-8") as f:
+            f.write(text)
+    return summary
+
+
+# --- command line --------------------------------------------------------------------------------
+
+def cmd_capacity(args, check_outputs=None):
+    if check_outputs and args.out and not check_outputs([("--out", args.out, "directory")]):
+        return EXIT_BAD_INPUT
+    if len({os.path.realpath(p) for p in args.inputs}) < len(args.inputs):
+        print("mntscale_report: a capacity result is given more than once", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    results = []
+    for path in args.inputs:
+        try:
+            results.append(load(path))
+        except CapacityError as e:
+            print(f"mntscale_report: not a capacity result: {e}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        print(write(results, args.out))
+        print(f"wrote {os.path.join(args.out, 'index.html')}")
+    else:
+        print(summary_markdown(results, [sentence(r) for r in results], [k8s_snippet(r) for r in results]))
+    return EXIT_OK
+
+
+def add_parser(sub, check_outputs=None):
+    c = sub.add_parser("capacity", help="N*, the curves, the answer sentence and a Kubernetes snippet from "
+                                        "`mntscale capacity` results; several files are compared")
+    c.add_argument("inputs", nargs="+", metavar="CAPACITY_JSON")
+    c.add_argument("--out", help="directory for index.html, summary.md, PNG/SVG plots and k8s-capacity*.sh")
+    c.set_defaults(func=lambda args: cmd_capacity(args, check_outputs))
