@@ -1,0 +1,182 @@
+"""`mntscale_report.py capacity`: the answer sentence, how the search ended, the Kubernetes snippet,
+the comparison of several results, and refusal of anything that is not a capacity result.
+
+The fixtures follow the contract of `mntscale capacity --out` (docs/capacity.md): one search ended by
+the health-check objective between 400 and 440 containers, one ended by fs.mount-max (attribution
+unsupported), one interrupted on another kernel.
+"""
+
+import copy
+import json
+import os
+
+import pytest
+
+from conftest import FIXTURES, run_cli
+from mntscale_reports import capacity
+
+CAP = os.path.join(FIXTURES, "capacity")
+SLO = os.path.join(CAP, "slo-per-layer.json")
+LIMIT = os.path.join(CAP, "kernel-limit-parent.json")
+INTERRUPTED = os.path.join(CAP, "interrupted-6.1.json")
+
+
+def _doc(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _write(tmp_path, name, doc):
+    p = tmp_path / name
+    p.write_text(json.dumps(doc), encoding="utf-8")
+    return str(p)
+
+
+def test_sentence_names_n_star_the_failed_metric_and_the_growing_bucket():
+    s = capacity.sentence(capacity.load(SLO))
+    assert s.startswith("This host sustains 400 containers of k8s-containerd at these objectives")
+    assert "health_stat_p99_ms" in s and "exceeds 50 ms" in s and "measured 63 ms at 440" in s
+    # namespace_sem grew most between 10 and 440 containers (other is larger but flat)
+    assert "driven by namespace_sem" in s and "from 10 to 440 containers" in s
+    assert "undecided" in s and "(480)" in s
+
+
+def test_growing_bucket_is_the_one_that_grew_most_not_the_largest():
+    res = capacity.load(SLO)
+    bucket, lo, hi, n0 = capacity.growing_bucket(res, capacity.first_failing(res))
+    assert (bucket, n0) == ("namespace_sem", 10) and hi > lo
+    assert capacity.first_failing(res)["containers"] == 440
+
+
+def test_kernel_limit_is_reported_as_the_end_of_the_search():
+    s = capacity.sentence(capacity.load(LIMIT))
+    assert "at least 2,560 containers" in s
+    assert "kernel limit, not at an objective" in s and "fs.mount-max = 100,000" in s and "5,120" in s
+
+
+def test_interrupted_search_is_not_an_answer():
+    res = capacity.load(INTERRUPTED)
+    assert not res.complete
+    s = capacity.sentence(res)
+    assert "interrupted (complete=false)" in s and "not an answer" in s
+    assert not s.startswith("This host sustains")
+
+
+@pytest.mark.parametrize("ended_by, words", [("max-containers", "--max-containers 10,000"),
+                                             ("budget", "time budget (1800 s) ran out")])
+def test_other_ends_of_the_search_are_named(tmp_path, ended_by, words):
+    doc = _doc(LIMIT)
+    doc["capacity"]["result"].update(ended_by=ended_by, limit=None)
+    s = capacity.sentence(capacity.load(_write(tmp_path, "c.json", doc)))
+    assert "at least 2,560" in s and words in s
+
+
+def test_k8s_snippet_carries_n_star_and_labels():
+    k = capacity.k8s_snippet(capacity.load(SLO))
+    assert "mntscale.io/container-capacity=400" in k
+    assert "mntscale.io/capacity-profile=k8s-containerd" in k and "mntscale.io/capacity-kernel=6.18.44-fc-v669" in k
+    assert "--subresource=status" in k and '"mntscale.io/containers":"400"' in k
+    assert "NOT applied" in k
+
+
+def test_k8s_snippet_refuses_a_number_without_a_complete_n_star(tmp_path):
+    k = capacity.k8s_snippet(capacity.load(INTERRUPTED))
+    assert "No capacity to publish" in k and "did not complete" in k and "kubectl" not in k.replace(
+        "`mntscale capacity`", "")
+    doc = _doc(SLO)
+    doc["capacity"]["result"].update(n_star=None, bracket=[None, 10])
+    for d in doc["capacity"]["densities"]:
+        d["verdict"] = "fail"
+    res = capacity.load(_write(tmp_path, "none.json", doc))
+    k = capacity.k8s_snippet(res)
+    assert "n_star is null" in k and "container-capacity=" not in k and "kubectl label" not in k
+    assert capacity.sentence(res).startswith("No measured density met these objectives")
+
+
+def test_k8s_label_values_are_valid():
+    assert capacity.label_value("6.18.44-fc-v669") == "6.18.44-fc-v669"
+    assert capacity.label_value("-weird kernel+rt/") == "weird_kernel_rt"
+    assert len(capacity.label_value("x" * 100)) == 63
+
+
+def test_one_result_writes_html_plots_summary_and_snippet(tmp_path):
+    proc = run_cli("capacity", SLO, "--out", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "This host sustains 400 containers" in proc.stdout
+    for name in ("capacity-metrics.png", "capacity-attribution.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "This host sustains 400 containers" in page and "Densities" in page and "undecided" in page
+    assert "mntscale.io/container-capacity=400" in (tmp_path / "k8s-capacity.sh").read_text(encoding="utf-8")
+    assert "health_stat_p99_ms" in (tmp_path / "summary.md").read_text(encoding="utf-8")
+
+
+def test_unsupported_attribution_is_shown_with_its_reason(tmp_path):
+    proc = run_cli("capacity", LIMIT, "--out", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "unsupported: perf_event_paranoid=2" in page
+    assert not (tmp_path / "capacity-attribution.png").exists()
+
+
+def test_several_results_are_compared_in_one_table(tmp_path):
+    proc = run_cli("capacity", SLO, LIMIT, INTERRUPTED, "--out", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    t = capacity.comparison_table([capacity.load(p) for p in (SLO, LIMIT, INTERRUPTED)])
+    rows = {r[0]: r for r in t.rows}
+    assert set(rows) == {"6.18.44-fc-v669 / per-layer-idmap", "6.18.44-fc-v669 / parent-idmap",
+                         "6.1.0-28-amd64 / per-layer-idmap"}
+    slo = rows["6.18.44-fc-v669 / per-layer-idmap"]
+    assert slo[5:] == ["400", "[400, 440]", "slo", "health_stat_p99_ms"]
+    assert rows["6.18.44-fc-v669 / parent-idmap"][5:8] == ["2,560", "[2560, —]", "kernel-limit"]
+    assert rows["6.1.0-28-amd64 / per-layer-idmap"][7] == "interrupted (incomplete)"
+    assert "Capacities compared" in proc.stdout and (tmp_path / "capacity-compare.png").stat().st_size > 1000
+    snippets = sorted(p.name for p in tmp_path.glob("k8s-capacity-*.sh"))
+    assert len(snippets) == 3
+
+
+def test_labels_fall_back_to_file_names_when_nothing_differs(tmp_path):
+    other = _write(tmp_path, "again.json", _doc(SLO))
+    names = capacity.labels([capacity.load(SLO), capacity.load(other)])
+    assert names == ["(slo-per-layer.json)", "(again.json)"]
+
+
+def _broken(doc, how):
+    doc = copy.deepcopy(doc)
+    how(doc)
+    return doc
+
+
+BAD = {
+    "run-result": lambda d: d.clear() or d.update(schema="mntscale-result", schema_version=1, context={},
+                                                  benchmarks=[]),
+    "no-capacity": lambda d: d.pop("capacity"),
+    "ended-by": lambda d: d["capacity"]["result"].update(ended_by="tired"),
+    "metric": lambda d: d["capacity"]["slo"][0].update(metric="start_p95_s"),
+    "verdict": lambda d: d["capacity"]["densities"][0].update(verdict="maybe"),
+    "n-star": lambda d: d["capacity"]["result"].update(n_star=123),
+    "version": lambda d: d["capacity"].update(version=2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_input_exits_2_naming_the_file(tmp_path, name):
+    path = _write(tmp_path, f"{name}.json", _broken(_doc(SLO), BAD[name]))
+    proc = run_cli("capacity", path, "--out", tmp_path / "out")
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "not a capacity result" in proc.stderr and path in proc.stderr
+    assert not (tmp_path / "out" / "index.html").exists()
+
+
+def test_not_json_and_missing_files_exit_2(tmp_path):
+    junk = tmp_path / "junk.json"
+    junk.write_text("{not json", encoding="utf-8")
+    for path in (junk, tmp_path / "missing.json", tmp_path):
+        proc = run_cli("capacity", path)
+        assert proc.returncode == 2 and str(path) in proc.stderr, proc.stderr
+
+
+def test_a_run_result_is_refused_with_a_hint():
+    proc = run_cli("capacity", os.path.join(FIXTURES, "findings", "default-run.json"))
+    assert proc.returncode == 2
+    assert "is a `mntscale run` result" in proc.stderr and "mntscale capacity" in proc.stderr
