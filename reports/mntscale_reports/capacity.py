@@ -44,6 +44,7 @@ ENDED_BY = ("slo", "kernel-limit", "max-containers", "budget", "interrupted")
 VERDICT_STYLE = {"pass": ("o", "#2a7d2a", "full"), "fail": ("X", "#c0392b", "full"),
                  "undecided": ("o", "#d68910", "none")}
 LABEL_PREFIX = "mntscale.io"
+RAW_SECTIONS = ("time_decomposition", "attribution", "waits")  # a run point's own sections
 RESOURCE = f"{LABEL_PREFIX}/containers"
 
 
@@ -137,8 +138,9 @@ def _check_density(path, i, d, slo_metrics):
     attribution = d.get("attribution")
     if attribution is not None:
         _need(isinstance(attribution, dict) and (isinstance(attribution.get("buckets"), dict)
-                                                 or isinstance(attribution.get("unsupported"), str)), path,
-              f"{where}.attribution is neither {{\"buckets\": ...}} nor {{\"unsupported\": why}}")
+                                                 or isinstance(attribution.get("unsupported"), str)
+                                                 or any(isinstance(attribution.get(k), dict) for k in RAW_SECTIONS)),
+              path, f"{where}.attribution is neither {{\"buckets\": ...}} nor {{\"unsupported\": why}}")
         for bucket, v in flat_buckets(attribution).items():
             _need(_is_number(v), path, f"{where}.attribution bucket {bucket!r} is {v!r}, not a number")
 
@@ -210,23 +212,62 @@ def load(path):
 # --- reading a result ----------------------------------------------------------------------------
 
 def flat_buckets(attribution):
-    """{bucket: value} of a density's attribution; nested groups (on/off CPU) become 'group: bucket'.
+    """{bucket: value} of a density's attribution; nested groups (on/off CPU) become 'bucket (group)'.
 
+    The contract's form is {"buckets": {...}, "unit": ...}. A density that instead carries the raw
+    sections of a `mntscale run` point ("time_decomposition", "attribution") is read too: on-CPU kernel
+    and off-CPU blocked seconds per bucket, summed over roles, per second of worker wall.
     Empty when the attribution is absent or unsupported: a missing figure is absent, never 0.
     """
+    a = attribution if isinstance(attribution, dict) else {}
     out = {}
-    for key, v in ((attribution or {}).get("buckets") or {}).items():
-        if isinstance(v, dict):
-            out.update({f"{key}: {k}": x for k, x in v.items()})
-        else:
-            out[key] = v
+    if isinstance(a.get("buckets"), dict):
+        for key, v in a["buckets"].items():
+            if isinstance(v, dict):
+                out.update({f"{k} ({key})": x for k, x in v.items()})
+            else:
+                out[key] = v
+        return out
+    roles = (a.get("time_decomposition") or {}).get("roles") if isinstance(a.get("time_decomposition"), dict) else None
+    if isinstance(roles, dict):
+        wall = sum(float(r.get("wall_s") or 0) for r in roles.values() if isinstance(r, dict))
+        for r in (r for r in roles.values() if isinstance(r, dict) and wall > 0):
+            for key, where in (("kernel_s", "on CPU"), ("blocked_s", "off CPU")):
+                for bucket, sec in (r.get(key) or {}).items():
+                    name = f"{bucket} ({where})"
+                    out[name] = out.get(name, 0.0) + sec / wall
+        return out
+    perf = a.get("attribution")
+    if isinstance(perf, dict) and isinstance(perf.get("buckets"), dict):
+        return {f"{k} (on CPU)": v for k, v in perf["buckets"].items()}
     return out
+
+
+def attribution_unit(attribution):
+    a = attribution if isinstance(attribution, dict) else {}
+    if a.get("unit"):
+        return str(a["unit"])
+    if isinstance(a.get("time_decomposition"), dict) and "roles" in a["time_decomposition"]:
+        return "s per second of worker wall"
+    return "share of kernel samples" if isinstance(a.get("attribution"), dict) else ""
+
+
+def unsupported_reason(attribution):
+    """Why a density's attribution is missing ({"unsupported": why}, also inside the raw sections), or None."""
+    a = attribution if isinstance(attribution, dict) else {}
+    if isinstance(a.get("unsupported"), str):
+        return a["unsupported"]
+    if flat_buckets(a):
+        return None
+    for key in ("time_decomposition", "attribution", "waits"):
+        if isinstance(a.get(key), dict) and isinstance(a[key].get("unsupported"), str):
+            return f"{key}: {a[key]['unsupported']}"
+    return None
 
 
 def unsupported(res):
     """Why attribution is missing: the distinct reasons, in order of N."""
-    return list(dict.fromkeys(str(d["attribution"]["unsupported"]) for d in res.densities
-                              if isinstance(d.get("attribution"), dict) and "unsupported" in d["attribution"]))
+    return list(dict.fromkeys(filter(None, (unsupported_reason(d.get("attribution")) for d in res.densities))))
 
 
 def metric_name(metric):
@@ -299,9 +340,9 @@ def _driver_clause(res, failing):
     grew = growing_bucket(res, failing)
     if grew:
         bucket, lo, hi, n0 = grew
-        unit = (failing.get("attribution") or {}).get("unit", "")
-        return (f", driven by {bucket} waits: the attribution bucket that grew most, {lo:.3g} → {hi:.3g} "
-                f"{unit} from {_count(n0)} to {_count(failing['containers'])} containers")
+        unit = attribution_unit(failing.get("attribution"))
+        return (f", driven by {bucket}, the attribution bucket that grew most ({lo:.3g} → {hi:.3g} "
+                f"{unit} from {_count(n0)} to {_count(failing['containers'])} containers)")
     why = unsupported(res)
     if why:
         return f" (attribution unsupported: {why[0]})"
@@ -441,14 +482,14 @@ def attribution_table(res):
     rows = []
     for d in res.densities:
         a = d.get("attribution")
-        if isinstance(a, dict) and "unsupported" in a:
-            rows.append([str(d["containers"])] + ["—"] * len(buckets) + [f"unsupported: {a['unsupported']}"])
+        why = unsupported_reason(a)
+        if why:
+            rows.append([str(d["containers"])] + ["—"] * len(buckets) + [f"unsupported: {why}"])
             continue
         fb = flat_buckets(a)
         rows.append([str(d["containers"])] + [num(fb.get(b)) for b in buckets]
                     + ["" if a else "not recorded"])
-    unit = next((d["attribution"].get("unit") for d in res.densities
-                 if isinstance(d.get("attribution"), dict) and d["attribution"].get("unit")), "")
+    unit = next(filter(None, (attribution_unit(d.get("attribution")) for d in res.densities)), "")
     return Table("Attribution against N", ["containers"] + buckets + ["note"], rows, note=unit)
 
 
@@ -556,7 +597,7 @@ def attribution_plot(res, outdir, stem="capacity-attribution"):
     _mark_nstar(ax, res)
     ax.set_xscale("log")
     ax.set_xlabel("containers N (log)")
-    ax.set_ylabel(ds[0]["attribution"].get("unit", ""), fontsize=8)
+    ax.set_ylabel(attribution_unit(ds[0]["attribution"]), fontsize=8)
     ax.legend(fontsize=7, ncol=2)
     fig.suptitle(title, fontsize=10)
     return Plot("capacity", title, _save(fig, outdir, stem))

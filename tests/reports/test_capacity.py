@@ -180,3 +180,26 @@ def test_a_run_result_is_refused_with_a_hint():
     proc = run_cli("capacity", os.path.join(FIXTURES, "findings", "default-run.json"))
     assert proc.returncode == 2
     assert "is a `mntscale run` result" in proc.stderr and "mntscale capacity" in proc.stderr
+
+
+def test_raw_run_sections_give_on_and_off_cpu_buckets(tmp_path):
+    """A density may carry a run point's own sections (time_decomposition from --waits) instead of the
+    contract's buckets: on-CPU and off-CPU seconds per bucket are read from it. The sections are a real
+    `run --scenario container_start_storm --waits` point's; at 440 the blocked namespace_sem is made 10x."""
+    run = _doc(os.path.join(FIXTURES, "storm-waits", "per-layer-50.json"))
+    point = [b for b in run["benchmarks"] if b.get("run_type") == "iteration"][0]
+    doc = _doc(SLO)
+    for d in doc["capacity"]["densities"]:
+        td = copy.deepcopy(point["time_decomposition"])
+        if d["containers"] >= 440:
+            for r in td["roles"].values():
+                r["blocked_s"]["namespace_sem"] *= 10
+        d["attribution"] = {"time_decomposition": td, "waits": point["waits"]}
+    res = capacity.load(_write(tmp_path, "raw.json", doc))
+    buckets = capacity.flat_buckets(res.densities[0]["attribution"])
+    assert "namespace_sem (off CPU)" in buckets and "namespace_sem (on CPU)" in buckets
+    s = capacity.sentence(res)
+    assert "driven by namespace_sem (off CPU)" in s and "s per second of worker wall" in s
+    doc["capacity"]["densities"][0]["attribution"] = {"time_decomposition": {"unsupported": "no tracefs"}}
+    res = capacity.load(_write(tmp_path, "raw2.json", doc))
+    assert capacity.unsupported(res) == ["time_decomposition: no tracefs"]
