@@ -86,7 +86,13 @@ class Capacity:
 
     @property
     def strategy(self):
-        return str((self.cap.get("churn") or {}).get("strategy", "?"))
+        churn = self.cap.get("churn")
+        return str(churn.get("strategy", "?")) if isinstance(churn, dict) else "?"
+
+    @property
+    def search(self):
+        search = self.cap.get("search")
+        return search if isinstance(search, dict) else {}
 
     @property
     def machine(self):
@@ -112,6 +118,11 @@ def _is_count(v):
     return not isinstance(v, bool) and isinstance(v, int) and v > 0
 
 
+def _one_of(v, names):
+    """``v`` is one of the string ``names`` (a list or an object is not: it cannot even be looked up)."""
+    return isinstance(v, str) and v in names
+
+
 def _need(cond, path, what):
     if not cond:
         raise CapacityError(path, what)
@@ -121,7 +132,9 @@ def _check_density(path, i, d, slo_metrics):
     where = f"capacity.densities[{i}]"
     _need(isinstance(d, dict), path, f"{where} is not an object")
     _need(_is_count(d.get("containers")), path, f"{where}.containers is {d.get('containers')!r}, not a positive integer")
-    _need(d.get("verdict") in VERDICTS, path, f"{where}.verdict is {d.get('verdict')!r}, not one of {list(VERDICTS)}")
+    _need(_one_of(d.get("verdict"), VERDICTS), path, f"{where}.verdict is {d.get('verdict')!r}, not one of {list(VERDICTS)}")
+    _need(isinstance(d.get("invocations", []), list), path, f"{where}.invocations is not a list")
+    _need(d.get("seconds") is None or _is_number(d["seconds"]), path, f"{where}.seconds is not a number")
     metrics = d.get("metrics")
     _need(isinstance(metrics, dict), path, f"{where}.metrics is not an object")
     for name, m in metrics.items():
@@ -134,7 +147,7 @@ def _check_density(path, i, d, slo_metrics):
     _need(isinstance(verdicts, dict), path, f"{where}.verdicts is not an object")
     for name, v in verdicts.items():
         _need(name in slo_metrics, path, f"{where}.verdicts names {name!r}, which no objective (slo) has")
-        _need(v in VERDICTS, path, f"{where}.verdicts.{name} is {v!r}, not one of {list(VERDICTS)}")
+        _need(_one_of(v, VERDICTS), path, f"{where}.verdicts.{name} is {v!r}, not one of {list(VERDICTS)}")
     attribution = d.get("attribution")
     if attribution is not None:
         _need(isinstance(attribution, dict) and (isinstance(attribution.get("buckets"), dict)
@@ -147,7 +160,7 @@ def _check_density(path, i, d, slo_metrics):
 
 def _check_result(path, r, counts):
     _need(isinstance(r, dict), path, "capacity.result is not an object")
-    _need(r.get("ended_by") in ENDED_BY, path,
+    _need(_one_of(r.get("ended_by"), ENDED_BY), path,
           f"capacity.result.ended_by is {r.get('ended_by')!r}, not one of {list(ENDED_BY)}")
     n_star = r.get("n_star")
     _need(n_star is None or _is_count(n_star), path, f"capacity.result.n_star is {n_star!r}, not null or a count")
@@ -157,7 +170,7 @@ def _check_result(path, r, counts):
                               and all(b is None or _is_count(b) for b in bracket)), path,
           f"capacity.result.bracket is {bracket!r}, not [n_star, next density or null]")
     failed = r.get("failed_metric")
-    _need(failed is None or failed in METRICS, path, f"capacity.result.failed_metric is {failed!r}, not a metric")
+    _need(failed is None or _one_of(failed, METRICS), path, f"capacity.result.failed_metric is {failed!r}, not a metric")
     limit = r.get("limit")
     _need(limit is None or (isinstance(limit, dict) and isinstance(limit.get("name"), str)), path,
           f"capacity.result.limit is {limit!r}, not null or {{\"name\", \"value\", \"at\"}}")
@@ -177,10 +190,10 @@ def validate(path, doc):
     slo = cap.get("slo")
     _need(isinstance(slo, list), path, "capacity.slo is not a list")
     for i, s in enumerate(slo):
-        _need(isinstance(s, dict) and s.get("metric") in METRICS, path,
+        _need(isinstance(s, dict) and _one_of(s.get("metric"), METRICS), path,
               f"capacity.slo[{i}].metric is {s.get('metric') if isinstance(s, dict) else s!r}, "
               f"not one of {sorted(METRICS)}")
-        _need(s.get("op") in OPS, path, f"capacity.slo[{i}].op is {s.get('op')!r}, not '<=' or '>='")
+        _need(_one_of(s.get("op"), OPS), path, f"capacity.slo[{i}].op is {s.get('op')!r}, not '<=' or '>='")
         _need(_is_number(s.get("bound")), path, f"capacity.slo[{i}].bound is {s.get('bound')!r}, not a number")
     densities = cap.get("densities")
     _need(isinstance(densities, list), path, "capacity.densities is not a list")
@@ -284,7 +297,8 @@ def value_text(v, metric):
 
 
 def _count(n):
-    return f"{n:,}"
+    """12,345 for a count; anything else as it is."""
+    return f"{n:,}" if isinstance(n, int) and not isinstance(n, bool) else str(n)
 
 
 def first_failing(res):
@@ -387,12 +401,12 @@ def sentence(res):
                 + ". N* is a floor set by that limit, not by the mount machinery's behaviour.")
     elif ended == "max-containers":
         text = (f"This host sustains at least {_count(n)} {who} at these objectives; every density up to "
-                f"--max-containers {_count(res.cap['search'].get('max_containers', n))} that was decided passed, "
+                f"--max-containers {_count(res.search.get('max_containers', n))} that was decided passed, "
                 "so the search stopped there: the real capacity is higher or unknown.")
     elif ended == "budget":
         bracket = r.get("bracket") or [n, None]
         text = (f"This host sustains at least {_count(n)} {who} at these objectives; the time budget "
-                f"({res.cap['search'].get('budget_s', '?')} s) ran out before the search reached its precision"
+                f"({res.search.get('budget_s', '?')} s) ran out before the search reached its precision"
                 + (f" (bracket {_count(bracket[0])}–{_count(bracket[1])})" if bracket[1] else "") + ".")
     else:  # interrupted
         text = (f"The search was interrupted (complete=false) after {len(res.densities)} densities: "

@@ -203,3 +203,59 @@ def test_raw_run_sections_give_on_and_off_cpu_buckets(tmp_path):
     doc["capacity"]["densities"][0]["attribution"] = {"time_decomposition": {"unsupported": "no tracefs"}}
     res = capacity.load(_write(tmp_path, "raw2.json", doc))
     assert capacity.unsupported(res) == ["time_decomposition: no tracefs"]
+
+
+JUNK = (None, "x", [], {}, -1, 0, 10 ** 30, 1.5, True)
+HOSTILE_PATHS = (
+    ("context",), ("context", "machine"), ("context", "kernel"), ("capacity", "profile"), ("capacity", "churn"),
+    ("capacity", "search"), ("capacity", "slo"), ("capacity", "slo", 0), ("capacity", "slo", 0, "bound"),
+    ("capacity", "densities"), ("capacity", "densities", 0), ("capacity", "densities", 0, "containers"),
+    ("capacity", "densities", 0, "metrics"), ("capacity", "densities", 0, "metrics", "start_p99_s"),
+    ("capacity", "densities", 0, "metrics", "start_p99_s", "ci"), ("capacity", "densities", 0, "verdicts"),
+    ("capacity", "densities", 0, "attribution"), ("capacity", "densities", 0, "attribution", "buckets"),
+    ("capacity", "densities", 0, "attribution", "unit"), ("capacity", "densities", 0, "invocations"),
+    ("capacity", "densities", 0, "seconds"), ("capacity", "densities", 0, "phase"), ("capacity", "result"),
+    ("capacity", "result", "n_star"), ("capacity", "result", "bracket"), ("capacity", "result", "failed_metric"),
+    ("capacity", "result", "limit"), ("capacity", "result", "ended_by"), ("capacity", "complete"),
+    ("capacity", "version"),
+)
+
+
+def _main(capsys, *args):
+    from mntscale_reports import cli
+    try:
+        rc = cli.main([str(a) for a in args])
+    except SystemExit as e:
+        rc = e.code
+    return rc, capsys.readouterr()
+
+
+def test_hostile_values_are_refused_or_reported_never_a_traceback(tmp_path, capsys):
+    """Every field replaced by values of the wrong type or range: exit 2 naming the file, or a report."""
+    for ended_by in ("slo", "kernel-limit", "max-containers", "budget"):
+        base = _doc(SLO if ended_by == "slo" else LIMIT)
+        base["capacity"]["result"]["ended_by"] = ended_by
+        for where in HOSTILE_PATHS:
+            for junk in JUNK:
+                doc = copy.deepcopy(base)
+                node = doc
+                for k in where[:-1]:
+                    node = node[k]
+                node[where[-1]] = junk
+                path = _write(tmp_path, "h.json", doc)
+                rc, out = _main(capsys, "capacity", path)
+                assert rc in (0, 2), (where, junk)
+                if rc == 2:
+                    assert out.err.startswith(f"mntscale_report: not a capacity result: {path}: "), (where, junk)
+                else:
+                    assert "# mntscale capacity" in out.out
+
+
+def test_a_capacity_result_with_no_densities_still_reports(tmp_path):
+    doc = _doc(INTERRUPTED)
+    doc["capacity"]["densities"] = []
+    doc["capacity"]["result"].update(n_star=None, bracket=[None, None])
+    path = _write(tmp_path, "empty.json", doc)
+    proc = run_cli("capacity", path, "--out", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    assert "No measured density met these objectives" in proc.stdout and "No capacity to publish" in proc.stdout
