@@ -670,7 +670,7 @@ def write(results, outdir):
     body = ["<h1>mntscale capacity</h1>",
             '<p class="note">N* is measured on the machine and kernel named below; it is not a property of '
             "other machines. See docs/capacity.md.</p>"]
-    body.append(html.render_findings(sentences).replace("Findings", "Answer", 1))
+    body.append(html.render_findings(sentences, "Answer"))
     if len(results) > 1:
         body.append(html.render_table(comparison_table(results)))
         body.append(html.render_plot(plots[0]))

@@ -61,9 +61,9 @@ def render_plots(plots):
     return "\n".join(parts)
 
 
-def render_findings(findings):
+def render_findings(findings, title="Findings"):
     items = "\n".join(f"<li>{esc(f)}</li>" for f in findings)
-    return f'<section id="findings"><h2>Findings</h2>\n<ul>\n{items}\n</ul></section>'
+    return f'<section id="findings"><h2>{esc(title)}</h2>\n<ul>\n{items}\n</ul></section>'
 
 
 def page(title, intro, tables_before, plots, tables_after, findings=None):
