@@ -289,11 +289,10 @@ def metric_name(metric):
 
 def value_text(v, metric):
     unit = METRICS[metric][1]
-    if unit == "×":
-        return f"{v:.3g}×"
     if unit == "ops/s":
         return f"{v:,.0f} ops/s"
-    return f"{v:.3g} {unit}"
+    text = f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+    return f"{text}×" if unit == "×" else f"{text} {unit}"
 
 
 def _count(n):

@@ -259,3 +259,13 @@ def test_a_capacity_result_with_no_densities_still_reports(tmp_path):
     proc = run_cli("capacity", path, "--out", tmp_path / "out")
     assert proc.returncode == 0, proc.stderr
     assert "No measured density met these objectives" in proc.stdout and "No capacity to publish" in proc.stdout
+
+
+def test_real_output_of_the_capacity_command_loads():
+    """A real file of the capacity command while it was written (branch i18c, its argv in
+    context.config: minimal profile, parent idmap, densities 2 and 400, --max-containers 400, --waits)."""
+    res = capacity.load(os.path.join(CAP, "real-max-containers.json"))
+    s = capacity.sentence(res)
+    assert "at least 400 containers of minimal" in s and "--max-containers 400" in s
+    assert capacity.flat_buckets(res.densities[-1]["attribution"])
+    assert "N*=400 is a floor" in capacity.k8s_snippet(res)
