@@ -356,6 +356,10 @@ def _driver_clause(res, failing):
         unit = attribution_unit(failing.get("attribution"))
         return (f", driven by {bucket}, the attribution bucket that grew most ({lo:.3g} → {hi:.3g} "
                 f"{unit} from {_count(n0)} to {_count(failing['containers'])} containers)")
+    low = res.densities[0]
+    if low is not failing and flat_buckets(low.get("attribution")) and flat_buckets(failing.get("attribution")):
+        return (f" (no attribution bucket grew between {_count(low['containers'])} and "
+                f"{_count(failing['containers'])} containers, so no driver is named)")
     why = unsupported(res)
     if why:
         return f" (attribution unsupported: {why[0]})"

@@ -269,3 +269,11 @@ def test_real_output_of_the_capacity_command_loads():
     assert "at least 400 containers of minimal" in s and "--max-containers 400" in s
     assert capacity.flat_buckets(res.densities[-1]["attribution"])
     assert "N*=400 is a floor" in capacity.k8s_snippet(res)
+
+
+def test_no_driver_is_named_when_no_bucket_grew(tmp_path):
+    doc = _doc(SLO)
+    for d in doc["capacity"]["densities"]:
+        d["attribution"]["buckets"] = {"mount_lock": 0.5 / d["containers"]}  # shrinks with N
+    s = capacity.sentence(capacity.load(_write(tmp_path, "flat.json", doc)))
+    assert "no attribution bucket grew between 10 and 440 containers" in s and "driven by" not in s
