@@ -374,6 +374,20 @@ def _undecided_note(res):
             f"invocations ({', '.join(map(_count, und))}): counted as not passing, never guessed.")
 
 
+def noisy_counts(d):
+    """(invocations flagged noisy, invocations) of one density."""
+    invs = [i for i in d.get("invocations") or [] if isinstance(i, dict)]
+    return sum(1 for i in invs if i.get("noisy") is True), len(invs)
+
+
+def _noise_note(res):
+    noisy, total = (sum(x) for x in zip(*(noisy_counts(d) for d in res.densities))) if res.densities else (0, 0)
+    if not noisy:
+        return ""
+    return (f" {noisy} of {total} invocations were flagged noisy (other tasks used the measured CPUs): "
+            "these figures describe this machine under its load as much as the mount machinery.")
+
+
 def sentence(res):
     """The answer, composed from the result: N*, what ended the search, the failed metric, the growing bucket."""
     r = res.result
@@ -416,7 +430,7 @@ def sentence(res):
                 f"{_count(n)} {who} passed so far, which is not an answer.")
     if ended != "interrupted" and not res.complete:
         text += " The file is marked incomplete (complete=false): this is not a final answer."
-    return text + _undecided_note(res)
+    return text + _undecided_note(res) + _noise_note(res)
 
 
 # --- Kubernetes snippet --------------------------------------------------------------------------
@@ -486,8 +500,9 @@ def density_table(res):
     rows = []
     for d in res.densities:
         mark = " (N*)" if d["containers"] == res.n_star else ""
+        noisy, total = noisy_counts(d)
         rows.append([f"{d['containers']}{mark}", str(d.get("phase", "?")), d["verdict"],
-                     str(len(d.get("invocations") or [])), num(d.get("seconds"))]
+                     f"{total} ({noisy} noisy)" if noisy else str(total), num(d.get("seconds"))]
                     + [_cell(d, m) for m in metrics])
     return Table("Densities", ["containers", "phase", "verdict", "invocations", "seconds"] + metrics, rows,
                  note="mean [CI] and the metric's verdict; undecided = the CI straddles the bound after the maximum "

@@ -277,3 +277,13 @@ def test_no_driver_is_named_when_no_bucket_grew(tmp_path):
         d["attribution"]["buckets"] = {"mount_lock": 0.5 / d["containers"]}  # shrinks with N
     s = capacity.sentence(capacity.load(_write(tmp_path, "flat.json", doc)))
     assert "no attribution bucket grew between 10 and 440 containers" in s and "driven by" not in s
+
+
+def test_noisy_invocations_are_said(tmp_path):
+    doc = _doc(SLO)
+    for inv in doc["capacity"]["densities"][0]["invocations"]:
+        inv["noisy"] = True
+    res = capacity.load(_write(tmp_path, "noisy.json", doc))
+    assert "3 of 33 invocations were flagged noisy" in capacity.sentence(res)
+    assert capacity.density_table(res).rows[0][3] == "3 (3 noisy)"
+    assert "noisy" not in capacity.sentence(capacity.load(SLO))
