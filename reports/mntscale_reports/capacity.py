@@ -671,7 +671,9 @@ def summary_markdown(results, sentences, snippets):
 
 
 def _snippet_name(results, i, r):
-    return "k8s-capacity.sh" if len(results) == 1 else f"k8s-capacity-{slug(os.path.splitext(os.path.basename(r.path))[0])}.sh"
+    """k8s-capacity.sh, or k8s-capacity-I-FILE.sh per result (I keeps two files of one name apart)."""
+    stem = slug(os.path.splitext(os.path.basename(r.path))[0])
+    return "k8s-capacity.sh" if len(results) == 1 else f"k8s-capacity-{i + 1}-{stem}.sh"
 
 
 def write(results, outdir):
@@ -718,9 +720,12 @@ def write(results, outdir):
 def cmd_capacity(args, check_outputs=None):
     if check_outputs and args.out and not check_outputs([("--out", args.out, "directory")]):
         return EXIT_BAD_INPUT
-    if len({os.path.realpath(p) for p in args.inputs}) < len(args.inputs):
-        print("mntscale_report: a capacity result is given more than once", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    seen = set()
+    for path in args.inputs:
+        if os.path.realpath(path) in seen:
+            print(f"mntscale_report: {path!r} is given more than once", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        seen.add(os.path.realpath(path))
     results = []
     for path in args.inputs:
         try:

@@ -287,3 +287,8 @@ def test_noisy_invocations_are_said(tmp_path):
     assert "3 of 33 invocations were flagged noisy" in capacity.sentence(res)
     assert capacity.density_table(res).rows[0][3] == "3 (3 noisy)"
     assert "noisy" not in capacity.sentence(capacity.load(SLO))
+
+
+def test_a_file_given_twice_exits_2(tmp_path):
+    proc = run_cli("capacity", SLO, SLO)
+    assert proc.returncode == 2 and "given more than once" in proc.stderr and SLO in proc.stderr
