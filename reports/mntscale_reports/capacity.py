@@ -357,9 +357,11 @@ def _driver_clause(res, failing):
         return (f", driven by {bucket}, the attribution bucket that grew most ({lo:.3g} → {hi:.3g} "
                 f"{unit} from {_count(n0)} to {_count(failing['containers'])} containers)")
     low = res.densities[0]
-    if low is not failing and flat_buckets(low.get("attribution")) and flat_buckets(failing.get("attribution")):
+    a, b = flat_buckets(low.get("attribution")), flat_buckets(failing.get("attribution"))
+    if low is not failing and a and b:
         return (f" (no attribution bucket grew between {_count(low['containers'])} and "
-                f"{_count(failing['containers'])} containers, so no driver is named)")
+                f"{_count(failing['containers'])} containers: their sum went from {sum(a.values()):.3g} to "
+                f"{sum(b.values()):.3g} {attribution_unit(failing.get('attribution'))}, so no driver is named)")
     why = unsupported(res)
     if why:
         return f" (attribution unsupported: {why[0]})"
