@@ -568,9 +568,14 @@ def _grid(n, sharey):
 
 
 def _line(rep, figure, ax, panel, m, xs, ys, errs=None, style="-", label=None, marker="o"):
-    ax.errorbar(xs, ys, yerr=errs, fmt=marker + style, color=m.color, label=label or m.name, capsize=3,
-                markersize=5, linewidth=1.4)
-    rep.drawn.append({"figure": figure, "panel": panel, "machine": m.name, "color": _hex(m.color)})
+    drawn = ax.errorbar(xs, ys, yerr=errs, fmt=marker + style, color=m.color, label=label or m.name, capsize=3,
+                        markersize=5, linewidth=1.4)
+    _record(rep, figure, panel, m, drawn.lines[0].get_color())
+
+
+def _record(rep, figure, panel, m, color):
+    """What was drawn, with the colour read back from the artist (machines.json "lines")."""
+    rep.drawn.append({"figure": figure, "panel": panel, "machine": m.name, "color": _hex(color)})
 
 
 def _hex(color):
@@ -701,10 +706,9 @@ def _churn_figure(rep, outdir):
             x = j + (i - (len(rep.machines) - 1) / 2) * width
             xs = samples(pts, _interference)
             if xs:
-                ax.bar([x], [mean(xs)], width, yerr=[spread_of(xs)], color=m.color, capsize=3,
-                       label=m.name if j == 0 else None)
-                rep.drawn.append({"figure": figure, "panel": "interference", "machine": m.name,
-                                  "color": _hex(m.color)})
+                bars = ax.bar([x], [mean(xs)], width, yerr=[spread_of(xs)], color=m.color, capsize=3,
+                              label=m.name if j == 0 else None)
+                _record(rep, figure, "interference", m, bars.patches[0].get_facecolor())
             else:
                 why = next((r for n, r in m.skips.items() if n.startswith(CHURN_SCENARIO) and place in n),
                            "not measured")
@@ -742,8 +746,8 @@ def _storm_figure(rep, outdir):
                     ys.append(mean(vals))
                     errs.append(spread_of(vals))
             if xs:
-                ax.bar(xs, ys, width, yerr=errs, color=m.color, label=m.name, capsize=3)
-                rep.drawn.append({"figure": figure, "panel": panel, "machine": m.name, "color": _hex(m.color)})
+                bars = ax.bar(xs, ys, width, yerr=errs, color=m.color, label=m.name, capsize=3)
+                _record(rep, figure, panel, m, bars.patches[0].get_facecolor())
         ax.set_xticks(range(len(ticks)), ticks, fontsize=7)
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: html_ns(v)))
