@@ -42,6 +42,7 @@ LINE_AXES = ("workers", "placement")
 # tab10: fixed by the machine's position on the command line, the same in every panel.
 COLORS = plt.get_cmap("tab10").colors
 NOT_AVAILABLE = "CI not available"
+FORMATS = ("png",)  # the HTML shows PNGs; SVG doubled the time of a report for no reader
 NOISY_WARN = 0.2  # share of a machine's repetitions flagged noisy that earns a warning finding
 
 
@@ -597,7 +598,7 @@ def _finish(rep, figure, fig, axes, titles, outdir, sharey, bottom=0):
         rep.panels.append({"figure": figure, "panel": title, "ylim": [float(v) for v in ax.get_ylim()],
                            "sharey": sharey})
     files = []
-    for fmt in ("png", "svg"):
+    for fmt in FORMATS:
         name = f"machines-{figure}.{fmt}"
         fig.savefig(os.path.join(outdir, name), dpi=100, bbox_inches="tight")
         files.append(name)

@@ -14,7 +14,7 @@ import shutil
 import pytest
 
 from conftest import FIXTURES, run_cli
-from mntscale_reports import stats
+from mntscale_reports import machines, stats
 
 MACHINES = os.path.join(FIXTURES, "machines")
 HOST_A, HOST_B = os.path.join(MACHINES, "hostA"), os.path.join(MACHINES, "hostB")
@@ -22,10 +22,17 @@ FIGURES = ("throughput", "per-core", "efficiency", "cross-socket", "churn", "smt
 
 
 def _report(tmp_path, *dirs, name="out"):
+    """The CLI end to end, plots included: (machines.json, outdir, completed process)."""
     out = tmp_path / name
     proc = run_cli("machines", *dirs, "--out", out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads((out / "machines.json").read_text(encoding="utf-8")), out, proc
+
+
+def _tables(*dirs):
+    """Tables and findings only, in process (no plots): what most tests check."""
+    found, errors = machines.load_machines([str(d) for d in dirs])
+    return machines.to_json(machines.build(found, errors))
 
 
 @pytest.fixture(scope="module")
@@ -133,18 +140,19 @@ def test_each_machine_keeps_one_colour_in_every_panel_and_axes_are_shared(fixtur
 def test_findings_name_the_machine_that_sustains_more(tmp_path):
     """hostB is hostA's own invocations with path walks 1.4× faster: the sentence must say so."""
     faster = _copy(HOST_A, tmp_path / "fast", scale=1.4, name="hostB")
-    doc, _, proc = _report(tmp_path, HOST_A, faster)
-    assert "hostB sustains 1.40× hostA's path walks per core at 100 containers (95% CI " in proc.stdout
-    assert "3 invocations each" in proc.stdout
+    doc = _tables(HOST_A, faster)
+    sentence = next(f for f in doc["findings"] if "per core at 100 containers" in f)
+    assert sentence.startswith("hostB sustains 1.40× hostA's path walks per core at 100 containers (95% CI "), sentence
+    assert "3 invocations each" in sentence
     slower = _copy(HOST_A, tmp_path / "slow", scale=0.5, name="hostB")
-    doc, _, _ = _report(tmp_path, HOST_A, slower, name="out2")
+    doc = _tables(HOST_A, slower)
     sentence = next(f for f in doc["findings"] if "per core at 10 containers" in f)
     assert sentence.startswith("hostA sustains 2.00× hostB's"), sentence
 
 
 def test_same_speed_is_not_called_a_difference(tmp_path):
     same = _copy(HOST_A, tmp_path / "same", name="twin")
-    doc, _, _ = _report(tmp_path, HOST_A, same)
+    doc = _tables(HOST_A, same)
     sentence = next(f for f in doc["findings"] if "per core at 100 containers" in f)
     assert sentence.startswith("twin and hostA are not told apart"), sentence
     assert "1.00×" in sentence
@@ -158,7 +166,7 @@ def test_one_invocation_has_no_ci(tmp_path):
         for path in glob.glob(os.path.join(src, "inv1-*.json")):
             shutil.copy(path, d)
         dirs.append(d)
-    doc, _, _ = _report(tmp_path, *dirs)
+    doc = _tables(*dirs)
     row = next(r for r in _table(doc, "Sustained throughput")["rows"] if r[1] == "hostB")
     assert row[5] == "1" and row[8].startswith("CI not available"), row
     sentence = next(f for f in doc["findings"] if "per core at 10 containers" in f)
@@ -169,7 +177,7 @@ def test_knee_is_the_first_worker_count_below_the_bar(tmp_path, fixture_report):
     knees = _table(fixture_report[0], "Knee")["rows"]
     assert all(r[5].startswith("none up to 2 workers") for r in knees if r[2] == "spread" and float(r[4][:-1]) >= 80)
     halved = _copy(HOST_A, tmp_path / "knee", name="kneeB", knee_at_two=True)
-    doc, _, _ = _report(tmp_path, HOST_A, halved)
+    doc = _tables(HOST_A, halved)
     rows = [r for r in _table(doc, "Knee")["rows"] if r[0] == "kneeB" and r[2] == "spread"]
     assert rows and all(r[5].startswith("2 workers (efficiency") for r in rows), rows
     assert any(f.startswith("kneeB (100 containers, spread): knee at 2 workers") for f in doc["findings"])
@@ -177,7 +185,7 @@ def test_knee_is_the_first_worker_count_below_the_bar(tmp_path, fixture_report):
 
 def test_machine_name_falls_back_to_the_directory(tmp_path):
     unnamed = _copy(HOST_B, tmp_path / "epyc-box")
-    doc, _, _ = _report(tmp_path, HOST_A, unnamed)
+    doc = _tables(HOST_A, unnamed)
     assert [m["name"] for m in doc["machines"]] == ["hostA", "epyc-box"]
 
 
