@@ -664,8 +664,9 @@ def _ratio_figure(rep, outdir, figure, title, pairs_of, xlabel, ylabel, why_none
                 ax.plot([], [], color=m.color, label=f"{m.name}: not measured")
                 continue
             xs, ys = [x for x, _ in pts], [r.value for _, r in pts]
-            errs = [[r.value - r.low if r.has_ci else 0 for _, r in pts],
-                    [r.high - r.value if r.has_ci else 0 for _, r in pts]]
+            # max(0, …): with few invocations the point estimate can sit just outside its percentile CI
+            errs = [[max(0.0, r.value - r.low) if r.has_ci else 0 for _, r in pts],
+                    [max(0.0, r.high - r.value) if r.has_ci else 0 for _, r in pts]]
             _line(rep, figure, ax, panel, m, xs, ys, errs)
             any_line = True
         ax.axhline(1.0, color="grey", linewidth=1)

@@ -137,6 +137,25 @@ def test_each_machine_keeps_one_colour_in_every_panel_and_axes_are_shared(fixtur
         assert len({tuple(p["ylim"]) for p in panels}) == 1, (figure, panels)
 
 
+def test_colour_belongs_to_the_machine_not_to_its_place_in_a_panel(tmp_path):
+    """hostC measured only compact, where hostB drew nothing: a per-panel colour cycle would give
+    hostC hostB's colour there."""
+    only_compact = tmp_path / "hostC"
+    only_compact.mkdir()
+    for path in glob.glob(os.path.join(HOST_A, "inv*-path_walk-compact.json")):
+        doc = json.load(open(path, encoding="utf-8"))
+        doc["context"]["machine"]["name"] = "hostC"
+        (only_compact / os.path.basename(path)).write_text(json.dumps(doc), encoding="utf-8")
+    found, errors = machines.load_machines([HOST_A, HOST_B, str(only_compact)])
+    rep = machines.build(found, errors)
+    machines.render_plots(rep, str(tmp_path))
+    colours = {}
+    for ln in rep.drawn:
+        colours.setdefault(ln["machine"], set()).add(ln["color"])
+    assert {m: len(c) for m, c in colours.items()} == {"hostA": 1, "hostB": 1, "hostC": 1}, colours
+    assert len(set.union(*colours.values())) == 3
+
+
 def test_findings_name_the_machine_that_sustains_more(tmp_path):
     """hostB is hostA's own invocations with path walks 1.4× faster: the sentence must say so."""
     faster = _copy(HOST_A, tmp_path / "fast", scale=1.4, name="hostB")
