@@ -20,6 +20,8 @@ Definitions used in every table, plot and sentence:
 import json
 import math
 import os
+import re
+import textwrap
 from dataclasses import dataclass, field
 
 import matplotlib
@@ -410,31 +412,52 @@ def _cross_socket_table(rep, ds):
                 rows.append([m.name, density_label(d, ds), str(w), _ratio_cells(r)[0], _ratio_cells(r)[1] + one])
     churn = []
     for m in rep.machines:
-        by_place = {}
-        for (scen, _), pts in m.points.items():
-            if scen == CHURN_SCENARIO:
-                by_place.setdefault(str(pts[0].params.get("reader_placement")), []).extend(pts)
-        for place in ("same-socket", "other-socket"):
-            pts = by_place.get(place)
-            if pts:
-                xs = samples(pts, _interference)
-                churn.append([m.name, place, f"{mean(xs):.2f}" if xs else "—", str(len(xs))])
-            else:
-                why = next((r for n, r in m.skips.items() if n.startswith(CHURN_SCENARIO) and place in n), None)
-                churn.append([m.name, place, why or "not measured", "0"])
-                if why:
-                    rep.findings.append(f"{m.name}: churn_interference with the reader on the {place} is {why}.")
-        if "same-socket" in by_place and "other-socket" in by_place:
-            r = ratio(samples(by_place["same-socket"], _interference), samples(by_place["other-socket"], _interference),
-                      f"churn|{m.name}")
-            rep.findings.append(f"{m.name}: path walks keep {r.value:.2f}× as much throughput under churn from the "
-                                f"other socket as from the same socket ({r.ci_text()}).")
+        for label, by_place in churn_groups(m).items():
+            for place in CHURN_PLACES:
+                got = by_place.get(place)
+                if isinstance(got, list):
+                    xs = samples(got, _interference)
+                    churn.append([m.name, label, place, f"{mean(xs):.2f}" if xs else "—", str(len(xs))])
+                else:
+                    churn.append([m.name, label, place, got or f"not measured on {m.name}", "0"])
+                    if got:
+                        rep.findings.append(f"{m.name}: churn_interference ({label}) with reader_placement={place} "
+                                            f"is {got}.")
+            if all(isinstance(by_place.get(p), list) for p in CHURN_PLACES):
+                r = ratio(samples(by_place["same-socket"], _interference),
+                          samples(by_place["other-socket"], _interference), f"churn|{m.name}|{label}")
+                if r is not None:
+                    rep.findings.append(f"{m.name} ({label}): path walks keep {r.value:.2f}× as much throughput "
+                                        f"under churn from the other socket as from the same socket ({r.ci_text()}).")
     return [tables.Table("Cross-socket penalty: spread ÷ socket:0 at equal workers",
                          ["machine", "density", "workers", "spread/socket:0", "95% CI"], rows,
                          note="Below 1: spreading over sockets costs throughput against keeping to one socket."),
             tables.Table("Mount churn from the same and the other socket (churn_interference)",
-                         ["machine", "reader placement", "interference ratio (with ÷ without writer)", "invocations"],
+                         ["machine", "point", "writer against readers", "interference ratio (with ÷ without writer)",
+                          "invocations"],
                          churn, note="Unsupported points show their reason, never 0.")]
+
+
+CHURN_PLACES = ("same-socket", "other-socket")
+
+
+def churn_groups(m):
+    """{point label: {reader_placement: [Point] or skip reason}}: run names without their reader_placement."""
+    out = {}
+
+    def label_of(run_name):
+        rest = re.sub(r"/reader_placement:[^/]*", "", run_name)
+        return rest.split("/", 1)[1].replace("/", ", ").replace(":", "=") if "/" in rest else rest
+
+    for (scen, _), pts in sorted(m.points.items()):
+        if scen == CHURN_SCENARIO:
+            place = str(pts[0].params.get("reader_placement"))
+            out.setdefault(label_of(pts[0].run_name), {}).setdefault(place, []).extend(pts)
+    for name, reason in sorted(m.skips.items()):
+        found = re.search(r"/reader_placement:([^/]*)", name)
+        if name.startswith(CHURN_SCENARIO + "/") and found:
+            out.setdefault(label_of(name), {}).setdefault(found.group(1), reason)
+    return out
 
 
 def _interference(rep):
@@ -443,10 +466,11 @@ def _interference(rep):
 
 
 def _smt_pairs(m, d):
-    """[(cores, spread points, smt-off points)] at equal cores used."""
+    """[(cores, spread points, smt-off points)] at equal cores used; where several spread worker
+    counts use the same cores, the most workers (SMT siblings filled) stand for spread."""
     by = scaling(m).get(d, {})
-    spread = {cores_of(pts): pts for pts in by.get(SPREAD, {}).values()}
-    off = {cores_of(pts): pts for pts in by.get(SMT_OFF, {}).values()}
+    spread = {cores_of(pts): pts for _, pts in sorted(by.get(SPREAD, {}).items())}
+    off = {cores_of(pts): pts for _, pts in sorted(by.get(SMT_OFF, {}).items())}
     return [(c, spread[c], off[c]) for c in sorted(set(spread) & set(off) - {None})]
 
 
@@ -695,32 +719,36 @@ def _smt_ratio_pairs(m, d):
 
 def _churn_figure(rep, outdir):
     figure, title = "churn", "Path walks under mount churn: reader on the same socket and on the other socket"
-    places = ("same-socket", "other-socket")
-    if not any(s == CHURN_SCENARIO for m in rep.machines for s, _ in m.points):
+    groups = {m.name: churn_groups(m) for m in rep.machines}
+    labels = sorted({lb for g in groups.values() for lb in g})
+    if not labels:
         return Figure(figure, title, skipped=f"no {CHURN_SCENARIO} point on any machine")
+    places = [(lb, pl) for lb in labels for pl in CHURN_PLACES]
     fig, axes = _grid(1, sharey=True)
     ax = axes[0]
     width = 0.8 / len(rep.machines)
     for i, m in enumerate(rep.machines):
-        for j, place in enumerate(places):
-            pts = [p for (s, _), ps in m.points.items() if s == CHURN_SCENARIO for p in ps
-                   if p.params.get("reader_placement") == place]
+        for j, (lb, place) in enumerate(places):
+            got = groups[m.name].get(lb, {}).get(place)
             x = j + (i - (len(rep.machines) - 1) / 2) * width
-            xs = samples(pts, _interference)
+            xs = samples(got, _interference) if isinstance(got, list) else []
             if xs:
                 bars = ax.bar([x], [mean(xs)], width, yerr=[spread_of(xs)], color=m.color, capsize=3,
-                              label=m.name if j == 0 else None)
+                              label=m.name if m.name not in ax.get_legend_handles_labels()[1] else None)
                 _record(rep, figure, "interference", m, bars.patches[0].get_facecolor())
             else:
-                why = next((r for n, r in m.skips.items() if n.startswith(CHURN_SCENARIO) and place in n),
-                           "not measured")
+                why = got if isinstance(got, str) else f"not measured on {m.name}"
                 ax.text(x, 0.02, f"{m.name}: {why}", rotation=90, ha="center", va="bottom", fontsize=7,
                         color=m.color)
-    ax.set_xticks(range(len(places)), places)
+    # One point: its axes go to the title; several: wrapped under each pair of bars.
+    title_axes = labels[0] if len(labels) == 1 else ""
+    places = [pl if title_axes else textwrap.fill(lb, 28) + "\n" + pl for lb, pl in places]
+    fig.set_figwidth(max(5.6, 1.6 * len(places)))
+    ax.set_xticks(range(len(places)), places, fontsize=7)
     ax.set_xlim(-0.6, len(places) - 0.4)
     ax.axhline(1.0, color="grey", linewidth=1)
     ax.set_ylabel("interference ratio (with ÷ without writer)")
-    ax.set_title("churn_interference", fontsize=10)
+    ax.set_title(textwrap.fill(f"churn_interference {title_axes}", 70), fontsize=9)
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     return Figure(figure, title, _finish(rep, figure, fig, axes, ["interference"], outdir, sharey=True))

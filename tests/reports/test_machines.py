@@ -105,13 +105,15 @@ def test_unsupported_points_say_why_and_are_never_zero(fixture_report):
     doc, out, _ = fixture_report
     churn = _table(doc, "Mount churn")["rows"]
     for machine in ("hostA", "hostB"):
-        row = next(r for r in churn if r[0] == machine and r[1] == "other-socket")
-        assert row[2] == "unsupported: one socket", row
-        same = next(r for r in churn if r[0] == machine and r[1] == "same-socket")
-        assert 0 < float(same[2]) < 2
+        row = next(r for r in churn if r[0] == machine and r[2] == "other-socket")
+        assert row[3] == "unsupported: one socket" and row[4] == "0", row
+        assert row[1] == "writer_op=mount, writers=1, containers=1, workers=1, op=stat, rounds=1"
+        same = next(r for r in churn if r[0] == machine and r[2] == "same-socket")
+        assert 0 < float(same[3]) < 2 and same[4] == "3"
     reasons = {(u["machine"], u["reason"]) for u in doc["unsupported"]}
     assert ("hostA", "unsupported: one socket") in reasons and ("hostB", "not measured on hostB") in reasons
-    assert any("other-socket is unsupported: one socket" in f for f in doc["findings"])
+    assert any(f.startswith("hostA: churn_interference") and "reader_placement=other-socket is unsupported: one socket"
+               in f for f in doc["findings"])
     # compact exists on hostA only: hostB's line is absent from that panel (not drawn at 0).
     compact = [ln for ln in doc["lines"] if ln["figure"] == "throughput" and ln["panel"].endswith(", compact")]
     assert compact and {ln["machine"] for ln in compact} == {"hostA"}
