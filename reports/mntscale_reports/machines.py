@@ -323,8 +323,8 @@ def _mark_unsupported(rep):
                     others.setdefault(k, pts[0].run_name)
         for k, run_name in sorted(others.items()):
             if k not in m.points:
-                label = run_name if "placement" not in json.loads(k[1]) else \
-                    f"{run_name} ({json.loads(k[1])['placement']})"
+                placement = json.loads(k[1]).get("placement")
+                label = run_name if placement is None or "placement:" in run_name else f"{run_name} ({placement})"
                 reason = m.skips.get(run_name, f"not measured on {m.name}")
                 if run_name not in m.skips:
                     rep.unsupported.append({"machine": m.name, "point": label, "reason": reason})

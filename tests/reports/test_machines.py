@@ -61,7 +61,7 @@ def _per_core_by_file(directory, containers, workers=2, placement="spread"):
     return out
 
 
-def _copy(src, dst, scale=1.0, name=None, knee_at_two=False):
+def _copy(src, dst, scale=1.0, name=None, knee_at_two=False, topology=None):
     """A copy of a machine directory, path_walk throughput scaled (a faster or slower "machine")."""
     os.makedirs(dst)
     for path in glob.glob(os.path.join(src, "*.json")):
@@ -70,6 +70,8 @@ def _copy(src, dst, scale=1.0, name=None, knee_at_two=False):
             doc["context"].pop("machine", None)
         else:
             doc["context"]["machine"]["name"] = name
+        if topology:
+            doc["context"]["topology"].update(topology)
         for b in doc["benchmarks"]:
             if b.get("scenario") == "path_walk" and "items_per_second" in b:
                 f = scale * (0.5 if knee_at_two and b["params"]["workers"] == 2 else 1.0)
@@ -224,3 +226,18 @@ def test_empty_directory_exits_2(tmp_path):
     (tmp_path / "empty").mkdir()
     proc = run_cli("machines", HOST_A, tmp_path / "empty")
     assert proc.returncode == 2 and "no result file could be loaded" in proc.stderr
+
+
+def test_smt_and_socket_notes_follow_the_topology(tmp_path):
+    """A machine whose topology has SMT siblings gets an SMT finding; one with two sockets loses the
+    "one socket" caveat on its spread ÷ socket:0 rows. (Labels only: the numbers are this host's.)"""
+    smt = _copy(HOST_A, tmp_path / "smt", name="smt2s", topology={"pus": 4, "cores": 2, "packages": 2})
+    doc = _tables(HOST_A, smt)
+    assert any(f.startswith("smt2s (100 containers): SMT off gives ") for f in doc["findings"]), doc["findings"]
+    assert not any(f.startswith("hostA (100 containers): SMT off") for f in doc["findings"])
+    cross = _table(doc, "Cross-socket penalty")["rows"]
+    assert all("one socket" not in r[4] for r in cross if r[0] == "smt2s")
+    assert all("one socket" in r[4] for r in cross if r[0] == "hostA")
+    smt_rows = _table(doc, "SMT effect")["rows"]
+    assert all("no SMT siblings" in r[4] for r in smt_rows if r[0] == "hostA")
+    assert all("no SMT siblings" not in r[4] for r in smt_rows if r[0] == "smt2s")
