@@ -1,4 +1,4 @@
-"""Command line: `report`, `compare` and `usl` subcommands (see docs/reports.md).
+"""Command line: `report`, `compare`, `usl` and `machines` subcommands (see docs/reports.md).
 
 Exit codes: 0 fine, 1 compare found a regression beyond --threshold, 2 bad input,
 3 compare decided no point at all (every point inconclusive: "NO VERDICT", not a pass).
@@ -12,7 +12,7 @@ import os
 import sys
 import tempfile
 
-from . import capacity, claims, compare, load, qualify, report, tables, usl
+from . import capacity, claims, compare, load, machines, qualify, report, tables, usl
 
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_UNDECIDED = 0, 1, 2, 3
 
@@ -133,6 +133,24 @@ def cmd_usl(args):
     return EXIT_OK
 
 
+def cmd_machines(args):
+    if not _check_outputs([("--out", args.out, "directory")]):
+        return EXIT_BAD_INPUT
+    try:
+        found, errors = machines.load_machines(args.dirs)
+    except machines.MachinesError as e:
+        print(f"mntscale_report: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for e in errors:
+        print(f"mntscale_report: rejected {e}", file=sys.stderr)
+    rep = machines.build(found, errors)
+    if args.out:
+        machines.write(rep, args.out)
+        print(f"wrote {os.path.join(args.out, 'index.html')}")
+    print(machines.to_markdown(rep))
+    return EXIT_OK
+
+
 def _number(low, high, low_open=True, integer=False):
     """An argparse type: a finite number in the range, else a usage error naming the value."""
     def parse(text):
@@ -184,6 +202,11 @@ def parser():
     u = sub.add_parser("usl", help="print USL fits along workers and containers")
     u.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
     u.set_defaults(func=cmd_usl)
+    m = sub.add_parser("machines", help="compare machines: one directory of invocation files per machine")
+    m.add_argument("dirs", nargs="+", metavar="DIR",
+                   help="one directory of result files (one per invocation) per machine; the first is the reference")
+    m.add_argument("--out", help="directory for index.html, summary.md, machines.json and the plots")
+    m.set_defaults(func=cmd_machines)
     qualify.add_parsers(sub)
     capacity.add_parser(sub, _check_outputs)
     return p
