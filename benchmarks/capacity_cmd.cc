@@ -175,7 +175,15 @@ int CapacityCommand::Run(int argc, char** argv) {
     SearchHooks hooks;
     hooks.measure = [&](int n, int i) {
       if (!quiet_) fprintf(stderr, "capacity: %d containers, invocation %d ...\n", n, i + 1);
-      return probe->Measure(n, i);
+      try {
+        return probe->Measure(n, i);
+      } catch (const SysError& e) {
+        if (auto lim = LimitOfError(e.call(), e.err(), n)) {
+          if (!quiet_) fprintf(stderr, "capacity: %d containers: %s\n", n, e.what());
+          throw LimitReached(*lim);
+        }
+        throw;
+      }
     };
     hooks.limit = [&](int n) { return KernelLimitAt(n, per, shared_ns, extra); };
     hooks.elapsed_s = elapsed;
@@ -194,16 +202,19 @@ int CapacityCommand::Run(int argc, char** argv) {
     document(r, complete);
     const std::string sentence = CapacitySentence(r, slos, cfg.profile.name);
     std::string curve;
+    int noisy = 0, invocations = 0;
     for (const Density& d : r.densities) {
+      for (const Invocation& inv : d.invocations) noisy += inv.noisy, ++invocations;
       curve += (curve.empty() ? "" : ", ") + std::to_string(d.containers) + " " +
                VerdictName(d.verdict);
     }
     fprintf(stderr,
             "mntscale capacity: %s with %s churn at %g starts/s; measured %zu densities (%s) in "
-            "%.0f s; the search ended by %s; results in %s. %s\n",
+            "%.0f s, %d of %d invocations on a busy machine (noisy); the search ended by %s; "
+            "results in %s. %s\n",
             cfg.profile.name.c_str(), ChurnStrategyName(idmap_).c_str(), churn_rate_,
-            r.densities.size(), curve.c_str(), elapsed(), r.ended_by.c_str(), out_.c_str(),
-            sentence.c_str());
+            r.densities.size(), curve.c_str(), elapsed(), noisy, invocations, r.ended_by.c_str(),
+            out_.c_str(), sentence.c_str());
     if (!complete) status = 130;
     probe.reset();
   }

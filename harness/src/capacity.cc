@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -224,6 +225,22 @@ std::optional<KernelLimit> KernelLimitAt(int n, int mounts_per_container, bool s
   return std::nullopt;
 }
 
+std::optional<KernelLimit> LimitOfError(const std::string& call, int err, int n) {
+  if (err == ENOSPC) {
+    // unshare/setns/clone: too many mount namespaces; mount calls: fs.mount-max.
+    if (call == "unshare" || call == "clone" || call == "setns")
+      return KernelLimit{"user.max_mnt_namespaces", ReadSysctl("user.max_mnt_namespaces"), n};
+    return KernelLimit{"fs.mount-max", ReadSysctl("fs.mount-max"), n};
+  }
+  if (err == EMFILE || err == ENFILE) {
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    return KernelLimit{"RLIMIT_NOFILE", static_cast<long>(rl.rlim_cur), n};
+  }
+  if (err == ENOMEM) return KernelLimit{"MemAvailable", MemAvailableKbNow() * 1024, n};
+  return std::nullopt;
+}
+
 nlohmann::json Density::ToJson() const {
   nlohmann::json j = {{"containers", containers}, {"phase", phase}, {"seconds", seconds}};
   j["invocations"] = nlohmann::json::array();
@@ -322,6 +339,10 @@ SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& 
       }
     } catch (const Interrupted&) {
       r.ended_by = "interrupted";
+      return false;
+    } catch (const LimitReached& l) {
+      r.limit = l.limit;
+      r.ended_by = "kernel-limit";
       return false;
     }
     if (!lowest || n < lowest) lowest = n;

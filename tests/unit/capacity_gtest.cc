@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
+
 #include "mntscale/runner.h"
 #include "mntscale/sys.h"
 
@@ -176,6 +178,25 @@ TEST(CapacitySearch, EndReasons) {
     EXPECT_EQ(r.n_star, 160);
     EXPECT_NE(CapacitySentence(r, slos, "p").find("user.max_mnt_namespaces = 350"),
               std::string::npos);
+  }
+  {  // a limit met while measuring (ENOSPC from mount)
+    Fake f;
+    SearchConfig c;
+    c.budget_s = 1e9;
+    SearchHooks h = f.Hooks();
+    auto inner = h.measure;
+    h.measure = [&](int n, int i) {
+      if (n >= 40) throw LimitReached(*LimitOfError("mount", ENOSPC, n));
+      return inner(n, i);
+    };
+    SearchResult r = RunCapacitySearch(c, slos, h);
+    EXPECT_EQ(r.ended_by, "kernel-limit");
+    ASSERT_TRUE(r.limit);
+    EXPECT_EQ(r.limit->name, "fs.mount-max");
+    EXPECT_EQ(r.limit->at, 40);
+    EXPECT_EQ(r.n_star, 20);
+    EXPECT_EQ(LimitOfError("unshare", ENOSPC, 1)->name, "user.max_mnt_namespaces");
+    EXPECT_FALSE(LimitOfError("mount", EINVAL, 1));
   }
   {  // budget
     Fake f;

@@ -113,6 +113,17 @@ struct SearchResult {
   nlohmann::json ToJson(double confidence, const std::string& sentence) const;
 };
 
+// Thrown by a measurement that ran into a kernel limit the pre-check did
+// not foresee (ENOSPC from mount or unshare, EMFILE, ENOMEM): the search
+// ends by "kernel-limit" at that density instead of failing.
+class LimitReached : public std::runtime_error {
+ public:
+  explicit LimitReached(KernelLimit l) : std::runtime_error("limit " + l.name), limit(std::move(l)) {}
+  KernelLimit limit;
+};
+// The limit a failed system call ran into, when its errno names one.
+std::optional<KernelLimit> LimitOfError(const std::string& call, int err, int n);
+
 // The hooks the search drives; all but measure are optional.
 struct SearchHooks {
   // One invocation at n containers (index 0.. within the density). Throws
