@@ -11,7 +11,7 @@ BIN=$1; SRC=$2
 require_root
 LO=2; HI=400
 common=(--profile minimal --idmap parent --churn-rate 5 --start $LO --growth 200
-        --max-containers $HI --window 0.2 --invocations 3 --max-invocations 5 --budget 240 --quiet)
+        --max-containers $HI --window 0.2 --invocations 3 --max-invocations 5 --budget 240 --quiet --wait)
 
 "$BIN" capacity "${common[@]}" --slo 'mountinfo_read_s<=1000,path_walk_ratio>=0.0001' \
   --out "$TMP/a.json" 2>"$TMP/a.err" || { echo "FAIL: unreachable run: $(cat "$TMP/a.err")"; exit 1; }

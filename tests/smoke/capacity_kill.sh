@@ -9,15 +9,17 @@ BIN=$1; SRC=$2
 require_root
 args=(--profile minimal --idmap per-layer --churn-rate 20 --start 20 --growth 2
       --max-containers 200 --window 3 --invocations 2 --max-invocations 2 --budget 600
-      --slo 'mountinfo_read_s<=1000')
+      --slo 'mountinfo_read_s<=1000' --wait)
 for sig in KILL INT; do
   "$BIN" capacity "${args[@]}" --out "$TMP/$sig.json" 2>"$TMP/$sig.err" &
   pid=$!
   # The churn runs from the first invocation line on; the second one means a
   # density was written.
   want=1; [ $sig = INT ] && want=3
-  for _ in $(seq 600); do
+  # (--wait: queued behind another run's lock, it has not started yet)
+  for _ in $(seq 6000); do
     [ "$(grep -c 'invocation' "$TMP/$sig.err")" -ge "$want" ] && break
+    kill -0 $pid 2>/dev/null || break
     sleep 0.05
   done
   sleep 1
