@@ -385,8 +385,19 @@ SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& 
       r.ended_by = "max-containers";
       return r;
     }
+    const int prev = n;
     n = std::min<long>(cfg.max_containers,
                        std::max<long>(n + 1, std::lround(n * cfg.growth)));
+    // Past a kernel limit, the largest density under it is measured last
+    // (the limit is a pure check, nothing is built to find it).
+    if (hooks.limit && n > prev + 1 && hooks.limit(n)) {
+      int lo = prev, hi = n;
+      while (hi - lo > 1) {
+        const int mid = lo + (hi - lo) / 2;
+        (hooks.limit(mid) ? hi : lo) = mid;
+      }
+      n = lo > prev ? lo : hi;  // hi == prev + 1: the limit, met right above
+    }
   }
   // Bisect between the last pass and the first non-pass.
   if (found_nonpass && r.n_star) {
@@ -433,8 +444,8 @@ std::string CapacitySentence(const SearchResult& r, const std::vector<Slo>& slos
     }
   }
   if (r.ended_by == "kernel-limit" && r.limit) {
-    s += "; the search ended at the kernel limit " + r.limit->name + " = " +
-         std::to_string(r.limit->value) + " (reached at " + containers(r.limit->at) + ")";
+    s += "; it is limited by " + r.limit->name + " = " + std::to_string(r.limit->value) +
+         ", which " + containers(r.limit->at) + " would pass";
   } else if (r.ended_by == "max-containers") {
     s += "; the search stopped at --max-containers before any objective failed";
   } else if (r.ended_by == "budget" || r.ended_by == "interrupted") {

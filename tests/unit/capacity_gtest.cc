@@ -174,10 +174,13 @@ TEST(CapacitySearch, EndReasons) {
     EXPECT_EQ(r.ended_by, "kernel-limit");
     ASSERT_TRUE(r.limit);
     EXPECT_EQ(r.limit->name, "user.max_mnt_namespaces");
-    EXPECT_EQ(r.limit->at, 320);
-    EXPECT_EQ(r.n_star, 160);
-    EXPECT_NE(CapacitySentence(r, slos, "p").find("user.max_mnt_namespaces = 350"),
-              std::string::npos);
+    // 10..160, then 300, the largest density under the limit; 301 passes it.
+    EXPECT_EQ(r.limit->at, 301);
+    EXPECT_EQ(r.n_star, 300);
+    EXPECT_EQ(r.densities.back().containers, 300);
+    EXPECT_NE(CapacitySentence(r, slos, "p").find("limited by user.max_mnt_namespaces = 350"),
+              std::string::npos)
+        << CapacitySentence(r, slos, "p");
   }
   {  // a limit met while measuring (ENOSPC from mount)
     Fake f;
