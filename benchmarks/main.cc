@@ -10,6 +10,7 @@
 #include "mntscale/plan.h"
 #include "mntscale/results.h"
 #include "mntscale/runlock.h"
+#include "capacity_cmd.h"  // `capacity`
 #include "profile_cmd.h"  // `profile capture`
 #include "mntscale/sandbox.h"
 #include "mntscale/sys.h"
@@ -162,6 +163,7 @@ int Main(int argc, char** argv) {
   plan->add_option("--preset", plan_preset, "Plan a preset: its points, placements, run time");
 
   ProfileCommand profile_cmd(&app);  // `profile capture --runtime runc|crun`
+  CapacityCommand capacity_cmd(&app);
 
   try {
     app.parse(argc, argv);
@@ -171,6 +173,7 @@ int Main(int argc, char** argv) {
   }
 
   if (profile_cmd.parsed()) return profile_cmd.Run();
+  if (capacity_cmd.parsed()) return capacity_cmd.Run(argc, argv);
   if (*list) {
     printf("%s", list_json ? (ListJson().dump(2) + "\n").c_str() : ListText().c_str());
     return 0;

@@ -1,0 +1,187 @@
+// Capacity (issue 18): the largest container count N* at which this host
+// still meets stated objectives, found by measurement. This header is the
+// pure logic (objectives, statistics, verdicts, the search); the measurement
+// of one density on the real kernel is CapacityProbe (capacity_probe.cc).
+// The output format is in README, "Capacity".
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mntscale/profile.h"
+
+namespace mntscale {
+
+// The metrics an objective may bound (units in the names).
+inline constexpr const char* kCapacityMetrics[] = {
+    "start_p50_s",          "start_p99_s",     "health_stat_p99_ms",
+    "path_walk_per_worker", "path_walk_ratio", "mountinfo_read_s"};
+bool IsCapacityMetric(const std::string& name);
+
+// One bound: METRIC<=NUMBER or METRIC>=NUMBER.
+struct Slo {
+  std::string metric;
+  bool at_most = true;  // "<=" (else ">=")
+  double bound = 0;
+  std::string text;  // as given
+  const char* op() const { return at_most ? "<=" : ">="; }
+  nlohmann::json ToJson() const;
+};
+// Each argument is comma-separated bounds. UsageError naming the piece for an
+// unknown metric, a missing or doubled operator, a bound that is not a finite
+// number, the same metric bounded twice the same way, or no bound at all.
+std::vector<Slo> ParseSlos(const std::vector<std::string>& args);
+
+// Student-t two-sided critical value for df degrees of freedom (df >= 1) at
+// confidence 0.90, 0.95 or 0.99 (others: UsageError).
+double TCritical(int df, double confidence);
+
+struct MetricStats {
+  double mean = 0, lo = 0, hi = 0;  // t-interval over invocations
+  int n = 0;                        // lo/hi meaningful when n >= 2
+  nlohmann::json ToJson() const;
+};
+MetricStats Summarize(const std::vector<double>& xs, double confidence);
+
+enum class Verdict { kPass, kFail, kUndecided };
+const char* VerdictName(Verdict v);
+// The interval entirely on one side of the bound decides; otherwise (or with
+// fewer than two invocations) undecided.
+Verdict Judge(const Slo& slo, const MetricStats& s);
+
+// What one invocation at a density measured. A metric the invocation could
+// not measure (no start finished in the window) is absent, never 0.
+struct Invocation {
+  std::map<std::string, double> values;
+  bool noisy = false;
+  nlohmann::json attribution;  // null: none for this invocation
+  nlohmann::json ToJson() const;
+};
+
+struct SearchConfig {
+  int start = 10;
+  double growth = 2.0;
+  double precision = 0.1;  // bisect until (first non-pass - last pass) <= precision * last pass
+  int max_containers = 2000;
+  double budget_s = 600;
+  int invocations = 3;
+  int max_invocations = 6;
+  double confidence = 0.95;
+  nlohmann::json ToJson() const;
+};
+// UsageError naming the value for impossible counts (start < 1, growth <= 1,
+// precision outside (0,1), invocations < 2, max_invocations < invocations,
+// max_containers < start, budget <= 0).
+void ValidateSearchConfig(const SearchConfig& c);
+
+struct KernelLimit {
+  std::string name;  // "user.max_mnt_namespaces", "fs.mount-max", "RLIMIT_NOFILE", "MemAvailable"
+  long value = 0;
+  int at = 0;  // the density that would pass it
+  nlohmann::json ToJson() const;
+};
+// The first kernel or process limit a density of n containers of
+// mounts_per_container (plus `extra` namespaces and mounts for the churn and
+// the runtime's namespace) would pass; nullopt when none. Raises
+// RLIMIT_NOFILE when it can instead of reporting it.
+std::optional<KernelLimit> KernelLimitAt(int n, int mounts_per_container, bool shared_ns,
+                                         int extra);
+
+struct Density {
+  int containers = 0;
+  std::string phase;  // grow | bisect
+  double seconds = 0;
+  std::vector<Invocation> invocations;
+  std::map<std::string, MetricStats> metrics;
+  std::map<std::string, Verdict> verdicts;
+  Verdict verdict = Verdict::kUndecided;
+  nlohmann::json attribution;  // null: not asked for
+  nlohmann::json ToJson() const;
+};
+
+struct SearchResult {
+  std::optional<int> n_star, above;  // the bracket
+  std::string ended_by;              // slo | kernel-limit | max-containers | budget | interrupted
+  std::string failed_metric;         // the first objective that did not pass above n_star
+  std::optional<KernelLimit> limit;
+  std::vector<Density> densities;    // in the order measured
+  nlohmann::json ToJson(double confidence, const std::string& sentence) const;
+};
+
+// Thrown by a measurement that ran into a kernel limit the pre-check did
+// not foresee (ENOSPC from mount or unshare, EMFILE, ENOMEM): the search
+// ends by "kernel-limit" at that density instead of failing.
+class LimitReached : public std::runtime_error {
+ public:
+  explicit LimitReached(KernelLimit l) : std::runtime_error("limit " + l.name), limit(std::move(l)) {}
+  KernelLimit limit;
+};
+// The limit a failed system call ran into, when its errno names one.
+std::optional<KernelLimit> LimitOfError(const std::string& call, int err, int n);
+
+// The hooks the search drives; all but measure are optional.
+struct SearchHooks {
+  // One invocation at n containers (index 0.. within the density). Throws
+  // Interrupted to end the search.
+  std::function<Invocation(int n, int index)> measure;
+  std::function<std::optional<KernelLimit>(int n)> limit;
+  std::function<double()> elapsed_s;                   // since the search began
+  std::function<void(const SearchResult&)> on_density;  // after each density (write the file)
+};
+
+// Grows geometrically from start until a density does not pass, a kernel
+// limit or max_containers or the budget ends it, then bisects between the
+// last pass and the first non-pass to the precision. path_walk_ratio is
+// derived from path_walk_per_worker relative to the lowest density measured.
+// An undecided density is never counted as a pass.
+SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& slos,
+                               const SearchHooks& hooks);
+
+// The answer sentence for the report and stderr.
+std::string CapacitySentence(const SearchResult& r, const std::vector<Slo>& slos,
+                             const std::string& profile);
+
+// Rough seconds one density costs at n containers (invocations x window plus
+// the farm build), for refusing a budget too small for one.
+double EstimateDensitySeconds(int n, int invocations, double window_s);
+
+class Session;
+
+// The measurement of one density on the real kernel (capacity_probe.cc): the
+// session's farm holds n containers of its profile; the runtime's namespace
+// holds one overlay rootfs per container, as containerd's does; a churn
+// thread starts and stops containers at churn_rate per second as the start
+// storm does them (layers idmapped per strategy in the runtime's namespace,
+// the overlay mounted there, unshare, binds, proc, dev, pivot_root); health
+// readers stat a file in existing containers, path-walk workers run through
+// Session::Measure (with its --attribute/--waits observers), and one full
+// mountinfo read of the runtime's namespace is timed at the end.
+struct ProbeConfig {
+  double churn_rate = 2.0;       // starts (and stops) per second
+  std::string idmap = "none";    // none | per-layer | parent
+  int path_walk_workers = 1;
+  int health_workers = 1;
+};
+// "per-layer-idmap", "parent-idmap" or "none" for the contract's churn.strategy.
+std::string ChurnStrategyName(const std::string& idmap);
+
+class CapacityProbe {
+ public:
+  CapacityProbe(Session& s, ProbeConfig cfg);  // builds the runtime namespace and layers
+  ~CapacityProbe();
+  CapacityProbe(const CapacityProbe&) = delete;
+  CapacityProbe& operator=(const CapacityProbe&) = delete;
+  Invocation Measure(int n, int index);
+  int layers() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mntscale

@@ -1,0 +1,282 @@
+// One density of `mntscale capacity` on the real kernel (capacity.h,
+// CapacityProbe). The container start is the start storm's
+// (benchmarks/container_start_storm.cc, copied here until the two share it).
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include "mntscale/background.h"
+#include "mntscale/capacity.h"
+#include "mntscale/idmap.h"
+#include "mntscale/sandbox.h"
+#include "mntscale/scratch.h"
+#include "mntscale/session.h"
+#include "mntscale/sys.h"
+
+namespace mntscale {
+namespace {
+
+constexpr const char* kRuntimeFiles[] = {"hosts", "resolv.conf", "hostname"};
+
+std::string Rootfs(long k) { return "/s/" + std::to_string(k) + "/rootfs"; }
+
+void MountOne(const std::string& src, const std::string& target, const char* type,
+              unsigned long flags, const char* data, std::atomic<long>* ops) {
+  Check(mount(src.c_str(), target.c_str(), type, flags, data), "mount",
+        (type ? std::string(type) : src) + ", " + target);
+  ops->fetch_add(1, std::memory_order_relaxed);
+}
+
+// The storm's container start k on the calling thread (which has its own
+// fs_struct): in the runtime's namespace, layers per strategy and the
+// overlay; then runc's unshare, binds, proc, dev and pivot_root. Returns the
+// container's namespace.
+int StartContainer(int host_fd, const std::string& idmap, const std::vector<std::string>& layers,
+                   int userns, long k, std::atomic<long>* ops) {
+  Check(setns(host_fd, CLONE_NEWNS), "setns", "runtime namespace");
+  const std::string c = "/s/" + std::to_string(k), root = Rootfs(k);
+  for (const char* d : {"", "/upper", "/work", "/rootfs", "/idm"}) {
+    Check(mkdir((c + d).c_str(), 0755), "mkdir", c + d);
+  }
+  std::string lower;
+  std::vector<std::string> temp;
+  if (idmap == "none") {
+    for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
+      lower += (lower.empty() ? "" : ":") + *it;
+    }
+  } else {
+    lower = IdmapLayers(idmap, layers, c + "/idm", userns, &temp, ops);
+  }
+  const std::string opts = "lowerdir=" + lower + ",upperdir=" + c + "/upper,workdir=" + c + "/work";
+  MountOne("overlay", root, "overlay", 0, opts.c_str(), ops);
+  UnmountAll(temp, ops);
+  Check(unshare(CLONE_NEWNS), "unshare", "CLONE_NEWNS (container " + std::to_string(k) + ")");
+  for (const char* f : kRuntimeFiles) {
+    MountOne(std::string("/binds/") + f, root + "/etc/" + f, nullptr, MS_BIND, nullptr, ops);
+  }
+  MountOne("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr, ops);
+  MountOne("tmpfs", root + "/dev", "tmpfs", MS_NOSUID, "mode=755,size=64k", ops);
+  Check(chdir(root.c_str()), "chdir", root);
+  Check(syscall(SYS_pivot_root, ".", "."), "pivot_root", root);
+  Check(umount2(".", MNT_DETACH), "umount2", "old root of container " + std::to_string(k));
+  Check(chdir("/"), "chdir", "/");
+  return OpenThreadMountNs();
+}
+
+double Quantile(std::vector<double> xs, double q) {
+  std::sort(xs.begin(), xs.end());
+  const size_t i = std::min(xs.size() - 1, static_cast<size_t>(std::ceil(q * xs.size())) - (q > 0));
+  return xs[i];
+}
+
+// The path-walk workers' time by bucket, per second of their wall time: on
+// CPU in the kernel (sampled) plus blocked off CPU (traced) with --waits;
+// the share of kernel samples with --attribute alone.
+nlohmann::json ContractAttribution(const nlohmann::json& entry, bool waits) {
+  if (waits) {
+    const nlohmann::json& d = entry.value("time_decomposition", nlohmann::json());
+    if (!d.is_object()) return {{"unsupported", "no time decomposition in the measurement"}};
+    if (d.contains("unsupported")) return {{"unsupported", d["unsupported"]}};
+    std::map<std::string, double> sum;
+    double wall = 0;
+    for (const auto& w : d.value("workers", nlohmann::json::array())) {
+      wall += w.value("wall_s", 0.0);
+      for (const char* part : {"kernel_s", "blocked_s"}) {
+        if (!w.contains(part) || !w[part].is_object()) continue;
+        for (auto& [b, v] : w[part].items()) {
+          if (v.is_number()) sum[b] += v.get<double>();
+        }
+      }
+    }
+    if (wall <= 0) return {{"unsupported", "the decomposition holds no worker wall time"}};
+    nlohmann::json buckets = nlohmann::json::object();
+    for (const auto& [b, v] : sum) buckets[b] = v / wall;
+    return {{"buckets", buckets}, {"unit", "s per second of wall"}, {"source", "--waits"}};
+  }
+  const nlohmann::json& a = entry.value("attribution", nlohmann::json());
+  if (!a.is_object()) return {{"unsupported", "no attribution in the measurement"}};
+  if (a.contains("unsupported")) return {{"unsupported", a["unsupported"]}};
+  return {{"buckets", a.value("buckets", nlohmann::json::object())},
+          {"unit", "share of kernel samples"},
+          {"source", "--attribute"}};
+}
+
+}  // namespace
+
+std::string ChurnStrategyName(const std::string& idmap) {
+  return idmap == "none" ? "none" : idmap + "-idmap";
+}
+
+struct CapacityProbe::Impl {
+  Session& s;
+  ProbeConfig cfg;
+  ScratchNs host;  // the runtime's namespace
+  std::vector<std::string> layers;
+  int userns = -1;
+  int rootfs_mounts = 0;  // runtime-namespace rootfs mounts mirroring the farm
+  long next_start = 0;    // churn container serial, unique for the run
+
+  Impl(Session& session, ProbeConfig c) : s(session), cfg(std::move(c)) {
+    const int nl = std::max(1, s.config().profile.layers);
+    host.Run([&] {
+      layers = MakeOverlayLayers("/layers", nl, 4).dirs;
+      const std::string& bottom = layers.front();
+      for (const char* d : {"/etc", "/proc", "/dev"}) MkdirP(bottom + d);
+      MkdirP("/binds");
+      MkdirP("/s");
+      MkdirP("/r");
+      for (const char* f : kRuntimeFiles) {
+        WriteFile(bottom + "/etc/" + f, "");
+        WriteFile(std::string("/binds/") + f, std::string(f) + "\n");
+      }
+      if (cfg.idmap != "none") {
+        userns = ContainerUserNamespace();
+        std::atomic<long> probe{0};
+        CloneIdmapped("/layers", userns, &probe);  // Unsupported before tmpfs idmap (6.3)
+      }
+    });
+  }
+
+  // The runtime's namespace holds one overlay rootfs per farm container.
+  void MirrorRootfs(int n) {
+    if (n == rootfs_mounts) return;
+    host.Run([&] {
+      std::string lower;
+      for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
+        lower += (lower.empty() ? "" : ":") + *it;
+      }
+      for (int i = rootfs_mounts; i < n; ++i) {
+        const std::string d = "/r/" + std::to_string(i);
+        for (const char* sub : {"", "/u", "/w", "/m"}) MkdirP(d + sub);
+        const std::string opts = "lowerdir=" + lower + ",upperdir=" + d + "/u,workdir=" + d + "/w";
+        Check(mount("overlay", (d + "/m").c_str(), "overlay", 0, opts.c_str()), "mount",
+              "overlay, " + d + "/m");
+      }
+      for (int i = n; i < rootfs_mounts; ++i) {
+        const std::string m = "/r/" + std::to_string(i) + "/m";
+        Check(umount2(m.c_str(), MNT_DETACH), "umount2", m);
+      }
+    });
+    rootfs_mounts = n;
+  }
+};
+
+CapacityProbe::CapacityProbe(Session& s, ProbeConfig cfg)
+    : impl_(std::make_unique<Impl>(s, std::move(cfg))) {}
+CapacityProbe::~CapacityProbe() = default;
+int CapacityProbe::layers() const { return static_cast<int>(impl_->layers.size()); }
+
+Invocation CapacityProbe::Measure(int n, int /*index*/) {
+  Impl& m = *impl_;
+  Session& s = m.s;
+  if (s.interrupted().load()) throw Interrupted();
+  Farm& farm = s.FarmFor(s.config().profile, n);
+  m.MirrorRootfs(n);
+  const Point p;
+
+  // Health checks: a stat in existing containers.
+  std::vector<WorkerPlan> health = s.Workers(p, &farm, FindOp("stat"), farm.image().deep_path,
+                                             m.cfg.health_workers, "compact,share");
+  for (size_t i = 0; i < health.size(); ++i) {
+    health[i].role = "health";
+    health[i].container = &farm.containers()[(farm.size() - 1 - i % farm.size())];
+  }
+  BackgroundReaders bg(std::move(health), s.config().mode);
+
+  // The churn: starts at churn_rate per second, each container stopped once
+  // about a second's worth of newer ones run.
+  std::atomic<bool> stop{false};
+  std::vector<double> starts_s;
+  std::exception_ptr churn_error;
+  const size_t keep = std::max<size_t>(1, std::lround(m.cfg.churn_rate));
+  std::thread churn([&] {
+    std::deque<std::pair<long, Fd>> live;
+    std::atomic<long> ops{0};
+    auto stop_one = [&] {
+      auto [k, fd] = std::move(live.front());
+      live.pop_front();
+      fd.Reset();
+      Check(setns(m.host.fd(), CLONE_NEWNS), "setns", "runtime namespace");
+      umount2(Rootfs(k).c_str(), MNT_DETACH);
+    };
+    try {
+      Check(unshare(CLONE_FS), "unshare", "CLONE_FS (churn thread)");
+      const uint64_t t0 = MonotonicNs();
+      for (long i = 0; !stop.load() && m.cfg.churn_rate > 0; ++i) {
+        const uint64_t due = t0 + static_cast<uint64_t>(i / m.cfg.churn_rate * 1e9);
+        while (!stop.load() && MonotonicNs() < due) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(
+              std::clamp<long>((due - MonotonicNs()) / 1000000, 1, 20)));
+        }
+        if (stop.load()) break;
+        const long k = m.next_start++;
+        const uint64_t a = MonotonicNs();
+        Fd ns(StartContainer(m.host.fd(), m.cfg.idmap, m.layers, m.userns, k, &ops));
+        starts_s.push_back((MonotonicNs() - a) * 1e-9);
+        live.emplace_back(k, std::move(ns));
+        while (live.size() > keep) stop_one();
+      }
+      while (!live.empty()) stop_one();
+    } catch (...) {
+      churn_error = std::current_exception();
+      stop.store(true);
+      try {
+        while (!live.empty()) stop_one();
+      } catch (...) {
+      }
+    }
+  });
+
+  RunSpec spec;
+  spec.workers = s.Workers(p, &farm, FindOp("stat"), farm.image().deep_path,
+                           m.cfg.path_walk_workers, "compact,share");
+  for (auto& w : spec.workers) {
+    w.path2 = farm.image().missing_path;
+    w.role = "path_walk";
+  }
+  Entry e;
+  RunResult r;
+  std::exception_ptr measure_error;
+  try {
+    r = s.Measure(std::move(spec), &e);
+  } catch (...) {
+    measure_error = std::current_exception();
+  }
+  stop.store(true);
+  churn.join();
+  Histogram hs = bg.Latency("health", 0);
+  bg.Stop();
+  if (measure_error) std::rethrow_exception(measure_error);
+  if (churn_error) std::rethrow_exception(churn_error);
+
+  Invocation inv;
+  if (!starts_s.empty()) {
+    inv.values["start_p50_s"] = Quantile(starts_s, 0.5);
+    inv.values["start_p99_s"] = Quantile(starts_s, 0.99);
+  }
+  if (hs.count() > 0) inv.values["health_stat_p99_ms"] = hs.Quantile(0.99) * 1e-6;
+  if (m.cfg.path_walk_workers > 0 && r.measured_s > 0)
+    inv.values["path_walk_per_worker"] = r.ops_per_s() / m.cfg.path_walk_workers;
+  m.host.Run([&] {
+    const uint64_t a = MonotonicNs();
+    const std::vector<std::string> lines = ThreadMountinfo();
+    inv.values["mountinfo_read_s"] = (MonotonicNs() - a) * 1e-9;
+    (void)lines;
+  });
+  const nlohmann::json& j = e.json();
+  inv.noisy = j.contains("noisy");
+  if (s.config().attribute || s.config().waits) inv.attribution = ContractAttribution(j, s.config().waits);
+  return inv;
+}
+
+}  // namespace mntscale
