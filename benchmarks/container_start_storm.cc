@@ -126,7 +126,8 @@ void ContainerStartStorm(Session& s, const Point& p, Entry& e) {
   st.strategy = p.Str("strategy");
   st.ns = st.host.container();
   if (runtime != "model") {  // Unsupported (why, in the runtime's words) where it cannot run
-    st.base = Sandbox::Current().workdir() + "/storm-" + runtime;
+    static int serial = 0;  // a fresh bundle tree per point
+    st.base = Sandbox::Current().workdir() + "/storm-" + runtime + std::to_string(serial++);
     st.real = std::make_unique<RuntimeFarm>(runtime, st.base + "/rt", parallel);
     st.ns.ns_fd = st.real->mount_ns();
   }

@@ -667,6 +667,15 @@ RuntimeFarm::RuntimeFarm(const std::string& runtime, const std::string& dir, int
   close(sv[1]);
   sock_ = sv[0];
   sup_pid_ = static_cast<int>(pid);
+  try {
+    Init();
+  } catch (...) {
+    Release();  // the destructor does not run after a throwing constructor
+    throw;
+  }
+}
+
+void RuntimeFarm::Init() {
   int ready = -1;
   if (recv(sock_, &ready, sizeof ready, 0) != sizeof ready || ready != 0) {
     throw Unsupported(runtime_ + " farm: the runtime supervisor did not start");
@@ -686,11 +695,14 @@ RuntimeFarm::RuntimeFarm(const std::string& runtime, const std::string& dir, int
   spec_["process"]["args"] = {"/bin/true-static"};
 }
 
-RuntimeFarm::~RuntimeFarm() {
+RuntimeFarm::~RuntimeFarm() { Release(); }
+
+void RuntimeFarm::Release() {
   if (sock_ >= 0) close(sock_);  // the supervisor exits; its PID namespace dies
   if (sup_pid_ > 0) waitpid(sup_pid_, nullptr, 0);
   if (sup_mnt_ >= 0) close(sup_mnt_);
   if (janitor_ >= 0) close(janitor_);  // and the janitor removes the cgroups
+  sock_ = sup_pid_ = sup_mnt_ = janitor_ = -1;
 }
 
 int RuntimeFarm::Command(const std::vector<std::string>& argv, std::string* output) {

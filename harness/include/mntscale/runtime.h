@@ -112,6 +112,8 @@ class RuntimeFarm {
   int Command(const std::vector<std::string>& argv, std::string* output);
 
  private:
+  void Init();     // after the supervisor is up: the default spec
+  void Release();  // the supervisor (and with it the runtime's processes) gone
   // `create` of bundle b as id (retried without a cgroup manager on a
   // hybrid host for crun); the held init's pid, in the supervisor's PID ns.
   int CreateBundle(const std::string& b, const std::string& id, const nlohmann::json& spec);
