@@ -861,6 +861,18 @@ void RuntimeFarm::Stop(const std::string& id) {
   Command(Argv({"delete", "--force", id}), nullptr);
 }
 
+std::string RuntimeFarm::Status(const std::string& id) {
+  std::string out;
+  if (Command(Argv({"state", id}), &out) != 0) return "unknown: " + ErrorLine(out);
+  try {  // stdout+stderr share the output: the JSON object is the state
+    const size_t a = out.find('{'), b = out.rfind('}');
+    if (a == std::string::npos || b == std::string::npos) return "unknown: " + ErrorLine(out);
+    return nlohmann::json::parse(out.substr(a, b - a + 1)).value("status", "unknown");
+  } catch (const nlohmann::json::exception&) {
+    return "unknown: " + ErrorLine(out);
+  }
+}
+
 long RuntimeFarm::calls(const std::string& verb) const {
   if (verb == "create") return creates_;
   if (verb == "start") return starts_;

@@ -33,6 +33,7 @@ for (rt, strategy), b in sorted(pts.items()):
     assert b["iterations"] == 4 and b["latency_ns"]["count"] == 4, b["latency_ns"]
     # one create and one start of the runtime per start event
     assert x["runtime_creates"] == 4 and x["runtime_starts"] == 4, x
+    assert x["runtime_running"] == 4, x  # `state` says each container's process runs
     assert 0 < x["start_p50_ns"] <= x["start_p99_ns"] <= x["start_max_ns"], x
     # the runtime's own table (25 mounts on a v1 hybrid host, 16 on v2), far
     # above the model's few mounts; on top, the overlay and the layer writes

@@ -105,6 +105,8 @@ class RuntimeFarm {
   // `delete --force` of a started container: its processes killed, its
   // state and cgroups removed (the caller unmounts the rootfs).
   void Stop(const std::string& id);
+  // The runtime's `state` status of a container: created, running, stopped.
+  std::string Status(const std::string& id);
   // Commands run so far, by verb (create, start, delete).
   long calls(const std::string& verb) const;
   // Runs argv in the runtime's PID namespace (up to `parallel` at once);
