@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -16,7 +17,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "mntscale/farm.h"
@@ -546,45 +549,90 @@ namespace {
 
 // The supervisor: init of the runtime's PID namespace, with a /proc of that
 // namespace in a mount namespace of its own. Each request on the socket is
-// NUL-separated: an output file, then argv. It runs the command, reaps
-// everything (held container inits are reparented to it), and replies with
-// the exit code. When the socket closes it exits, and with it the namespace.
-[[noreturn]] void SupervisorLoop(int sock, int parent_pidfd) {
+// NUL-separated (an output file, then argv) and carries one fd: the socket
+// its exit code goes back on. Up to `parallel` commands run at once, each
+// under a runner child that waits for it and replies; the rest queue. The
+// supervisor reaps the runners and everything reparented to it (held
+// container inits). When the socket closes it exits, and with it the
+// namespace and every command still running.
+[[noreturn]] void SupervisorLoop(int sock, int parent_pidfd, int parallel) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   pollfd alive = {parent_pidfd, POLLIN, 0};
   if (poll(&alive, 1, 0) != 0) _exit(125);
   if (unshare(CLONE_NEWNS) != 0) _exit(124);
   if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) _exit(124);
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, nullptr);
+  const int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) _exit(124);
   int ready = 0;
   if (send(sock, &ready, sizeof ready, 0) < 0) _exit(123);
+  struct Request {
+    std::string msg;
+    int reply;
+  };
+  std::deque<Request> queue;
+  std::set<pid_t> runners;
   static char buf[65536];
   for (;;) {
-    ssize_t n = recv(sock, buf, sizeof buf - 1, 0);
-    if (n <= 0) _exit(0);
-    buf[n] = 0;
-    std::vector<char*> args;
-    for (ssize_t i = 0; i < n; i += static_cast<ssize_t>(strlen(buf + i)) + 1)
-      args.push_back(buf + i);
-    args.push_back(nullptr);
-    pid_t child = fork();
-    if (child == 0) {
-      int out = open(args[0], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      if (out < 0) _exit(127);
-      dup2(out, 1);
-      dup2(out, 2);
-      execvp(args[1], args.data() + 1);
-      _exit(127);
-    }
-    int code = 126, st = 0;
-    for (pid_t w; child > 0 && (w = wait(&st)) >= 0;) {
-      if (w == child) {
-        code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        break;
+    while (static_cast<int>(runners.size()) < parallel && !queue.empty()) {
+      Request r = std::move(queue.front());
+      queue.pop_front();
+      pid_t runner = fork();
+      if (runner == 0) {
+        close(sock);
+        close(sfd);
+        std::vector<char*> args;
+        for (size_t i = 0; i < r.msg.size(); i += strlen(r.msg.data() + i) + 1)
+          args.push_back(r.msg.data() + i);
+        args.push_back(nullptr);
+        pid_t child = fork();
+        if (child == 0) {
+          sigprocmask(SIG_UNBLOCK, &chld, nullptr);
+          int out = open(args[0], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+          if (out < 0) _exit(127);
+          dup2(out, 1);
+          dup2(out, 2);
+          execvp(args[1], args.data() + 1);
+          _exit(127);
+        }
+        int code = 126, st = 0;
+        if (child > 0 && waitpid(child, &st, 0) == child) {
+          code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        send(r.reply, &code, sizeof code, MSG_NOSIGNAL);
+        _exit(0);
       }
+      close(r.reply);  // the runner holds it; a failed fork closes it unanswered
+      if (runner > 0) runners.insert(runner);
     }
-    while (waitpid(-1, &st, WNOHANG) > 0) {
+    pollfd fds[2] = {{sock, POLLIN, 0}, {sfd, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0 && errno != EINTR) _exit(122);
+    if (fds[1].revents & POLLIN) {
+      signalfd_siginfo si;
+      while (read(sfd, &si, sizeof si) > 0) {
+      }
+      int st = 0;
+      for (pid_t w; (w = waitpid(-1, &st, WNOHANG)) > 0;) runners.erase(w);
     }
-    if (send(sock, &code, sizeof code, 0) < 0) _exit(123);
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      char cbuf[CMSG_SPACE(sizeof(int))];
+      iovec iov = {buf, sizeof buf - 1};
+      msghdr mh{};
+      mh.msg_iov = &iov;
+      mh.msg_iovlen = 1;
+      mh.msg_control = cbuf;
+      mh.msg_controllen = sizeof cbuf;
+      ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+      if (n <= 0) _exit(0);
+      cmsghdr* cm = CMSG_FIRSTHDR(&mh);
+      if (!cm || cm->cmsg_type != SCM_RIGHTS) continue;  // no reply socket: not ours
+      int reply;
+      memcpy(&reply, CMSG_DATA(cm), sizeof reply);
+      queue.push_back({std::string(buf, n), reply});
+    }
   }
 }
 
@@ -601,7 +649,7 @@ void ValidateFarmBackend(const std::string& farm) {
   }
 }
 
-RuntimeFarm::RuntimeFarm(const std::string& runtime, const std::string& dir)
+RuntimeFarm::RuntimeFarm(const std::string& runtime, const std::string& dir, int parallel)
     : runtime_(runtime), bin_(FindRuntime(runtime)), dir_(dir), state_(dir + "/state") {
   ValidateFarmBackend(runtime);
   MkdirP(state_);
@@ -614,11 +662,20 @@ RuntimeFarm::RuntimeFarm(const std::string& runtime, const std::string& dir)
   Check(pid, "clone", "CLONE_NEWPID (runtime supervisor)");
   if (pid == 0) {
     close(sv[0]);
-    SupervisorLoop(sv[1], self.get());
+    SupervisorLoop(sv[1], self.get(), std::max(1, parallel));
   }
   close(sv[1]);
   sock_ = sv[0];
   sup_pid_ = static_cast<int>(pid);
+  try {
+    Init();
+  } catch (...) {
+    Release();  // the destructor does not run after a throwing constructor
+    throw;
+  }
+}
+
+void RuntimeFarm::Init() {
   int ready = -1;
   if (recv(sock_, &ready, sizeof ready, 0) != sizeof ready || ready != 0) {
     throw Unsupported(runtime_ + " farm: the runtime supervisor did not start");
@@ -638,24 +695,101 @@ RuntimeFarm::RuntimeFarm(const std::string& runtime, const std::string& dir)
   spec_["process"]["args"] = {"/bin/true-static"};
 }
 
-RuntimeFarm::~RuntimeFarm() {
+RuntimeFarm::~RuntimeFarm() { Release(); }
+
+void RuntimeFarm::Release() {
   if (sock_ >= 0) close(sock_);  // the supervisor exits; its PID namespace dies
   if (sup_pid_ > 0) waitpid(sup_pid_, nullptr, 0);
   if (sup_mnt_ >= 0) close(sup_mnt_);
   if (janitor_ >= 0) close(janitor_);  // and the janitor removes the cgroups
+  sock_ = sup_pid_ = sup_mnt_ = janitor_ = -1;
 }
 
 int RuntimeFarm::Command(const std::vector<std::string>& argv, std::string* output) {
-  const std::string out_file = dir_ + "/cmd.out";
+  const std::string out_file = dir_ + "/cmd-" + std::to_string(commands_++) + ".out";
   std::string msg = out_file + '\0';
   for (const std::string& a : argv) msg += a + '\0';
-  Check(send(sock_, msg.data(), msg.size(), 0), "send", "runtime supervisor");
+  int rs[2];
+  Check(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rs), "socketpair", "command reply");
+  Fd reply(rs[0]);
+  {
+    Fd theirs(rs[1]);
+    char cbuf[CMSG_SPACE(sizeof(int))] = {};
+    iovec iov = {msg.data(), msg.size()};
+    msghdr mh{};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = cbuf;
+    mh.msg_controllen = sizeof cbuf;
+    cmsghdr* cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &rs[1], sizeof(int));
+    Check(sendmsg(sock_, &mh, MSG_NOSIGNAL), "sendmsg", "runtime supervisor");
+  }
   int code = -1;
-  if (recv(sock_, &code, sizeof code, 0) != sizeof code) {
-    throw SysError("recv", "runtime supervisor", errno ? errno : EPIPE, "the supervisor died");
+  ssize_t n;
+  while ((n = recv(reply.get(), &code, sizeof code, 0)) < 0 && errno == EINTR) {
+  }
+  if (n != sizeof code) {
+    throw SysError("recv", "runtime supervisor", n < 0 ? errno : EPIPE,
+                   "the supervisor or its runner died before the command ended");
   }
   if (output) TryReadFile(out_file, output);
+  unlink(out_file.c_str());
   return code;
+}
+
+std::vector<std::string> RuntimeFarm::Argv(std::initializer_list<std::string> tail) const {
+  std::vector<std::string> argv = {bin_};
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    argv.insert(argv.end(), global_opts_.begin(), global_opts_.end());
+  }
+  argv.push_back("--root");
+  argv.push_back(state_);
+  argv.insert(argv.end(), tail.begin(), tail.end());
+  return argv;
+}
+
+int RuntimeFarm::CreateBundle(const std::string& b, const std::string& id,
+                              const nlohmann::json& spec) {
+  nlohmann::json sp = spec;
+  sp["linux"]["cgroupsPath"] = "/" + id;
+  WriteFile(b + "/config.json", sp.dump());
+  const std::initializer_list<std::string> tail = {"create", "--bundle", b, "--pid-file",
+                                                   b + "/pid", id};
+  std::string out;
+  ++creates_;
+  int rc = Command(Argv(tail), &out);
+  bool retried = false;
+  if (rc != 0 && runtime_ == "crun" && out.find("hybrid") != std::string::npos) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (global_opts_.empty()) global_opts_ = {"--cgroup-manager=disabled"};
+    }
+    retried = true;
+    ++creates_;
+    rc = Command(Argv(tail), &out);
+  }
+  if (rc != 0) {
+    throw Unsupported(runtime_ + ": cannot create a container on this host" +
+                      (retried ? " (even with --cgroup-manager=disabled)" : "") + ": " +
+                      ErrorLine(out));
+  }
+  return std::stoi(ReadFile(b + "/pid"));
+}
+
+int RuntimeFarm::OpenNs(int pid, const std::string& id) const {
+  int fd = -1;
+  OnPrivateThread([&] {  // the pid is in the supervisor's PID namespace: its /proc
+    Check(setns(sup_mnt_, CLONE_NEWNS), "setns", "supervisor's mount namespace");
+    fd = static_cast<int>(
+        Check(open(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC),
+              "open", "/proc/" + std::to_string(pid) + "/ns/mnt of " + id));
+  });
+  return fd;
 }
 
 Container RuntimeFarm::Create(int index, const Image& image) {
@@ -673,39 +807,11 @@ Container RuntimeFarm::Create(int index, const Image& image) {
     Check(mount("overlay", (b + "/rootfs").c_str(), "overlay", 0, opts.c_str()), "mount",
           "overlay, " + b + "/rootfs");
   });
-  nlohmann::json spec = spec_;
-  spec["linux"]["cgroupsPath"] = "/" + id;
-  WriteFile(b + "/config.json", spec.dump());
-  std::vector<std::string> argv = {bin_};
-  argv.insert(argv.end(), global_opts_.begin(), global_opts_.end());
-  for (const std::string& a :
-       {std::string("--root"), state_, std::string("create"), std::string("--bundle"), b,
-        std::string("--pid-file"), b + "/pid", id}) {
-    argv.push_back(a);
-  }
-  std::string out;
-  int rc = Command(argv, &out);
-  if (rc != 0 && runtime_ == "crun" && global_opts_.empty() &&
-      out.find("hybrid") != std::string::npos) {
-    global_opts_ = {"--cgroup-manager=disabled"};
-    argv.insert(argv.begin() + 1, global_opts_[0]);
-    rc = Command(argv, &out);
-  }
-  if (rc != 0) {
-    throw Unsupported(runtime_ + " cannot create a container on this host" +
-                      (global_opts_.empty() ? "" : " (even with --cgroup-manager=disabled)") +
-                      ": " + ErrorLine(out));
-  }
-  const int pid = std::stoi(ReadFile(b + "/pid"));  // in the supervisor's PID namespace
+  const int pid = CreateBundle(b, id, spec_);
   Container c;
   c.index = index;
   c.upper = b + "/upper";
-  OnPrivateThread([&] {
-    Check(setns(sup_mnt_, CLONE_NEWNS), "setns", "supervisor's mount namespace");
-    c.ns_fd = static_cast<int>(
-        Check(open(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC),
-              "open", "/proc/" + std::to_string(pid) + "/ns/mnt of " + id));
-  });
+  c.ns_fd = OpenNs(pid, id);
   c.mounts = static_cast<int>(ReadNamespaceMounts(c.ns_fd).size());
   c.build_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (static_cast<int>(ids_.size()) <= index) ids_.resize(index + 1);
@@ -717,18 +823,61 @@ void RuntimeFarm::Delete(const Container& c) {
   if (c.ns_fd >= 0) close(c.ns_fd);
   if (c.index < 0 || c.index >= static_cast<int>(ids_.size())) return;
   const std::string& id = ids_[c.index];
-  std::vector<std::string> argv = {bin_};
-  argv.insert(argv.end(), global_opts_.begin(), global_opts_.end());
-  for (const std::string& a :
-       {std::string("--root"), state_, std::string("delete"), std::string("--force"), id}) {
-    argv.push_back(a);
-  }
-  Command(argv, nullptr);
+  Stop(id);
   const std::string rootfs = dir_ + "/" + id + "/rootfs";
   OnPrivateThread([&] {
     Check(setns(sup_mnt_, CLONE_NEWNS), "setns", "supervisor's mount namespace");
     umount2(rootfs.c_str(), MNT_DETACH);
   });
+}
+
+void RuntimeFarm::InstallHolder(const std::string& layer_dir) {
+  MkdirP(layer_dir + "/bin");
+  const std::string exe = layer_dir + "/bin/mntscale-mountinfo";
+  WriteFile(exe, ReadFile(HelperPath()));
+  Check(chmod(exe.c_str(), 0755), "chmod", exe);
+}
+
+RuntimeFarm::Started RuntimeFarm::Start(const std::string& bundle) {
+  Started s;
+  s.id = CgroupPrefix() + "s" + std::to_string(serial_++);
+  nlohmann::json spec = spec_;
+  spec["process"]["args"] = {"/bin/mntscale-mountinfo"};
+  spec["process"]["env"].push_back("MNTSCALE_HOLD=1");
+  const int pid = CreateBundle(bundle, s.id, spec);
+  std::string out;
+  ++starts_;
+  if (int rc = Command(Argv({"start", s.id}), &out); rc != 0) {
+    Stop(s.id);
+    throw Unsupported(runtime_ + ": `start` of a created container failed (exit " +
+                      std::to_string(rc) + "): " + ErrorLine(out));
+  }
+  s.ns_fd = OpenNs(pid, s.id);
+  return s;
+}
+
+void RuntimeFarm::Stop(const std::string& id) {
+  ++deletes_;
+  Command(Argv({"delete", "--force", id}), nullptr);
+}
+
+std::string RuntimeFarm::Status(const std::string& id) {
+  std::string out;
+  if (Command(Argv({"state", id}), &out) != 0) return "unknown: " + ErrorLine(out);
+  try {  // stdout+stderr share the output: the JSON object is the state
+    const size_t a = out.find('{'), b = out.rfind('}');
+    if (a == std::string::npos || b == std::string::npos) return "unknown: " + ErrorLine(out);
+    return nlohmann::json::parse(out.substr(a, b - a + 1)).value("status", "unknown");
+  } catch (const nlohmann::json::exception&) {
+    return "unknown: " + ErrorLine(out);
+  }
+}
+
+long RuntimeFarm::calls(const std::string& verb) const {
+  if (verb == "create") return creates_;
+  if (verb == "start") return starts_;
+  if (verb == "delete") return deletes_;
+  return 0;
 }
 
 }  // namespace mntscale

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <thread>
+
 #include "mntscale/farm.h"
 #include "mntscale/runtime.h"
 #include "mntscale/sandbox.h"
@@ -139,6 +142,44 @@ TEST_F(RuntimeTest, RuntimeFarmContainersMatchTheBuiltInFarm) {
   farm.Shrink(1);
   EXPECT_EQ(farm.size(), 1);
   farm.Teardown();
+}
+
+// Commands in the runtime's PID namespace: up to `parallel` run at once,
+// each with its own exit code and output; one at a time with parallel 1.
+// Two commands that each sleep 0.6 s overlap (well under the 1.2 s sum) or
+// queue (at least the sum): a behaviour check, not a speed assertion.
+double TwoSleeps(int parallel, std::vector<std::pair<int, std::string>>* got) {
+  static int serial = 0;
+  RuntimeFarm rt("runc", Sandbox::Current().workdir() + "/cmd" + std::to_string(serial++),
+                 parallel);
+  got->assign(2, {});
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> th;
+  for (int i = 0; i < 2; ++i) {
+    th.emplace_back([&, i] {
+      std::string out;
+      const std::string cmd = "sleep 0.6; echo out" + std::to_string(i) + "; exit " +
+                              std::to_string(3 + i);
+      int rc = rt.Command({"sh", "-c", cmd}, &out);
+      (*got)[i] = {rc, out};
+    });
+  }
+  for (auto& t : th) t.join();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+TEST_F(RuntimeTest, ParallelCommandsOverlapEachWithItsOwnResult) {
+  if (FindRuntime("runc").empty()) GTEST_SKIP() << "runc is not installed";
+  std::vector<std::pair<int, std::string>> got;
+  const double both = TwoSleeps(2, &got);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(got[i].first, 3 + i);
+    EXPECT_EQ(got[i].second, "out" + std::to_string(i) + "\n");
+  }
+  EXPECT_LT(both, 1.1) << "two 0.6 s commands with parallel=2 did not overlap";
+  const double queued = TwoSleeps(1, &got);
+  EXPECT_GE(queued, 1.2) << "parallel=1 ran two commands at once";
+  EXPECT_EQ(got[1].first, 4);
 }
 
 TEST(RuntimeInput, BadInputIsAUsageErrorBeforeAnythingIsBuilt) {
