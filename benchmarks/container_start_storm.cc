@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "mntscale/background.h"
+#include "mntscale/container_start.h"
 #include "mntscale/idmap.h"
 #include "mntscale/runtime.h"
 #include "mntscale/sandbox.h"
@@ -32,8 +33,6 @@ namespace mntscale {
 namespace {
 
 enum Phase { kIdle = 0, kStorm = 1, kTeardown = 2 };
-
-constexpr const char* kRuntimeFiles[] = {"hosts", "resolv.conf", "hostname"};
 
 struct Storm {
   std::string strategy;               // none | per-layer-idmap | parent-idmap
@@ -55,35 +54,15 @@ struct Storm {
 
 std::string Bundle(const Storm& st, int k) { return st.base + "/s/" + std::to_string(k); }
 
-void Mount(const std::string& src, const std::string& target, const char* type, unsigned long flags,
-           const char* data, std::atomic<long>* ops) {
-  Check(mount(src.c_str(), target.c_str(), type, flags, data), "mount",
-        (type ? std::string(type) : src) + ", " + target);
-  ops->fetch_add(1, std::memory_order_relaxed);
-}
-
 // In the runtime's namespace: layers per strategy, and the overlay at
 // <bundle>/rootfs. Returns the bundle.
 std::string PrepareRoot(const Storm& st, int k, std::atomic<long>* ops) {
   Check(setns(st.ns.ns_fd, CLONE_NEWNS), "setns", "runtime's namespace");
   const std::string c = Bundle(st, k);
-  for (const char* d : {"", "/upper", "/work", "/rootfs", "/idm"}) {
-    Check(mkdir((c + d).c_str(), 0755), "mkdir", c + d);
-  }
-  std::string lower;
-  std::vector<std::string> temp;
-  if (st.strategy == "none") {
-    for (auto it = st.layers.rbegin(); it != st.layers.rend(); ++it) {
-      lower += (lower.empty() ? "" : ":") + *it;
-    }
-  } else {
-    lower = IdmapLayers(st.strategy == "per-layer-idmap" ? "per-layer" : "parent", st.layers,
-                        c + "/idm", st.userns, &temp, ops);
-  }
-  const std::string opts = "lowerdir=" + lower + ",upperdir=" + c + "/upper,workdir=" + c + "/work";
-  Mount("overlay", c + "/rootfs", "overlay", 0, opts.c_str(), ops);
-  // The overlay holds private clones of its layers: the temp mounts can go.
-  UnmountAll(temp, ops);
+  const std::string idmap = st.strategy == "none"              ? "none"
+                            : st.strategy == "per-layer-idmap" ? "per-layer"
+                                                               : "parent";
+  MountContainerRootfs(c, idmap, st.layers, st.userns, ops);
   return c;
 }
 
@@ -104,19 +83,7 @@ void Start(Storm& st, EventContext& ctx) {
     ctx.Keep(c.ns_fd);
     return;
   }
-  // runc: a copy of the host's table, then the container's own mounts.
-  Check(unshare(CLONE_NEWNS), "unshare", "CLONE_NEWNS (container " + std::to_string(k) + ")");
-  for (const char* f : kRuntimeFiles) {
-    Mount(std::string("/binds/") + f, root + "/etc/" + f, nullptr, MS_BIND, nullptr, ops);
-  }
-  Mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr, ops);
-  Mount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID, "mode=755,size=64k", ops);
-  Check(chdir(root.c_str()), "chdir", root);
-  Check(syscall(SYS_pivot_root, ".", "."), "pivot_root", root);
-  Check(umount2(".", MNT_DETACH), "umount2", "old root of container " + std::to_string(k));
-  ops->fetch_add(2, std::memory_order_relaxed);
-  Check(chdir("/"), "chdir", "/");
-  ctx.Keep(OpenThreadMountNs());
+  ctx.Keep(EnterModelContainer(root, ops));  // runc, modelled
 }
 
 void ContainerStartStorm(Session& s, const Point& p, Entry& e) {

@@ -1,6 +1,6 @@
 // One density of `mntscale capacity` on the real kernel (capacity.h,
-// CapacityProbe). The container start is the start storm's
-// (benchmarks/container_start_storm.cc, copied here until the two share it).
+// CapacityProbe). Its churn starts containers with container_start.h, the
+// model the start storm uses.
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -17,6 +17,7 @@
 
 #include "mntscale/background.h"
 #include "mntscale/capacity.h"
+#include "mntscale/container_start.h"
 #include "mntscale/idmap.h"
 #include "mntscale/sandbox.h"
 #include "mntscale/scratch.h"
@@ -26,51 +27,15 @@
 namespace mntscale {
 namespace {
 
-constexpr const char* kRuntimeFiles[] = {"hosts", "resolv.conf", "hostname"};
-
 std::string Rootfs(long k) { return "/s/" + std::to_string(k) + "/rootfs"; }
 
-void MountOne(const std::string& src, const std::string& target, const char* type,
-              unsigned long flags, const char* data, std::atomic<long>* ops) {
-  Check(mount(src.c_str(), target.c_str(), type, flags, data), "mount",
-        (type ? std::string(type) : src) + ", " + target);
-  ops->fetch_add(1, std::memory_order_relaxed);
-}
-
-// The storm's container start k on the calling thread (which has its own
-// fs_struct): in the runtime's namespace, layers per strategy and the
-// overlay; then runc's unshare, binds, proc, dev and pivot_root. Returns the
-// container's namespace.
+// The storm's container start k (container_start.h) on the calling thread,
+// which has its own fs_struct. Returns the container's namespace.
 int StartContainer(int host_fd, const std::string& idmap, const std::vector<std::string>& layers,
                    int userns, long k, std::atomic<long>* ops) {
   Check(setns(host_fd, CLONE_NEWNS), "setns", "runtime namespace");
-  const std::string c = "/s/" + std::to_string(k), root = Rootfs(k);
-  for (const char* d : {"", "/upper", "/work", "/rootfs", "/idm"}) {
-    Check(mkdir((c + d).c_str(), 0755), "mkdir", c + d);
-  }
-  std::string lower;
-  std::vector<std::string> temp;
-  if (idmap == "none") {
-    for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
-      lower += (lower.empty() ? "" : ":") + *it;
-    }
-  } else {
-    lower = IdmapLayers(idmap, layers, c + "/idm", userns, &temp, ops);
-  }
-  const std::string opts = "lowerdir=" + lower + ",upperdir=" + c + "/upper,workdir=" + c + "/work";
-  MountOne("overlay", root, "overlay", 0, opts.c_str(), ops);
-  UnmountAll(temp, ops);
-  Check(unshare(CLONE_NEWNS), "unshare", "CLONE_NEWNS (container " + std::to_string(k) + ")");
-  for (const char* f : kRuntimeFiles) {
-    MountOne(std::string("/binds/") + f, root + "/etc/" + f, nullptr, MS_BIND, nullptr, ops);
-  }
-  MountOne("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr, ops);
-  MountOne("tmpfs", root + "/dev", "tmpfs", MS_NOSUID, "mode=755,size=64k", ops);
-  Check(chdir(root.c_str()), "chdir", root);
-  Check(syscall(SYS_pivot_root, ".", "."), "pivot_root", root);
-  Check(umount2(".", MNT_DETACH), "umount2", "old root of container " + std::to_string(k));
-  Check(chdir("/"), "chdir", "/");
-  return OpenThreadMountNs();
+  MountContainerRootfs("/s/" + std::to_string(k), idmap, layers, userns, ops);
+  return EnterModelContainer(Rootfs(k), ops);
 }
 
 double Quantile(std::vector<double> xs, double q) {
@@ -151,10 +116,7 @@ struct CapacityProbe::Impl {
   void MirrorRootfs(int n) {
     if (n == rootfs_mounts) return;
     host.Run([&] {
-      std::string lower;
-      for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
-        lower += (lower.empty() ? "" : ":") + *it;
-      }
+      const std::string lower = LowerDirs(layers);
       for (int i = rootfs_mounts; i < n; ++i) {
         const std::string d = "/r/" + std::to_string(i);
         for (const char* sub : {"", "/u", "/w", "/m"}) MkdirP(d + sub);
