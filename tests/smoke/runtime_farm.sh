@@ -25,24 +25,4 @@ PY
 "$BIN" run --farm runc --scenario path_walk --containers 40 --workers 1 --op stat \
   --warmup 5 --window 5 --windows 5 --quiet --out "$TMP/k.json" 2>/dev/null &
 pid=$!
-pids=""
-for _ in $(seq 400); do
-  cgs=$(find /sys/fs/cgroup/pids -maxdepth 1 -name "mntscale-$pid-f*" 2>/dev/null)
-  if [ "$(wc -l <<<"$cgs")" -ge 5 ]; then
-    pids=$(cat $(sed 's|$|/cgroup.procs|' <<<"$cgs") 2>/dev/null | tr '\n' ' ')
-    [ -n "${pids// }" ] && break
-  fi
-  sleep 0.05
-done
-[ -n "${pids// }" ] || { echo "FAIL: runc's containers never came up"; kill -9 $pid; exit 1; }
-kill -9 $pid; wait $pid 2>/dev/null
-left=1
-for _ in $(seq 100); do
-  alive=""; for p in $pids; do [ -d /proc/$p ] && alive="$alive $p"; done
-  cgs=$(find /sys/fs/cgroup -maxdepth 2 -name "mntscale-$pid-*" 2>/dev/null)
-  [ -z "$alive$cgs" ] && { left=0; break; }
-  sleep 0.05
-done
-[ $left -eq 0 ] || { echo "FAIL after SIGKILL: processes [$alive] cgroups [$cgs]"; exit 1; }
-host_mounts_unchanged || { echo "FAIL: host mount table changed"; exit 1; }
-echo "SIGKILL during a --farm runc run ($(wc -w <<<"$pids") container processes seen): nothing left"
+kill_runtime_run_and_check_nothing_left $pid f "a --farm runc run" 20 || exit 1

@@ -51,24 +51,4 @@ PY
   --set layers=2 --set starts=400 --set parallel=2 --warmup 0.05 --window 0.1 --windows 1 \
   --quiet --out "$TMP/k.json" 2>/dev/null &
 pid=$!
-pids=""
-for _ in $(seq 2400); do  # --wait: another run may hold the lock first
-  cgs=$(find /sys/fs/cgroup/pids -maxdepth 1 -name "mntscale-$pid-s*" 2>/dev/null)
-  if [ "$(wc -l <<<"$cgs")" -ge 5 ]; then
-    pids=$(cat $(sed 's|$|/cgroup.procs|' <<<"$cgs") 2>/dev/null | tr '\n' ' ')
-    [ -n "${pids// }" ] && break
-  fi
-  sleep 0.05
-done
-[ -n "${pids// }" ] || { echo "FAIL: the runc storm's containers never came up"; kill -9 $pid; exit 1; }
-kill -9 $pid; wait $pid 2>/dev/null
-left=1
-for _ in $(seq 100); do
-  alive=""; for p in $pids; do [ -d /proc/$p ] && alive="$alive $p"; done
-  cgs=$(find /sys/fs/cgroup -maxdepth 2 -name "mntscale-$pid-*" 2>/dev/null)
-  [ -z "$alive$cgs" ] && { left=0; break; }
-  sleep 0.05
-done
-[ $left -eq 0 ] || { echo "FAIL after SIGKILL: processes [$alive] cgroups [$cgs]"; exit 1; }
-host_mounts_unchanged || { echo "FAIL: host mount table changed"; exit 1; }
-echo "SIGKILL during a runc storm ($(wc -w <<<"$pids") container processes seen): nothing left"
+kill_runtime_run_and_check_nothing_left $pid s "a runc storm" 120 || exit 1
