@@ -25,7 +25,9 @@ nlohmann::json Preset::ToJson() const {
   for (const auto& s : scenarios) {
     nlohmann::json set = nlohmann::json::object();
     for (const auto& [k, v] : s.set) set[k] = v;
-    sc.push_back({{"scenario", s.scenario}, {"set", set}});
+    nlohmann::json one = {{"scenario", s.scenario}, {"set", set}};
+    if (!s.placements.empty()) one["placement"] = s.placements;
+    sc.push_back(std::move(one));
   }
   return {{"name", name},
           {"version", version},
@@ -38,6 +40,7 @@ nlohmann::json Preset::ToJson() const {
           {"windows", windows},
           {"repetitions", repetitions},
           {"invocations", invocations},
+          {"budget_s", budget_s},
           {"scenarios", sc},
           {"file", origin}};
 }
@@ -87,6 +90,9 @@ Preset Preset::FromJson(const nlohmann::json& j, const std::string& origin) {
     } else if (k == "build_s_per_container") {
       want(v.is_number(), "a number");
       p.build_s_per_container = v;
+    } else if (k == "budget_s") {
+      want(v.is_number(), "a number of seconds");
+      p.budget_s = v;
     } else if (k == "scenarios") {
       want(v.is_array() && !v.empty(), "a non-empty list");
       for (size_t i = 0; i < v.size(); ++i) {
@@ -105,10 +111,21 @@ Preset Preset::FromJson(const nlohmann::json& j, const std::string& origin) {
                 bad(where + "." + "set." + a.key(), e.what());
               }
             }
+          } else if (f.key() == "placement" && (f.value().is_array() || f.value().is_string())) {
+            // A list of placements (each may hold a comma: "spread,smt-off").
+            nlohmann::json list = f.value().is_string() ? nlohmann::json::array({f.value()})
+                                                        : f.value();
+            for (const auto& pl : list) {
+              if (!pl.is_string() || pl.get<std::string>().empty()) {
+                bad(where + ".placement", "must be a list of placement strings, got " + pl.dump());
+              }
+              ps.placements.push_back(pl);
+            }
+            if (ps.placements.empty()) bad(where + ".placement", "is an empty list");
           } else if (f.key() != "comment") {
             bad(where + "." + f.key(),
                 "is unknown or has the wrong type (want 'scenario': "
-                "string, 'set': {axis: values})");
+                "string, 'set': {axis: values}, 'placement': [placements])");
           }
         }
         if (ps.scenario.empty()) bad(where + ".scenario", "is missing");
@@ -129,6 +146,7 @@ Preset Preset::FromJson(const nlohmann::json& j, const std::string& origin) {
   if (p.invocations < 1 || p.invocations > 100) bad("invocations", "must be in [1, 100]");
   if (p.mode != "thread" && p.mode != "process") bad("mode", "must be 'thread' or 'process'");
   if (p.build_s_per_container < 0) bad("build_s_per_container", "must be >= 0");
+  if (p.budget_s < 0 || p.budget_s > 7 * 86400) bad("budget_s", "must be in [0, 604800] seconds");
   return p;
 }
 

@@ -77,6 +77,10 @@ Session::Session(SessionConfig config, const Topology& topo)
   before_ = OwnNamespaceMounts();
   slab_before_ = SlabMountObjects();
   nlohmann::json ctx = CollectContext(topo_, extra);
+  if (!config_.machine.empty()) {  // --machine wins over MNTSCALE_MACHINE
+    ctx["machine"]["name"] = config_.machine;
+    ctx["machine"]["name_from"] = "--machine";
+  }
   ctx["mounts"] = {{"before", before_.mounts},
                    {"namespaces_before", before_.namespaces},
                    {"slab_before", slab_before_}};
