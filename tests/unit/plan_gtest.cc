@@ -187,6 +187,23 @@ TEST(TopologyTokens, ProcurementWorkersOnXeonR5Metal2s) {
   EXPECT_EQ(p.notes.size(), 2u);
 }
 
+TEST(TopologyTokens, EachTokenAlone) {
+  auto one = [](const char* list, const char* machine) {
+    bool had = false;
+    return ExpandTopologyTokens(
+        "workers", list, Topology::Load(std::string(MNTSCALE_SOURCE_DIR "/topologies/") + machine),
+        &had);
+  };
+  EXPECT_EQ(one("@pow2", "xeon-r5-metal-2s.synthetic"), "1,2,4,8,16,32,64,96");  // and all PUs
+  EXPECT_EQ(one("@linear:4", "xeon-r5-metal-2s.synthetic"), "24,48,72,96");
+  EXPECT_EQ(one("@pus", "epyc-9654-2s.synthetic"), "384");
+  EXPECT_EQ(one("@socket", "epyc-9654-2s.synthetic"), "192");
+  EXPECT_EQ(one("@cores", "epyc-9654-2s.synthetic"), "192");  // SMT siblings once
+  EXPECT_EQ(one("@cores", "m7a-class.synthetic"), "192");     // no SMT: every PU
+  EXPECT_EQ(one("@socket", "m7a-class.synthetic"), "96");
+  EXPECT_EQ(one("@pow2", "dev-1s.synthetic"), "1,2,4,8,16");
+}
+
 TEST(TopologyTokens, ScalarsTakeDivisorsAndMultipliers) {
   Topology t = Topology::Load("pack:2 core:4 pu:2");  // 16 PUs, 8 cores, 8 per socket
   bool had = false;
