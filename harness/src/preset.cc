@@ -1,5 +1,8 @@
 #include "mntscale/preset.h"
 
+#include <algorithm>
+#include <filesystem>
+
 #include "mntscale/datafile.h"
 #include "mntscale/sys.h"
 
@@ -16,6 +19,28 @@ std::string AxisValue(const nlohmann::json& v, const std::string& where) {
     return out;
   }
   throw UsageError(where + " must be a string, a whole number or a list of them, got " + v.dump());
+}
+
+// A bare name with no version ("procurement") means its newest file in
+// presets/ (procurement-v1.json); the result records the exact id.
+std::string NewestVersion(const std::string& spec) {
+  if (spec.empty() || spec.find('/') != std::string::npos || spec.find('.') != std::string::npos)
+    return spec;
+  std::error_code ec;
+  if (std::filesystem::exists(spec, ec)) return spec;
+  const std::string dir = std::string(MNTSCALE_SOURCE_DIR) + "/presets";
+  if (std::filesystem::exists(dir + "/" + spec + ".json", ec)) return spec;
+  int best = 0;
+  const std::string prefix = spec + "-v";
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) != 0 || e.path().extension() != ".json") continue;
+    std::string num = name.substr(prefix.size(), name.size() - prefix.size() - 5);
+    if (num.empty() || num.find_first_not_of("0123456789") != std::string::npos || num.size() > 6)
+      continue;
+    best = std::max(best, std::stoi(num));
+  }
+  return best > 0 ? spec + "-v" + std::to_string(best) : spec;
 }
 
 }  // namespace
@@ -152,7 +177,7 @@ Preset Preset::FromJson(const nlohmann::json& j, const std::string& origin) {
 
 Preset Preset::Load(const std::string& spec) {
   std::string path;
-  nlohmann::json j = LoadDataFile(spec, "presets", "preset", &path);
+  nlohmann::json j = LoadDataFile(NewestVersion(spec), "presets", "preset", &path);
   return FromJson(j, path);
 }
 

@@ -50,7 +50,8 @@ struct Preset {
   // the field. Scenario and axis names are checked by the caller, which
   // knows the registry.
   static Preset FromJson(const nlohmann::json& j, const std::string& origin);
-  // A name in presets/ (with or without .json) or a path.
+  // A name in presets/ (with or without .json) or a path; a bare name
+  // without its version ("procurement") is its newest presets/NAME-vN.json.
   static Preset Load(const std::string& spec);
 };
 
