@@ -8,7 +8,7 @@ BIN=$1; SRC=$2
 . "$(dirname "$0")/common.inc"
 require_root
 tiny=(--scenario path_walk --containers 1 --workers 1 --layers 1 --warmup 0.02 --window 0.05
-      --windows 1 --repetitions 1 --quiet)
+      --windows 1 --repetitions 1 --quiet --wait)
 "$BIN" run --help | grep -q -- "--machine" || { echo "run --help lacks --machine"; exit 1; }
 MNTSCALE_MACHINE=env-box "$BIN" run "${tiny[@]}" --machine opt-box.1 --out "$TMP/opt.json"
 MNTSCALE_MACHINE=env-box "$BIN" run "${tiny[@]}" --out "$TMP/env.json"
