@@ -24,7 +24,6 @@ std::string Fmt(const char* fmt, ...) {
   return buf;
 }
 
-
 // The shorthands and --set, as (axis, list) pairs; --set wins, in order.
 std::vector<std::pair<std::string, std::string>> Overrides(const RunRequest& r) {
   std::vector<std::pair<std::string, std::string>> ov = r.axis_options;
