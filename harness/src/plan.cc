@@ -101,7 +101,7 @@ PlannedScenario PlanOne(const ScenarioInfo& s,
         dropped[pl].push_back(p.Int("workers"));
         continue;
       }
-      PlanPlacement(topo, spec, p.Int("workers"));
+      if (!req.preview) PlanPlacement(topo, spec, p.Int("workers"));
     }
     if (p.Has("containers")) plan->max_containers = std::max(plan->max_containers, p.Int("containers"));
     ps.points.push_back(p);
@@ -581,10 +581,10 @@ std::string PlanCommand(const Preset* preset, RunRequest req, const Topology& to
     if (!preset) preset = &adhoc_preset;
     ResolveRequest(&req);
     // Points that do not fit a placement show as "too many", not as an error.
-    RunRequest shared = req;
-    shared.cfg.placement = PlacementSpec::Parse(req.cfg.placement).ToString() + ",share";
-    Plan p = preset->scenarios.empty() ? MakePlan(shared, topo)
-                                       : MakePresetPlan(*preset, shared, topo);
+    RunRequest preview = req;
+    preview.preview = true;
+    Plan p = preset->scenarios.empty() ? MakePlan(preview, topo)
+                                       : MakePresetPlan(*preset, preview, topo);
     CheckBudget(*preset, p, req.cfg, topo);
     return FormatPresetPlan(*preset, p, req, topo);
   }

@@ -27,6 +27,9 @@ struct RunRequest {
   std::string mode = "thread";
   std::string events;  // --events: "" off, "default", or names
   bool placement_given = false;  // --placement overrides a preset's placement lists
+  // `plan`: a point a placement cannot host shows as "too many" instead of
+  // refusing the plan (a topology-sized scenario still drops it, as run does).
+  bool preview = false;
   SessionConfig cfg;
 };
 
