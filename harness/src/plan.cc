@@ -58,13 +58,18 @@ const ScenarioInfo& Scenario(const std::string& name) {
 // cannot host, with a note; any other refuses them.
 PlannedScenario PlanOne(const ScenarioInfo& s,
                         const std::vector<std::pair<std::string, std::string>>& ov,
-                        const std::vector<std::string>& placements, const RunRequest& req,
+                        const std::vector<std::string>& placements,
+                        const std::string& own_profile, const RunRequest& req,
                         const Topology& topo, Plan* plan) {
   std::vector<std::pair<std::string, std::string>> mine;
-  if (!req.profile.empty()) {
-    const Profile& pr = req.cfg.profile;
+  if (!req.profile.empty() || !own_profile.empty()) {
+    const Profile pr = own_profile.empty() ? req.cfg.profile : Profile::Load(own_profile);
     if (s.FindAxis("layers")) mine.emplace_back("layers", std::to_string(pr.layers));
     if (s.FindAxis("binds")) mine.emplace_back("binds", std::to_string(pr.binds));
+    // The storm's strategy is the profile's idmap ("per-layer" -> per-layer-idmap).
+    if (!own_profile.empty() && pr.idmap != "none" && s.FindAxis("strategy")) {
+      mine.emplace_back("strategy", pr.idmap);
+    }
   }
   bool sized = !placements.empty();
   for (const auto& o : ov) {
@@ -80,6 +85,9 @@ PlannedScenario PlanOne(const ScenarioInfo& s,
     mine.emplace_back(o.first, list);
   }
   std::vector<Point> points = ExpandPoints(s, mine);
+  if (!own_profile.empty()) {
+    for (Point& p : points) p.values.emplace_back("profile", Profile::Load(own_profile).name);
+  }
   if (!placements.empty()) {
     std::vector<Point> each;
     for (const Point& p : points) {
@@ -343,7 +351,7 @@ Plan MakePlan(const RunRequest& req, const Topology& topo) {
     return n;
   }());
   for (const ScenarioInfo* s : chosen) {
-    plan.scenarios.push_back(PlanOne(*s, ov, {}, req, topo, &plan));
+    plan.scenarios.push_back(PlanOne(*s, ov, {}, "", req, topo, &plan));
   }
   return plan;
 }
@@ -368,8 +376,8 @@ Plan MakePresetPlan(const Preset& preset, const RunRequest& req, const Topology&
       }
       for (const auto& o : cli) ov.push_back(o);
       plan.scenarios.push_back(
-          PlanOne(s, ov, req.placement_given ? std::vector<std::string>{} : ps.placements, req,
-                  topo, &plan));
+          PlanOne(s, ov, req.placement_given ? std::vector<std::string>{} : ps.placements,
+                  ps.profile, req, topo, &plan));
     } catch (const UsageError& e) {
       throw UsageError(preset.origin + ": " + e.what());
     }

@@ -52,6 +52,7 @@ nlohmann::json Preset::ToJson() const {
     for (const auto& [k, v] : s.set) set[k] = v;
     nlohmann::json one = {{"scenario", s.scenario}, {"set", set}};
     if (!s.placements.empty()) one["placement"] = s.placements;
+    if (!s.profile.empty()) one["profile"] = s.profile;
     sc.push_back(std::move(one));
   }
   return {{"name", name},
@@ -136,6 +137,9 @@ Preset Preset::FromJson(const nlohmann::json& j, const std::string& origin) {
                 bad(where + "." + "set." + a.key(), e.what());
               }
             }
+          } else if (f.key() == "profile" && f.value().is_string() &&
+                     !f.value().get<std::string>().empty()) {
+            ps.profile = f.value();
           } else if (f.key() == "placement" && (f.value().is_array() || f.value().is_string())) {
             // A list of placements (each may hold a comma: "spread,smt-off").
             nlohmann::json list = f.value().is_string() ? nlohmann::json::array({f.value()})
@@ -150,7 +154,7 @@ Preset Preset::FromJson(const nlohmann::json& j, const std::string& origin) {
           } else if (f.key() != "comment") {
             bad(where + "." + f.key(),
                 "is unknown or has the wrong type (want 'scenario': "
-                "string, 'set': {axis: values}, 'placement': [placements])");
+                "string, 'set': {axis: values}, 'placement': [placements], 'profile': name)");
           }
         }
         if (ps.scenario.empty()) bad(where + ".scenario", "is missing");

@@ -36,7 +36,8 @@ std::string Human(double v) {
 }  // namespace
 
 Profile ProfileForPoint(const Profile& base, const Point& p) {
-  Profile pr = base;
+  // A preset scenario's own profile (PresetScenario::profile) replaces the run's.
+  Profile pr = p.Has("profile") ? Profile::Load(p.Str("profile")) : base;
   if (p.Has("layers")) pr.layers = p.Int("layers");
   if (p.Has("binds")) pr.binds = p.Int("binds");
   if (p.Has("depth")) pr.depth = p.Int("depth");

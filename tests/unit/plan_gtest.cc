@@ -32,6 +32,15 @@ MNTSCALE_SCENARIO(plan_build, {.name = "plan_build",
                                .run = Nop,
                                .cost = OwnFarm});
 
+MNTSCALE_SCENARIO(plan_storm,
+                  {.name = "plan_storm",
+                   .mechanism = "test",
+                   .expect = "test",
+                   .axes = {EnumAxis("strategy", "none", {"none", "per-layer-idmap"})
+                                .ValueAlias("per-layer", "per-layer-idmap"),
+                            IntAxis("layers", "5", 1, 100), IntAxis("parallel", "2", 1, 4096)},
+                   .run = Nop});
+
 Topology Machine() { return Topology::Load("pack:2 core:4 pu:2"); }
 
 RunRequest Req(std::vector<std::string> sets, std::string scenario = "plan_walk") {
@@ -229,6 +238,22 @@ TEST(TopologyTokens, OnlyWholeNumberAxesAndExplicitRequestsStillRefuse) {
   r = Req({"workers=16"});  // a plain count is still refused
   r.cfg.placement = "socket:1";
   EXPECT_THROW(MakePlan(r, Machine()), UsageError);
+}
+
+TEST(Plan, AScenariosOwnProfileShapesItsPoints) {
+  Preset pr;
+  pr.name = "t";
+  pr.version = 1;
+  pr.origin = "test";
+  pr.scenarios = {{"plan_storm", {{"parallel", "@cores"}}, {}, "netflix-50-layer-idmap"}};
+  RunRequest r;
+  r.scenarios.clear();
+  Plan p = MakePresetPlan(pr, r, Machine());
+  ASSERT_EQ(p.PointCount(), 1);
+  const Point& pt = p.scenarios[0].points[0];
+  EXPECT_EQ(pt.Name("plan_storm"),
+            "plan_storm/strategy:per-layer-idmap/layers:50/parallel:8/profile:netflix-50-layer-idmap");
+  EXPECT_EQ(ProfileForPoint(Profile(), pt).name, "netflix-50-layer-idmap");  // the session's too
 }
 
 TEST(Plan, BudgetRefusesTenTimesOver) {

@@ -17,6 +17,9 @@ struct PresetScenario {
   // empty = the run's --placement. A point a placement cannot host (more
   // workers than its PUs) is dropped from the plan with a note.
   std::vector<std::string> placements;
+  // A profile of its own ("netflix-50-layer-idmap"): its shape fills the
+  // scenario's layers, binds and (storm) strategy, and its points carry it.
+  std::string profile;
 };
 
 struct Preset {
