@@ -144,9 +144,10 @@ int Main(int argc, char** argv) {
                   "A versioned preset in presets/ (or a JSON file); options given here override it");
   run->add_flag("--userns", userns, "Run in a new user namespace even as root");
   run->add_option("--out", req.cfg.out, "Result file (written atomically after every point)");
-  run->add_option("--machine", req.cfg.machine,
-                  "Name of this machine in the result's context (machine.name), e.g. m7i-48xl-smt-off; "
-                  "wins over $MNTSCALE_MACHINE, which wins over the hostname");
+  run->add_option(
+      "--machine", req.cfg.machine,
+      "Name of this machine in the result's context (machine.name), e.g. m7i-48xl-smt-off; "
+      "wins over $MNTSCALE_MACHINE, which wins over the hostname");
   run->add_flag("--latency", req.cfg.latency, "Time every op (p50/p99/p999/max)");
   run->add_option("--events", req.events,
                   "Count perf events: 'default', or names comma-separated ('list' to show them)");

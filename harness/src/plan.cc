@@ -58,9 +58,8 @@ const ScenarioInfo& Scenario(const std::string& name) {
 // cannot host, with a note; any other refuses them.
 PlannedScenario PlanOne(const ScenarioInfo& s,
                         const std::vector<std::pair<std::string, std::string>>& ov,
-                        const std::vector<std::string>& placements,
-                        const std::string& own_profile, const RunRequest& req,
-                        const Topology& topo, Plan* plan) {
+                        const std::vector<std::string>& placements, const std::string& own_profile,
+                        const RunRequest& req, const Topology& topo, Plan* plan) {
   std::vector<std::pair<std::string, std::string>> mine;
   if (!req.profile.empty() || !own_profile.empty()) {
     const Profile pr = own_profile.empty() ? req.cfg.profile : Profile::Load(own_profile);
@@ -78,8 +77,9 @@ PlannedScenario PlanOne(const ScenarioInfo& s,
     bool had = false;
     std::string list = ExpandTopologyTokens(o.first, o.second, topo, &had);
     if (had && a->type != AxisType::kInt) {
-      throw UsageError(o.first + "=" + o.second + ": topology tokens (@...) are for whole-number "
-                       "axes; " + o.first + " is " + a->TypeName());
+      throw UsageError(o.first + "=" + o.second +
+                       ": topology tokens (@...) are for whole-number axes; " + o.first + " is " +
+                       a->TypeName());
     }
     sized |= had;
     mine.emplace_back(o.first, list);
@@ -111,7 +111,8 @@ PlannedScenario PlanOne(const ScenarioInfo& s,
       }
       if (!req.preview) PlanPlacement(topo, spec, p.Int("workers"));
     }
-    if (p.Has("containers")) plan->max_containers = std::max(plan->max_containers, p.Int("containers"));
+    if (p.Has("containers"))
+      plan->max_containers = std::max(plan->max_containers, p.Int("containers"));
     ps.points.push_back(p);
   }
   for (auto& [pl, workers] : dropped) {
@@ -120,7 +121,8 @@ PlannedScenario PlanOne(const ScenarioInfo& s,
     std::string list;
     for (int w : workers) list += (list.empty() ? "" : ",") + std::to_string(w);
     plan->notes.push_back(Fmt("%s: dropped the points with %s workers under %s: it has %d PUs here",
-                              s.name, list.c_str(), pl.c_str(), PusOf(topo, PlacementSpec::Parse(pl))));
+                              s.name, list.c_str(), pl.c_str(),
+                              PusOf(topo, PlacementSpec::Parse(pl))));
   }
   return ps;
 }
@@ -473,12 +475,12 @@ void CheckBudget(const Preset& preset, const Plan& plan, const SessionConfig& cf
   const double total = EstimatePlan(plan, cfg, preset.build_s_per_container).total_s();
   if (total > 10 * preset.budget_s) {
     const TopologySummary& t = topo.summary();
-    throw UsageError(Fmt("preset %s would take about %.0f s on %s (%d PUs), more than 10x its "
-                         "budget_s of %.0f s; pick fewer scenarios (--scenario), fewer values "
-                         "(--set) or shorter windows (--window, --windows, --repetitions)",
-                         preset.Id().c_str(), total,
-                         t.name.empty() ? t.source.c_str() : t.name.c_str(), t.pus,
-                         preset.budget_s));
+    throw UsageError(
+        Fmt("preset %s would take about %.0f s on %s (%d PUs), more than 10x its "
+            "budget_s of %.0f s; pick fewer scenarios (--scenario), fewer values "
+            "(--set) or shorter windows (--window, --windows, --repetitions)",
+            preset.Id().c_str(), total, t.name.empty() ? t.source.c_str() : t.name.c_str(), t.pus,
+            preset.budget_s));
   }
 }
 

@@ -142,8 +142,8 @@ Preset Preset::FromJson(const nlohmann::json& j, const std::string& origin) {
             ps.profile = f.value();
           } else if (f.key() == "placement" && (f.value().is_array() || f.value().is_string())) {
             // A list of placements (each may hold a comma: "spread,smt-off").
-            nlohmann::json list = f.value().is_string() ? nlohmann::json::array({f.value()})
-                                                        : f.value();
+            nlohmann::json list =
+                f.value().is_string() ? nlohmann::json::array({f.value()}) : f.value();
             for (const auto& pl : list) {
               if (!pl.is_string() || pl.get<std::string>().empty()) {
                 bad(where + ".placement", "must be a list of placement strings, got " + pl.dump());

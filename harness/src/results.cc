@@ -1,5 +1,6 @@
 #include "mntscale/results.h"
 
+#include <benchmark/benchmark.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -15,8 +16,6 @@
 #include <fstream>
 #include <map>
 #include <sstream>
-
-#include <benchmark/benchmark.h>
 
 #include "mntscale/sandbox.h"
 #include "mntscale/sys.h"

@@ -173,7 +173,7 @@ TEST(TopologyTokens, ProcurementWorkersOnEpyc2s) {
   Plan p = ProcurementWalk("epyc-9654-2s.synthetic");
   EXPECT_EQ(WorkersUnder(p, "spread"), all);
   EXPECT_EQ(WorkersUnder(p, "compact"), all);
-  EXPECT_EQ(WorkersUnder(p, "socket:0"), half);  // 192 PUs: 216..384 dropped
+  EXPECT_EQ(WorkersUnder(p, "socket:0"), half);        // 192 PUs: 216..384 dropped
   EXPECT_EQ(WorkersUnder(p, "spread,smt-off"), half);  // 192 cores
   EXPECT_EQ(p.PointCount(), 2 * 25 + 2 * 16);
   ASSERT_EQ(p.notes.size(), 2u);
@@ -251,8 +251,9 @@ TEST(Plan, AScenariosOwnProfileShapesItsPoints) {
   Plan p = MakePresetPlan(pr, r, Machine());
   ASSERT_EQ(p.PointCount(), 1);
   const Point& pt = p.scenarios[0].points[0];
-  EXPECT_EQ(pt.Name("plan_storm"),
-            "plan_storm/strategy:per-layer-idmap/layers:50/parallel:8/profile:netflix-50-layer-idmap");
+  EXPECT_EQ(
+      pt.Name("plan_storm"),
+      "plan_storm/strategy:per-layer-idmap/layers:50/parallel:8/profile:netflix-50-layer-idmap");
   EXPECT_EQ(ProfileForPoint(Profile(), pt).name, "netflix-50-layer-idmap");  // the session's too
 }
 

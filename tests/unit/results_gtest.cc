@@ -98,14 +98,16 @@ TEST(PlatformContext, ReadsEveryFieldFromSysAndProc) {
   r.Put(cpu + "smt/control", "on\n");
   r.Put(cpu + "smt/active", "1\n");
   r.Put(cpu + "online", "0-1,3\n");
-  for (const char* n : {"0", "1", "3"}) r.Put(cpu + "cpu" + n + "/cpufreq/scaling_governor", "performance\n");
+  for (const char* n : {"0", "1", "3"})
+    r.Put(cpu + "cpu" + n + "/cpufreq/scaling_governor", "performance\n");
   r.Put(cpu + "vulnerabilities/spectre_v2", "Mitigation: Enhanced IBRS\n");
   r.Put(cpu + "vulnerabilities/meltdown", "Not affected\n");
   nlohmann::json c = PlatformContext((r.dir / "sys").string(), (r.dir / "proc").string());
   EXPECT_EQ(c["microcode"], "0x2b000620");
   EXPECT_EQ(c["smt"]["control"], "on");
   EXPECT_EQ(c["smt"]["active"], true);
-  EXPECT_EQ(c["governor"], nlohmann::json({{"0", "performance"}, {"1", "performance"}, {"3", "performance"}}));
+  EXPECT_EQ(c["governor"],
+            nlohmann::json({{"0", "performance"}, {"1", "performance"}, {"3", "performance"}}));
   EXPECT_EQ(c["mitigations"]["spectre_v2"], "Mitigation: Enhanced IBRS");
   EXPECT_EQ(c["mitigations"]["meltdown"], "Not affected");
   EXPECT_EQ(c["cmdline"], "BOOT_IMAGE=/vmlinuz root=/dev/sda1 mitigations=off");
@@ -135,7 +137,8 @@ TEST(PlatformContext, HostHasEveryFieldOrItsReason) {
 
 TEST(MachineName, RefusesEmptyAndAbsurdNames) {
   EXPECT_TRUE(ValidMachineName("m7i-48xl.smt_off"));
-  for (const char* bad : {"", "a b", "../x", "-x", "a/b", "x\n"}) EXPECT_FALSE(ValidMachineName(bad)) << bad;
+  for (const char* bad : {"", "a b", "../x", "-x", "a/b", "x\n"})
+    EXPECT_FALSE(ValidMachineName(bad)) << bad;
   EXPECT_FALSE(ValidMachineName(std::string(65, 'a')));
 }
 
