@@ -40,12 +40,23 @@ void RejectEmptyValues(const CLI::App& cmd) {
 
 int CmdRun(RunRequest& req, const Preset* preset, bool wait) {
   ResolveRequest(&req);
+  const char* env_machine = getenv("MNTSCALE_MACHINE");
+  if (!req.cfg.machine.empty() && !ValidMachineName(req.cfg.machine)) {
+    throw UsageError("--machine '" + req.cfg.machine +
+                     "': want 1-64 characters of A-Z a-z 0-9 . _ - (it names result directories)");
+  }
+  if (req.cfg.machine.empty() && env_machine && !ValidMachineName(env_machine)) {
+    throw UsageError("MNTSCALE_MACHINE='" + std::string(env_machine) +
+                     "': want 1-64 characters of A-Z a-z 0-9 . _ - (it names result directories)");
+  }
   if (req.cfg.topology != "host") {  // refused before hwloc builds it
     throw UsageError("run pins workers on this machine, so --topology must be 'host' (got '" +
                      req.cfg.topology + "'); use `mntscale plan` for other machines");
   }
   Topology topo = Topology::Load(req.cfg.topology);
   Plan plan = preset ? MakePresetPlan(*preset, req, topo) : MakePlan(req, topo);
+  if (preset) CheckBudget(*preset, plan, req.cfg, topo);
+  for (const std::string& n : plan.notes) fprintf(stderr, "mntscale: note: %s\n", n.c_str());
   PreflightLimits(plan, req.cfg.profile);
   // Output safety, then one run at a time: both before anything is built.
   const bool default_out = req.cfg.out.empty();
@@ -134,6 +145,10 @@ int Main(int argc, char** argv) {
                   "A versioned preset in presets/ (or a JSON file); options given here override it");
   run->add_flag("--userns", userns, "Run in a new user namespace even as root");
   run->add_option("--out", req.cfg.out, "Result file (written atomically after every point)");
+  run->add_option(
+      "--machine", req.cfg.machine,
+      "Name of this machine in the result's context (machine.name), e.g. m7i-48xl-smt-off; "
+      "wins over $MNTSCALE_MACHINE, which wins over the hostname");
   run->add_flag("--latency", req.cfg.latency, "Time every op (p50/p99/p999/max)");
   run->add_option("--events", req.events,
                   "Count perf events: 'default', or names comma-separated ('list' to show them)");

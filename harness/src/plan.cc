@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdarg>
 #include <cstdio>
 #include <map>
@@ -12,6 +13,16 @@
 
 namespace mntscale {
 namespace {
+
+std::string Fmt(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+std::string Fmt(const char* fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  return buf;
+}
 
 // The shorthands and --set, as (axis, list) pairs; --set wins, in order.
 std::vector<std::pair<std::string, std::string>> Overrides(const RunRequest& r) {
@@ -40,26 +51,78 @@ const ScenarioInfo& Scenario(const std::string& name) {
 }
 
 // Points of one scenario: the profile's shape as the default of the axes
-// that set it, then the overrides it has; then placement and counts.
+// that set it, then the overrides it has (topology tokens expanded); then
+// each point under each of `placements` (innermost, so the farm grows once
+// per density), and placement and counts checked. A topology-sized
+// scenario (a token or a placement list) drops the points a placement
+// cannot host, with a note; any other refuses them.
 PlannedScenario PlanOne(const ScenarioInfo& s,
                         const std::vector<std::pair<std::string, std::string>>& ov,
-                        const RunRequest& req, const Topology& topo, int* max_containers) {
+                        const std::vector<std::string>& placements, const std::string& own_profile,
+                        const RunRequest& req, const Topology& topo, Plan* plan) {
   std::vector<std::pair<std::string, std::string>> mine;
-  if (!req.profile.empty()) {
-    const Profile& pr = req.cfg.profile;
+  if (!req.profile.empty() || !own_profile.empty()) {
+    const Profile pr = own_profile.empty() ? req.cfg.profile : Profile::Load(own_profile);
     if (s.FindAxis("layers")) mine.emplace_back("layers", std::to_string(pr.layers));
     if (s.FindAxis("binds")) mine.emplace_back("binds", std::to_string(pr.binds));
+    // The storm's strategy is the profile's idmap ("per-layer" -> per-layer-idmap).
+    if (!own_profile.empty() && pr.idmap != "none" && s.FindAxis("strategy")) {
+      mine.emplace_back("strategy", pr.idmap);
+    }
   }
+  bool sized = !placements.empty();
   for (const auto& o : ov) {
-    if (s.FindAxis(o.first)) mine.push_back(o);
+    const Axis* a = s.FindAxis(o.first);
+    if (!a) continue;
+    bool had = false;
+    std::string list = ExpandTopologyTokens(o.first, o.second, topo, &had);
+    if (had && a->type != AxisType::kInt) {
+      throw UsageError(o.first + "=" + o.second +
+                       ": topology tokens (@...) are for whole-number axes; " + o.first + " is " +
+                       a->TypeName());
+    }
+    sized |= had;
+    mine.emplace_back(o.first, list);
   }
-  PlannedScenario ps{&s, ExpandPoints(s, mine)};
-  for (const Point& p : ps.points) {
-    if (p.Has("containers")) *max_containers = std::max(*max_containers, p.Int("containers"));
+  std::vector<Point> points = ExpandPoints(s, mine);
+  if (!own_profile.empty()) {
+    for (Point& p : points) p.values.emplace_back("profile", Profile::Load(own_profile).name);
+  }
+  if (!placements.empty()) {
+    std::vector<Point> each;
+    for (const Point& p : points) {
+      for (const std::string& pl : placements) {
+        Point q = p;
+        q.values.emplace_back("placement", PlacementSpec::Parse(pl).ToString());
+        each.push_back(std::move(q));
+      }
+    }
+    points = std::move(each);
+  }
+  PlannedScenario ps{&s, {}};
+  std::map<std::string, std::vector<int>> dropped;  // placement -> worker counts
+  for (const Point& p : points) {
     if (p.Has("workers")) {
       std::string pl = p.Has("placement") ? p.Str("placement") : req.cfg.placement;
-      PlanPlacement(topo, PlacementSpec::Parse(pl), p.Int("workers"));
+      PlacementSpec spec = PlacementSpec::Parse(pl);
+      if (sized && !spec.allow_sharing && p.Int("workers") > PusOf(topo, spec)) {
+        dropped[pl].push_back(p.Int("workers"));
+        continue;
+      }
+      if (!req.preview) PlanPlacement(topo, spec, p.Int("workers"));
     }
+    if (p.Has("containers"))
+      plan->max_containers = std::max(plan->max_containers, p.Int("containers"));
+    ps.points.push_back(p);
+  }
+  for (auto& [pl, workers] : dropped) {
+    std::sort(workers.begin(), workers.end());
+    workers.erase(std::unique(workers.begin(), workers.end()), workers.end());
+    std::string list;
+    for (int w : workers) list += (list.empty() ? "" : ",") + std::to_string(w);
+    plan->notes.push_back(Fmt("%s: dropped the points with %s workers under %s: it has %d PUs here",
+                              s.name, list.c_str(), pl.c_str(),
+                              PusOf(topo, PlacementSpec::Parse(pl))));
   }
   return ps;
 }
@@ -113,16 +176,6 @@ std::string PerSocket(const Topology& topo, const std::vector<Slot>& slots) {
   return out;
 }
 
-std::string Fmt(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-std::string Fmt(const char* fmt, ...) {
-  char buf[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  return buf;
-}
-
 std::string MachineLine(const Topology& topo) {
   const TopologySummary& t = topo.summary();
   return Fmt("%s: %d sockets, %d NUMA nodes, %d cores, %d PUs\n",
@@ -139,6 +192,102 @@ int PusOf(const Topology& topo, const PlacementSpec& sp) {
          (!sp.smt_off || pu.smt_rank == 0);
   }
   return n;
+}
+
+TopologyToken TopologyToken::Parse(const std::string& item) {
+  auto bad = [&](const std::string& why) {
+    return UsageError("topology token '" + item + "' " + why +
+                      " (known: @pow2, @linear:N, @pus, @socket, @cores; the last three with "
+                      "/D or *M)");
+  };
+  if (!Is(item)) throw bad("does not start with '@'");
+  TopologyToken t;
+  std::string name = item.substr(1), arg;
+  size_t op = name.find_first_of(":/*");
+  if (op != std::string::npos) {
+    arg = name.substr(op + 1);
+    char c = name[op];
+    name.resize(op);
+    int n = 0;
+    auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), n);
+    if (arg.empty() || ec != std::errc() || end != arg.data() + arg.size() || n < 1 || n > 4096) {
+      throw bad("needs a whole number in 1..4096 after '" + std::string(1, c) + "'");
+    }
+    if (c == ':' && name != "linear") throw bad("takes no ':N' (only @linear:N does)");
+    if (c != ':' && (name == "pow2" || name == "linear")) throw bad("takes no '/D' or '*M'");
+    (c == ':' ? t.steps : c == '/' ? t.divide : t.multiply) = n;
+  }
+  if (name == "pow2") {
+    t.kind = kPow2;
+  } else if (name == "linear") {
+    t.kind = kLinear;
+    if (t.steps == 0) throw bad("needs its number of steps: @linear:N");
+  } else if (name == "pus") {
+    t.kind = kPus;
+  } else if (name == "socket") {
+    t.kind = kSocket;
+  } else if (name == "cores") {
+    t.kind = kCores;
+  } else {
+    throw bad("is unknown");
+  }
+  return t;
+}
+
+std::vector<long> TopologyToken::Expand(const Topology& topo) const {
+  const long pus = static_cast<long>(topo.pus().size());
+  std::vector<long> out;
+  switch (kind) {
+    case kPow2:
+      for (long n = 1; n < pus; n *= 2) out.push_back(n);
+      out.push_back(pus);
+      return out;
+    case kLinear:
+      for (long i = 1; i <= steps; ++i) out.push_back(std::max(1L, pus * i / steps));
+      return out;
+    case kPus:
+      out.push_back(pus);
+      break;
+    case kSocket:
+      out.push_back(PusOf(topo, PlacementSpec::Parse("socket:0")));
+      break;
+    case kCores:
+      out.push_back(PusOf(topo, PlacementSpec::Parse("spread,smt-off")));
+      break;
+  }
+  out[0] = std::max(1L, out[0] * multiply / divide);
+  return out;
+}
+
+std::string ExpandTopologyTokens(const std::string& axis, const std::string& list,
+                                 const Topology& topo, bool* had_token) {
+  *had_token = false;
+  std::vector<std::string> items = SplitAxisList(axis, list);
+  std::vector<long> counts;
+  for (const std::string& item : items) *had_token |= TopologyToken::Is(item);
+  if (!*had_token) return list;
+  for (const std::string& item : items) {
+    if (TopologyToken::Is(item)) {
+      try {
+        for (long n : TopologyToken::Parse(item).Expand(topo)) counts.push_back(n);
+      } catch (const UsageError& e) {
+        throw UsageError(axis + ": " + e.what());
+      }
+      continue;
+    }
+    char* end = nullptr;
+    long n = std::strtol(item.c_str(), &end, 10);
+    if (*end || item.empty()) {
+      throw UsageError(axis + ": '" + item + "' in '" + list +
+                       "' is neither a whole number nor a topology token");
+    }
+    counts.push_back(n);
+  }
+  std::sort(counts.begin(), counts.end());
+  counts.erase(std::unique(counts.begin(), counts.end()), counts.end());
+  std::string out;
+  for (long n : counts) out += (out.empty() ? "" : ",") + std::to_string(n);
+  return out;
 }
 
 Preset AdHocPreset() {
@@ -159,7 +308,8 @@ void ApplyPreset(const Preset& p, const std::function<bool(const char*)>& given,
                  RunRequest* r) {
   if (!given("--scenario")) r->scenarios.clear();
   if (!given("--profile")) r->profile = p.profile;
-  if (!given("--placement")) r->cfg.placement = p.placement;
+  r->placement_given = given("--placement");
+  if (!r->placement_given) r->cfg.placement = p.placement;
   if (!given("--mode")) r->mode = p.mode;
   if (!given("--warmup")) r->cfg.warmup_s = p.warmup_s;
   if (!given("--window")) r->cfg.window_s = p.window_s;
@@ -203,7 +353,7 @@ Plan MakePlan(const RunRequest& req, const Topology& topo) {
     return n;
   }());
   for (const ScenarioInfo* s : chosen) {
-    plan.scenarios.push_back(PlanOne(*s, ov, req, topo, &plan.max_containers));
+    plan.scenarios.push_back(PlanOne(*s, ov, {}, "", req, topo, &plan));
   }
   return plan;
 }
@@ -227,7 +377,9 @@ Plan MakePresetPlan(const Preset& preset, const RunRequest& req, const Topology&
         if (!s.FindAxis(axis)) ThrowNoAxis(s, axis);
       }
       for (const auto& o : cli) ov.push_back(o);
-      plan.scenarios.push_back(PlanOne(s, ov, req, topo, &plan.max_containers));
+      plan.scenarios.push_back(
+          PlanOne(s, ov, req.placement_given ? std::vector<std::string>{} : ps.placements,
+                  ps.profile, req, topo, &plan));
     } catch (const UsageError& e) {
       throw UsageError(preset.origin + ": " + e.what());
     }
@@ -317,6 +469,21 @@ Estimate EstimatePlan(const Plan& plan, const SessionConfig& cfg, double build_s
   return est;
 }
 
+void CheckBudget(const Preset& preset, const Plan& plan, const SessionConfig& cfg,
+                 const Topology& topo) {
+  if (preset.budget_s <= 0) return;
+  const double total = EstimatePlan(plan, cfg, preset.build_s_per_container).total_s();
+  if (total > 10 * preset.budget_s) {
+    const TopologySummary& t = topo.summary();
+    throw UsageError(
+        Fmt("preset %s would take about %.0f s on %s (%d PUs), more than 10x its "
+            "budget_s of %.0f s; pick fewer scenarios (--scenario), fewer values "
+            "(--set) or shorter windows (--window, --windows, --repetitions)",
+            preset.Id().c_str(), total, t.name.empty() ? t.source.c_str() : t.name.c_str(), t.pus,
+            preset.budget_s));
+  }
+}
+
 std::string FormatPlacements(const Topology& topo, int workers) {
   std::string out = MachineLine(topo);
   for (const std::string& pl : PlacementsOf(topo)) {
@@ -387,6 +554,7 @@ std::string FormatPresetPlan(const Preset& preset, const Plan& plan, const RunRe
       out += "\n";
     }
   }
+  for (const std::string& n : plan.notes) out += "note: " + n + "\n";
   Estimate est = EstimatePlan(plan, cfg, preset.build_s_per_container);
   const double per_measurement = cfg.warmup_s + cfg.windows * cfg.window_s;
   out += Fmt("\n%d points x %d repetitions, %.2f s per measurement (warm-up + windows) = %.0f s measuring\n",
@@ -397,6 +565,11 @@ std::string FormatPresetPlan(const Preset& preset, const Plan& plan, const RunRe
   const double total = est.total_s();
   out += Fmt("expected run time: about %.0f s (%dm%02ds) per invocation\n", total,
              static_cast<int>(total) / 60, static_cast<int>(total) % 60);
+  if (preset.budget_s > 0) {
+    out += Fmt("budget %.0f s (%dm%02ds) per invocation: the estimate is %.0f%% of it\n",
+               preset.budget_s, static_cast<int>(preset.budget_s) / 60,
+               static_cast<int>(preset.budget_s) % 60, 100 * total / preset.budget_s);
+  }
   if (preset.invocations > 1) {
     const double all = total * preset.invocations;
     out += Fmt("%d independent invocations (ci/nightly; compare's sampling unit): about %.0f s (%dm%02ds)\n",
@@ -418,10 +591,11 @@ std::string PlanCommand(const Preset* preset, RunRequest req, const Topology& to
     if (!preset) preset = &adhoc_preset;
     ResolveRequest(&req);
     // Points that do not fit a placement show as "too many", not as an error.
-    RunRequest shared = req;
-    shared.cfg.placement = PlacementSpec::Parse(req.cfg.placement).ToString() + ",share";
-    Plan p = preset->scenarios.empty() ? MakePlan(shared, topo)
-                                       : MakePresetPlan(*preset, shared, topo);
+    RunRequest preview = req;
+    preview.preview = true;
+    Plan p = preset->scenarios.empty() ? MakePlan(preview, topo)
+                                       : MakePresetPlan(*preset, preview, topo);
+    CheckBudget(*preset, p, req.cfg, topo);
     return FormatPresetPlan(*preset, p, req, topo);
   }
   if (!placement_given) return FormatPlacements(topo, workers);

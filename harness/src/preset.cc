@@ -1,5 +1,8 @@
 #include "mntscale/preset.h"
 
+#include <algorithm>
+#include <filesystem>
+
 #include "mntscale/datafile.h"
 #include "mntscale/sys.h"
 
@@ -18,6 +21,28 @@ std::string AxisValue(const nlohmann::json& v, const std::string& where) {
   throw UsageError(where + " must be a string, a whole number or a list of them, got " + v.dump());
 }
 
+// A bare name with no version ("procurement") means its newest file in
+// presets/ (procurement-v1.json); the result records the exact id.
+std::string NewestVersion(const std::string& spec) {
+  if (spec.empty() || spec.find('/') != std::string::npos || spec.find('.') != std::string::npos)
+    return spec;
+  std::error_code ec;
+  if (std::filesystem::exists(spec, ec)) return spec;
+  const std::string dir = std::string(MNTSCALE_SOURCE_DIR) + "/presets";
+  if (std::filesystem::exists(dir + "/" + spec + ".json", ec)) return spec;
+  int best = 0;
+  const std::string prefix = spec + "-v";
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) != 0 || e.path().extension() != ".json") continue;
+    std::string num = name.substr(prefix.size(), name.size() - prefix.size() - 5);
+    if (num.empty() || num.find_first_not_of("0123456789") != std::string::npos || num.size() > 6)
+      continue;
+    best = std::max(best, std::stoi(num));
+  }
+  return best > 0 ? spec + "-v" + std::to_string(best) : spec;
+}
+
 }  // namespace
 
 nlohmann::json Preset::ToJson() const {
@@ -25,7 +50,10 @@ nlohmann::json Preset::ToJson() const {
   for (const auto& s : scenarios) {
     nlohmann::json set = nlohmann::json::object();
     for (const auto& [k, v] : s.set) set[k] = v;
-    sc.push_back({{"scenario", s.scenario}, {"set", set}});
+    nlohmann::json one = {{"scenario", s.scenario}, {"set", set}};
+    if (!s.placements.empty()) one["placement"] = s.placements;
+    if (!s.profile.empty()) one["profile"] = s.profile;
+    sc.push_back(std::move(one));
   }
   return {{"name", name},
           {"version", version},
@@ -38,6 +66,7 @@ nlohmann::json Preset::ToJson() const {
           {"windows", windows},
           {"repetitions", repetitions},
           {"invocations", invocations},
+          {"budget_s", budget_s},
           {"scenarios", sc},
           {"file", origin}};
 }
@@ -87,6 +116,9 @@ Preset Preset::FromJson(const nlohmann::json& j, const std::string& origin) {
     } else if (k == "build_s_per_container") {
       want(v.is_number(), "a number");
       p.build_s_per_container = v;
+    } else if (k == "budget_s") {
+      want(v.is_number(), "a number of seconds");
+      p.budget_s = v;
     } else if (k == "scenarios") {
       want(v.is_array() && !v.empty(), "a non-empty list");
       for (size_t i = 0; i < v.size(); ++i) {
@@ -105,10 +137,24 @@ Preset Preset::FromJson(const nlohmann::json& j, const std::string& origin) {
                 bad(where + "." + "set." + a.key(), e.what());
               }
             }
+          } else if (f.key() == "profile" && f.value().is_string() &&
+                     !f.value().get<std::string>().empty()) {
+            ps.profile = f.value();
+          } else if (f.key() == "placement" && (f.value().is_array() || f.value().is_string())) {
+            // A list of placements (each may hold a comma: "spread,smt-off").
+            nlohmann::json list =
+                f.value().is_string() ? nlohmann::json::array({f.value()}) : f.value();
+            for (const auto& pl : list) {
+              if (!pl.is_string() || pl.get<std::string>().empty()) {
+                bad(where + ".placement", "must be a list of placement strings, got " + pl.dump());
+              }
+              ps.placements.push_back(pl);
+            }
+            if (ps.placements.empty()) bad(where + ".placement", "is an empty list");
           } else if (f.key() != "comment") {
             bad(where + "." + f.key(),
                 "is unknown or has the wrong type (want 'scenario': "
-                "string, 'set': {axis: values})");
+                "string, 'set': {axis: values}, 'placement': [placements], 'profile': name)");
           }
         }
         if (ps.scenario.empty()) bad(where + ".scenario", "is missing");
@@ -129,12 +175,13 @@ Preset Preset::FromJson(const nlohmann::json& j, const std::string& origin) {
   if (p.invocations < 1 || p.invocations > 100) bad("invocations", "must be in [1, 100]");
   if (p.mode != "thread" && p.mode != "process") bad("mode", "must be 'thread' or 'process'");
   if (p.build_s_per_container < 0) bad("build_s_per_container", "must be >= 0");
+  if (p.budget_s < 0 || p.budget_s > 7 * 86400) bad("budget_s", "must be in [0, 604800] seconds");
   return p;
 }
 
 Preset Preset::Load(const std::string& spec) {
   std::string path;
-  nlohmann::json j = LoadDataFile(spec, "presets", "preset", &path);
+  nlohmann::json j = LoadDataFile(NewestVersion(spec), "presets", "preset", &path);
   return FromJson(j, path);
 }
 

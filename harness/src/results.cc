@@ -1,5 +1,7 @@
 #include "mntscale/results.h"
 
+#include <benchmark/benchmark.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -14,8 +16,6 @@
 #include <fstream>
 #include <map>
 #include <sstream>
-
-#include <benchmark/benchmark.h>
 
 #include "mntscale/sandbox.h"
 #include "mntscale/sys.h"
@@ -52,7 +52,117 @@ std::string SelfExe() {
   return n > 0 ? std::string(buf, n) : "";
 }
 
+// "0-3,8,10-11" -> 0,1,2,3,8,10,11; false when it does not parse.
+bool ParseCpuList(const std::string& list, std::vector<int>* out) {
+  std::stringstream ss(Trim(list));
+  std::string part;
+  while (std::getline(ss, part, ',')) {
+    int a = 0, b = 0;
+    char dash = 0;
+    std::stringstream ps(part);
+    if (!(ps >> a)) return false;
+    b = a;
+    if (ps >> dash && !(dash == '-' && ps >> b)) return false;
+    for (int i = a; i <= b; ++i) out->push_back(i);
+  }
+  return !out->empty();
+}
+
+// Names in a directory, sorted; false when it cannot be opened.
+bool ListDir(const std::string& dir, std::vector<std::string>* names) {
+  DIR* d = opendir(dir.c_str());
+  if (!d) return false;
+  while (struct dirent* e = readdir(d)) {
+    if (e->d_name[0] != '.') names->push_back(e->d_name);
+  }
+  closedir(d);
+  std::sort(names->begin(), names->end());
+  return true;
+}
+
 }  // namespace
+
+nlohmann::json PlatformContext(const std::string& sys, const std::string& proc) {
+  nlohmann::json c = nlohmann::json::object();
+  const std::string cpu = sys + "/devices/system/cpu";
+  // Microcode: the first "microcode" line of /proc/cpuinfo (x86 only).
+  std::string cpuinfo;
+  std::string microcode;
+  if (TryReadFile(proc + "/cpuinfo", &cpuinfo)) {
+    std::stringstream ss(cpuinfo);
+    std::string line;
+    while (std::getline(ss, line)) {
+      if (line.compare(0, 9, "microcode") == 0 && line.find(':') != std::string::npos) {
+        microcode = Trim(line.substr(line.find(':') + 1));
+        break;
+      }
+    }
+  }
+  if (!microcode.empty()) {
+    c["microcode"] = microcode;
+  } else {
+    c["microcode_unsupported"] = "unsupported: no microcode line in " + proc + "/cpuinfo";
+  }
+  // SMT: the kernel's switch and whether siblings are running.
+  nlohmann::json smt = nlohmann::json::object();
+  std::string v;
+  if (TryReadFile(cpu + "/smt/control", &v)) {
+    smt["control"] = Trim(v);
+  } else {
+    smt["control_unsupported"] = "unsupported: no " + cpu + "/smt/control";
+  }
+  if (TryReadFile(cpu + "/smt/active", &v)) {
+    smt["active"] = Trim(v) == "1";
+  } else {
+    smt["active_unsupported"] = "unsupported: no " + cpu + "/smt/active";
+  }
+  c["smt"] = smt;
+  // Frequency governor of each online CPU.
+  std::vector<int> online;
+  std::string list;
+  if (!TryReadFile(cpu + "/online", &list) || !ParseCpuList(list, &online)) online.clear();
+  nlohmann::json gov = nlohmann::json::object();
+  for (int n : online) {
+    if (TryReadFile(cpu + "/cpu" + std::to_string(n) + "/cpufreq/scaling_governor", &v)) {
+      gov[std::to_string(n)] = Trim(v);
+    }
+  }
+  if (online.empty()) {
+    c["governor_unsupported"] = "unsupported: cannot read the online CPUs from " + cpu + "/online";
+  } else if (gov.empty()) {
+    c["governor_unsupported"] = "unsupported: no cpufreq (no cpuN/cpufreq/scaling_governor)";
+  } else {
+    c["governor"] = gov;
+  }
+  // Mitigations: every file in vulnerabilities/, as the kernel words it.
+  std::vector<std::string> names;
+  nlohmann::json mit = nlohmann::json::object();
+  if (ListDir(cpu + "/vulnerabilities", &names)) {
+    for (const std::string& n : names) {
+      if (TryReadFile(cpu + "/vulnerabilities/" + n, &v)) mit[n] = Trim(v);
+    }
+  }
+  if (mit.empty()) {
+    c["mitigations_unsupported"] = "unsupported: no " + cpu + "/vulnerabilities";
+  } else {
+    c["mitigations"] = mit;
+  }
+  if (TryReadFile(proc + "/cmdline", &v)) {
+    c["cmdline"] = Trim(v);
+  } else {
+    c["cmdline_unsupported"] = "unsupported: cannot read " + proc + "/cmdline";
+  }
+  return c;
+}
+
+bool ValidMachineName(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char ch : name) {
+    if (!isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' && ch != '-')
+      return false;
+  }
+  return name[0] != '.' && name[0] != '-';
+}
 
 std::string KernelRelease() {
   struct utsname u;
@@ -198,7 +308,13 @@ nlohmann::json CollectContext(const Topology& topo, const nlohmann::json& extra)
     c["kernel"]["accelerator"] = acc;
     c["kernel"]["emulated"] = std::string(acc) == "tcg";
   }
-  if (const char* m = getenv("MNTSCALE_MACHINE")) c["machine"]["name"] = m;
+  c["platform"] = PlatformContext("/sys", "/proc");
+  if (const char* m = getenv("MNTSCALE_MACHINE")) {
+    c["machine"]["name"] = m;
+    c["machine"]["name_from"] = "MNTSCALE_MACHINE";
+  } else {
+    c["machine"]["name_from"] = "hostname";
+  }
   for (auto it = extra.begin(); it != extra.end(); ++it) c[it.key()] = it.value();
   return c;
 }

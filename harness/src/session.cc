@@ -36,7 +36,8 @@ std::string Human(double v) {
 }  // namespace
 
 Profile ProfileForPoint(const Profile& base, const Point& p) {
-  Profile pr = base;
+  // A preset scenario's own profile (PresetScenario::profile) replaces the run's.
+  Profile pr = p.Has("profile") ? Profile::Load(p.Str("profile")) : base;
   if (p.Has("layers")) pr.layers = p.Int("layers");
   if (p.Has("binds")) pr.binds = p.Int("binds");
   if (p.Has("depth")) pr.depth = p.Int("depth");
@@ -77,6 +78,10 @@ Session::Session(SessionConfig config, const Topology& topo)
   before_ = OwnNamespaceMounts();
   slab_before_ = SlabMountObjects();
   nlohmann::json ctx = CollectContext(topo_, extra);
+  if (!config_.machine.empty()) {  // --machine wins over MNTSCALE_MACHINE
+    ctx["machine"]["name"] = config_.machine;
+    ctx["machine"]["name_from"] = "--machine";
+  }
   ctx["mounts"] = {{"before", before_.mounts},
                    {"namespaces_before", before_.namespaces},
                    {"slab_before", slab_before_}};

@@ -32,6 +32,15 @@ MNTSCALE_SCENARIO(plan_build, {.name = "plan_build",
                                .run = Nop,
                                .cost = OwnFarm});
 
+MNTSCALE_SCENARIO(plan_storm,
+                  {.name = "plan_storm",
+                   .mechanism = "test",
+                   .expect = "test",
+                   .axes = {EnumAxis("strategy", "none", {"none", "per-layer-idmap"})
+                                .ValueAlias("per-layer", "per-layer-idmap"),
+                            IntAxis("layers", "5", 1, 100), IntAxis("parallel", "2", 1, 4096)},
+                   .run = Nop});
+
 Topology Machine() { return Topology::Load("pack:2 core:4 pu:2"); }
 
 RunRequest Req(std::vector<std::string> sets, std::string scenario = "plan_walk") {
@@ -125,6 +134,146 @@ TEST(Plan, PresetAxisOptionsApplyOnlyWhereTheAxisExists) {
             "plan_build/containers:100");
   r.axis_options = {{"binds", "1"}};  // no scenario of the preset has it
   EXPECT_THROW(MakePresetPlan(pr, r, Machine()), UsageError);
+}
+
+// procurement-v1's path_walk workers and placements, planned on plan_walk
+// (the test binary has no real scenarios) on a topologies/ machine.
+Plan ProcurementWalk(const std::string& machine) {
+  Preset proc = Preset::Load(MNTSCALE_SOURCE_DIR "/presets/procurement-v1.json");
+  const PresetScenario& walk = proc.scenarios.at(0);
+  EXPECT_EQ(walk.scenario, "path_walk");
+  std::string workers;
+  for (const auto& [axis, list] : walk.set) {
+    if (axis == "workers") workers = list;
+  }
+  Preset pr;
+  pr.name = "t";
+  pr.version = 1;
+  pr.origin = "test";
+  pr.scenarios = {{"plan_walk", {{"containers", "1"}, {"workers", workers}}, walk.placements}};
+  RunRequest r;
+  r.scenarios.clear();
+  return MakePresetPlan(pr, r, Topology::Load(MNTSCALE_SOURCE_DIR "/topologies/" + machine));
+}
+
+std::vector<int> WorkersUnder(const Plan& p, const std::string& placement) {
+  std::vector<int> out;
+  for (const Point& pt : p.scenarios.at(0).points) {
+    if (pt.Str("placement") == placement) out.push_back(pt.Int("workers"));
+  }
+  return out;
+}
+
+TEST(TopologyTokens, ProcurementWorkersOnEpyc2s) {
+  // 384 PUs, 192 cores, 192 PUs per socket: @pow2 1..256 and 384, @linear:16
+  // every 24, @socket and @cores 192; deduplicated and sorted.
+  const std::vector<int> all = {1,   2,   4,   8,   16,  24,  32,  48,  64,  72,  96,  120, 128,
+                                144, 168, 192, 216, 240, 256, 264, 288, 312, 336, 360, 384};
+  const std::vector<int> half(all.begin(), all.begin() + 16);  // up to 192
+  Plan p = ProcurementWalk("epyc-9654-2s.synthetic");
+  EXPECT_EQ(WorkersUnder(p, "spread"), all);
+  EXPECT_EQ(WorkersUnder(p, "compact"), all);
+  EXPECT_EQ(WorkersUnder(p, "socket:0"), half);        // 192 PUs: 216..384 dropped
+  EXPECT_EQ(WorkersUnder(p, "spread,smt-off"), half);  // 192 cores
+  EXPECT_EQ(p.PointCount(), 2 * 25 + 2 * 16);
+  ASSERT_EQ(p.notes.size(), 2u);
+  EXPECT_NE(p.notes[0].find("216,240,256,264,288,312,336,360,384 workers under socket:0"),
+            std::string::npos)
+      << p.notes[0];
+}
+
+TEST(TopologyTokens, ProcurementWorkersOnXeonR5Metal2s) {
+  // 96 PUs, 48 cores, 48 PUs per socket: @pow2 1..64 and 96, @linear:16
+  // every 6, @socket and @cores 48.
+  const std::vector<int> all = {1,  2,  4,  6,  8,  12, 16, 18, 24, 30, 32, 36,
+                                42, 48, 54, 60, 64, 66, 72, 78, 84, 90, 96};
+  const std::vector<int> half(all.begin(), all.begin() + 14);  // up to 48
+  Plan p = ProcurementWalk("xeon-r5-metal-2s.synthetic");
+  EXPECT_EQ(WorkersUnder(p, "spread"), all);
+  EXPECT_EQ(WorkersUnder(p, "compact"), all);
+  EXPECT_EQ(WorkersUnder(p, "socket:0"), half);
+  EXPECT_EQ(WorkersUnder(p, "spread,smt-off"), half);
+  EXPECT_EQ(p.notes.size(), 2u);
+}
+
+TEST(TopologyTokens, EachTokenAlone) {
+  auto one = [](const char* list, const char* machine) {
+    bool had = false;
+    return ExpandTopologyTokens(
+        "workers", list, Topology::Load(std::string(MNTSCALE_SOURCE_DIR "/topologies/") + machine),
+        &had);
+  };
+  EXPECT_EQ(one("@pow2", "xeon-r5-metal-2s.synthetic"), "1,2,4,8,16,32,64,96");  // and all PUs
+  EXPECT_EQ(one("@linear:4", "xeon-r5-metal-2s.synthetic"), "24,48,72,96");
+  EXPECT_EQ(one("@pus", "epyc-9654-2s.synthetic"), "384");
+  EXPECT_EQ(one("@socket", "epyc-9654-2s.synthetic"), "192");
+  EXPECT_EQ(one("@cores", "epyc-9654-2s.synthetic"), "192");  // SMT siblings once
+  EXPECT_EQ(one("@cores", "m7a-class.synthetic"), "192");     // no SMT: every PU
+  EXPECT_EQ(one("@socket", "m7a-class.synthetic"), "96");
+  EXPECT_EQ(one("@pow2", "dev-1s.synthetic"), "1,2,4,8,16");
+}
+
+TEST(TopologyTokens, ScalarsTakeDivisorsAndMultipliers) {
+  Topology t = Topology::Load("pack:2 core:4 pu:2");  // 16 PUs, 8 cores, 8 per socket
+  bool had = false;
+  EXPECT_EQ(ExpandTopologyTokens("n", "@cores/4,@cores*5,@pus,3,@socket", t, &had), "2,3,8,16,40");
+  EXPECT_TRUE(had);
+  EXPECT_EQ(ExpandTopologyTokens("n", "2,1", t, &had), "2,1");  // no token: untouched
+  EXPECT_FALSE(had);
+  EXPECT_EQ(ExpandTopologyTokens("n", "@cores/64", t, &had), "1");  // never 0
+  for (const char* bad : {"@bogus", "@linear", "@pow2/2", "@cores:3", "@cores/0", "@", "x,@pus"}) {
+    EXPECT_THROW(ExpandTopologyTokens("n", bad, t, &had), UsageError) << bad;
+  }
+}
+
+TEST(TopologyTokens, OnlyWholeNumberAxesAndExplicitRequestsStillRefuse) {
+  RunRequest r = Req({"idmap=@pus"});
+  EXPECT_THROW(MakePlan(r, Machine()), UsageError);  // an enum axis
+  // A token makes the scenario topology-sized: too many workers are dropped.
+  r = Req({"workers=@pow2"});
+  r.cfg.placement = "socket:1";
+  Plan p = MakePlan(r, Machine());
+  EXPECT_EQ(p.PointCount(), 8);  // 1,2,4,8 x containers 1,10; 16 dropped
+  EXPECT_EQ(p.notes.size(), 1u);
+  r = Req({"workers=16"});  // a plain count is still refused
+  r.cfg.placement = "socket:1";
+  EXPECT_THROW(MakePlan(r, Machine()), UsageError);
+}
+
+TEST(Plan, AScenariosOwnProfileShapesItsPoints) {
+  Preset pr;
+  pr.name = "t";
+  pr.version = 1;
+  pr.origin = "test";
+  pr.scenarios = {{"plan_storm", {{"parallel", "@cores"}}, {}, "netflix-50-layer-idmap"}};
+  RunRequest r;
+  r.scenarios.clear();
+  Plan p = MakePresetPlan(pr, r, Machine());
+  ASSERT_EQ(p.PointCount(), 1);
+  const Point& pt = p.scenarios[0].points[0];
+  EXPECT_EQ(
+      pt.Name("plan_storm"),
+      "plan_storm/strategy:per-layer-idmap/layers:50/parallel:8/profile:netflix-50-layer-idmap");
+  EXPECT_EQ(ProfileForPoint(Profile(), pt).name, "netflix-50-layer-idmap");  // the session's too
+}
+
+TEST(Plan, BudgetRefusesTenTimesOver) {
+  Preset pr;
+  pr.name = "t";
+  pr.version = 1;
+  pr.origin = "test";
+  pr.scenarios = {{"plan_walk", {{"containers", "1"}}}};
+  RunRequest r;
+  r.scenarios.clear();
+  Plan p = MakePresetPlan(pr, r, Machine());
+  r.cfg.warmup_s = 0;
+  r.cfg.window_s = 1;
+  r.cfg.windows = 10;
+  r.cfg.repetitions = 1;  // 2 measurements (rounds 1, paired) x 10 s
+  pr.budget_s = 2.5;
+  EXPECT_NO_THROW(CheckBudget(pr, p, r.cfg, Machine()));  // 8x: printed, not refused
+  pr.budget_s = 1.9;
+  EXPECT_THROW(CheckBudget(pr, p, r.cfg, Machine()), UsageError);
 }
 
 // The estimate grows a farm of one shape and rebuilds it when the shape

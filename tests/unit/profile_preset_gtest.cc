@@ -85,6 +85,15 @@ TEST(PresetFiles, EveryPresetLoads) {
   EXPECT_EQ(Preset::Load("nightly-v1").name, "nightly");
   EXPECT_EQ(Preset::Load("nightly-v1").invocations, 1);
   EXPECT_GE(Preset::Load("nightly-v2").invocations, 4) << "compare needs >= 4 invocations per side";
+  // A bare name is its newest version.
+  EXPECT_EQ(Preset::Load("nightly").Id(), "nightly-v2");
+  EXPECT_EQ(Preset::Load("procurement").Id(), "procurement-v1");
+  EXPECT_THROW(Preset::Load("no-such-preset"), UsageError);
+  Preset proc = Preset::Load("procurement-v1");
+  EXPECT_EQ(proc.budget_s, 3600);
+  EXPECT_GE(proc.invocations, 4);
+  EXPECT_EQ(proc.scenarios.at(0).placements,
+            (std::vector<std::string>{"spread", "compact", "socket:0", "spread,smt-off"}));
 }
 
 TEST(PresetFiles, BadFieldsAreNamed) {

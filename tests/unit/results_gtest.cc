@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <tuple>
 
@@ -72,6 +74,72 @@ TEST(ResultDocument, SkippedPointsGetNoAggregateAndNoNumbers) {
                             {"skipped", "unsupported: listmount needs Linux >= 6.8"}};
   auto agg = ResultSink::Aggregates({skipped, skipped});
   EXPECT_TRUE(agg.empty());
+}
+
+// A fake /sys and /proc tree for PlatformContext.
+struct FakeRoot {
+  std::filesystem::path dir;
+  FakeRoot() {
+    char tmpl[] = "/tmp/mntscale-platform-XXXXXX";
+    dir = mkdtemp(tmpl);
+  }
+  ~FakeRoot() { std::filesystem::remove_all(dir); }
+  void Put(const std::string& rel, const std::string& text) {
+    std::filesystem::create_directories((dir / rel).parent_path());
+    std::ofstream(dir / rel) << text;
+  }
+};
+
+TEST(PlatformContext, ReadsEveryFieldFromSysAndProc) {
+  FakeRoot r;
+  r.Put("proc/cpuinfo", "processor\t: 0\nmicrocode\t: 0x2b000620\n\nprocessor\t: 1\n");
+  r.Put("proc/cmdline", "BOOT_IMAGE=/vmlinuz root=/dev/sda1 mitigations=off\n");
+  const std::string cpu = "sys/devices/system/cpu/";
+  r.Put(cpu + "smt/control", "on\n");
+  r.Put(cpu + "smt/active", "1\n");
+  r.Put(cpu + "online", "0-1,3\n");
+  for (const char* n : {"0", "1", "3"})
+    r.Put(cpu + "cpu" + n + "/cpufreq/scaling_governor", "performance\n");
+  r.Put(cpu + "vulnerabilities/spectre_v2", "Mitigation: Enhanced IBRS\n");
+  r.Put(cpu + "vulnerabilities/meltdown", "Not affected\n");
+  nlohmann::json c = PlatformContext((r.dir / "sys").string(), (r.dir / "proc").string());
+  EXPECT_EQ(c["microcode"], "0x2b000620");
+  EXPECT_EQ(c["smt"]["control"], "on");
+  EXPECT_EQ(c["smt"]["active"], true);
+  EXPECT_EQ(c["governor"],
+            nlohmann::json({{"0", "performance"}, {"1", "performance"}, {"3", "performance"}}));
+  EXPECT_EQ(c["mitigations"]["spectre_v2"], "Mitigation: Enhanced IBRS");
+  EXPECT_EQ(c["mitigations"]["meltdown"], "Not affected");
+  EXPECT_EQ(c["cmdline"], "BOOT_IMAGE=/vmlinuz root=/dev/sda1 mitigations=off");
+}
+
+TEST(PlatformContext, MissingFieldsCarryAReasonNeverAValue) {
+  FakeRoot r;
+  r.Put("sys/devices/system/cpu/online", "0-1\n");  // but no cpufreq
+  nlohmann::json c = PlatformContext((r.dir / "sys").string(), (r.dir / "proc").string());
+  for (const char* k : {"microcode", "governor", "mitigations", "cmdline"}) {
+    EXPECT_FALSE(c.contains(k)) << k;
+    ASSERT_TRUE(c.contains(std::string(k) + "_unsupported")) << k;
+    EXPECT_EQ(c[std::string(k) + "_unsupported"].get<std::string>().rfind("unsupported: ", 0), 0u);
+  }
+  EXPECT_NE(c["governor_unsupported"].get<std::string>().find("no cpufreq"), std::string::npos);
+  EXPECT_TRUE(c["smt"].contains("control_unsupported"));
+  EXPECT_TRUE(c["smt"].contains("active_unsupported"));
+}
+
+TEST(PlatformContext, HostHasEveryFieldOrItsReason) {
+  nlohmann::json c = PlatformContext("/sys", "/proc");
+  for (const char* k : {"microcode", "governor", "mitigations", "cmdline"}) {
+    EXPECT_TRUE(c.contains(k) != c.contains(std::string(k) + "_unsupported")) << k;
+  }
+  EXPECT_TRUE(c["smt"].contains("control") != c["smt"].contains("control_unsupported"));
+}
+
+TEST(MachineName, RefusesEmptyAndAbsurdNames) {
+  EXPECT_TRUE(ValidMachineName("m7i-48xl.smt_off"));
+  for (const char* bad : {"", "a b", "../x", "-x", "a/b", "x\n"})
+    EXPECT_FALSE(ValidMachineName(bad)) << bad;
+  EXPECT_FALSE(ValidMachineName(std::string(65, 'a')));
 }
 
 TEST(SysErrorMessage, NamesCallArgumentErrnoAndHint) {

@@ -26,8 +26,36 @@ struct RunRequest {
   std::string profile;            // name or path; "" = the default profile
   std::string mode = "thread";
   std::string events;  // --events: "" off, "default", or names
+  bool placement_given = false;  // --placement overrides a preset's placement lists
+  // `plan`: a point a placement cannot host shows as "too many" instead of
+  // refusing the plan (a topology-sized scenario still drops it, as run does).
+  bool preview = false;
   SessionConfig cfg;
 };
+
+// A topology token: an item of an integer axis's value list that stands for
+// counts taken from the machine, so one preset sizes itself to any machine
+// (the host for `run`, --topology for `plan`).
+//   @pow2       1, 2, 4, ... up to all PUs, and all PUs
+//   @linear:N   N evenly spaced counts up to all PUs (PUs*i/N, i = 1..N)
+//   @pus        all PUs
+//   @socket     the PUs of one full socket (socket 0)
+//   @cores      one PU per core (each SMT sibling set taken once)
+// @pus, @socket and @cores take "/D" or "*M" ("@cores/2", "@cores*8");
+// every count is at least 1.
+struct TopologyToken {
+  enum Kind { kPow2, kLinear, kPus, kSocket, kCores } kind = kPus;
+  int steps = 0;  // kLinear
+  int divide = 1, multiply = 1;
+  static bool Is(const std::string& item) { return !item.empty() && item[0] == '@'; }
+  static TopologyToken Parse(const std::string& item);  // UsageError naming the item
+  std::vector<long> Expand(const Topology& topo) const;
+};
+
+// `list` with its tokens expanded on topo, the whole list then deduplicated
+// and sorted; unchanged when it has no token. *had_token says which.
+std::string ExpandTopologyTokens(const std::string& axis, const std::string& list,
+                                 const Topology& topo, bool* had_token);
 
 struct PlannedScenario {
   const ScenarioInfo* scenario;
@@ -37,6 +65,9 @@ struct PlannedScenario {
 struct Plan {
   std::vector<PlannedScenario> scenarios;
   int max_containers = 0;
+  // One line per group of points a placement could not host (dropped from
+  // a topology-sized preset rather than refused).
+  std::vector<std::string> notes;
   int PointCount() const;
 };
 
@@ -72,6 +103,10 @@ struct Estimate {
   double total_s() const { return measure_s + build_s + overhead_s; }
 };
 Estimate EstimatePlan(const Plan& plan, const SessionConfig& cfg, double build_s_per_container);
+
+// UsageError when a preset with a budget would take more than 10x it.
+void CheckBudget(const Preset& preset, const Plan& plan, const SessionConfig& cfg,
+                 const Topology& topo);
 
 // A stand-in preset for `plan` of a command-line run (no scenarios of its own).
 Preset AdHocPreset();

@@ -13,6 +13,13 @@ namespace mntscale {
 struct PresetScenario {
   std::string scenario;
   std::vector<std::pair<std::string, std::string>> set;  // axis -> "v1,v2"
+  // Placements each point runs under ("spread", "socket:0", "spread,smt-off");
+  // empty = the run's --placement. A point a placement cannot host (more
+  // workers than its PUs) is dropped from the plan with a note.
+  std::vector<std::string> placements;
+  // A profile of its own ("netflix-50-layer-idmap"): its shape fills the
+  // scenario's layers, binds and (storm) strategy, and its points carry it.
+  std::string profile;
 };
 
 struct Preset {
@@ -34,6 +41,9 @@ struct Preset {
   int invocations = 1;
   // For `plan`: the estimated build time of one container, in seconds.
   double build_s_per_container = 0.002;
+  // The run time one invocation should take, in seconds (0 = none). `plan`
+  // prints the estimate against it; a plan over 10x it is refused.
+  double budget_s = 0;
   std::vector<PresetScenario> scenarios;
   std::string origin;  // the file it came from
 
@@ -43,7 +53,8 @@ struct Preset {
   // the field. Scenario and axis names are checked by the caller, which
   // knows the registry.
   static Preset FromJson(const nlohmann::json& j, const std::string& origin);
-  // A name in presets/ (with or without .json) or a path.
+  // A name in presets/ (with or without .json) or a path; a bare name
+  // without its version ("procurement") is its newest presets/NAME-vN.json.
   static Preset Load(const std::string& spec);
 };
 

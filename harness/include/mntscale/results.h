@@ -26,6 +26,16 @@ nlohmann::json CollectContext(const Topology& topo, const nlohmann::json& extra)
 // The CPU fields of Google Benchmark's context (caches, MHz, scaling, load).
 nlohmann::json BenchmarkCpuContext();
 
+// What changes syscall cost on the same CPU model: microcode, SMT
+// (smt/control, smt/active), each online CPU's cpufreq governor, every
+// mitigation in cpu/vulnerabilities, the kernel command line; each missing
+// one as "<field>_unsupported": "unsupported: why", never a made-up value.
+// `sys` and `proc` are the mount points (tests pass a fake tree).
+nlohmann::json PlatformContext(const std::string& sys, const std::string& proc);
+// A --machine / MNTSCALE_MACHINE name: 1-64 of [A-Za-z0-9._-], not starting
+// with '.' or '-' (it names directories of results).
+bool ValidMachineName(const std::string& name);
+
 // Machine facts used by the context and the pre-flight checks.
 std::string KernelRelease();
 bool IsVirtualized(std::string* hypervisor);

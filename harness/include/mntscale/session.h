@@ -34,6 +34,8 @@ struct SessionConfig {
   bool latency = false;
   bool quiet = false;
   std::string out;  // result file; empty: none
+  // --machine: the context's machine name ("" = $MNTSCALE_MACHINE, else hostname).
+  std::string machine;
   // Counters: empty events and !counters means off.
   bool counters = false;
   std::vector<std::string> events;
