@@ -34,9 +34,24 @@ def _errors(doc):
     return [f"{list(e.absolute_path)}: {e.message}" for e in _validator().iter_errors(doc)]
 
 
-def _valid_fixtures():
+def _valid_fixtures(capacity=False):
+    """Result fixtures; with capacity=True the `mntscale capacity` documents instead (their own
+    format, docs/capacity.md, whose context is a run's context)."""
     paths = sorted(glob.glob(os.path.join(FIXTURES, "**", "*.json"), recursive=True))
-    return [p for p in paths if os.path.relpath(p, FIXTURES) not in INVALID_FIXTURES]
+    rel = [os.path.relpath(p, FIXTURES) for p in paths]
+    return [p for p, r in zip(paths, rel)
+            if r not in INVALID_FIXTURES and r.startswith("capacity" + os.sep) == capacity]
+
+
+@pytest.mark.parametrize("path", _valid_fixtures(capacity=True), ids=lambda p: os.path.relpath(p, FIXTURES))
+def test_capacity_fixture_context_matches_the_run_context_schema(path):
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    schema = dict(_validator().schema)
+    context = {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": "#/$defs/context"}
+    cls = jsonschema.validators.validator_for(context)
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in cls(context).iter_errors(doc["context"])]
+    assert errors == []
 
 
 def test_schema_is_a_valid_draft_2020_12_schema_and_the_loaders():
