@@ -208,7 +208,9 @@ std::optional<KernelLimit> KernelLimitAt(int n, int mounts_per_container, bool s
   if (mount_max > 0 && in_one_ns > mount_max) return KernelLimit{"fs.mount-max", mount_max, n};
   if (ns_max >= 0 && !shared_ns && n + extra + 64 > ns_max)
     return KernelLimit{"user.max_mnt_namespaces", ns_max, n};
-  const rlim_t want = static_cast<rlim_t>(n + extra + 1024);
+  // An fd per namespace and a second while the mount census counts them
+  // (seen: 12,007 nsfs fds at 6,000 containers; EMFILE at 10,240 under 20,000).
+  const rlim_t want = static_cast<rlim_t>(2L * (n + extra) + 1024);
   struct rlimit rl;
   getrlimit(RLIMIT_NOFILE, &rl);
   if (rl.rlim_cur < want) {

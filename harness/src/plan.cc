@@ -408,8 +408,9 @@ void PreflightLimits(const Plan& plan, const Profile& profile) {
                      " container namespaces would pass user.max_mnt_namespaces = " +
                      std::to_string(ns_max));
   }
-  // One fd per namespace, plus slack for workers, counters and the process.
-  rlim_t want = static_cast<rlim_t>(n + 1024);
+  // One fd per namespace, and a second while the mount census counts them
+  // (OwnNamespaceMounts), plus slack for workers, counters and the process.
+  rlim_t want = static_cast<rlim_t>(2L * n + 1024);
   struct rlimit rl;
   getrlimit(RLIMIT_NOFILE, &rl);
   if (rl.rlim_cur < want) {
