@@ -30,7 +30,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 from matplotlib.ticker import EngFormatter, FuncFormatter  # noqa: E402
 
-from . import html, load, stats, tables  # noqa: E402
+from . import compare, html, load, stats, tables  # noqa: E402
 
 THROUGHPUT = "items_per_second"
 KNEE_EFFICIENCY = 0.8
@@ -294,6 +294,10 @@ def _what(scenario):
     return "path walks" if scenario == SCALING_SCENARIO else f"{scenario} ops"
 
 
+# A verdict ("sustains") needs as many invocations per machine as compare's gate does.
+MIN_INVOCATIONS = compare.Options().min_invocations
+
+
 def _finding_ratio(a, b, r, what, where):
     """One sentence naming the machine that sustains more, with the CI (or why there is none)."""
     each = f"{r.n_a} invocations of {a.name}, {r.n_b} of {b.name}" if r.n_a != r.n_b else \
@@ -308,6 +312,11 @@ def _finding_ratio(a, b, r, what, where):
         ci = (1 / r.high, 1 / r.low) if r.has_ci else (None, None)
     ci_text = f"95% CI {ci[0]:.2f}–{ci[1]:.2f}×" if ci[0] is not None else \
         f"{NOT_AVAILABLE}: a CI needs 2 invocations per machine"
+    if min(r.n_a, r.n_b) < MIN_INVOCATIONS:
+        # compare's rule: below it a bootstrap CI over 2-3 invocations is too narrow to trust
+        # (two names for one machine read 1.03x apart at 3 invocations each).
+        return (f"{hi.name} reads {v:.2f}× {lo.name}'s {what} {where} ({ci_text}, {each}); no verdict: "
+                f"one needs {MIN_INVOCATIONS} invocations per machine.")
     return f"{hi.name} sustains {v:.2f}× {lo.name}'s {what} {where} ({ci_text}, {each})."
 
 

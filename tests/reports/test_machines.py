@@ -160,17 +160,42 @@ def test_colour_belongs_to_the_machine_not_to_its_place_in_a_panel(tmp_path):
     assert len(set.union(*colours.values())) == 3
 
 
+def _four_invocations(d):
+    """The fixture's 3 invocations and a 4th (a copy of the 1st, 2% slower), enough for a verdict."""
+    for path in glob.glob(os.path.join(d, "inv1-*.json")):
+        doc = json.load(open(path, encoding="utf-8"))
+        doc["context"]["date"] = "2026-12-01T00:00:04+0000"
+        for b in doc["benchmarks"]:
+            if b.get("scenario") == "path_walk" and "items_per_second" in b:
+                for k in ("items_per_second", "ops_per_sec", "ops_per_sec_per_worker"):
+                    b[k] *= 0.98
+                b["windows"] = [w * 0.98 for w in b["windows"]]
+        with open(path.replace("inv1-", "inv4-"), "w", encoding="utf-8") as f:
+            json.dump(doc, f)
+    return d
+
+
 def test_findings_name_the_machine_that_sustains_more(tmp_path):
     """hostB is hostA's own invocations with path walks 1.4× faster: the sentence must say so."""
+    base = _four_invocations(_copy(HOST_A, tmp_path / "a", name="hostA"))
+    faster = _four_invocations(_copy(HOST_A, tmp_path / "fast", scale=1.4, name="hostB"))
+    doc = _tables(base, faster)
+    sentence = next(f for f in doc["findings"] if "per core at 100 containers" in f)
+    assert sentence.startswith("hostB sustains 1.40× hostA's path walks per core at 100 containers (95% CI "), sentence
+    assert "4 invocations each" in sentence
+    slower = _four_invocations(_copy(HOST_A, tmp_path / "slow", scale=0.5, name="hostB"))
+    doc = _tables(base, slower)
+    sentence = next(f for f in doc["findings"] if "per core at 10 containers" in f)
+    assert sentence.startswith("hostA sustains 2.00× hostB's"), sentence
+
+
+def test_three_invocations_give_no_verdict(tmp_path):
+    """compare's rule: a verdict needs 4 invocations per side; with 3 the sentence reads, never sustains."""
     faster = _copy(HOST_A, tmp_path / "fast", scale=1.4, name="hostB")
     doc = _tables(HOST_A, faster)
     sentence = next(f for f in doc["findings"] if "per core at 100 containers" in f)
-    assert sentence.startswith("hostB sustains 1.40× hostA's path walks per core at 100 containers (95% CI "), sentence
-    assert "3 invocations each" in sentence
-    slower = _copy(HOST_A, tmp_path / "slow", scale=0.5, name="hostB")
-    doc = _tables(HOST_A, slower)
-    sentence = next(f for f in doc["findings"] if "per core at 10 containers" in f)
-    assert sentence.startswith("hostA sustains 2.00× hostB's"), sentence
+    assert sentence.startswith("hostB reads 1.40× hostA's path walks per core at 100 containers (95% CI "), sentence
+    assert "3 invocations each" in sentence and "no verdict" in sentence and "sustains" not in sentence
 
 
 def test_same_speed_is_not_called_a_difference(tmp_path):
