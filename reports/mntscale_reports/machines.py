@@ -70,6 +70,18 @@ class Machine:
         return {}
 
     @property
+    def kernels(self):
+        """Kernel releases of the machine's results, each marked when it ran emulated (TCG)."""
+        out = set()
+        for r in self.results:
+            k = r.context.get("kernel")
+            if isinstance(k, dict) and isinstance(k.get("release"), str):
+                emulated = k.get("emulated") is True
+                out.add(k["release"] + (f" (emulated: {k.get('accelerator', 'tcg')}; not hardware timings)"
+                                        if emulated else ""))
+        return sorted(out)
+
+    @property
     def has_smt(self):
         t = self.topology
         return bool(t.get("pus") and t.get("cores") and t["pus"] > t["cores"])
@@ -284,7 +296,12 @@ class Report:
             t = m.topology
             parts.append(f"{m.name}: {m.invocations} result files from {m.directory}, "
                          f"{t.get('packages', '?')} socket(s) / {t.get('cores', '?')} cores / {t.get('pus', '?')} PUs"
+                         + (f", kernel {', '.join(m.kernels)}" if m.kernels else "")
                          + (f", {noisy} of {reps} repetitions flagged noisy" if noisy else ""))
+        kernels = {k for m in self.machines for k in m.kernels}
+        if len(kernels) > 1:
+            parts[-1] += (". The machines ran different kernels, so a difference is the kernel's as much as the "
+                          "machine's")
         return ("Machines compared (reference: the first): " + "; ".join(parts) + ". Differences are ratios of "
                 "invocation means with a 95% bootstrap CI over invocations; the knee is the first worker count "
                 f"whose scaling efficiency T(w)/(w·T(1)) falls below {KNEE_EFFICIENCY:.0%}.")

@@ -266,3 +266,17 @@ def test_smt_and_socket_notes_follow_the_topology(tmp_path):
     smt_rows = _table(doc, "SMT effect")["rows"]
     assert all("no SMT siblings" in r[4] for r in smt_rows if r[0] == "hostA")
     assert all("no SMT siblings" not in r[4] for r in smt_rows if r[0] == "smt2s")
+
+
+def test_intro_names_each_kernel_and_marks_an_emulated_one(tmp_path):
+    guest = tmp_path / "guest"
+    _copy(HOST_B, guest, name="tcg-2s")
+    for path in glob.glob(os.path.join(guest, "*.json")):
+        doc = json.load(open(path, encoding="utf-8"))
+        doc["context"]["kernel"].update({"release": "6.1.0-57-cloud-amd64", "emulated": True, "accelerator": "tcg"})
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(doc, f)
+    found, errors = machines.load_machines([HOST_A, str(guest)])
+    intro = machines.build(found, errors).intro()
+    assert "kernel 6.1.0-57-cloud-amd64 (emulated: tcg; not hardware timings)" in intro, intro
+    assert "ran different kernels" in intro, intro
