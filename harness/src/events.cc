@@ -136,22 +136,8 @@ void Report(ErrorReport* r, const std::exception_ptr& ep) {
 
 // Sends fd over sock with SCM_RIGHTS, then closes it here.
 void SendFd(int sock, int fd) {
-  char byte = 0;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = ctrl;
-  msg.msg_controllen = sizeof ctrl;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  ssize_t n;
-  while ((n = sendmsg(sock, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
-  }
+  const char byte = 0;
+  const ssize_t n = SendWithFd(sock, &byte, 1, fd);
   int err = errno;
   close(fd);
   if (n < 0) throw SysError("sendmsg", "SCM_RIGHTS to the event runner", err);

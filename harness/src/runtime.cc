@@ -714,19 +714,7 @@ int RuntimeFarm::Command(const std::vector<std::string>& argv, std::string* outp
   Fd reply(rs[0]);
   {
     Fd theirs(rs[1]);
-    char cbuf[CMSG_SPACE(sizeof(int))] = {};
-    iovec iov = {msg.data(), msg.size()};
-    msghdr mh{};
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = cbuf;
-    mh.msg_controllen = sizeof cbuf;
-    cmsghdr* cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &rs[1], sizeof(int));
-    Check(sendmsg(sock_, &mh, MSG_NOSIGNAL), "sendmsg", "runtime supervisor");
+    Check(SendWithFd(sock_, msg.data(), msg.size(), theirs.get()), "sendmsg", "runtime supervisor");
   }
   int code = -1;
   ssize_t n;

@@ -196,6 +196,10 @@ bool HaveStatmount();
 bool HaveNewMountApi();
 
 // Small file helpers for /proc and /sys.
+// sendmsg of data (at least one byte) with fd attached as SCM_RIGHTS,
+// retried on EINTR; the fd stays open here. Returns sendmsg's result.
+ssize_t SendWithFd(int sock, const void* data, size_t len, int fd);
+
 std::string ReadFile(const std::string& path);  // throws SysError
 bool TryReadFile(const std::string& path, std::string* out);
 void WriteFile(const std::string& path, const std::string& data);  // throws
