@@ -6,18 +6,7 @@
 # Exit 0 pass, 77 skip (no qemu / busybox / package), anything else fail.
 set -uo pipefail
 bin=$1 src=$2
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; exit 1; }
-
-[ "$(id -u)" -eq 0 ] || skip "needs root (apt-get download into the kernel cache)"
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed (scripts/setup.sh --with-vm)"
-[ -x /bin/busybox ] || skip "busybox-static not installed (scripts/setup.sh --with-vm)"
-command -v apt-cache >/dev/null || skip "no apt-cache: cannot fetch Debian kernels"
-pkg=$(apt-cache pkgnames linux-image-6.1.0- 2>/dev/null | grep -E '^linux-image-6\.1\.0-[0-9]+-cloud-amd64$' | sort -V | tail -1)
-[ -n "$pkg" ] || skip "no linux-image-6.1.0-*-cloud-amd64 known to apt (apt-get update?)"
-
-out=$(mktemp -d /tmp/kmatrix-test-XXXXXX)
-trap 'rm -rf "$out"' EXIT
+. "$(dirname "$0")/common.inc" test
 # --accel tcg: what this test checks is the guest path; the probe has unit tests.
 /usr/bin/python3 "$src/scripts/kernel-matrix" --binary "$bin" --accel tcg --timeout 150 \
   --out "$out" --run-args "--scenario path_walk --containers 1 --workers 1 --op stat \

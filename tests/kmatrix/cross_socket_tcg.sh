@@ -8,22 +8,11 @@
 # Exit 0 pass, 77 skip (no qemu / busybox / package), anything else fail.
 set -uo pipefail
 bin=$1 src=$2
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; exit 1; }
-
-[ "$(id -u)" -eq 0 ] || skip "needs root (apt-get download into the kernel cache)"
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed (scripts/setup.sh --with-vm)"
-[ -x /bin/busybox ] || skip "busybox-static not installed (scripts/setup.sh)"
-command -v apt-cache >/dev/null || skip "no apt-cache: cannot fetch Debian kernels"
-pkg=$(apt-cache pkgnames linux-image-6.1.0- 2>/dev/null | grep -E '^linux-image-6\.1\.0-[0-9]+-cloud-amd64$' | sort -V | tail -1)
-[ -n "$pkg" ] || skip "no linux-image-6.1.0-*-cloud-amd64 known to apt (apt-get update?)"
-
-out=$(mktemp -d /tmp/kmatrix-xsocket-XXXXXX)
-trap 'rm -rf "$out"' EXIT
+. "$(dirname "$0")/common.inc" xsocket
 /usr/bin/python3 "$src/scripts/kernel-matrix" --binary "$bin" --accel tcg --timeout 300 \
   --cpus 4 --sockets 2 --numa 2 --out "$out" --run-args "--scenario churn_interference \
   --set writer_op=mount --set reader_placement=same-socket,other-socket --set rounds=1 \
-  --layers 2 --window 0.1 --windows 2 --warmup 0.05 --repetitions 1" "$pkg" \
+  --window 0.1 --windows 2 --warmup 0.05 --repetitions 1" "$pkg" \
   > "$out/stdout" 2> "$out/stderr"
 rc=$?
 if grep -q "FAILED: kernel: apt-get download" "$out/summary.md" 2>/dev/null; then
