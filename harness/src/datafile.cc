@@ -10,18 +10,6 @@
 #include "mntscale/sys.h"
 
 namespace mntscale {
-namespace {
-
-const char* FileType(mode_t m) {
-  if (S_ISDIR(m)) return "a directory";
-  if (S_ISCHR(m)) return "a character device";
-  if (S_ISBLK(m)) return "a block device";
-  if (S_ISFIFO(m)) return "a FIFO";
-  if (S_ISSOCK(m)) return "a socket";
-  return "not a regular file";
-}
-
-}  // namespace
 
 std::string ReadDataFile(const std::string& path, const std::string& kind) {
   // O_NONBLOCK: opening a FIFO must not wait for a writer.
@@ -35,7 +23,8 @@ std::string ReadDataFile(const std::string& path, const std::string& kind) {
     throw UsageError("cannot read " + kind + " '" + path + "': fstat: " + ErrnoName(errno));
   }
   if (!S_ISREG(st.st_mode)) {
-    throw UsageError(kind + " '" + path + "' is " + FileType(st.st_mode) +
+    const char* what = NonRegularKind(st.st_mode);
+    throw UsageError(kind + " '" + path + "' is " + (what ? what : "not a regular file") +
                      "; a data file must be a regular file");
   }
   const std::string cap = std::to_string(kMaxDataFileBytes) + " bytes";

@@ -409,16 +409,6 @@ std::vector<nlohmann::json> ResultSink::Aggregates(const std::vector<nlohmann::j
 
 namespace {
 
-const char* NonRegularKind(mode_t m) {
-  if (S_ISLNK(m)) return "a symbolic link";
-  if (S_ISDIR(m)) return "a directory";
-  if (S_ISCHR(m)) return "a character device";
-  if (S_ISBLK(m)) return "a block device";
-  if (S_ISFIFO(m)) return "a FIFO";
-  if (S_ISSOCK(m)) return "a socket";
-  return nullptr;  // a regular file
-}
-
 std::string DirOf(const std::string& path) {
   size_t slash = path.rfind('/');
   if (slash == std::string::npos) return ".";

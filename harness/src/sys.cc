@@ -119,6 +119,16 @@ bool TryReadFile(const std::string& path, std::string* out) {
   return true;
 }
 
+const char* NonRegularKind(mode_t m) {
+  if (S_ISLNK(m)) return "a symbolic link";
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISFIFO(m)) return "a FIFO";
+  if (S_ISSOCK(m)) return "a socket";
+  return nullptr;  // a regular file
+}
+
 ssize_t SendWithFd(int sock, const void* data, size_t len, int fd) {
   iovec iov{const_cast<void*>(data), len};
   alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(int))] = {};

@@ -196,6 +196,10 @@ bool HaveStatmount();
 bool HaveNewMountApi();
 
 // Small file helpers for /proc and /sys.
+// "a directory", "a FIFO", ... for a mode that is not a regular file (a
+// symbolic link only from lstat); nullptr for a regular file.
+const char* NonRegularKind(mode_t m);
+
 // sendmsg of data (at least one byte) with fd attached as SCM_RIGHTS,
 // retried on EINTR; the fd stays open here. Returns sendmsg's result.
 ssize_t SendWithFd(int sock, const void* data, size_t len, int fd);
