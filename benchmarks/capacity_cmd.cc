@@ -70,13 +70,7 @@ CapacityCommand::CapacityCommand(CLI::App* app) {
 }
 
 int CapacityCommand::Run(int argc, char** argv) {
-  // Every input checked before anything is built.
-  for (const CLI::Option* opt : cmd_->get_options()) {
-    if (!opt->count() || opt->get_expected_min() == 0) continue;
-    for (const std::string& v : opt->results()) {
-      if (v.empty()) throw UsageError(opt->get_name() + " has an empty value");
-    }
-  }
+  // Every input checked before anything is built (main.cc has refused empty values).
   const std::vector<Slo> slos = ParseSlos(slos_);
   ValidateSearchConfig(search_);
   if (idmap_ == "per-layer-idmap") idmap_ = "per-layer";

@@ -188,7 +188,10 @@ int Main(int argc, char** argv) {
   }
 
   if (profile_cmd.parsed()) return profile_cmd.Run();
-  if (capacity_cmd.parsed()) return capacity_cmd.Run(argc, argv);
+  if (capacity_cmd.parsed()) {
+    RejectEmptyValues(*app.get_subcommand("capacity"));
+    return capacity_cmd.Run(argc, argv);
+  }
   if (*list) {
     printf("%s", list_json ? (ListJson().dump(2) + "\n").c_str() : ListText().c_str());
     return 0;
