@@ -62,7 +62,9 @@ CapacityCommand::CapacityCommand(CLI::App* app) {
   cmd_->add_flag("--attribute", attribute_, "Attribute kernel time at each density");
   cmd_->add_flag("--waits", waits_,
                  "Also lock waits and off-CPU time at each density (implies --attribute)");
-  cmd_->add_option("--machine", machine_, "A name for this machine, kept in the output");
+  cmd_->add_option("--machine", machine_,
+                   "Name of this machine in the output's context (machine.name); wins over "
+                   "$MNTSCALE_MACHINE, which wins over the hostname");
   cmd_->add_option("--out", out_, "Output JSON (written atomically after every density)");
   cmd_->add_flag("--quiet", quiet_, "No progress on stderr (the summary still prints)");
   cmd_->add_flag("--wait", wait_,
@@ -83,7 +85,9 @@ int CapacityCommand::Run(int argc, char** argv) {
   if (!std::isfinite(window_s_) || window_s_ < 0.05 || window_s_ > 3600)
     throw UsageError("--window must be between 0.05 and 3600 seconds, got " +
                      std::to_string(window_s_));
+  CheckMachineName(machine_);
   SessionConfig cfg;
+  cfg.machine = machine_;  // the context's machine.name, as for run
   cfg.mode = ParseMode(mode_);
   cfg.profile = Profile::Load(profile_);
   const double one = EstimateDensitySeconds(search_.start, search_.invocations, window_s_);
@@ -155,7 +159,6 @@ int CapacityCommand::Run(int argc, char** argv) {
       for (const Slo& s : slos) cap["slo"].push_back(s.ToJson());
       cap["search"] = search_.ToJson();
       cap["search"]["window_s"] = window_s_;
-      if (!machine_.empty()) cap["machine"] = machine_;
       cap["densities"] = nlohmann::json::array();
       for (const Density& d : r.densities) cap["densities"].push_back(d.ToJson());
       SearchResult shown = r;

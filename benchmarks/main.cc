@@ -40,15 +40,7 @@ void RejectEmptyValues(const CLI::App& cmd) {
 
 int CmdRun(RunRequest& req, const Preset* preset, bool wait) {
   ResolveRequest(&req);
-  const char* env_machine = getenv("MNTSCALE_MACHINE");
-  if (!req.cfg.machine.empty() && !ValidMachineName(req.cfg.machine)) {
-    throw UsageError("--machine '" + req.cfg.machine +
-                     "': want 1-64 characters of A-Z a-z 0-9 . _ - (it names result directories)");
-  }
-  if (req.cfg.machine.empty() && env_machine && !ValidMachineName(env_machine)) {
-    throw UsageError("MNTSCALE_MACHINE='" + std::string(env_machine) +
-                     "': want 1-64 characters of A-Z a-z 0-9 . _ - (it names result directories)");
-  }
+  CheckMachineName(req.cfg.machine);
   if (req.cfg.topology != "host") {  // refused before hwloc builds it
     throw UsageError("run pins workers on this machine, so --topology must be 'host' (got '" +
                      req.cfg.topology + "'); use `mntscale plan` for other machines");

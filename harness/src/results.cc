@@ -164,6 +164,16 @@ bool ValidMachineName(const std::string& name) {
   return name[0] != '.' && name[0] != '-';
 }
 
+void CheckMachineName(const std::string& option_value) {
+  const char* env = getenv("MNTSCALE_MACHINE");
+  if (option_value.empty() && !env) return;
+  const std::string name = option_value.empty() ? env : option_value;
+  if (!ValidMachineName(name)) {
+    throw UsageError((option_value.empty() ? "MNTSCALE_MACHINE='" : "--machine '") + name +
+                     "': want 1-64 characters of A-Z a-z 0-9 . _ - (it names result directories)");
+  }
+}
+
 std::string KernelRelease() {
   struct utsname u;
   uname(&u);

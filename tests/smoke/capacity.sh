@@ -14,13 +14,15 @@ common=(--profile minimal --idmap parent --churn-rate 5 --start $LO --growth 200
         --max-containers $HI --window 0.2 --invocations 3 --max-invocations 5 --budget 240 --quiet --wait)
 
 "$BIN" capacity "${common[@]}" --slo 'mountinfo_read_s<=1000,start_p99_s<=1000' \
-  --out "$TMP/a.json" 2>"$TMP/a.err" || { echo "FAIL: unreachable run: $(cat "$TMP/a.err")"; exit 1; }
+  --machine cap-smoke --out "$TMP/a.json" 2>"$TMP/a.err" || { echo "FAIL: unreachable run: $(cat "$TMP/a.err")"; exit 1; }
 host_mounts_unchanged || { echo "FAIL: host mount table changed"; exit 1; }
 grep -q "This host sustains $HI containers of minimal" "$TMP/a.err" || { echo "FAIL: summary: $(cat "$TMP/a.err")"; exit 1; }
 bound=$($PY - "$TMP/a.json" $LO $HI <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1])); lo, hi = int(sys.argv[2]), int(sys.argv[3])
 assert "kernel" in json.dumps(d["context"]), d["context"].keys()
+assert d["context"]["machine"]["name"] == "cap-smoke", d["context"]["machine"]  # --machine, as for run
+assert d["context"]["machine"]["name_from"] == "--machine", d["context"]["machine"]
 c = d["capacity"]
 assert c["version"] == 1 and c["complete"] is True and c["profile"] == "minimal", c
 assert c["churn"]["strategy"] == "parent-idmap" and c["churn"]["starts_per_s"] == 5, c["churn"]

@@ -38,6 +38,8 @@ refused "'sideways'" --slo 'start_p99_s<=5' --idmap sideways
 refused "--churn-rate" --slo 'start_p99_s<=5' --churn-rate -1
 refused "no-such-profile" --slo 'start_p99_s<=5' --profile no-such-profile
 refused "slo" --budget 100
+refused "--machine 'a b'" --slo 'start_p99_s<=5' --machine 'a b'
+refused "--profile has an empty value" --slo 'start_p99_s<=5' --profile ''
 host_mounts_unchanged || { echo "FAIL: host mount table changed"; fail=1; }
 [ $fail -eq 0 ] && echo "capacity_refused: $n bad inputs refused before anything was built"
 exit $fail

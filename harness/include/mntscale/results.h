@@ -35,6 +35,9 @@ nlohmann::json PlatformContext(const std::string& sys, const std::string& proc);
 // A --machine / MNTSCALE_MACHINE name: 1-64 of [A-Za-z0-9._-], not starting
 // with '.' or '-' (it names directories of results).
 bool ValidMachineName(const std::string& name);
+// Refuses (UsageError) a --machine value, or when it is empty a
+// MNTSCALE_MACHINE, that is not a valid machine name.
+void CheckMachineName(const std::string& option_value);
 
 // Machine facts used by the context and the pre-flight checks.
 std::string KernelRelease();
