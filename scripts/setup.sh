@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential cmake pkg-config git
+  build-essential cmake pkg-config git ccache
   libhwloc-dev hwloc libnuma-dev libpfm4-dev
   nlohmann-json3-dev libbenchmark-dev libgtest-dev libgmock-dev libcli11-dev
   python3 python3-matplotlib python3-numpy python3-scipy python3-pytest
