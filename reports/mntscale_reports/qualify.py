@@ -106,7 +106,8 @@ def qualify(reference, candidate, scenarios, opts):
     for p in undecided:
         q.rerun[p.run_name] = invocations_needed(p, opts)
         need = q.rerun[p.run_name]
-        how = (f"needs about {need} invocations per side (has {min(p.n_a, p.n_b)})"
+        quiet = " quiet" if p.noisy_inv_a or p.noisy_inv_b else ""
+        how = (f"needs about {need}{quiet} invocations per side (has {min(p.n_a, p.n_b)})"
                if need else "too noisy for more invocations to help: rerun on a quieter machine")
         q.reasons.append(f"`{p.run_name}` is inconclusive ({p.reason}); {how}")
     if undecided:
@@ -140,9 +141,12 @@ def headline(q, facts_checked=True):
     f = claims_mod.counts(q.facts)
     facts = (f"facts {f[claims_mod.HOLDS]} hold, {f[claims_mod.DEVIATES]} deviate, {f[claims_mod.NOT_TESTED]} "
              "not tested") if facts_checked else "facts not checked"
+    reached = compare.resolution_reached(q.comparison)
     return (f"**{q.verdict.upper()}** (exit {q.exit_code}): points {c[compare.WORSE]} worse, "
             f"{c[compare.BETTER]} better, {c[compare.NO_CHANGE]} no change, {c[compare.INCONCLUSIVE]} inconclusive; "
-            + facts)
+            + facts + f"; gate: {q.comparison.options.min_invocations} quiet invocations per side, "
+            f"{compare.noise_text(q.comparison)}"
+            + (f"; resolution {reached}" if reached else ""))
 
 
 def to_markdown(q, facts_checked=True):
