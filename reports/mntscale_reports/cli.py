@@ -1,4 +1,4 @@
-"""Command line: `report`, `compare`, `usl` and `machines` subcommands (see docs/reports.md).
+"""Command line: `report`, `compare`, `ab`, `usl` and `machines` subcommands (see docs/reports.md).
 
 Exit codes: 0 fine, 1 compare found a regression beyond --threshold, 2 bad input,
 3 compare decided no point at all (every point inconclusive: "NO VERDICT", not a pass).
@@ -12,7 +12,7 @@ import os
 import sys
 import tempfile
 
-from . import capacity, claims, compare, load, machines, qualify, report, tables, usl
+from . import adaptive, capacity, claims, compare, load, machines, qualify, report, tables, usl
 
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_UNDECIDED = 0, 1, 2, 3
 
@@ -208,6 +208,7 @@ def parser():
     m.add_argument("--out", help="directory for index.html, summary.md, machines.json and the plots")
     m.set_defaults(func=cmd_machines)
     qualify.add_parsers(sub)
+    adaptive.add_parser(sub)
     capacity.add_parser(sub, _check_outputs)
     return p
 
