@@ -70,9 +70,15 @@ class Settings:
             raise ValueError(f"max_invocations={self.max_invocations!r} must be an integer >= "
                              f"min_invocations ({self.min_invocations})")
 
+    # ci/nightly starts from a measured night against a stored baseline: it looks at round 0
+    # (the night as measured) and then after every round of re-measuring its undecided points.
+    every_round: bool = False
+
     @property
     def looks(self):
-        """The pair counts looked at, plus the final look when the loop stops between them."""
+        """The pair (round) counts looked at; a final look is added when the loop stops between them."""
+        if self.every_round:
+            return list(range(0, self.max_invocations + 1))
         return [n for n in LOOKS if n < self.max_invocations] + [self.max_invocations]
 
     @property
@@ -152,12 +158,15 @@ def _noisy_invocations(results):
     return sum(1 for r in results for p in r.points for _, noisy in p.invocations(compare.THROUGHPUT) if noisy)
 
 
-def run(measure, settings, clock=time.monotonic, log=None):
-    """Interleaved A/B invocations until every point is decided, the budget ends, or the cap."""
+def run(measure, settings, clock=time.monotonic, log=None, initial=None, sides=("A", "B")):
+    """Interleaved A/B invocations until every point is decided, the budget ends, or the cap.
+
+    ``initial``: {"A": [...], "B": [...]} results already measured (ci/nightly: the stored
+    baseline and tonight's invocations); ``sides``: the sides measure() can add to."""
     log = log or (lambda msg: None)
     opts = settings.options()
     t0 = clock()
-    side = {"A": [], "B": []}
+    side = {k: list((initial or {}).get(k, [])) for k in ("A", "B")}
     out = Outcome(settings)
     pair_seconds = []
     looks = set(settings.looks)
@@ -180,7 +189,7 @@ def run(measure, settings, clock=time.monotonic, log=None):
         only = [p for p in out.comparison.points if p.run_name in {s.run_name for s in out.undecided}] \
             if out.comparison is not None else None
         start = clock()
-        order = ("A", "B") if out.pairs % 2 == 0 else ("B", "A")
+        order = tuple(sides) if out.pairs % 2 == 0 else tuple(reversed(sides))
         try:
             for s in order:
                 side[s] += measure(s, out.pairs, only)
