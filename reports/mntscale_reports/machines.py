@@ -298,7 +298,8 @@ class Report:
             parts.append(f"{m.name}: {m.invocations} result files from {m.directory}, "
                          f"{t.get('packages', '?')} socket(s) / {t.get('cores', '?')} cores / {t.get('pus', '?')} PUs"
                          + (f", kernel {', '.join(m.kernels)}" if m.kernels else "")
-                         + (f", {noisy} of {reps} repetitions flagged noisy" if noisy else ""))
+                         + (f", {noisy} of {reps} repetitions flagged noisy" if noisy else "")
+                         + f", resolution {stats.resolution_text(_all_points(m)) or 'no interval'}")
         kernels = {k for m in self.machines for k in m.kernels}
         if len(kernels) > 1:
             parts[-1] += (". The machines ran different kernels, so a difference is the kernel's as much as the "
@@ -336,6 +337,10 @@ def _finding_ratio(a, b, r, what, where):
         return (f"{hi.name} reads {v:.2f}× {lo.name}'s {what} {where} ({ci_text}, {each}); no verdict: "
                 f"one needs {MIN_INVOCATIONS} invocations per machine.")
     return f"{hi.name} sustains {v:.2f}× {lo.name}'s {what} {where} ({ci_text}, {each})."
+
+
+def _all_points(m):
+    return [p for pts in m.points.values() for p in pts]
 
 
 def _say(rep, text, points, subject):
