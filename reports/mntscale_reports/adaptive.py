@@ -148,7 +148,8 @@ def classify(comparison, settings):
         s = PointState(p.run_name, state, p.verdict, text=text)
         if state == UNDECIDED:
             s.need_more = need_more(p, settings)
-            busy = (f"; {compare.busy_reason(p)}" if p.noisy_inv_a or p.noisy_inv_b else "")
+            noisy = p.noisy_inv_a + p.noisy_inv_b
+            busy = (f"; {compare.busy_reason(p)}" if noisy and "busy machine" not in p.reason else "")
             s.text = f"undecided: needs about {s.need_more} more quiet invocations per side ({p.reason}{busy})"
         out.append(s)
     return out
@@ -229,8 +230,15 @@ def summary(out):
     lines += [f"- `{p.run_name}`: {p.text}" for p in out.states]
     if undecided:
         most = max(p.need_more for p in undecided)
-        lines += ["", f"Undecided: needs about {most} more quiet invocations per side "
-                      "(more --budget, or a quieter machine)."]
+        noisy, total = out.comparison.noise()
+        if total and noisy == total:
+            how = "none of this run's invocations came out quiet: run on a quieter machine"
+        elif noisy:
+            how = (f"at this run's noisy share ({100 * noisy / total:.0f}%), about "
+                   f"{math.ceil(most * total / (total - noisy))} more invocations per side; or a quieter machine")
+        else:
+            how = "more --budget, or a quieter machine"
+        lines += ["", f"Undecided: needs about {most} more quiet invocations per side ({how})."]
     lines.append("")
     return "\n".join(lines)
 

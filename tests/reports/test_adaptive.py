@@ -142,3 +142,11 @@ json.dump(result(context("epyc", "6.18.44", False), e), open(out, "w"))
     assert (out / "ab.json").exists() and "Resolution reached: ±" in (out / "ab.md").read_text()
     bad = run_cli("ab", "--a", "", "--b", "x")
     assert bad.returncode == 2 and "--a" in bad.stderr
+
+
+@pytest.mark.parametrize("pct", ["x", "0", "97.5", ""])
+def test_cpu_quota_refuses_a_bad_percent_before_making_a_cgroup(pct):
+    import subprocess
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "cpu-quota")
+    r = subprocess.run([script, pct, "true"], capture_output=True, text=True)
+    assert r.returncode == 2 and "whole percent" in r.stderr, r.stderr
