@@ -102,7 +102,8 @@ def cmd_compare(args):
             print(f"mntscale_report: {name} ({path}): no result file could be loaded", file=sys.stderr)
             return EXIT_BAD_INPUT
     opts = compare.Options(alpha=args.alpha, threshold=args.threshold, min_invocations=args.min_invocations,
-                           max_cv=args.max_cv / 100.0, min_effect=args.min_effect, equivalence=args.equivalence)
+                           max_cv=args.max_cv / 100.0, min_effect=args.min_effect, equivalence=args.equivalence,
+                           keep_noisy=args.keep_noisy)
     result = compare.compare_results(side["A"], side["B"], opts)
     if not result.points:
         print("mntscale_report: A and B have no point in common (same run_name and params)", file=sys.stderr)
@@ -198,6 +199,7 @@ def parser():
                         "'inconclusive', default 10")
     c.add_argument("--min-effect", type=_number(0, math.inf, low_open=False), default=1.0,
                    help="percent change below which a significant change is not called worse/better, default 1")
+    c.add_argument("--keep-noisy", action="store_true", help="count invocations flagged noisy as evidence (only for a deliberate perturbation outside mntscale, as the tests' mount_lock writers; never for a verdict on a shared machine)")
     c.set_defaults(func=cmd_compare)
     u = sub.add_parser("usl", help="print USL fits along workers and containers")
     u.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")

@@ -40,6 +40,9 @@ class Options:
     # "no change" also needs the CI inside ±equivalence percent: a change that big is ruled
     # out. None means the gate's threshold.
     equivalence: float = None
+    # Count noisy invocations as samples. Only for a perturbation made on purpose outside
+    # mntscale (tests/ci's mount_lock writers are such a neighbour): never a kernel verdict.
+    keep_noisy: bool = False
 
     def __post_init__(self):
         """Refuse settings that would silently change verdicts (a NaN threshold passes every gate)."""
@@ -203,6 +206,8 @@ def _mean(quiet, points):
 
 def compare_point(key, points_a, points_b, opts):
     (a, noisy_a), (b, noisy_b) = quiet_samples(points_a), quiet_samples(points_b)
+    if opts.keep_noisy:
+        (a, noisy_a), (b, noisy_b) = (invocation_samples(points_a), 0), (invocation_samples(points_b), 0)
     mean_a, mean_b = _mean(a, points_a), _mean(b, points_b)
     r = PointResult(run_name=key[0], params=points_a[0].params, n_a=len(a), n_b=len(b),
                     reps_a=sum(len(p.values(THROUGHPUT)) for p in points_a),

@@ -234,7 +234,7 @@ def cmd_qualify(args):
         print(f"mntscale_report: {e} (give --list LIST.json, --mntscale BIN, or --no-facts)", file=sys.stderr)
         return EXIT_BAD_INPUT
     opts = compare.Options(alpha=args.alpha, threshold=args.threshold, min_invocations=args.min_invocations,
-                           max_cv=args.max_cv / 100.0, equivalence=args.equivalence)
+                           max_cv=args.max_cv / 100.0, equivalence=args.equivalence, keep_noisy=args.keep_noisy)
     q = qualify(reference, candidate, scenarios, opts)
     if not q.comparison.points:
         print("mntscale_report: reference and candidate have no point in common (same run_name and params)",
@@ -273,4 +273,5 @@ def add_parsers(sub):
                    help="percent; 'no change' needs the CI inside ± this, default the --threshold")
     q.add_argument("--alpha", type=float, default=0.05, help="significance level, default 0.05")
     q.add_argument("--max-cv", type=float, default=10.0, help="percent CV of invocation means, default 10")
+    q.add_argument("--keep-noisy", action="store_true", help="count invocations flagged noisy as evidence (only for a deliberate perturbation outside mntscale, as the tests' mount_lock writers; never for a verdict on a shared machine)")
     q.set_defaults(func=cmd_qualify)

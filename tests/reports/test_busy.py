@@ -76,3 +76,14 @@ def test_report_states_the_finding_with_its_interval_when_quiet(tmp_path):
     findings = _findings(tmp_path, os.path.join(COMPARE_FIXTURES, "slower"))
     assert "per-worker stat throughput falls 49% from 1 to 100 containers" in findings, findings
     assert "95% CI -49.9% to -49.1%" in findings and "Not stated" not in findings, findings
+
+
+def test_keep_noisy_counts_them_for_a_deliberate_perturbation(tmp_path):
+    """--keep-noisy (the tests' own mount_lock writers are a neighbour on purpose): the noisy
+    invocations are samples again -- and the busy fixtures' inflated repetitions then show why
+    that is never for a kernel verdict on a shared machine."""
+    out = tmp_path / "c.json"
+    run_cli("compare", os.path.join(BUSY, "base"), os.path.join(BUSY, "slower"), "--json", out, "--keep-noisy")
+    doc = json.loads(out.read_text())
+    assert doc["noisy_invocations"] == 0 and all(p["n_a"] == p["n_b"] == 5 for p in doc["points"]), doc["points"]
+    assert all("busy machine" not in p["reason"] for p in doc["points"])
