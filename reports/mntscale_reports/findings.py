@@ -33,24 +33,10 @@ FLAT_PCT = 10.0  # spread of the means at or below which a sweep is called flat
 LINEAR_R2 = 0.9  # a per-unit rate is given only when a line fits at least this well
 AXES = ("containers", "workers")
 MAX_EFFECTS = 6  # effect sentences shown; the rest are counted
-# Share of noisy repetitions at or above which a sentence is withheld. Half, not "most": a
-# trend half of whose repetitions measured the neighbour as well cannot be told from it.
-NOISY_WITHHOLD = 0.5
+NOISY_WITHHOLD = stats.NOISY_WITHHOLD
 
 
-def noisy_share(points):
-    """(noisy repetitions, repetitions) behind ``points``."""
-    reps = [r for p in points for r in getattr(p, "reps", None) or []]
-    return sum(1 for r in reps if isinstance(r, dict) and r.get("noisy")), len(reps)
-
-
-def busy(noisy, total):
-    """True when a sentence drawn from these repetitions must be withheld."""
-    return total > 0 and noisy >= NOISY_WITHHOLD * total
-
-
-def withheld_text(subject, noisy, total):
-    return f"Not stated: {subject}: measured on a busy machine ({noisy} of {total} repetitions noisy)."
+noisy_share, busy, withheld_text = stats.noisy_share, stats.busy, stats.withheld_text
 
 
 @dataclass

@@ -132,7 +132,8 @@ def rerun_advice(q):
     have = min(min(p.n_a, p.n_b) for p in q.comparison.points if p.run_name in q.rerun)
     total = min(max(needs), MAX_SUGGESTED_INVOCATIONS)
     what = f"the preset {q.preset}" if q.preset else "the same runs"
-    return (f"Rerun: run {what} on each side until each has {total} invocations "
+    quiet = " quiet" if q.comparison.noise()[0] else ""
+    return (f"Rerun: run {what} on each side until each has {total}{quiet} invocations "
             f"({max(total - have, 1)} more per side, interleaved A B A B …), then qualify again.")
 
 

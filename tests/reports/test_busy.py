@@ -87,3 +87,21 @@ def test_keep_noisy_counts_them_for_a_deliberate_perturbation(tmp_path):
     doc = json.loads(out.read_text())
     assert doc["noisy_invocations"] == 0 and all(p["n_a"] == p["n_b"] == 5 for p in doc["points"]), doc["points"]
     assert all("busy machine" not in p["reason"] for p in doc["points"])
+
+
+def _claims(tmp_path, side):
+    out = tmp_path / "claims"
+    run_cli("claims", side, "--list", os.path.join(FIXTURES, "list.json"), "--out", out)
+    return json.loads((out / "claims.json").read_text())["claims"]
+
+
+def test_no_fact_is_decided_from_busy_points(tmp_path):
+    """A claim on path_walk holds or deviates on the quiet twin; on the busy fixtures it is not
+    tested, and says why."""
+    quiet = [c for c in _claims(tmp_path / "q", os.path.join(COMPARE_FIXTURES, "slower"))
+             if c["scenario"] == "path_walk" and c["status"] != "not tested"]
+    assert quiet, "the quiet twin decides some path_walk claim"
+    busy = {c["id"]: c for c in _claims(tmp_path / "b", os.path.join(BUSY, "slower")) if c["scenario"] == "path_walk"}
+    for c in quiet:
+        assert busy[c["id"]]["status"] == "not tested", busy[c["id"]]
+        assert "measured on a busy machine (45 of 90 repetitions noisy)" in busy[c["id"]]["why"], busy[c["id"]]
