@@ -685,13 +685,21 @@ def overlay_plot(results, outdir):
 
 # --- output --------------------------------------------------------------------------------------
 
+def noise_header(res):
+    """The share of noisy invocations next to the rule that withholds the answer."""
+    noisy, total = (sum(x) for x in zip(*(noisy_counts(d) for d in res.densities))) if res.densities else (0, 0)
+    share = f" ({100 * noisy / total:.0f}%)" if total else ""
+    return (f"Noise: {noisy} of {total} invocations{share} flagged noisy; the answer is withheld when at least "
+            "half of those deciding it (N*'s density and the first failing one) were.")
+
+
 def summary_markdown(results, sentences, snippets):
     lines = ["# mntscale capacity", ""]
     if len(results) > 1:
         lines += [markdown(comparison_table(results)), ""]
     for label, r, s, k in zip(labels(results), results, sentences, snippets):
         lines += [f"## {label or os.path.basename(r.path)}" if len(results) > 1 else f"## {os.path.basename(r.path)}",
-                  "", f"**{s}**", "", markdown(slo_table(r)), markdown(density_table(r)),
+                  "", f"**{s}**", "", noise_header(r), "", markdown(slo_table(r)), markdown(density_table(r)),
                   markdown(attribution_table(r)), "Kubernetes (not applied):", "", "```sh", k.rstrip(), "```", ""]
     return "\n".join(lines)
 
