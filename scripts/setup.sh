@@ -17,6 +17,7 @@ PKGS=(
   runc crun  # the runtime farm, profile capture and their fidelity tests
   linux-perf  # tests/privileged/waits_gtest.cc checks --waits against perf lock contention
   clang libclang-rt-14-dev   # the sanitizer pass and libFuzzer targets (issue 14)
+  stress-ng  # scripts/ab-trials: the CPU-bound neighbour of issue 23's verdict tests
 )
 # The kernel matrix (scripts/kernel-matrix) needs these too; `--with-vm` adds them.
 VM_PKGS=(qemu-system-x86 kmod zstd xz-utils)

@@ -390,8 +390,27 @@ def _noise_note(res):
             "these figures describe this machine under its load as much as the mount machinery.")
 
 
+def decisive_noise(res):
+    """(noisy, invocations) at the densities that decide the answer: N*'s and the first failing one."""
+    ds = [d for d in (res.density(res.n_star) if res.n_star is not None else None, first_failing(res)) if d]
+    counts = [noisy_counts(d) for d in ds]
+    return sum(c[0] for c in counts), sum(c[1] for c in counts)
+
+
+def withheld(res):
+    """The "not stated" sentence when most invocations deciding N* were noisy (at least half), else None."""
+    noisy, total = decisive_noise(res)
+    if total and noisy >= 0.5 * total:
+        return (f"Not stated: the capacity of this host at these objectives: measured on a busy machine ({noisy} "
+                f"of {total} invocations noisy at the densities that decide it).")
+    return None
+
+
 def sentence(res):
-    """The answer, composed from the result: N*, what ended the search, the failed metric, the growing bucket."""
+    """The answer, composed from the result: N*, what ended the search, the failed metric, the growing bucket.
+    Never from noise: withheld when the deciding densities were measured on a busy machine."""
+    if withheld(res):
+        return withheld(res) + _noise_note(res)
     r = res.result
     n, ended = res.n_star, r["ended_by"]
     failing = first_failing(res)
@@ -407,6 +426,9 @@ def sentence(res):
         text += "."
     elif ended == "slo":
         text = f"This host sustains {_count(n)} {who} at these objectives"
+        fail = first_failing(res)
+        if fail:  # the answer's interval: N* passed, the next measured density failed
+            text += f" (N* between {_count(n)} and {_count(fail['containers'])})"
         text += (f"; beyond it, {objective}{_driver_clause(res, failing)}." if objective
                  else "; the objective failed above it.")
     elif ended == "kernel-limit":
@@ -447,6 +469,8 @@ def publishable(res):
     """Why N* must not be published, or None when it may."""
     if res.n_star is None:
         return "no density met the objectives (n_star is null)"
+    if withheld(res):
+        return "measured on a busy machine: " + withheld(res)
     if not res.complete:
         return "the search did not complete (complete=false, ended_by " + res.result["ended_by"] + ")"
     return None
@@ -661,13 +685,21 @@ def overlay_plot(results, outdir):
 
 # --- output --------------------------------------------------------------------------------------
 
+def noise_header(res):
+    """The share of noisy invocations next to the rule that withholds the answer."""
+    noisy, total = (sum(x) for x in zip(*(noisy_counts(d) for d in res.densities))) if res.densities else (0, 0)
+    share = f" ({100 * noisy / total:.0f}%)" if total else ""
+    return (f"Noise: {noisy} of {total} invocations{share} flagged noisy; the answer is withheld when at least "
+            "half of those deciding it (N*'s density and the first failing one) were.")
+
+
 def summary_markdown(results, sentences, snippets):
     lines = ["# mntscale capacity", ""]
     if len(results) > 1:
         lines += [markdown(comparison_table(results)), ""]
     for label, r, s, k in zip(labels(results), results, sentences, snippets):
         lines += [f"## {label or os.path.basename(r.path)}" if len(results) > 1 else f"## {os.path.basename(r.path)}",
-                  "", f"**{s}**", "", markdown(slo_table(r)), markdown(density_table(r)),
+                  "", f"**{s}**", "", noise_header(r), "", markdown(slo_table(r)), markdown(density_table(r)),
                   markdown(attribution_table(r)), "Kubernetes (not applied):", "", "```sh", k.rstrip(), "```", ""]
     return "\n".join(lines)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import load
+from . import load, stats
 
 LIST_SCHEMA = "mntscale-list/1"
 HOLDS, DEVIATES, NOT_TESTED = "holds", "deviates", "not tested"
@@ -368,6 +368,10 @@ def evaluate_claim(scenario, claim, cells, axes, skips):
     cells = [c for c in cells if c.values(getter)]
     if not cells:
         res.why = f"metric {claim['metric']} absent from the measured points"
+        return res
+    noisy, total = stats.noisy_share([p for c in cells for p in c.points])
+    if stats.busy(noisy, total):  # never a fact from noise (issue 23): neither holds nor deviates
+        res.why = f"measured on a busy machine ({noisy} of {total} repetitions noisy)"
         return res
     if kind in ("below", "above"):
         value = float(claim["value"])

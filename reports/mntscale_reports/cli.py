@@ -1,4 +1,4 @@
-"""Command line: `report`, `compare`, `usl` and `machines` subcommands (see docs/reports.md).
+"""Command line: `report`, `compare`, `ab`, `usl` and `machines` subcommands (see docs/reports.md).
 
 Exit codes: 0 fine, 1 compare found a regression beyond --threshold, 2 bad input,
 3 compare decided no point at all (every point inconclusive: "NO VERDICT", not a pass).
@@ -12,7 +12,7 @@ import os
 import sys
 import tempfile
 
-from . import capacity, claims, compare, load, machines, qualify, report, tables, usl
+from . import adaptive, capacity, claims, compare, load, machines, qualify, report, tables, usl
 
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_UNDECIDED = 0, 1, 2, 3
 
@@ -102,7 +102,8 @@ def cmd_compare(args):
             print(f"mntscale_report: {name} ({path}): no result file could be loaded", file=sys.stderr)
             return EXIT_BAD_INPUT
     opts = compare.Options(alpha=args.alpha, threshold=args.threshold, min_invocations=args.min_invocations,
-                           max_cv=args.max_cv / 100.0, min_effect=args.min_effect, equivalence=args.equivalence)
+                           max_cv=args.max_cv / 100.0, min_effect=args.min_effect, equivalence=args.equivalence,
+                           keep_noisy=args.keep_noisy)
     result = compare.compare_results(side["A"], side["B"], opts)
     if not result.points:
         print("mntscale_report: A and B have no point in common (same run_name and params)", file=sys.stderr)
@@ -198,6 +199,7 @@ def parser():
                         "'inconclusive', default 10")
     c.add_argument("--min-effect", type=_number(0, math.inf, low_open=False), default=1.0,
                    help="percent change below which a significant change is not called worse/better, default 1")
+    c.add_argument("--keep-noisy", action="store_true", help="count invocations flagged noisy as evidence (only for a deliberate perturbation outside mntscale, as the tests' mount_lock writers; never for a verdict on a shared machine)")
     c.set_defaults(func=cmd_compare)
     u = sub.add_parser("usl", help="print USL fits along workers and containers")
     u.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
@@ -208,6 +210,7 @@ def parser():
     m.add_argument("--out", help="directory for index.html, summary.md, machines.json and the plots")
     m.set_defaults(func=cmd_machines)
     qualify.add_parsers(sub)
+    adaptive.add_parser(sub)
     capacity.add_parser(sub, _check_outputs)
     return p
 

@@ -7,6 +7,13 @@ larger than the spread inside one, so repetitions treated as independent samples
 an A/A run into a significant −8.7 % "worse". Each invocation contributes the mean of its
 repetitions; a point needs ``min_invocations`` per side for any verdict.
 
+An invocation whose repetitions mntscale flagged "noisy" (other tasks or the hypervisor took
+the worker CPUs while it measured) is not evidence: it is left out of the samples. On a
+2-vCPU VM with one CPU-bound neighbour a 3 % slowdown came out "better by +31 %" from noisy
+invocations, because the two sides were scheduled differently; the difference was the
+machine's. A point without ``min_invocations`` quiet invocations per side is "inconclusive:
+measured on a busy machine (k of n invocations noisy)".
+
 Importable by ci/ scripts: ``compare_results(results_a, results_b, Options())``
 returns a ``Comparison``; ``gate_failures`` and ``to_json`` give what a
 regression gate needs. Lower throughput is worse.
@@ -33,6 +40,9 @@ class Options:
     # "no change" also needs the CI inside ±equivalence percent: a change that big is ruled
     # out. None means the gate's threshold.
     equivalence: float = None
+    # Count noisy invocations as samples. Only for a perturbation made on purpose outside
+    # mntscale (tests/ci's mount_lock writers are such a neighbour): never a kernel verdict.
+    keep_noisy: bool = False
 
     def __post_init__(self):
         """Refuse settings that would silently change verdicts (a NaN threshold passes every gate)."""
@@ -60,7 +70,7 @@ class Options:
 class PointResult:
     run_name: str
     params: dict
-    n_a: int  # independent invocations per side (the samples)
+    n_a: int  # independent quiet invocations per side (the samples)
     n_b: int
     reps_a: int  # repetitions behind them, for the record
     reps_b: int
@@ -78,9 +88,17 @@ class PointResult:
     # Repetitions flagged "noisy" by mntscale (other tasks used the worker CPUs while it measured).
     noisy_a: int = 0
     noisy_b: int = 0
+    # Invocations left out because a repetition in them was noisy; all = quiet + noisy.
+    noisy_inv_a: int = 0
+    noisy_inv_b: int = 0
     verdict: str = INCONCLUSIVE
     reason: str = ""
     fails_gate: bool = False
+
+    @property
+    def half_width(self):
+        """Half the 95% CI's width, in percent: what this point can resolve; None without a CI."""
+        return None if self.ci_low is None else (self.ci_high - self.ci_low) / 2
 
 
 @dataclass
@@ -105,6 +123,11 @@ class Comparison:
         """No point got a verdict (all inconclusive): a gate that "passes" this has checked nothing."""
         return bool(self.points) and all(p.verdict == INCONCLUSIVE for p in self.points)
 
+    def noise(self):
+        """(noisy invocations, all invocations) over both sides of every point."""
+        noisy = sum(p.noisy_inv_a + p.noisy_inv_b for p in self.points)
+        return noisy, noisy + sum(p.n_a + p.n_b for p in self.points)
+
     @property
     def status(self):
         return "FAIL" if self.gate_failures else "NO VERDICT" if self.undecided else "PASS"
@@ -128,8 +151,25 @@ def invocation_samples(points):
     return [v for p in points for v in p.invocation_means(THROUGHPUT)]
 
 
+def quiet_samples(points):
+    """(quiet invocation means, noisy invocation count) over all files of one side."""
+    inv = [x for p in points for x in p.invocations(THROUGHPUT)]
+    return [m for m, noisy in inv if not noisy], sum(1 for _, noisy in inv if noisy)
+
+
+def busy_reason(r):
+    """The inconclusive reason of a point that lacks quiet invocations because some were noisy."""
+    noisy = r.noisy_inv_a + r.noisy_inv_b
+    return (f"measured on a busy machine ({noisy} of {noisy + r.n_a + r.n_b} invocations noisy: "
+            f"A {r.noisy_inv_a}/{r.noisy_inv_a + r.n_a}, B {r.noisy_inv_b}/{r.noisy_inv_b + r.n_b}); "
+            "noisy invocations are not evidence")
+
+
 def _verdict(r, opts):
     """Fill verdict and reason; "no change" only on quiet data whose CI rules out a change of the margin."""
+    if min(r.n_a, r.n_b) < opts.min_invocations and (r.noisy_inv_a or r.noisy_inv_b):
+        return INCONCLUSIVE, (f"{busy_reason(r)}; a verdict needs {opts.min_invocations} quiet "
+                              f"invocations per side, has {r.n_a}/{r.n_b}")
     if min(r.n_a, r.n_b) < opts.min_invocations:
         return INCONCLUSIVE, (f"{r.n_a}/{r.n_b} invocations: a verdict needs {opts.min_invocations} independent "
                               f"invocations per side (repetitions inside one share its drift)")
@@ -155,18 +195,27 @@ def _verdict(r, opts):
 
 def noisy_reps(points):
     """Repetitions measured while other tasks used their worker CPUs (the entry's "noisy" flag)."""
-    return sum(1 for p in points for rep in p.reps if isinstance(rep, dict) and rep.get("noisy"))
+    return sum(p.noisy_reps() for p in points)
+
+
+def _mean(quiet, points):
+    """Mean of the quiet samples; of all invocations (for the table only) when none was quiet."""
+    values = quiet or invocation_samples(points)
+    return sum(values) / len(values)
 
 
 def compare_point(key, points_a, points_b, opts):
-    a, b = invocation_samples(points_a), invocation_samples(points_b)
-    mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
+    (a, noisy_a), (b, noisy_b) = quiet_samples(points_a), quiet_samples(points_b)
+    if opts.keep_noisy:
+        (a, noisy_a), (b, noisy_b) = (invocation_samples(points_a), 0), (invocation_samples(points_b), 0)
+    mean_a, mean_b = _mean(a, points_a), _mean(b, points_b)
     r = PointResult(run_name=key[0], params=points_a[0].params, n_a=len(a), n_b=len(b),
                     reps_a=sum(len(p.values(THROUGHPUT)) for p in points_a),
                     reps_b=sum(len(p.values(THROUGHPUT)) for p in points_b),
                     mean_a=mean_a, mean_b=mean_b,
                     noisy_a=noisy_reps(points_a), noisy_b=noisy_reps(points_b),
-                    change_pct=stats.pct_change(a, b) if mean_a > 0 else None)
+                    noisy_inv_a=noisy_a, noisy_inv_b=noisy_b,
+                    change_pct=stats.pct_change(a, b) if a and b and mean_a > 0 else None)
     if min(len(a), len(b)) >= 2 and min(a + b) > 0:
         seed = stats.seed_for(key[0] + key[1])
         r.ci_low, r.ci_high = stats.bootstrap_pct_ci(a, b, seed)
@@ -214,6 +263,8 @@ def to_json(comparison, files_a=(), files_b=()):
         "counts": comparison.counts(),
         "gate_failed": bool(comparison.gate_failures),
         "status": comparison.status,
+        "noisy_invocations": comparison.noise()[0], "invocations": comparison.noise()[1],
+        "resolution": resolution_reached(comparison),
         "points": [asdict(p) for p in comparison.points],
         "only_baseline": comparison.only_a, "only_candidate": comparison.only_b,
     }
@@ -236,7 +287,8 @@ def _noisy_note(p):
     if not (p.noisy_a or p.noisy_b):
         return ""
     return (f"; ⚠ noisy: {p.noisy_a}/{p.reps_a} A and {p.noisy_b}/{p.reps_b} B repetitions measured "
-            "while other tasks used the worker CPUs")
+            f"while other tasks used the worker CPUs ({p.noisy_inv_a} A and {p.noisy_inv_b} B invocations "
+            "left out)")
 
 
 def headline(comparison):
@@ -246,7 +298,25 @@ def headline(comparison):
         status += " (no point decided: nothing was checked; see the reasons and rerun with more invocations)"
     return (f"**{status}**: {c[WORSE]} worse, {c[BETTER]} better, {c[NO_CHANGE]} no change, "
             f"{c[INCONCLUSIVE]} inconclusive (gate: worse by ≥ {comparison.options.threshold:g}%; "
-            f"samples are invocations, ≥ {comparison.options.min_invocations} per side for a verdict)")
+            f"samples are quiet invocations, ≥ {comparison.options.min_invocations} per side for a verdict; "
+            f"{noise_text(comparison)})")
+
+
+def noise_text(comparison):
+    """"3 of 48 invocations (6%) noisy, left out": the machine's share next to the gate."""
+    noisy, total = comparison.noise()
+    share = f" ({100 * noisy / total:.0f}%)" if total else ""
+    return f"{noisy} of {total} invocations{share} noisy, left out"
+
+
+def resolution_reached(comparison):
+    """"±0.3% at 95% for most points (median CI half-width, 12 quiet invocations per side)", or None."""
+    half = sorted(p.half_width for p in comparison.points if p.half_width is not None)
+    if not half:
+        return None
+    n = sorted(min(p.n_a, p.n_b) for p in comparison.points if p.half_width is not None)[len(half) // 2]
+    return (f"±{half[len(half) // 2]:.1f}% at 95% for most points (median CI half-width; widest "
+            f"±{half[-1]:.1f}%; {n} quiet invocations per side)")
 
 
 def resolution(comparison):
@@ -270,6 +340,9 @@ def resolution(comparison):
 def to_markdown(comparison, only_changes=False):
     """Markdown for CI comments; ``only_changes`` keeps worse/better/inconclusive rows."""
     lines = ["# mntscale compare: B (candidate) vs A (baseline)", "", headline(comparison), ""]
+    reached = resolution_reached(comparison)
+    if reached:
+        lines += [f"Resolution reached: {reached}.", ""]
     res = resolution(comparison)
     if res:
         lines += [res, ""]

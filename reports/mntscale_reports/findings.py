@@ -14,6 +14,12 @@ Every sentence is computed from the measured points and says how much it rests o
 
 Sentences are ordered: deviations first, then the largest effects (by |change|), then
 flat findings.
+
+Never from noise: a sweep whose repetitions mntscale flagged "noisy" (other tasks or the
+hypervisor took the worker CPUs) for at least NOISY_WITHHOLD of the total states nothing;
+it is listed as "Not stated: … measured on a busy machine (N of M repetitions noisy)".
+A default run once opened with "per-worker stat throughput falls 29–52% from 1 to 2
+workers", drawn from points of which 11 of 24 repetitions were noisy.
 """
 
 import math
@@ -27,11 +33,15 @@ FLAT_PCT = 10.0  # spread of the means at or below which a sweep is called flat
 LINEAR_R2 = 0.9  # a per-unit rate is given only when a line fits at least this well
 AXES = ("containers", "workers")
 MAX_EFFECTS = 6  # effect sentences shown; the rest are counted
+NOISY_WITHHOLD = stats.NOISY_WITHHOLD
+
+
+noisy_share, busy, withheld_text = stats.noisy_share, stats.busy, stats.withheld_text
 
 
 @dataclass
 class Finding:
-    kind: str  # deviation | effect | flat | varies | claims
+    kind: str  # deviation | effect | flat | varies | claims | withheld
     text: str
     size: float = 0.0  # |change| in percent, for ordering
 
@@ -103,11 +113,13 @@ class Trend:
     def fragment(self):
         """The sentence after '<subject> '."""
         if self.kind == "flat":
-            return f"is flat {self.span} (spread of the means {self.spread:.1f}%; ≤ {FLAT_PCT:g}% counts as flat)"
+            return (f"is flat {self.span} (spread of the means {self.spread:.1f}%; ≤ {FLAT_PCT:g}% counts as flat; "
+                    f"last vs first {_ci_text(self.ci)})")
         if self.kind == "varies":
             lo, hi = self.means.index(min(self.means)), self.means.index(max(self.means))
             return (f"varies by {self.spread:.0f}% {self.span}, not monotonically (lowest {_rate(self.means[lo])} "
-                    f"at {self.xs[lo]:g}, highest {_rate(self.means[hi])} at {self.xs[hi]:g})")
+                    f"at {self.xs[lo]:g}, highest {_rate(self.means[hi])} at {self.xs[hi]:g}; "
+                    f"last vs first {_ci_text(self.ci)})")
         reps = f" over {self.ci[2]} + {self.ci[3]} repetitions" if self.ci else ""
         return (f"{self.verb} {abs(self.change):.0f}% {self.span} ({_rate(self.means[0])} → {_rate(self.means[-1])}; "
                 f"{_ci_text(self.ci)}{reps}; {self.rate_note})")
@@ -127,6 +139,8 @@ def _describe(sweep, axis):
     order = sorted(range(len(xs)), key=lambda i: xs[i])
     raw, xs, means = [raw[i] for i in order], [xs[i] for i in order], [means[i] for i in order]
     t = Trend("flat", f"from {xs[0]:g} to {xs[-1]:g} {axis}", claims_mod.spread_pct(means), means, xs)
+    # Every sentence carries an interval: flat and varying sweeps give last vs first's too.
+    t.ci = _ci(sweep.points[sweep.xs.index(raw[0])], sweep.points[sweep.xs.index(raw[-1])], key)
     if t.spread <= FLAT_PCT:
         return t
     steps = [b - a for a, b in zip(means, means[1:])]
@@ -137,7 +151,6 @@ def _describe(sweep, axis):
         t.kind = "varies"
         return t
     t.kind, t.change = "effect", 100.0 * (means[-1] / means[0] - 1.0)
-    t.ci = _ci(sweep.points[sweep.xs.index(raw[0])], sweep.points[sweep.xs.index(raw[-1])], key)
     unit = _unit(axis, 1)
     if len(xs) == 2:
         t.rate_note = f"{_rate((means[-1] - means[0]) / (xs[-1] - xs[0]))} per {unit} between the two points"
@@ -183,11 +196,26 @@ def _group_findings(members, axis, multi_context, multi_placement):
     _, metric = _op_metric(s0)
     placement = f" ({s0.group.placement} placement)" if multi_placement else ""
     head = f"{_context_prefix(s0, multi_context)}{s0.group.scenario}: {metric}{placement}"
+    withheld = []
+    for s, t in list(trends):
+        noisy, total = noisy_share([p for pts in s.points for p in pts])
+        if busy(noisy, total):
+            trends.remove((s, t))
+            where = f" at {_where(s, keys)}" if keys else ""
+            withheld.append(Finding("withheld", withheld_text(f"{head}{where} {t.span}", noisy, total)))
+    return withheld + _stated(trends, keys, head)
+
+
+def _stated(trends, keys, head):
+    """Sentences for the quiet trends of one group."""
+    if not trends:
+        return []
     kinds = {(t.kind, t.span, t.verb if t.kind == "effect" else "") for _, t in trends}
     if len(trends) > 1 and len(kinds) == 1:
         kind, span, verb = kinds.pop()
         if kind == "flat":
-            detail = "; ".join(f"{t.spread:.1f}% at {_where(s, keys)}" for s, t in trends)
+            detail = "; ".join(f"{t.spread:.1f}% at {_where(s, keys)} (last vs first {_ci_text(t.ci)})"
+                               for s, t in trends)
             return [Finding("flat", f"{head} is flat {span} (spread of the means {detail}; "
                                     f"≤ {FLAT_PCT:g}% counts as flat).", max(t.spread for _, t in trends))]
         if kind == "effect":
@@ -240,6 +268,7 @@ def compute(points, claim_results=None, unchecked_why=None):
         out.append(Finding("effect", f"{rest} smaller effect(s) are in the plots and tables below."))
     out += [f for f in sweeps_found if f.kind == "flat"]
     out += [f for f in sweeps_found if f.kind == "varies"]
+    out += [f for f in sweeps_found if f.kind == "withheld"]
     if claim_results is None:
         out.append(Finding("claims", f"Expectations not checked: {unchecked_why or 'no scenario list'} "
                                      "(report --list FILE or --mntscale BIN)."))

@@ -145,6 +145,26 @@ class Point:
                 by_inv.setdefault(r.get("invocation", 0), []).append(float(v))
         return [sum(vs) / len(vs) for _, vs in sorted(by_inv.items(), key=lambda kv: str(kv[0]))]
 
+    def invocations(self, key):
+        """(mean of ``key``, noisy) per invocation, in invocation_means' order.
+
+        An invocation is noisy when any of its repetitions of this point carries mntscale's
+        "noisy" flag (other tasks or the hypervisor took the worker CPUs while it measured):
+        its mean then measures the machine as much as the kernel, so compare drops it.
+        """
+        get = _getter(key)
+        by_inv = {}
+        for r in self.reps:
+            v = get(r)
+            if is_number(v):
+                vs, noisy = by_inv.get(r.get("invocation", 0), ([], False))
+                by_inv[r.get("invocation", 0)] = (vs + [float(v)], noisy or bool(r.get("noisy")))
+        return [(sum(vs) / len(vs), noisy) for _, (vs, noisy) in sorted(by_inv.items(), key=lambda kv: str(kv[0]))]
+
+    def noisy_reps(self):
+        """Repetitions mntscale flagged "noisy"."""
+        return sum(1 for r in self.reps if isinstance(r, dict) and r.get("noisy"))
+
     def windows(self):
         """All per-window throughputs of all repetitions (ops/s)."""
         return [float(w) for r in self.reps for w in r.get("windows") or [] if is_number(w)]

@@ -31,6 +31,7 @@ import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 from matplotlib.ticker import EngFormatter, FuncFormatter  # noqa: E402
 
 from . import compare, html, load, stats, tables  # noqa: E402
+from . import findings as findings_mod  # noqa: E402
 
 THROUGHPUT = "items_per_second"
 KNEE_EFFICIENCY = 0.8
@@ -297,7 +298,8 @@ class Report:
             parts.append(f"{m.name}: {m.invocations} result files from {m.directory}, "
                          f"{t.get('packages', '?')} socket(s) / {t.get('cores', '?')} cores / {t.get('pus', '?')} PUs"
                          + (f", kernel {', '.join(m.kernels)}" if m.kernels else "")
-                         + (f", {noisy} of {reps} repetitions flagged noisy" if noisy else ""))
+                         + (f", {noisy} of {reps} repetitions flagged noisy" if noisy else "")
+                         + f", resolution {stats.resolution_text(_all_points(m)) or 'no interval'}")
         kernels = {k for m in self.machines for k in m.kernels}
         if len(kernels) > 1:
             parts[-1] += (". The machines ran different kernels, so a difference is the kernel's as much as the "
@@ -335,6 +337,18 @@ def _finding_ratio(a, b, r, what, where):
         return (f"{hi.name} reads {v:.2f}× {lo.name}'s {what} {where} ({ci_text}, {each}); no verdict: "
                 f"one needs {MIN_INVOCATIONS} invocations per machine.")
     return f"{hi.name} sustains {v:.2f}× {lo.name}'s {what} {where} ({ci_text}, {each})."
+
+
+def _all_points(m):
+    return [p for pts in m.points.values() for p in pts]
+
+
+def _say(rep, text, points, subject):
+    """Append a finding, or -- when at least half the repetitions behind it were flagged noisy --
+    "Not stated: <subject>: measured on a busy machine (N of M repetitions noisy)"."""
+    noisy, total = findings_mod.noisy_share(points)
+    rep.findings.append(findings_mod.withheld_text(subject, noisy, total) if findings_mod.busy(noisy, total)
+                        else text)
 
 
 def _mark_unsupported(rep):
@@ -378,10 +392,10 @@ def _knee_table(rep, ds):
                     e_max = f"{eff[ws[-1]]:.0%}"
                 rows.append([m.name, density_label(d, ds), pl, ",".join(map(str, ws)), e_max, cell])
                 if eff and len(ws) >= 2 and pl == SPREAD:
-                    rep.findings.append(
-                        f"{m.name} ({density_label(d, ds)}, spread): " + (
+                    _say(rep, f"{m.name} ({density_label(d, ds)}, spread): " + (
                             f"knee at {k} workers, where scaling efficiency falls to {eff[k]:.0%}."
-                            if k else f"no knee up to {ws[-1]} workers (efficiency {eff[ws[-1]]:.0%} there)."))
+                            if k else f"no knee up to {ws[-1]} workers (efficiency {eff[ws[-1]]:.0%} there)."),
+                         [p for w in ws for p in by[w]], f"{m.name} ({density_label(d, ds)}, spread): knee")
     return tables.Table("Knee per machine", ["machine", "density", "placement", "workers measured",
                                              "efficiency at most workers", "knee"], rows,
                         note=f"Knee: the first worker count whose efficiency T(w)/(w·T(1)) is below "
@@ -411,11 +425,12 @@ def _sustained_table(rep, ds):
             r_pc = ratio(samples(base[1], per_core), pc, seed + "|pc")
             rows.append(cells + [_ratio_cells(r_tp)[0], _ratio_cells(r_pc)[0], _ratio_cells(r_pc)[1]])
             if r_pc is not None:
-                rep.findings.append(_finding_ratio(ref, m, r_pc, _what(SCALING_SCENARIO) + " per core",
-                                                   f"at {label}"))
+                _say(rep, _finding_ratio(ref, m, r_pc, _what(SCALING_SCENARIO) + " per core", f"at {label}"),
+                     base[1] + pts, f"{m.name} against {ref.name}: path walks per core at {label}")
             if r_tp is not None:
-                rep.findings.append(_finding_ratio(ref, m, r_tp, "total " + _what(SCALING_SCENARIO),
-                                                   f"at {label} with {w} workers against {base[0]}"))
+                _say(rep, _finding_ratio(ref, m, r_tp, "total " + _what(SCALING_SCENARIO),
+                                         f"at {label} with {w} workers against {base[0]}"), base[1] + pts,
+                     f"{m.name} against {ref.name}: total path walks at {label}")
     return tables.Table(
         f"Sustained throughput at each density (path_walk, spread, most workers; B/A against {ref.name})",
         ["density", "machine", "workers", "ops/s", "ops/s per core", "invocations", "B/A ops/s",
@@ -453,8 +468,10 @@ def _cross_socket_table(rep, ds):
                 r = ratio(samples(by_place["same-socket"], _interference),
                           samples(by_place["other-socket"], _interference), f"churn|{m.name}|{label}")
                 if r is not None:
-                    rep.findings.append(f"{m.name} ({label}): path walks keep {r.value:.2f}× as much throughput "
-                                        f"under churn from the other socket as from the same socket ({r.ci_text()}).")
+                    _say(rep, f"{m.name} ({label}): path walks keep {r.value:.2f}× as much throughput under churn "
+                              f"from the other socket as from the same socket ({r.ci_text()}).",
+                         by_place["same-socket"] + by_place["other-socket"],
+                         f"{m.name} ({label}): churn from the other socket against the same socket")
     return [tables.Table("Cross-socket penalty: spread ÷ socket:0 at equal workers",
                          ["machine", "density", "workers", "spread/socket:0", "95% CI"], rows,
                          note="Below 1: spreading over sockets costs throughput against keeping to one socket."),
@@ -516,8 +533,9 @@ def _smt_table(rep, ds):
             if m.has_smt and pairs:
                 c, sp, off = pairs[-1]
                 r = ratio(samples(sp), samples(off), f"smt|{m.name}|{d}|{c}")
-                rep.findings.append(f"{m.name} ({density_label(d, ds)}): SMT off gives {r.value:.2f}× spread's "
-                                    f"throughput at {c} cores ({r.ci_text()}).")
+                _say(rep, f"{m.name} ({density_label(d, ds)}): SMT off gives {r.value:.2f}× spread's "
+                          f"throughput at {c} cores ({r.ci_text()}).", sp + off,
+                     f"{m.name} ({density_label(d, ds)}): SMT off against spread at {c} cores")
     return tables.Table("SMT effect: smt-off ÷ spread at equal cores", ["machine", "density", "cores used",
                                                                         "smt-off/spread", "95% CI"], rows,
                         note="Above 1: one PU per core does more than filling SMT siblings on the same cores.")

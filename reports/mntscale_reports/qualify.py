@@ -106,7 +106,8 @@ def qualify(reference, candidate, scenarios, opts):
     for p in undecided:
         q.rerun[p.run_name] = invocations_needed(p, opts)
         need = q.rerun[p.run_name]
-        how = (f"needs about {need} invocations per side (has {min(p.n_a, p.n_b)})"
+        quiet = " quiet" if p.noisy_inv_a or p.noisy_inv_b else ""
+        how = (f"needs about {need}{quiet} invocations per side (has {min(p.n_a, p.n_b)})"
                if need else "too noisy for more invocations to help: rerun on a quieter machine")
         q.reasons.append(f"`{p.run_name}` is inconclusive ({p.reason}); {how}")
     if undecided:
@@ -131,7 +132,8 @@ def rerun_advice(q):
     have = min(min(p.n_a, p.n_b) for p in q.comparison.points if p.run_name in q.rerun)
     total = min(max(needs), MAX_SUGGESTED_INVOCATIONS)
     what = f"the preset {q.preset}" if q.preset else "the same runs"
-    return (f"Rerun: run {what} on each side until each has {total} invocations "
+    quiet = " quiet" if q.comparison.noise()[0] else ""
+    return (f"Rerun: run {what} on each side until each has {total}{quiet} invocations "
             f"({max(total - have, 1)} more per side, interleaved A B A B …), then qualify again.")
 
 
@@ -140,9 +142,12 @@ def headline(q, facts_checked=True):
     f = claims_mod.counts(q.facts)
     facts = (f"facts {f[claims_mod.HOLDS]} hold, {f[claims_mod.DEVIATES]} deviate, {f[claims_mod.NOT_TESTED]} "
              "not tested") if facts_checked else "facts not checked"
+    reached = compare.resolution_reached(q.comparison)
     return (f"**{q.verdict.upper()}** (exit {q.exit_code}): points {c[compare.WORSE]} worse, "
             f"{c[compare.BETTER]} better, {c[compare.NO_CHANGE]} no change, {c[compare.INCONCLUSIVE]} inconclusive; "
-            + facts)
+            + facts + f"; gate: {q.comparison.options.min_invocations} quiet invocations per side, "
+            f"{compare.noise_text(q.comparison)}"
+            + (f"; resolution {reached}" if reached else ""))
 
 
 def to_markdown(q, facts_checked=True):
@@ -230,7 +235,7 @@ def cmd_qualify(args):
         print(f"mntscale_report: {e} (give --list LIST.json, --mntscale BIN, or --no-facts)", file=sys.stderr)
         return EXIT_BAD_INPUT
     opts = compare.Options(alpha=args.alpha, threshold=args.threshold, min_invocations=args.min_invocations,
-                           max_cv=args.max_cv / 100.0, equivalence=args.equivalence)
+                           max_cv=args.max_cv / 100.0, equivalence=args.equivalence, keep_noisy=args.keep_noisy)
     q = qualify(reference, candidate, scenarios, opts)
     if not q.comparison.points:
         print("mntscale_report: reference and candidate have no point in common (same run_name and params)",
@@ -269,4 +274,5 @@ def add_parsers(sub):
                    help="percent; 'no change' needs the CI inside ± this, default the --threshold")
     q.add_argument("--alpha", type=float, default=0.05, help="significance level, default 0.05")
     q.add_argument("--max-cv", type=float, default=10.0, help="percent CV of invocation means, default 10")
+    q.add_argument("--keep-noisy", action="store_true", help="count invocations flagged noisy as evidence (only for a deliberate perturbation outside mntscale, as the tests' mount_lock writers; never for a verdict on a shared machine)")
     q.set_defaults(func=cmd_qualify)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from . import claims as claims_mod
 from . import findings as findings_mod
-from . import html, load, plots, tables, usl, waits
+from . import html, load, plots, stats, tables, usl, waits
 
 
 @dataclass
@@ -24,9 +24,15 @@ class Report:
         skipped = sum(len(r.skipped) for r in self.results)
         drawn = sum(1 for p in self.plots if p.files)
         incomplete = sum(1 for r in self.results if not r.complete)
+        points = load.all_points(self.results)
+        noisy, reps = findings_mod.noisy_share(points)
+        share = f" ({100 * noisy / reps:.0f}%)" if reps else ""
+        reached = stats.resolution_text(points)
         return (f"{len(self.results)} result file(s) loaded ({incomplete} incomplete), {len(self.errors)} rejected; "
-                f"{len(load.all_points(self.results))} measured point(s), {skipped} skipped point(s); "
-                f"{drawn} plot(s).")
+                f"{len(points)} measured point(s), {skipped} skipped point(s); "
+                f"{drawn} plot(s). Resolution: {reached or 'no interval (one repetition per point)'}. "
+                f"Noise: {noisy} of {reps} repetitions{share} measured on a busy machine (flagged noisy); "
+                f"a finding from points at least {findings_mod.NOISY_WITHHOLD:.0%} noisy is withheld.")
 
 
 def build(results, errors, outdir, scenarios=None, list_error=None):

@@ -79,6 +79,51 @@ def mannwhitney_p(a, b):
     return 1.0 if np.isnan(p) else float(p)
 
 
+# Share of noisy repetitions at or above which a sentence (finding, claim, machines ratio) is
+# withheld. Half, not "most": a trend half of whose repetitions measured a neighbour as well
+# cannot be told from it.
+NOISY_WITHHOLD = 0.5
+
+
+def noisy_share(points):
+    """(noisy repetitions, repetitions) behind ``points`` (load.Point or anything with .reps)."""
+    reps = [r for p in points for r in getattr(p, "reps", None) or []]
+    return sum(1 for r in reps if isinstance(r, dict) and r.get("noisy")), len(reps)
+
+
+def busy(noisy, total):
+    """True when a sentence drawn from these repetitions must be withheld."""
+    return total > 0 and noisy >= NOISY_WITHHOLD * total
+
+
+def withheld_text(subject, noisy, total):
+    return f"Not stated: {subject}: measured on a busy machine ({noisy} of {total} repetitions noisy)."
+
+
+def mean_ci_halfwidth_pct(samples, confidence=0.95):
+    """Half-width of the t interval of the mean, in percent of the mean; None below 2 samples."""
+    a = np.asarray(samples, dtype=float)
+    if a.size < 2 or a.mean() == 0:
+        return None
+    t = sps.t.ppf(0.5 + confidence / 2, a.size - 1)
+    return float(100.0 * t * a.std(ddof=1) / np.sqrt(a.size) / abs(a.mean()))
+
+
+def resolution_text(points, key="items_per_second"):
+    """"±0.3% at 95% for most points": the median half-width of each point's mean throughput
+    (over its invocations, or its repetitions when a file is one invocation); None without any."""
+    half = []
+    for p in points:
+        inv = p.invocation_means(key)
+        h = mean_ci_halfwidth_pct(inv if len(inv) >= 2 else p.values(key))
+        if h is not None:
+            half.append(h)
+    if not half:
+        return None
+    half.sort()
+    return f"±{half[len(half) // 2]:.1f}% at 95% for most points (median over {len(half)}; widest ±{half[-1]:.1f}%)"
+
+
 def bh_adjust(pvalues):
     """Benjamini-Hochberg adjusted p-values (q), in the input's order.
 

@@ -2,6 +2,8 @@
 
   kernel-matrix [options] KERNEL...                    matrix: one result per kernel
   kernel-matrix [options] --baseline K1 --candidate K2 A/B: interleaved rounds + compare
+  kernel-matrix [options] --baseline K1 --candidate K2 --budget S [--resolution R]
+                                                       A/B run until decided (reports' adaptive loop)
 
 KERNEL: `native`, a Debian package name / glob / meta-package, or IMAGE[:MODULES_DIR]
 (see kmatrix/kernels.py).
@@ -26,6 +28,8 @@ from . import vm
 
 SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REPORT = os.path.join(SOURCE_DIR, "reports", "mntscale_report.py")
+sys.path.insert(0, os.path.join(SOURCE_DIR, "reports"))
+from mntscale_reports import adaptive, compare, load  # noqa: E402 - needs the path above
 PYTHON = "/usr/bin/python3"
 TMP_PREFIX = "kmatrix-"
 
@@ -438,31 +442,45 @@ def ab(opts):
             log(f"kernel-matrix: {r.spec}: {r.reason}")
         return 2
     a, b = kernels
-    if opts.rounds < 4:
+    if not opts.budget and opts.rounds < 4:
         log(f"kernel-matrix: {opts.rounds} rounds: compare needs 4 invocations per side for a verdict, "
             "so every point will be inconclusive")
     acc, cpu, why = accelerator_for(kernels, opts)
     workdir = tempfile.mkdtemp(prefix=tmp_prefix("ab-"), dir=opts.tmpdir)
     images = {}
     runs = []
+    outcome = None
+
+    def one(side, i):
+        """One invocation of one side's kernel: the result's path, or None when it failed."""
+        k, d = (a, base_dir) if side == "A" else (b, cand_dir)
+        out = os.path.join(d, f"round-{i + 1:02d}.json")
+        con = os.path.join(opts.out, "console", f"{side}-{k.label}-round-{i + 1:02d}.log")
+        log(f"kernel-matrix: round {i + 1} {side} = {k.label}")
+        r = (run_native(k, opts, out, con) if k.native
+             else run_vm(k, opts, acc, cpu, out, con, image=images[k.label]))
+        r.label = f"{side}{i + 1}-{k.label}"
+        runs.append(r)
+        if not r.ok:
+            log(f"kernel-matrix: {r.label} FAILED: {r.reason}")
+            return None
+        return out
+
     try:
         for k in (a, b):
             if not k.native:
                 img, path = build_image(k, opts, acc, workdir)
                 images[k.label] = path
-        for i in range(opts.rounds):
-            for side, k, d in (("A", a, base_dir), ("B", b, cand_dir)):
-                out = os.path.join(d, f"round-{i + 1:02d}.json")
-                con = os.path.join(opts.out, "console", f"{side}-{k.label}-round-{i + 1:02d}.log")
-                log(f"kernel-matrix: round {i + 1}/{opts.rounds} {side} = {k.label}")
-                r = (run_native(k, opts, out, con) if k.native
-                     else run_vm(k, opts, acc, cpu, out, con, image=images[k.label]))
-                r.label = f"{side}{i + 1}-{k.label}"
-                runs.append(r)
-                if not r.ok:
-                    log(f"kernel-matrix: {r.label} FAILED: {r.reason}")
+        if opts.budget:
+            outcome = adaptive.run(_adaptive_measure(one), opts.settings, log=log)
+        else:
+            for i in range(opts.rounds):
+                for side in ("A", "B"):
+                    one(side, i)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    if outcome is not None:
+        return _ab_until_decided(opts, a, b, acc, why, runs, outcome, t0)
     cmp_dir = os.path.join(opts.out, "compare")
     argv = [PYTHON, REPORT, "compare", base_dir, cand_dir, "--out", cmp_dir,
             "--threshold", str(opts.threshold)]
@@ -480,6 +498,43 @@ def ab(opts):
     return c.returncode
 
 
+def _adaptive_measure(one):
+    """adaptive.run's measure(): one guest (or native) run of a side; a failed run stops the loop."""
+    def measure(side, k, _only):
+        out = one(side, k)
+        if out is None:
+            raise RuntimeError(f"{side} round {k + 1} failed")
+        try:
+            return [load.load_file(out)]
+        except load.LoadError as e:
+            raise RuntimeError(str(e)) from e
+    return measure
+
+
+def _ab_until_decided(opts, a, b, acc, why, runs, outcome, t0):
+    """Writes the run-until-decided A/B's ab.md / ab.json and compare/; exit as `ab`'s."""
+    text = adaptive.summary(outcome)
+    cmp_dir = os.path.join(opts.out, "compare")
+    os.makedirs(cmp_dir, exist_ok=True)
+    with open(os.path.join(opts.out, "ab.md"), "w", encoding="utf-8") as f:
+        f.write(text)
+    with open(os.path.join(opts.out, "ab.json"), "w", encoding="utf-8") as f:
+        json.dump(adaptive.to_json(outcome), f, indent=1)
+    if outcome.comparison is not None:
+        with open(os.path.join(cmp_dir, "compare.md"), "w", encoding="utf-8") as f:
+            f.write(compare.to_markdown(outcome.comparison))
+    html = make_report(opts.out, [r.result for r in runs if r.ok])
+    extra = {"mode": f"A/B until decided: baseline {a.label}, candidate {b.label}, {outcome.pairs} pairs "
+                     f"(stopped: {outcome.stopped})",
+             "accelerator": f"{acc} ({why})" if acc else "native",
+             "guest": opts.topology.describe(), "run": " ".join(mntscale_args(opts)),
+             "compare": f"{opts.out}/ab.md (exit {outcome.exit_code})", "report": html or "not made",
+             "wall_seconds": round(time.monotonic() - t0, 1)}
+    write_summary(opts.out, runs, extra)
+    print(text)
+    return outcome.exit_code
+
+
 # --- command line -------------------------------------------------------------------------------
 
 def parse(argv):
@@ -491,6 +546,11 @@ def parse(argv):
     p.add_argument("--rounds", type=int, default=5, help="A/B: interleaved A B rounds, one invocation per side each; "
                    "compare needs >= 4 (default 5)")
     p.add_argument("--threshold", type=float, default=5.0, help="A/B: compare's gate, percent")
+    p.add_argument("--budget", type=float, default=0,
+                   help="A/B: seconds; run until decided (interleaved pairs until every point is decided or "
+                        "within --resolution) instead of a fixed --rounds (default 0: --rounds)")
+    p.add_argument("--resolution", type=float, default=1.0, help="A/B with --budget: target CI half-width, percent")
+    p.add_argument("--max-invocations", type=int, default=48, help="A/B with --budget: per side at most")
     p.add_argument("--preset", default=None,
                    help=f"mntscale preset to run (presets/NAME); default '{DEFAULT_PRESET}' unless --run-args")
     p.add_argument("--run-args", default="", help="extra `mntscale run` arguments, one shell-quoted string")
@@ -521,6 +581,14 @@ def parse(argv):
         p.error("give kernels either as a list (matrix) or as --baseline/--candidate (A/B)")
     if not o.baseline and not o.kernels:
         p.error("no kernels given")
+    if o.budget and not o.baseline:
+        p.error("--budget runs an A/B until decided: give --baseline and --candidate")
+    if o.budget:
+        try:
+            o.settings = adaptive.Settings(resolution=o.resolution, budget=o.budget,
+                                           max_invocations=o.max_invocations, threshold=o.threshold)
+        except ValueError as e:
+            p.error(str(e))
     if o.preset is None and not o.run_args:
         o.preset = DEFAULT_PRESET
     o.binary = os.path.abspath(o.binary or default_binary())

@@ -46,8 +46,13 @@ pytestmark = [
 # drift: CI once saw a same-build night at -8 % with its CI reaching -15 %. So the same-build
 # check asks "no change" to rule out a 25 % change (SAME_BUILD_GATE); the slowed candidate,
 # which loses about 38 %, is judged against the tighter 15 % gate (REGRESSION_GATE).
+# --keep-noisy: the slowdown here is a neighbour made on purpose (mount_lock writers in other
+# processes), which mntscale rightly flags noisy, and this machine is shared, so without it every
+# night would be "inconclusive: measured on a busy machine". These tests check the gate's
+# logic; leaving noisy invocations out is tested on recorded fixtures (tests/reports/test_busy.py)
+# and in the adaptive loop (tests/ci/test_until_decided.py).
 COMMON = ["--preset", "test-tiny-v2", "--machine", "test-machine", "--commit", "test",
-          "--max-cv", "25", "--no-html"]
+          "--max-cv", "25", "--no-html", "--keep-noisy"]
 SAME_BUILD_GATE = ["--min-effect", "25", "--threshold", "25"]
 # The slowed candidate's gate: 15 %, or less when the writer costs less here (see writer_loss).
 REGRESSION_GATE_PCT = 15

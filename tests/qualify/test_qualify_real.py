@@ -29,8 +29,10 @@ WRITERS = 2
 INVOCATIONS = 8  # with 5 against 5 one overlapping invocation already makes p 0.03
 # Loose on purpose (shared 2-vCPU machine, see tests/ci/test_nightly.py): the verdict logic is
 # under test, not this machine's noise floor. The writer costs well over the 5 % gate.
-GATE = ["--threshold", "5", "--max-cv", "25"]
-SAME_BUILD_GATE = ["--threshold", "25", "--equivalence", "25", "--max-cv", "25"]
+# --keep-noisy: the writers are a neighbour made on purpose and this machine is shared (see
+# tests/ci/test_nightly.py's COMMON); noisy invocations left out: tests/reports/test_busy.py.
+GATE = ["--threshold", "5", "--max-cv", "25", "--keep-noisy"]
+SAME_BUILD_GATE = ["--threshold", "25", "--equivalence", "25", "--max-cv", "25", "--keep-noisy"]
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root: mntscale builds real mount namespaces"),

@@ -261,14 +261,39 @@ def test_a_capacity_result_with_no_densities_still_reports(tmp_path):
     assert "No measured density met these objectives" in proc.stdout and "No capacity to publish" in proc.stdout
 
 
-def test_real_output_of_the_capacity_command_loads():
+def test_real_output_of_the_capacity_command_loads(tmp_path):
     """A real file of the capacity command while it was written (branch i18c, its argv in
     context.config: minimal profile, parent idmap, densities 2 and 400, --max-containers 400, --waits)."""
     res = capacity.load(os.path.join(CAP, "real-max-containers.json"))
+    # It was recorded on a shared VM: its deciding invocations are flagged noisy, so the answer is
+    # withheld (issue 23) and no snippet is published. The same file with the flags dropped answers.
+    busy = capacity.sentence(res)
+    assert busy.startswith("Not stated: the capacity of this host at these objectives: measured on a busy "
+                           "machine (") and "400" not in busy.split("(")[0], busy
+    assert "N*=" not in capacity.k8s_snippet(res) or "busy machine" in capacity.k8s_snippet(res)
+    doc = _doc(os.path.join(CAP, "real-max-containers.json"))
+    for d in doc["capacity"]["densities"]:
+        for inv in d.get("invocations") or []:
+            inv.pop("noisy", None)
+    res = capacity.load(_write(tmp_path, "quiet.json", doc))
     s = capacity.sentence(res)
     assert "at least 400 containers of minimal" in s and "--max-containers 400" in s
     assert capacity.flat_buckets(res.densities[-1]["attribution"])
     assert "N*=400 is a floor" in capacity.k8s_snippet(res)
+
+
+def test_a_busy_answer_is_withheld(tmp_path):
+    """Issue 23: N* decided on invocations mostly flagged noisy is not stated; quiet, it is, with its bracket."""
+    doc = _doc(SLO)
+    assert capacity.sentence(capacity.load(SLO)).startswith("This host sustains 400 containers of")
+    assert "(N* between 400 and 440)" in capacity.sentence(capacity.load(SLO))
+    for d in doc["capacity"]["densities"]:
+        if d["containers"] in (400, 440):
+            for inv in d["invocations"]:
+                inv["noisy"] = True
+    res = capacity.load(_write(tmp_path, "busy.json", doc))
+    assert capacity.sentence(res).startswith("Not stated: the capacity of this host"), capacity.sentence(res)
+    assert "sustains" not in capacity.sentence(res) and capacity.publishable(res)
 
 
 def test_no_driver_is_named_when_no_bucket_grew(tmp_path):

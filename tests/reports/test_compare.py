@@ -73,14 +73,17 @@ PARAMS = {"op": "stat", "containers": 1, "workers": 2, "placement": "spread", "l
           "depth": 8, "mode": "thread"}
 
 
-def _result(means, reps=1):
-    """A parsed night: invocation i has ``reps`` repetitions of throughput means[i]."""
+def _result(means, reps=1, noisy=()):
+    """A parsed night: invocation i has ``reps`` repetitions of throughput means[i]; the
+    invocations in ``noisy`` have their first repetition flagged noisy, as mntscale flags it."""
     rng = np.random.default_rng(0)
     entries = []
     for i, m in enumerate(means):
         for k in range(reps):
             e = iteration(rng, "path_walk", dict(PARAMS), max(m, 1.0), reps, k, {})
             e["items_per_second"], e["invocation"] = m, i
+            if i in noisy and k == 0:
+                e["noisy"] = {"other_share": 0.45, "reason": "other tasks ran 45% of the worker CPUs' time"}
             entries.append(e)
     return load.parse("mem.json", result(context("epyc", "6.18.44", False), entries))
 
@@ -158,6 +161,52 @@ def test_bh_adjust_matches_the_textbook():
     # Benjamini & Hochberg's step-up on five p-values, checked by hand.
     q = stats.bh_adjust([0.01, 0.04, 0.03, 0.005, 0.5])
     assert q == pytest.approx([0.025, 0.05, 0.05, 0.025, 0.5])
+
+
+def test_bh_running_minimum_on_a_non_monotone_vector():
+    """p·m/rank is 0.04, 0.04, 0.028, 0.5 here: not monotone, so the step-up's running minimum
+    lowers the first two to 0.028 (a plain p·m/rank would leave them at 0.04)."""
+    q = stats.bh_adjust([0.02, 0.01, 0.021, 0.5])
+    assert q == pytest.approx([0.028, 0.028, 0.028, 0.5])
+
+
+def _decided(ci_low, ci_high, q=0.3, change=3.0):
+    r = compare.PointResult("p", {}, 8, 8, 8, 8, 100.0, 100.0 + change, change, ci_low=ci_low, ci_high=ci_high,
+                            p_value=q, q_value=q, cv_a=0.01, cv_b=0.01)
+    return compare._verdict(r, compare.Options())
+
+
+@pytest.mark.parametrize("ci", [(-0.2, 7.0), (-7.0, 0.2), (-6.0, 6.0)])
+def test_no_change_needs_the_whole_interval_inside_the_margin(ci):
+    """A CI that reaches the ±5% margin on either end does not rule that change out: [-0.2, +7]%
+    is "inconclusive", never "no change" (one end inside is not enough)."""
+    verdict, reason = _decided(*ci)
+    assert verdict == "inconclusive" and "not ruled out" in reason, (verdict, reason)
+    assert _decided(-0.2, 0.3)[0] == "no change"
+
+
+def test_noisy_invocations_are_not_evidence():
+    """The slowed side B measured beside a neighbour looks +30% "better" in its noisy invocations.
+    Those are left out: with 3 quiet of 6 on each side no verdict, and the reason says busy machine."""
+    a = _result([100.0, 100.2, 99.8, 100.1, 99.9, 100.0], reps=2, noisy={1, 3, 5})
+    b = _result([97.0, 130.0, 96.9, 131.0, 97.1, 129.0], reps=2, noisy={1, 3, 5})
+    point = _verdict(a, b)
+    assert point.verdict == "inconclusive", point
+    assert "measured on a busy machine (6 of 12 invocations noisy" in point.reason, point.reason
+    assert (point.n_a, point.n_b, point.noisy_inv_a, point.noisy_inv_b) == (3, 3, 3, 3)
+    # Enough quiet invocations left: the verdict comes from them alone (the 3% slowdown, not +30%).
+    a = _result([100.0, 100.2, 99.8, 100.1, 99.9, 100.0, 100.1, 99.9], noisy={1, 3})
+    b = _result([97.0, 130.0, 96.9, 131.0, 97.1, 97.0, 96.8, 97.2], noisy={1, 3})
+    point = _verdict(a, b)
+    assert point.verdict == "worse" and point.n_a == point.n_b == 6 and -3.3 < point.change_pct < -2.7, point
+
+
+def test_header_gives_resolution_and_noise_share():
+    a = _result([100.0, 100.2, 99.8, 100.1, 99.9, 100.0, 100.1, 99.9], noisy={1, 3})
+    b = _result([97.0, 130.0, 96.9, 131.0, 97.1, 97.0, 96.8, 97.2], noisy={1, 3})
+    text = compare.to_markdown(compare.compare_results([a], [b]))
+    assert "4 of 16 invocations (25%) noisy, left out" in text, text
+    assert "Resolution reached: ±" in text and "at 95% for most points" in text, text
 
 
 def test_many_unchanged_points_flag_nothing():

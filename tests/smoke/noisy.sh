@@ -19,7 +19,7 @@ assert len(it) == 2, len(it)
 for b in it:
     q, n = b["quietness"], b.get("noisy")
     assert n is not None, ("not flagged noisy beside a busy loop", q)
-    assert n["other_share"] > 0.10 and n["worker_cpus"] == 1 and n["seconds"] > 0, n
+    assert n["other_share"] > 0.10 and n["worker_cpus"] >= 1 and n["seconds"] > 0, n  # + SMT siblings
     assert "other tasks ran" in n["reason"], n
     for k in ["cpu_busy_s", "own_run_s", "steal_s", "steal_share", "load_1m", "cpus_online"]:
         assert k in q, k
