@@ -28,9 +28,10 @@ int ProfileCommand::Run() {
   // Every input checked before anything starts, as for run and capacity
   // (main.cc has refused empty values): the runtime, layers and the spec
   // (read as a data file, then the profile its mounts would make against the
-  // profile limits), the name, then the output path.
+  // profile limits), the output path, then the name.
   CaptureRequest req{runtime_, spec_, layers_};
   ValidateCaptureRequest(req);  // UsageError: exit 2, nothing built yet
+  CheckOutputPath(out_);
   std::string name = name_;
   if (name.empty()) {
     name = out_.substr(out_.rfind('/') + 1);
@@ -42,7 +43,6 @@ int ProfileCommand::Run() {
     throw UsageError("--out '" + out_ +
                      "' has no file name to name the profile after; give --name");
   }
-  CheckOutputPath(out_);
   Sandbox::Enter();
   CaptureResult cap;
   try {
