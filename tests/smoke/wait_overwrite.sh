@@ -8,6 +8,8 @@ BIN=$1; SRC=$2
 . "$(dirname "$0")/common.inc"
 require_root
 command -v flock >/dev/null || { echo "SKIP: flock(1) not installed (util-linux)"; exit 77; }
+command -v strace >/dev/null || { echo "SKIP: strace not installed (scripts/setup.sh installs it)"; exit 77; }
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 export MNTSCALE_LOCK=$TMP/run.lock
 fail=0
 waiting() {  # waiting ERRFILE: true once the run said it waits
@@ -23,7 +25,8 @@ for cmd in run capacity; do
   echo '{"first": "run"}' > "$out"  # an older file there is fine: it is replaced
   touch -d '1 hour ago' "$out"
   exec 9> "$MNTSCALE_LOCK"; flock 9
-  timeout 120 "$BIN" "${args[@]}" --wait --out "$out" 2> "$TMP/$cmd.err" & W=$!
+  timeout 120 strace -f -qq -e trace=execve,mount,unshare -o "$TMP/$cmd.trace" \
+    "$BIN" "${args[@]}" --wait --out "$out" 2> "$TMP/$cmd.err" & W=$!
   waiting "$TMP/$cmd.err" || { echo "FAIL: $cmd --wait never waited: $(cat "$TMP/$cmd.err")"; fail=1; }
   echo '{"written": "while it waited"}' > "$out.new" && mv "$out.new" "$out"  # as WriteFileAtomic does
   flock -u 9; exec 9>&-
@@ -32,6 +35,11 @@ for cmd in run capacity; do
   [ $rc -eq 2 ] || { echo "FAIL: $cmd: exit $rc (want 2): $msg"; fail=1; }
   grep -qF "'$out' was written while this run waited" <<<"$msg" || { echo "FAIL: $cmd: file not named: $msg"; fail=1; }
   [ "$(wc -l <<<"$msg")" -eq 1 ] || { echo "FAIL: $cmd: not one line: $msg"; fail=1; }
+  # Refused before anything was built: no namespace, no mount, nothing executed.
+  if grep -E '(^| )mount\(|unshare\(' "$TMP/$cmd.trace" >/dev/null ||
+     grep -E 'execve\(' "$TMP/$cmd.trace" | grep -v -F "\"$BIN\"" | grep -q .; then
+    echo "FAIL: $cmd built or ran something before refusing:"; grep -E 'mount|unshare|execve' "$TMP/$cmd.trace"; fail=1
+  fi
   grep -q "while it waited" "$out" || { echo "FAIL: $cmd replaced the file written while it waited"; fail=1; }
 done
 host_mounts_unchanged || { echo "FAIL: host mount table changed"; fail=1; }
