@@ -86,6 +86,8 @@ int CapacityCommand::Run(int argc, char** argv) {
     throw UsageError("--window must be between 0.05 and 3600 seconds, got " +
                      std::to_string(window_s_));
   CheckMachineName(machine_);
+  const ProbeConfig defaults;  // the workers the probe runs
+  CheckSlosMeaningful(slos, churn_rate_, defaults.path_walk_workers, defaults.health_workers);
   SessionConfig cfg;
   cfg.machine = machine_;  // the context's machine.name, as for run
   cfg.mode = ParseMode(mode_);
@@ -110,7 +112,9 @@ int CapacityCommand::Run(int argc, char** argv) {
   const bool default_out = out_.empty();
   if (default_out) out_ = DefaultOutputPath();
   CheckOutputPath(out_);
+  const std::string out_stamp = OutputStamp(out_);
   RunLock lock = RunLock::Acquire(RunLock::DefaultPath(), wait_, quiet_);
+  RefuseOutputWrittenSince(out_, out_stamp);
   if (default_out) fprintf(stderr, "mntscale: no --out given; results go to %s\n", out_.c_str());
 
   cfg.window_s = window_s_ / 2;

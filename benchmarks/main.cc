@@ -54,7 +54,9 @@ int CmdRun(RunRequest& req, const Preset* preset, bool wait) {
   const bool default_out = req.cfg.out.empty();
   if (default_out) req.cfg.out = DefaultOutputPath();
   CheckOutputPath(req.cfg.out);
+  const std::string out_stamp = OutputStamp(req.cfg.out);
   RunLock lock = RunLock::Acquire(RunLock::DefaultPath(), wait, req.cfg.quiet);
+  RefuseOutputWrittenSince(req.cfg.out, out_stamp);
   if (default_out) fprintf(stderr, "mntscale: no --out given; results go to %s\n", req.cfg.out.c_str());
 
   Sandbox& sandbox = Sandbox::Enter();
@@ -179,7 +181,10 @@ int Main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
 
-  if (profile_cmd.parsed()) return profile_cmd.Run();
+  if (profile_cmd.parsed()) {
+    RejectEmptyValues(*app.get_subcommand("profile")->get_subcommand("capture"));
+    return profile_cmd.Run();
+  }
   if (capacity_cmd.parsed()) {
     RejectEmptyValues(*app.get_subcommand("capacity"));
     return capacity_cmd.Run(argc, argv);

@@ -1,9 +1,8 @@
 #include "profile_cmd.h"
 
-#include <unistd.h>
-
 #include <cstdio>
 
+#include "mntscale/results.h"
 #include "mntscale/runtime.h"
 #include "mntscale/sandbox.h"
 #include "mntscale/sys.h"
@@ -26,20 +25,23 @@ ProfileCommand::ProfileCommand(CLI::App* app) {
 }
 
 int ProfileCommand::Run() {
+  // Every input checked before anything starts, as for run and capacity
+  // (main.cc has refused empty values): the runtime, layers and the spec
+  // (read as a data file, then the profile its mounts would make against the
+  // profile limits), the output path, then the name.
   CaptureRequest req{runtime_, spec_, layers_};
   ValidateCaptureRequest(req);  // UsageError: exit 2, nothing built yet
-  const size_t slash = out_.rfind('/');
-  const std::string out_dir = slash == std::string::npos ? "." : out_.substr(0, slash);
-  if (access((out_dir.empty() ? "/" : out_dir).c_str(), W_OK) != 0) {
-    throw UsageError("--out '" + out_ + "': directory '" + out_dir +
-                     "' is not writable: " + ErrnoName(errno));
-  }
+  CheckOutputPath(out_);
   std::string name = name_;
   if (name.empty()) {
     name = out_.substr(out_.rfind('/') + 1);
     if (name.size() > 5 && name.compare(name.size() - 5, 5, ".json") == 0) {
       name.resize(name.size() - 5);
     }
+  }
+  if (name.empty() || name == ".json") {
+    throw UsageError("--out '" + out_ +
+                     "' has no file name to name the profile after; give --name");
   }
   Sandbox::Enter();
   CaptureResult cap;
@@ -55,6 +57,7 @@ int ProfileCommand::Run() {
                      (spec_.empty() ? "" : " --spec " + spec_) + "` from " + cap.runtime + " (" +
                      cap.spec + "): " + std::to_string(cap.mounts.size()) +
                      " mounts in the container's namespace.";
+  RefuseNonRegularOutput(out_);  // again: the capture took a while
   WriteFileAtomic(out_, j.dump(2) + "\n");
   printf("%s: %zu mounts in the %s container (%s); profile '%s' builds %d\n", out_.c_str(),
          cap.mounts.size(), cap.runtime.c_str(), cap.spec.c_str(), name.c_str(),

@@ -90,6 +90,55 @@ std::vector<Slo> ParseSlos(const std::vector<std::string>& args) {
   return out;
 }
 
+void CheckSlosMeaningful(const std::vector<Slo>& slos, double churn_rate, int path_walk_workers,
+                         int health_workers) {
+  auto refuse = [](const Slo& s, const std::string& why) {
+    throw UsageError("--slo '" + s.text + "' " + why);
+  };
+  auto is_time = [](const std::string& m) {
+    return m != "path_walk_per_worker" && m != "path_walk_ratio";
+  };
+  std::map<std::string, const Slo*> at_least, at_most;
+  for (const Slo& s : slos) {
+    // Every metric is a time, a rate or a ratio: never below 0, and a time
+    // is never 0.
+    if (s.bound < 0) {
+      refuse(s, std::string("can never be decided usefully: ") + s.metric +
+                    " is never negative, so the bound " +
+                    (s.at_most ? "can never hold" : "always holds"));
+    }
+    if (s.at_most && s.bound == 0 && is_time(s.metric)) {
+      refuse(s, "can never hold: " + s.metric + " is a time, always above 0");
+    }
+    if (churn_rate <= 0 && s.metric.rfind("start_", 0) == 0) {
+      refuse(s,
+             "can never be measured: --churn-rate 0 starts no container; give a churn rate "
+             "above 0 or drop the start objective");
+    }
+    if (path_walk_workers <= 0 && s.metric.rfind("path_walk_", 0) == 0) {
+      refuse(s, "can never be measured: no path-walk worker runs");
+    }
+    if (health_workers <= 0 && s.metric == "health_stat_p99_ms") {
+      refuse(s, "can never be measured: no health reader runs");
+    }
+    (s.at_most ? at_most : at_least)[s.metric] = &s;
+  }
+  // An empty range on one metric, or on a quantile pair (p50 <= p99 always).
+  auto empty = [&](const std::string& low_metric, const std::string& high_metric) {
+    auto lo = at_least.find(low_metric);
+    auto hi = at_most.find(high_metric);
+    if (lo == at_least.end() || hi == at_most.end() || lo->second->bound < hi->second->bound)
+      return;
+    throw UsageError("--slo '" + lo->second->text + "' and '" + hi->second->text +
+                     "' can never both hold: " +
+                     (low_metric == high_metric ? "the range on " + low_metric + " is empty"
+                                                : "start_p50_s is never above start_p99_s") +
+                     " (a measured interval must lie above the one and below the other)");
+  };
+  for (const char* m : kCapacityMetrics) empty(m, m);
+  empty("start_p50_s", "start_p99_s");
+}
+
 double TCritical(int df, double confidence) {
   // Two-sided quantiles of Student's t, df 1..30, then the normal's.
   static const double k90[] = {6.314, 2.920, 2.353, 2.132, 2.015, 1.943, 1.895, 1.860, 1.833, 1.812,

@@ -473,6 +473,21 @@ void CheckOutputPath(const std::string& path) {
   }
 }
 
+std::string OutputStamp(const std::string& path) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) return "";
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" +
+         std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
+         std::to_string(st.st_mtim.tv_nsec);
+}
+
+void RefuseOutputWrittenSince(const std::string& path, const std::string& stamp) {
+  if (OutputStamp(path) == stamp) return;
+  throw UsageError("output path '" + path +
+                   "' was written while this run waited for the run lock (another run's "
+                   "results?); refusing to replace it: give another --out");
+}
+
 std::string DefaultOutputPath() {
   if (mkdir("results", 0755) != 0 && errno != EEXIST) {
     int err = errno;

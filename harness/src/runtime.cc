@@ -22,6 +22,7 @@
 #include <set>
 #include <sstream>
 
+#include "mntscale/datafile.h"
 #include "mntscale/farm.h"
 #include "mntscale/sandbox.h"
 #include "mntscale/scratch.h"
@@ -196,10 +197,8 @@ int StartCgroupJanitor(const std::string& prefix) {
 std::string CgroupPrefix() { return "mntscale-" + std::to_string(getpid()) + "-"; }
 
 nlohmann::json LoadOciSpec(const std::string& path) {
-  std::string text;
-  if (!TryReadFile(path, &text)) {
-    throw UsageError("--spec '" + path + "' cannot be read: " + ErrnoName(errno));
-  }
+  // The data-file reader: a FIFO or /dev/zero is refused at once, never read.
+  const std::string text = ReadDataFile(path, "--spec");
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
@@ -403,7 +402,62 @@ void ValidateCaptureRequest(const CaptureRequest& req) {
     throw UsageError("--layers " + std::to_string(req.layers) + " is out of range [1, " +
                      std::to_string(kMaxLayers) + "]");
   }
-  if (!req.spec_path.empty()) LoadOciSpec(req.spec_path);
+  if (!req.spec_path.empty()) {
+    // The profile the spec's mounts would make, checked against the profile
+    // limits now rather than after the container has run.
+    const nlohmann::json spec = LoadOciSpec(req.spec_path);
+    try {
+      ProfileFromSpec(spec, req.layers);
+    } catch (const UsageError& e) {
+      throw UsageError("--spec '" + req.spec_path +
+                       "' would make a profile that is refused: " + e.what());
+    }
+  }
+}
+
+Profile ProfileFromSpec(const nlohmann::json& spec, int layers) {
+  CaptureResult cap;
+  auto entry = [&](std::string dest, const std::string& fstype, bool ro) {
+    if (dest.empty() || dest[0] != '/') dest = "/" + dest;  // runtimes resolve it in the rootfs
+    while (dest.size() > 1 && dest.back() == '/') dest.pop_back();
+    MountInfoEntry m;
+    m.mount_point = dest;
+    m.fstype = fstype;
+    m.readonly = ro;
+    m.propagation = "private";
+    cap.mounts.push_back(m);
+  };
+  const nlohmann::json root = spec.value("root", nlohmann::json::object());
+  entry("/", "overlay", root.is_object() && root.value("readonly", false) == true);
+  for (const auto& m : spec.value("mounts", nlohmann::json::array())) {
+    bool ro = false;
+    if (m.contains("options") && m["options"].is_array()) {
+      for (const auto& o : m["options"]) ro |= o.is_string() && o.get<std::string>() == "ro";
+    }
+    const auto type = m.find("type");
+    std::string fs = type != m.end() && type->is_string() ? type->get<std::string>() : "bind";
+    // Whatever the spec mounts there, the table shows the cgroup mount the
+    // host's hierarchy gives (the capture reads which); a v1 guess here
+    // would need controllers the spec does not name.
+    if (m["destination"] == "/sys/fs/cgroup") fs = "cgroup2";
+    entry(m["destination"].get<std::string>(), fs, ro);
+  }
+  const nlohmann::json linux_section = spec.value("linux", nlohmann::json::object());
+  for (const char* key : {"maskedPaths", "readonlyPaths"}) {
+    const auto list = linux_section.find(key);
+    if (list == linux_section.end() || !list->is_array()) continue;
+    for (const auto& p : *list) {
+      if (!p.is_string()) continue;
+      const std::string path = p.get<std::string>();
+      // As runc mounts them: read-only paths are binds of their own
+      // filesystem, masked ones are /dev/null or a tmpfs over the path.
+      const bool is_proc = path.rfind("/proc/", 0) == 0;
+      const std::string fs =
+          std::string(key) == "readonlyPaths" ? (is_proc ? "proc" : "sysfs") : "tmpfs";
+      entry(path, fs, std::string(key) == "readonlyPaths");
+    }
+  }
+  return ProfileFromCapture(cap, "spec", layers);
 }
 
 CaptureResult CaptureRuntimeMounts(const CaptureRequest& req) {

@@ -41,7 +41,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from . import compare, load
+from . import compare, load, outputs
 
 DECIDED, RESOLVED, UNDECIDED = "decided", "within resolution", "undecided"
 # Pairs of invocations at which the comparison is looked at; about x1.4 apart so the number of
@@ -314,11 +314,11 @@ def cmd_ab(args):
 
 def add_settings_options(p, budget=300.0):
     """--resolution, --budget, --max-invocations: shared by `ab`, ci/nightly and kernel-matrix."""
-    p.add_argument("--resolution", type=float, default=1.0,
+    p.add_argument("--resolution", type=outputs.POSITIVE, default=1.0,
                    help="percent: stop a point once its 95%% CI half-width is this small; also the 'no change' "
                         "margin (default 1)")
-    p.add_argument("--budget", type=float, default=budget, help=f"seconds for the whole loop (default {budget:g})")
-    p.add_argument("--max-invocations", type=int, default=48, help="per side (default 48)")
+    p.add_argument("--budget", type=outputs.POSITIVE, default=budget, help=f"seconds for the whole loop (default {budget:g})")
+    p.add_argument("--max-invocations", type=outputs.number(2, 100000, low_open=False, integer=True), default=48, help="per side (default 48)")
 
 
 def add_parser(sub):
@@ -330,6 +330,7 @@ def add_parser(sub):
     p.add_argument("--b", required=True, metavar="CMD", help="candidate command, as --a")
     p.add_argument("--out", help="directory for a/, b/, ab.md, ab.json (default ./ab-DATE)")
     add_settings_options(p)
-    p.add_argument("--threshold", type=float, default=5.0, help="percent drop of a worse point that fails (exit 1)")
-    p.add_argument("--alpha", type=float, default=0.05, help="over the whole loop (default 0.05)")
-    p.set_defaults(func=cmd_ab)
+    p.add_argument("--threshold", type=outputs.POSITIVE, default=5.0,
+                   help="percent drop of a worse point that fails (exit 1)")
+    p.add_argument("--alpha", type=outputs.number(0, 1), default=0.05, help="over the whole loop (default 0.05)")
+    p.set_defaults(func=cmd_ab, outputs=[("--out", "out", "directory", ("ab.md", "ab.json"))])

@@ -10,9 +10,9 @@ import json
 import math
 import os
 import sys
-import tempfile
 
 from . import adaptive, capacity, claims, compare, load, machines, qualify, report, tables, usl
+from . import outputs as outputs_mod
 
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_UNDECIDED = 0, 1, 2, 3
 
@@ -25,34 +25,9 @@ def _load(paths):
     return results, errors
 
 
-def _bad_output(path, kind):
-    """Why ``path`` cannot be used as an output ``kind`` ("directory" or "file"), or None.
-
-    A directory is made and a temporary file created and removed in it, so a target that
-    root's access() would pass but the kernel refuses (/proc, a read-only mount) is caught.
-    """
-    directory = path if kind == "directory" else os.path.dirname(os.path.abspath(path))
-    if kind == "file" and os.path.isdir(path):
-        return "is a directory"
-    try:
-        os.makedirs(directory, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=directory, prefix=".mntscale_report-probe-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        return f"cannot write in {directory}: {e.strerror or e}"
-    return None
-
-
 def _check_outputs(outputs):
-    """Print and count unusable outputs, given as (option, path, kind); True when all are usable."""
-    ok = True
-    for option, path, kind in outputs:
-        why = path is not None and _bad_output(path, kind)
-        if why:
-            print(f"mntscale_report: {option} {path!r}: {why}", file=sys.stderr)
-            ok = False
-    return ok
+    """Print and count unusable outputs, given as (option, path, kind[, files]); True when all are usable."""
+    return outputs_mod.check_outputs(outputs, sys.stderr)
 
 
 def _check_inputs(paths):
@@ -64,7 +39,7 @@ def _check_inputs(paths):
 
 
 def cmd_report(args):
-    if not _check_outputs([("OUTDIR", args.outdir, "directory")]) or not _check_inputs(args.inputs):
+    if not _check_inputs(args.inputs):
         return EXIT_BAD_INPUT
     results, errors = _load(args.inputs)
     if not results:
@@ -91,8 +66,6 @@ def _write(path, text):
 
 
 def cmd_compare(args):
-    if not _check_outputs([("--out", args.out, "directory"), ("--json", args.json, "file")]):
-        return EXIT_BAD_INPUT
     if not _check_inputs([args.a]) or not _check_inputs([args.b]):
         return EXIT_BAD_INPUT
     side = {}
@@ -135,8 +108,6 @@ def cmd_usl(args):
 
 
 def cmd_machines(args):
-    if not _check_outputs([("--out", args.out, "directory")]):
-        return EXIT_BAD_INPUT
     try:
         found, errors = machines.load_machines(args.dirs)
     except machines.MachinesError as e:
@@ -145,6 +116,10 @@ def cmd_machines(args):
     for e in errors:
         print(f"mntscale_report: rejected {e}", file=sys.stderr)
     rep = machines.build(found, errors)
+    warnings = [w for m in found for w in m.warnings]
+    for w in warnings:
+        print(f"mntscale_report: warning: {w}", file=sys.stderr)
+    rep.findings[:0] = [f"⚠ {w}" for w in warnings]
     if args.out:
         machines.write(rep, args.out)
         print(f"wrote {os.path.join(args.out, 'index.html')}")
@@ -152,22 +127,8 @@ def cmd_machines(args):
     return EXIT_OK
 
 
-def _number(low, high, low_open=True, integer=False):
-    """An argparse type: a finite number in the range, else a usage error naming the value."""
-    def parse(text):
-        try:
-            v = int(text) if integer else float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if integer else 'a number'}") from None
-        above = v > low if low_open else v >= low
-        if not (math.isfinite(v) and above and v < high):
-            bounds = f"{'(' if low_open else '['}{low:g}, {high:g})"
-            raise argparse.ArgumentTypeError(f"{text!r} is outside {bounds}")
-        return v
-    return parse
-
-
-POSITIVE = _number(0, math.inf)
+_number = outputs_mod.number
+POSITIVE = outputs_mod.POSITIVE
 
 
 def parser():
@@ -179,7 +140,7 @@ def parser():
     r.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
     r.add_argument("--list", help="`mntscale list --json` output: adds the facts table (expectations checked)")
     r.add_argument("--mntscale", help="binary to run `list --json` with, instead of --list")
-    r.set_defaults(func=cmd_report)
+    r.set_defaults(func=cmd_report, outputs=[("OUTDIR", "outdir", "directory", ("index.html", "summary.md"))])
     c = sub.add_parser("compare", help="A/B comparison of throughput with a verdict per point")
     c.add_argument("a", metavar="A",
                    help="baseline: a result file, or a directory of them (one file per invocation)")
@@ -200,7 +161,8 @@ def parser():
     c.add_argument("--min-effect", type=_number(0, math.inf, low_open=False), default=1.0,
                    help="percent change below which a significant change is not called worse/better, default 1")
     c.add_argument("--keep-noisy", action="store_true", help="count invocations flagged noisy as evidence (only for a deliberate perturbation outside mntscale, as the tests' mount_lock writers; never for a verdict on a shared machine)")
-    c.set_defaults(func=cmd_compare)
+    c.set_defaults(func=cmd_compare, outputs=[("--out", "out", "directory", ("compare.json", "compare.md", "summary.md")),
+                                              ("--json", "json", "file")])
     u = sub.add_parser("usl", help="print USL fits along workers and containers")
     u.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
     u.set_defaults(func=cmd_usl)
@@ -208,13 +170,19 @@ def parser():
     m.add_argument("dirs", nargs="+", metavar="DIR",
                    help="one directory of result files (one per invocation) per machine; the first is the reference")
     m.add_argument("--out", help="directory for index.html, summary.md, machines.json and the plots")
-    m.set_defaults(func=cmd_machines)
+    m.set_defaults(func=cmd_machines, outputs=[("--out", "out", "directory",
+                                                ("index.html", "summary.md", "machines.json"))])
     qualify.add_parsers(sub)
     adaptive.add_parser(sub)
     capacity.add_parser(sub, _check_outputs)
+    sub.choices["capacity"].set_defaults(outputs=[("--out", "out", "directory", ("index.html", "summary.md"))])
     return p
 
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    # One output check for every command, before any input is read: (option, attribute, kind, files).
+    outputs = [(option, getattr(args, attr), kind, *files) for option, attr, kind, *files in getattr(args, "outputs", [])]
+    if not _check_outputs(outputs):
+        return EXIT_BAD_INPUT
     return args.func(args)

@@ -387,3 +387,34 @@ def all_points(results):
 
 def all_skips(results):
     return [s for r in results for s in r.skipped]
+
+
+# --- which machine and kernel (issue 28: group by what the files say, not by folder) ----------
+
+def machine_name(result):
+    """context.machine.name of a result, or None when the file does not say."""
+    m = result.context.get("machine")
+    name = m.get("name") if isinstance(m, dict) else None
+    return str(name) if name not in (None, "") else None
+
+
+def kernel_release(result):
+    """context.kernel.release of a result, or None when the file does not say."""
+    k = result.context.get("kernel")
+    release = k.get("release") if isinstance(k, dict) else None
+    return str(release) if release not in (None, "") else None
+
+
+def mix(results, of):
+    """{value: file count} of ``of(result)`` over results that say (None left out), most files first."""
+    counts = {}
+    for r in results:
+        v = of(r)
+        if v is not None:
+            counts[v] = counts.get(v, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def describe_mix(counts):
+    """'a (3 files), b (2 files)'."""
+    return ", ".join(f"{v} ({n} file{'s' if n != 1 else ''})" for v, n in counts.items())

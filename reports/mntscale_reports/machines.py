@@ -61,6 +61,7 @@ class Machine:
     color: str = "black"
     points: dict = field(default_factory=dict)  # (scenario, params json) -> [Point]
     skips: dict = field(default_factory=dict)  # run_name -> reason
+    warnings: list = field(default_factory=list)  # e.g. one directory, several kernels
 
     @property
     def topology(self):
@@ -124,7 +125,17 @@ def load_machines(directories):
         errors += errs
         if not results:
             raise MachinesError(f"{d!r}: no result file could be loaded")
-        machines.append(Machine(_name_from(results, d), d, results))
+        # One directory is one machine: its files say which (context.machine), not its folder name.
+        names = load.mix(results, load.machine_name)
+        if len(names) > 1:
+            raise MachinesError(f"{d!r} holds results of {len(names)} machines: {load.describe_mix(names)}; "
+                                "give one directory per machine")
+        machine = Machine(_name_from(results, d), d, results)
+        kernels = load.mix(results, load.kernel_release)
+        if len(kernels) > 1:
+            machine.warnings.append(f"{d!r} ({machine.name}) mixes kernels: {load.describe_mix(kernels)}; its "
+                                    "invocations are pooled as one machine, so a difference is partly the kernels'")
+        machines.append(machine)
     names = [m.name for m in machines]
     for m in machines:  # two directories of one machine: tell them apart by directory
         if names.count(m.name) > 1:

@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass, field
 
 from . import claims as claims_mod
-from . import compare, load
+from . import compare, load, outputs
 
 QUALIFIED, NOT_QUALIFIED, INCONCLUSIVE = "qualified", "not qualified", "inconclusive"
 EXIT_QUALIFIED, EXIT_NOT_QUALIFIED, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
@@ -184,6 +184,33 @@ def _load_side(label, path, paths=None):
     return results
 
 
+def _machine_check(reference, candidate, cross_machine):
+    """Refusals (exit 2) and warnings about which machines and kernels the sides ran on.
+
+    A kernel is qualified on one machine: a side mixing machines is refused, and two sides on
+    different machines need --cross-machine. A side mixing kernels is only warned about.
+    """
+    refusals, warnings, ran_on = [], [], {}
+    for label, results in (("reference", reference), ("candidate", candidate)):
+        names = load.mix(results, load.machine_name)
+        if len(names) > 1:
+            refusals.append(f"the {label} mixes results of {len(names)} machines: {load.describe_mix(names)}; "
+                            "each side must be invocations on one machine")
+        ran_on[label] = next(iter(names), None)
+        kernels = load.mix(results, load.kernel_release)
+        if len(kernels) > 1:
+            warnings.append(f"the {label} mixes kernels: {load.describe_mix(kernels)}")
+    a, b = ran_on["reference"], ran_on["candidate"]
+    if not refusals and a and b and a != b:
+        what = f"the reference ran on {a!r} and the candidate on {b!r}"
+        if cross_machine:
+            warnings.append(what + " (--cross-machine): a difference is the machines' as much as the kernels'")
+        else:
+            refusals.append(what + "; a kernel is qualified against a reference on the same machine "
+                            "(pass --cross-machine to compare them anyway)")
+    return refusals, warnings
+
+
 def _scenarios(args):
     """The scenario list from --list / --mntscale; None with --no-facts; raises ListError."""
     if getattr(args, "no_facts", False):
@@ -229,6 +256,13 @@ def cmd_qualify(args):
     candidate = _load_side("candidate", args.candidate)
     if not reference or not candidate:
         return EXIT_BAD_INPUT
+    refusals, warnings = _machine_check(reference, candidate, args.cross_machine)
+    for r in refusals:
+        print(f"mntscale_report: {r}", file=sys.stderr)
+    if refusals:
+        return EXIT_BAD_INPUT
+    for w in warnings:
+        print(f"mntscale_report: warning: {w}", file=sys.stderr)
     try:
         scenarios = _scenarios(args)
     except claims_mod.ListError as e:
@@ -260,7 +294,7 @@ def add_parsers(sub):
     _list_options(c)
     c.add_argument("--out", help="directory for facts.md and claims.json")
     c.add_argument("--all", action="store_true", help="also list claims of scenarios the results did not run")
-    c.set_defaults(func=cmd_claims)
+    c.set_defaults(func=cmd_claims, outputs=[("--out", "out", "directory", ("facts.md", "claims.json"))])
     q = sub.add_parser("qualify", help="qualified / not qualified / inconclusive: candidate vs reference "
                                        "invocations plus the candidate's facts (exit 0 / 1 / 3, 2 bad input)")
     q.add_argument("candidate", metavar="CANDIDATE", help="directory (or file) of the candidate's invocations")
@@ -268,11 +302,16 @@ def add_parsers(sub):
     _list_options(q)
     q.add_argument("--no-facts", action="store_true", help="A/B only, do not check the claims")
     q.add_argument("--out", help="directory for qualify.md and qualify.json")
-    q.add_argument("--threshold", type=float, default=5.0, help="percent drop that disqualifies, default 5")
-    q.add_argument("--min-invocations", type=int, default=4, help="invocations per side for a verdict, default 4")
-    q.add_argument("--equivalence", type=float, default=None,
+    # The typed parsers refuse inf, nan and out-of-range values with exit 2 (issue 28).
+    q.add_argument("--threshold", type=outputs.POSITIVE, default=5.0, help="percent drop that disqualifies, default 5")
+    q.add_argument("--min-invocations", type=outputs.number(2, math.inf, low_open=False, integer=True), default=4,
+                   help="invocations per side for a verdict, default 4")
+    q.add_argument("--equivalence", type=outputs.POSITIVE, default=None,
                    help="percent; 'no change' needs the CI inside ± this, default the --threshold")
-    q.add_argument("--alpha", type=float, default=0.05, help="significance level, default 0.05")
-    q.add_argument("--max-cv", type=float, default=10.0, help="percent CV of invocation means, default 10")
+    q.add_argument("--alpha", type=outputs.number(0, 1), default=0.05, help="significance level, default 0.05")
+    q.add_argument("--max-cv", type=outputs.POSITIVE, default=10.0, help="percent CV of invocation means, default 10")
+    q.add_argument("--cross-machine", action="store_true",
+                   help="the sides ran on different machines on purpose (otherwise refused: a kernel is "
+                        "qualified on one machine)")
     q.add_argument("--keep-noisy", action="store_true", help="count invocations flagged noisy as evidence (only for a deliberate perturbation outside mntscale, as the tests' mount_lock writers; never for a verdict on a shared machine)")
-    q.set_defaults(func=cmd_qualify)
+    q.set_defaults(func=cmd_qualify, outputs=[("--out", "out", "directory", ("qualify.md", "qualify.json"))])

@@ -82,7 +82,7 @@ def test_bad_input_exits_2(tmp_path):
     no_list = run_cli("qualify", SAME, "--reference", BASE, "--mntscale", tmp_path / "no-binary")
     assert no_list.returncode == 2 and "--no-facts" in no_list.stderr
     bad_threshold = run_cli("qualify", SAME, "--reference", BASE, "--no-facts", "--threshold", 0)
-    assert bad_threshold.returncode == 2 and "--threshold 0" in bad_threshold.stderr
+    assert bad_threshold.returncode == 2 and "--threshold: '0'" in bad_threshold.stderr
 
 
 def test_no_facts_qualifies_on_the_comparison_alone(tmp_path):

@@ -40,6 +40,12 @@ refused "no-such-profile" --slo 'start_p99_s<=5' --profile no-such-profile
 refused "slo" --budget 100
 refused "--machine 'a b'" --slo 'start_p99_s<=5' --machine 'a b'
 refused "--profile has an empty value" --slo 'start_p99_s<=5' --profile ''
+# issue 28: objectives that can never hold, or never be measured here.
+refused "'start_p99_s<=-1' can never" --slo 'start_p99_s<=-1'
+refused "'start_p99_s>=5' and 'start_p99_s<=1' can never both hold" --slo 'start_p99_s>=5,start_p99_s<=1'
+refused "'start_p50_s>=5' and 'start_p99_s<=1'" --slo 'start_p50_s>=5' --slo 'start_p99_s<=1'
+refused "'mountinfo_read_s<=0' can never hold" --slo 'mountinfo_read_s<=0'
+refused "'start_p99_s<=5' can never be measured: --churn-rate 0" --slo 'start_p99_s<=5' --churn-rate 0
 host_mounts_unchanged || { echo "FAIL: host mount table changed"; fail=1; }
 [ $fail -eq 0 ] && echo "capacity_refused: $n bad inputs refused before anything was built"
 exit $fail

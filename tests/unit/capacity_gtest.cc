@@ -247,5 +247,30 @@ TEST(CapacitySearch, UnmeasuredMetricIsUndecided) {
   EXPECT_EQ(r.failed_metric, "start_p99_s");
 }
 
+// issue 28: objectives that parse but can never hold, or never be measured.
+TEST(CapacitySlo, MeaninglessObjectivesRefusedNamingThem) {
+  auto error = [](const std::string& slos, double churn, int walkers = 1, int readers = 1) {
+    try {
+      CheckSlosMeaningful(ParseSlos({slos}), churn, walkers, readers);
+    } catch (const UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(error("start_p99_s<=5,start_p99_s>=1,path_walk_ratio>=0.9", 2), "");
+  EXPECT_NE(error("start_p99_s<=-1", 2).find("'start_p99_s<=-1'"), std::string::npos);
+  EXPECT_NE(error("path_walk_ratio>=-1", 2).find("always holds"), std::string::npos);
+  EXPECT_NE(error("mountinfo_read_s<=0", 2).find("can never hold"), std::string::npos);
+  EXPECT_NE(error("start_p99_s>=5,start_p99_s<=1", 2).find("range on start_p99_s is empty"),
+            std::string::npos);
+  EXPECT_NE(error("start_p50_s>=5,start_p99_s<=1", 2).find("never above"), std::string::npos);
+  EXPECT_EQ(error("start_p50_s>=1,start_p99_s<=5", 2), "");
+  EXPECT_NE(error("start_p50_s<=5", 0).find("--churn-rate 0"), std::string::npos);
+  EXPECT_EQ(error("health_stat_p99_ms<=50", 0), "");
+  EXPECT_NE(error("path_walk_per_worker>=100", 2, 0).find("no path-walk worker"),
+            std::string::npos);
+  EXPECT_NE(error("health_stat_p99_ms<=50", 2, 1, 0).find("no health reader"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace mntscale

@@ -114,5 +114,32 @@ TEST(CapturedTable, BecomesTheProfileThatReproducesIt) {
   EXPECT_EQ(MountKeys(p.captured["mounts"]), MountKeys(cap.mounts));
 }
 
+// issue 28: the profile a spec would make is checked before the runtime runs.
+TEST(SpecProfile, LimitsCheckedBeforeTheRuntimeRuns) {
+  nlohmann::json spec = {
+      {"ociVersion", "1.0.2"},
+      {"root", {{"path", "rootfs"}, {"readonly", true}}},
+      {"linux", {{"maskedPaths", {"/proc/kcore"}}, {"readonlyPaths", {"/proc/sys"}}}},
+      {"mounts",
+       {{{"destination", "/proc"}, {"type", "proc"}},
+        {{"destination", "/dev"}, {"type", "tmpfs"}},
+        {{"destination", "/sys/fs/cgroup"}, {"type", "cgroup"}},
+        {{"destination", "/data/"}, {"type", "bind"}, {"options", {"rbind", "ro"}}}}}};
+  Profile p = ProfileFromSpec(spec, 1);
+  EXPECT_TRUE(p.proc && p.dev && p.readonly_root);
+  EXPECT_EQ(p.bind_paths, std::vector<std::string>{"/data:ro"});
+  EXPECT_EQ(p.masked_paths, std::vector<std::string>{"/proc/kcore"});
+  EXPECT_EQ(p.readonly_paths, std::vector<std::string>{"/proc/sys"});
+  for (int i = 0; i < 1001; ++i) {
+    spec["mounts"].push_back({{"destination", "/m" + std::to_string(i)}, {"type", "bind"}});
+  }
+  try {
+    ProfileFromSpec(spec, 1);
+    ADD_FAILURE() << "1002 binds accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("'binds' = 1002"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace mntscale

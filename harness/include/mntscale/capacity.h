@@ -36,6 +36,13 @@ struct Slo {
 // unknown metric, a missing or doubled operator, a bound that is not a finite
 // number, the same metric bounded twice the same way, or no bound at all.
 std::vector<Slo> ParseSlos(const std::vector<std::string>& args);
+// Objectives that parse but mean nothing here, refused before anything is
+// built (UsageError naming the objective): a negative bound (every metric is
+// >= 0), a time bounded <= 0, an empty range on one metric (lower >= upper,
+// and start_p50_s above start_p99_s), and a metric this churn rate or these
+// workers never produce (start_* at --churn-rate 0).
+void CheckSlosMeaningful(const std::vector<Slo>& slos, double churn_rate, int path_walk_workers,
+                         int health_workers);
 
 // Student-t two-sided critical value for df degrees of freedom (df >= 1) at
 // confidence 0.90, 0.95 or 0.99 (others: UsageError).

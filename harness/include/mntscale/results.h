@@ -77,6 +77,13 @@ void CheckOutputPath(const std::string& path);
 // The part of that check the atomic writer repeats before each rename.
 void RefuseNonRegularOutput(const std::string& path);
 
+// No silent overwrite after waiting for the run lock: the stamp (device,
+// inode, size, mtime; "" for nothing there) of the output path is taken
+// before RunLock::Acquire, and a path that changed meanwhile (the run waited
+// on wrote it) is a UsageError naming it.
+std::string OutputStamp(const std::string& path);
+void RefuseOutputWrittenSince(const std::string& path, const std::string& stamp);
+
 // Where a run without --out writes: results/mntscale-HOST-STAMP-PID.json
 // under the working directory (made if missing).
 std::string DefaultOutputPath();

@@ -40,8 +40,10 @@ struct CaptureRequest {
 };
 
 // Every input checked before anything is built; throws UsageError naming an
-// unknown runtime, a runtime binary not on PATH, a spec that is not valid
-// JSON or not an OCI runtime spec, or layers out of range.
+// unknown runtime, a runtime binary not on PATH, a spec that is not a
+// regular file of at most kMaxDataFileBytes, not valid JSON, not an OCI
+// runtime spec or one whose mounts make a profile outside the profile limits
+// (ProfileFromSpec), or layers out of range.
 void ValidateCaptureRequest(const CaptureRequest& req);
 // A runtime's absolute path on PATH, or "".
 std::string FindRuntime(const std::string& runtime);
@@ -64,6 +66,11 @@ CaptureResult CaptureRuntimeMounts(const CaptureRequest& req);
 // A profile that reproduces the captured table, with the table itself in
 // its "captured" field.
 Profile ProfileFromCapture(const CaptureResult& cap, const std::string& name, int layers);
+
+// The profile a spec's mounts, masked and read-only paths would make (the
+// table a runtime would show, estimated from the spec), validated as a
+// captured one is; UsageError for one outside the profile limits.
+Profile ProfileFromSpec(const nlohmann::json& spec, int layers);
 
 // The mount table of the namespace held by ns_fd, read from a thread that
 // entered it (paths relative to its root).
