@@ -13,6 +13,7 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "mntscale/background.h"
@@ -76,6 +77,33 @@ nlohmann::json ContractAttribution(const nlohmann::json& entry, bool waits) {
           {"source", "--attribute"}};
 }
 
+// The path walkers' time on a CPU over the measured interval, from the
+// scheduler's sum_exec_runtime (/proc/TID/schedstat's first field): walks
+// per on-CPU second separate the kernel's cost from the CPU share the
+// walkers got beside the other actors.
+class OnCpuObserver : public RunObserver {
+ public:
+  void OnWorkersReady(const std::vector<pid_t>& tids) override { tids_ = tids; }
+  void OnMeasureStart() override { t0_ = Sum(); }
+  void OnWindowEnd(int) override {}
+  void OnMeasureEnd() override { on_cpu_s = Sum() - t0_; }
+  void Report(nlohmann::json*) override {}
+  double on_cpu_s = -1;
+
+ private:
+  double Sum() const {
+    double total = 0;
+    for (pid_t t : tids_) {
+      std::string text;
+      if (!TryReadFile("/proc/" + std::to_string(t) + "/schedstat", &text)) return std::nan("");
+      total += std::strtoull(text.c_str(), nullptr, 10) / 1e9;
+    }
+    return total;
+  }
+  std::vector<pid_t> tids_;
+  double t0_ = 0;
+};
+
 }  // namespace
 
 std::string ChurnStrategyName(const std::string& idmap) {
@@ -90,8 +118,10 @@ struct CapacityProbe::Impl {
   int userns = -1;
   int rootfs_mounts = 0;  // runtime-namespace rootfs mounts mirroring the farm
   long next_start = 0;    // churn container serial, unique for the run
+  std::vector<ActorSlot> plan;
 
   Impl(Session& session, ProbeConfig c) : s(session), cfg(std::move(c)) {
+    plan = PlanCapacityActors(s.topology(), cfg.path_walk_workers, cfg.health_workers);
     const int nl = std::max(1, s.config().profile.layers);
     host.Run([&] {
       layers = MakeOverlayLayers("/layers", nl, 4).dirs;
@@ -137,6 +167,7 @@ CapacityProbe::CapacityProbe(Session& s, ProbeConfig cfg)
     : impl_(std::make_unique<Impl>(s, std::move(cfg))) {}
 CapacityProbe::~CapacityProbe() = default;
 int CapacityProbe::layers() const { return static_cast<int>(impl_->layers.size()); }
+const std::vector<ActorSlot>& CapacityProbe::placement() const { return impl_->plan; }
 
 Invocation CapacityProbe::Measure(int n, int /*index*/) {
   Impl& m = *impl_;
@@ -147,9 +178,19 @@ Invocation CapacityProbe::Measure(int n, int /*index*/) {
   const Point p;
 
   // Health checks: a stat in existing containers.
+  // Every actor on the PU the plan gave it (PlanCapacityActors).
+  auto slot_of = [&](const std::string& actor, int index) {
+    for (const ActorSlot& a : m.plan) {
+      if (a.actor == actor && a.index == index) return a.slot;
+    }
+    throw std::logic_error("capacity: no slot for " + actor);
+  };
+  std::set<int> walker_pus;
+  for (int i = 0; i < m.cfg.path_walk_workers; ++i) walker_pus.insert(slot_of("path_walk", i).pu.os_index);
   std::vector<WorkerPlan> health = s.Workers(p, &farm, FindOp("stat"), farm.image().deep_path,
                                              m.cfg.health_workers, "compact,share");
   for (size_t i = 0; i < health.size(); ++i) {
+    health[i].slot = slot_of("health", static_cast<int>(i));
     health[i].role = "health";
     health[i].container = &farm.containers()[(farm.size() - 1 - i % farm.size())];
   }
@@ -159,6 +200,9 @@ Invocation CapacityProbe::Measure(int n, int /*index*/) {
   // about a second's worth of newer ones run.
   std::atomic<bool> stop{false};
   std::vector<double> starts_s;
+  Histogram starts_hist;
+  std::atomic<pid_t> churn_tid{0};
+  const Slot churn_slot = slot_of("churn", 0);
   std::exception_ptr churn_error;
   const size_t keep = std::max<size_t>(1, std::lround(m.cfg.churn_rate));
   std::thread churn([&] {
@@ -172,6 +216,8 @@ Invocation CapacityProbe::Measure(int n, int /*index*/) {
       umount2(Rootfs(k).c_str(), MNT_DETACH);
     };
     try {
+      churn_tid.store(static_cast<pid_t>(syscall(SYS_gettid)));
+      PinCurrentThread(churn_slot, false);
       Check(unshare(CLONE_FS), "unshare", "CLONE_FS (churn thread)");
       const uint64_t t0 = MonotonicNs();
       for (long i = 0; !stop.load() && m.cfg.churn_rate > 0; ++i) {
@@ -184,7 +230,9 @@ Invocation CapacityProbe::Measure(int n, int /*index*/) {
         const long k = m.next_start++;
         const uint64_t a = MonotonicNs();
         Fd ns(StartContainer(m.host.fd(), m.cfg.idmap, m.layers, m.userns, k, &ops));
-        starts_s.push_back((MonotonicNs() - a) * 1e-9);
+        const uint64_t took = MonotonicNs() - a;
+        starts_s.push_back(took * 1e-9);
+        starts_hist.Record(took);
         live.emplace_back(k, std::move(ns));
         while (live.size() > keep) stop_one();
       }
@@ -202,10 +250,24 @@ Invocation CapacityProbe::Measure(int n, int /*index*/) {
   RunSpec spec;
   spec.workers = s.Workers(p, &farm, FindOp("stat"), farm.image().deep_path,
                            m.cfg.path_walk_workers, "compact,share");
-  for (auto& w : spec.workers) {
-    w.path2 = farm.image().missing_path;
-    w.role = "path_walk";
+  for (size_t i = 0; i < spec.workers.size(); ++i) {
+    spec.workers[i].slot = slot_of("path_walk", static_cast<int>(i));
+    spec.workers[i].path2 = farm.image().missing_path;
+    spec.workers[i].role = "path_walk";
   }
+  // The harness's own actors on a walker's PU take its CPU like any other
+  // task: the quietness record counts them.
+  while (m.cfg.churn_rate > 0 && !churn_tid.load() && !stop.load()) std::this_thread::yield();
+  if (walker_pus.count(churn_slot.pu.os_index) && churn_tid.load())
+    spec.foreign_tids.push_back(churn_tid.load());
+  {
+    const std::vector<pid_t> bg_tids = bg.tids();
+    for (int i = 0; i < m.cfg.health_workers && i < static_cast<int>(bg_tids.size()); ++i) {
+      if (walker_pus.count(slot_of("health", i).pu.os_index)) spec.foreign_tids.push_back(bg_tids[i]);
+    }
+  }
+  OnCpuObserver on_cpu;
+  spec.observers.push_back(&on_cpu);
   Entry e;
   RunResult r;
   std::exception_ptr measure_error;
@@ -225,10 +287,19 @@ Invocation CapacityProbe::Measure(int n, int /*index*/) {
   if (!starts_s.empty()) {
     inv.values["start_p50_s"] = Quantile(starts_s, 0.5);
     inv.values["start_p99_s"] = Quantile(starts_s, 0.99);
+    inv.samples["start_ns"] = starts_hist;
   }
-  if (hs.count() > 0) inv.values["health_stat_p99_ms"] = hs.Quantile(0.99) * 1e-6;
-  if (m.cfg.path_walk_workers > 0 && r.measured_s > 0)
+  if (hs.count() > 0) {
+    inv.values["health_stat_p99_ms"] = hs.Quantile(0.99) * 1e-6;
+    inv.samples["health_stat_ns"] = hs;
+  }
+  if (m.cfg.path_walk_workers > 0 && r.measured_s > 0) {
     inv.values["path_walk_per_worker"] = r.ops_per_s() / m.cfg.path_walk_workers;
+    if (on_cpu.on_cpu_s > 0) {
+      inv.values["path_walk_per_cpu_s"] = r.ops / on_cpu.on_cpu_s;
+      inv.walker_on_cpu_share = on_cpu.on_cpu_s / (r.measured_s * m.cfg.path_walk_workers);
+    }
+  }
   m.host.Run([&] {
     const uint64_t a = MonotonicNs();
     const std::vector<std::string> lines = ThreadMountinfo();

@@ -52,8 +52,15 @@ double TaskRunSeconds(const std::string& dir) {
   return std::strtoull(s.c_str(), nullptr, 10) / 1e9;
 }
 
-double OwnRunSeconds(const std::vector<pid_t>& tids) {
+double RunSeconds(const std::vector<pid_t>& tids) {
+  double total = 0;
+  for (pid_t t : tids) total += TaskRunSeconds("/proc/" + std::to_string(t));
+  return total;
+}
+
+double OwnRunSeconds(const std::vector<pid_t>& tids, const std::vector<pid_t>& foreign) {
   std::set<pid_t> seen(tids.begin(), tids.end());
+  seen.insert(foreign.begin(), foreign.end());
   double total = 0;
   for (pid_t t : tids) total += TaskRunSeconds("/proc/" + std::to_string(t));
   if (DIR* d = opendir("/proc/self/task")) {
@@ -70,11 +77,13 @@ double OwnRunSeconds(const std::vector<pid_t>& tids) {
 
 class QuietnessObserver : public RunObserver {
  public:
-  explicit QuietnessObserver(std::vector<int> cpus) : cpus_(cpus.begin(), cpus.end()) {}
+  QuietnessObserver(std::vector<int> cpus, std::vector<pid_t> foreign)
+      : cpus_(cpus.begin(), cpus.end()), foreign_(std::move(foreign)) {}
   void OnWorkersReady(const std::vector<pid_t>& tids) override { tids_ = tids; }
   void OnMeasureStart() override {
     t0_ = std::chrono::steady_clock::now();
-    own0_ = OwnRunSeconds(tids_);
+    own0_ = OwnRunSeconds(tids_, foreign_);
+    actors0_ = RunSeconds(foreign_);
     ticks0_ = ReadCpuTicks(cpus_);
     started_ = true;
   }
@@ -82,7 +91,8 @@ class QuietnessObserver : public RunObserver {
   void OnMeasureEnd() override {
     if (!started_) return;
     CpuTicks t1 = ReadCpuTicks(cpus_);
-    q_.own_s = OwnRunSeconds(tids_) - own0_;
+    q_.own_s = OwnRunSeconds(tids_, foreign_) - own0_;
+    q_.actors_s = RunSeconds(foreign_) - actors0_;
     q_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
     q_.busy_s = t1.busy_s - ticks0_.busy_s;
     q_.steal_s = t1.steal_s - ticks0_.steal_s;
@@ -99,8 +109,9 @@ class QuietnessObserver : public RunObserver {
  private:
   std::set<int> cpus_;
   std::vector<pid_t> tids_;
+  std::vector<pid_t> foreign_;
   std::chrono::steady_clock::time_point t0_;
-  double own0_ = 0;
+  double own0_ = 0, actors0_ = 0;
   CpuTicks ticks0_;
   Quietness q_;
   bool started_ = false, ended_ = false;
@@ -129,6 +140,7 @@ nlohmann::json Quietness::ToJson() const {
           {"worker_cpus", cpus},
           {"cpu_busy_s", Round(busy_s, 1e-4)},
           {"own_run_s", Round(own_s, 1e-4)},
+          {"harness_actors_s", Round(actors_s, 1e-4)},
           {"other_run_s", Round(std::max(0.0, busy_s - own_s), 1e-4)},
           {"other_share", Round(OtherShare(), 1e-4)},
           {"steal_s", Round(steal_s, 1e-4)},
@@ -157,8 +169,9 @@ void ReportQuietness(const Quietness& q, nlohmann::json* entry) {
   (*entry)["noisy"] = fig;
 }
 
-std::unique_ptr<RunObserver> MakeQuietnessObserver(std::vector<int> cpus) {
-  return std::make_unique<QuietnessObserver>(std::move(cpus));
+std::unique_ptr<RunObserver> MakeQuietnessObserver(std::vector<int> cpus,
+                                                   std::vector<pid_t> foreign) {
+  return std::make_unique<QuietnessObserver>(std::move(cpus), std::move(foreign));
 }
 
 }  // namespace mntscale

@@ -44,6 +44,10 @@ struct RunSpec {
   bool bind_memory = true;  // libnuma binding where there are >1 nodes
   std::vector<RunObserver*> observers;
   const std::atomic<bool>* interrupt = nullptr;  // set by SIGINT
+  // The harness's own other actors on the measured workers' CPUs (a churn,
+  // health readers): the quietness record counts their time there as
+  // another task's, since it takes the CPU from the workers all the same.
+  std::vector<pid_t> foreign_tids;
 };
 
 struct WorkerResult {
