@@ -151,7 +151,7 @@ int CapacityCommand::Run(int argc, char** argv) {
       return 3;
     }
     auto document = [&](const SearchResult& r, bool complete) {
-      nlohmann::json cap = {{"version", 1},
+      nlohmann::json cap = {{"version", 2},
                             {"complete", complete},
                             {"profile", cfg.profile.name},
                             {"mounts_per_container", per}};
