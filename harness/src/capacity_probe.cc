@@ -45,29 +45,43 @@ double Quantile(std::vector<double> xs, double q) {
   return xs[i];
 }
 
-// The path-walk workers' time by bucket, per second of their wall time: on
-// CPU in the kernel (sampled) plus blocked off CPU (traced) with --waits;
-// the share of kernel samples with --attribute alone.
+// Each actor's time by bucket, per second of its wall time: on CPU in the
+// kernel (sampled) and blocked off CPU (traced) with --waits, one group per
+// actor and side ("churn, off CPU"); "buckets" of the path walkers alone
+// keep their merged form. With --attribute alone, the share of the walkers'
+// kernel samples.
 nlohmann::json ContractAttribution(const nlohmann::json& entry, bool waits) {
   if (waits) {
     const nlohmann::json& d = entry.value("time_decomposition", nlohmann::json());
     if (!d.is_object()) return {{"unsupported", "no time decomposition in the measurement"}};
     if (d.contains("unsupported")) return {{"unsupported", d["unsupported"]}};
-    std::map<std::string, double> sum;
-    double wall = 0;
-    for (const auto& w : d.value("workers", nlohmann::json::array())) {
-      wall += w.value("wall_s", 0.0);
-      for (const char* part : {"kernel_s", "blocked_s"}) {
-        if (!w.contains(part) || !w[part].is_object()) continue;
-        for (auto& [b, v] : w[part].items()) {
-          if (v.is_number()) sum[b] += v.get<double>();
+    const nlohmann::json roles = d.value("roles", nlohmann::json::object());
+    nlohmann::json groups = nlohmann::json::object();
+    nlohmann::json actors = nlohmann::json::object();
+    for (const auto& [role, r] : roles.items()) {
+      const double wall = r.value("wall_s", 0.0);
+      if (wall <= 0) continue;
+      nlohmann::json one = nlohmann::json::object();
+      for (const auto& [part, side] : {std::pair<const char*, const char*>{"kernel_s", "on CPU"},
+                                       {"blocked_s", "off CPU"}}) {
+        nlohmann::json g = nlohmann::json::object();
+        if (r.contains(part) && r[part].is_object()) {
+          for (auto& [b, v] : r[part].items()) {
+            if (v.is_number()) g[b] = v.get<double>() / wall;
+          }
         }
+        groups[role + ", " + side] = g;
+        one[side] = g;
       }
+      one["preempted"] = r.value("preempted_s", 0.0) / wall;
+      one["user"] = r.value("user_s", 0.0) / wall;
+      actors[role] = one;
     }
-    if (wall <= 0) return {{"unsupported", "the decomposition holds no worker wall time"}};
-    nlohmann::json buckets = nlohmann::json::object();
-    for (const auto& [b, v] : sum) buckets[b] = v / wall;
-    return {{"buckets", buckets}, {"unit", "s per second of wall"}, {"source", "--waits"}};
+    if (groups.empty()) return {{"unsupported", "the decomposition holds no actor wall time"}};
+    return {{"buckets", groups},
+            {"actors", actors},
+            {"unit", "s per second of the actor's wall"},
+            {"source", "--waits"}};
   }
   const nlohmann::json& a = entry.value("attribution", nlohmann::json());
   if (!a.is_object()) return {{"unsupported", "no attribution in the measurement"}};
@@ -83,7 +97,11 @@ nlohmann::json ContractAttribution(const nlohmann::json& entry, bool waits) {
 // walkers got beside the other actors.
 class OnCpuObserver : public RunObserver {
  public:
-  void OnWorkersReady(const std::vector<pid_t>& tids) override { tids_ = tids; }
+  explicit OnCpuObserver(size_t workers) : workers_(workers) {}
+  void OnWorkersReady(const std::vector<pid_t>& tids) override {
+    // The workers come first; observed actors after them are not walkers.
+    tids_.assign(tids.begin(), tids.begin() + std::min(workers_, tids.size()));
+  }
   void OnMeasureStart() override { t0_ = Sum(); }
   void OnWindowEnd(int) override {}
   void OnMeasureEnd() override { on_cpu_s = Sum() - t0_; }
@@ -100,6 +118,7 @@ class OnCpuObserver : public RunObserver {
     }
     return total;
   }
+  size_t workers_;
   std::vector<pid_t> tids_;
   double t0_ = 0;
 };
@@ -266,7 +285,14 @@ Invocation CapacityProbe::Measure(int n, int /*index*/) {
       if (walker_pus.count(slot_of("health", i).pu.os_index)) spec.foreign_tids.push_back(bg_tids[i]);
     }
   }
-  OnCpuObserver on_cpu;
+  OnCpuObserver on_cpu(spec.workers.size());
+  // With --waits every actor is attributed, not only the walkers: the churn's
+  // and the health readers' waits can be what grows (issue 22).
+  if (s.config().waits) {
+    const std::vector<pid_t> bg_tids = bg.tids();
+    for (pid_t t : bg_tids) spec.observed_actors.emplace_back(t, "health");
+    if (churn_tid.load()) spec.observed_actors.emplace_back(churn_tid.load(), "churn");
+  }
   spec.observers.push_back(&on_cpu);
   Entry e;
   RunResult r;

@@ -61,8 +61,11 @@ double RunSeconds(const std::vector<pid_t>& tids) {
 double OwnRunSeconds(const std::vector<pid_t>& tids, const std::vector<pid_t>& foreign) {
   std::set<pid_t> seen(tids.begin(), tids.end());
   seen.insert(foreign.begin(), foreign.end());
+  const std::set<pid_t> other(foreign.begin(), foreign.end());
   double total = 0;
-  for (pid_t t : tids) total += TaskRunSeconds("/proc/" + std::to_string(t));
+  for (pid_t t : tids) {
+    if (!other.count(t)) total += TaskRunSeconds("/proc/" + std::to_string(t));
+  }
   if (DIR* d = opendir("/proc/self/task")) {
     while (dirent* e = readdir(d)) {
       if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;

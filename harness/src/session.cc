@@ -263,6 +263,15 @@ RunResult Session::Measure(RunSpec spec, Entry* e) {
   int measured = 0;
   for (const auto& w : spec.workers) measured += w.measured;
   e->FromRun(r, measured);
+  // The observed actors follow the workers in the observers' task lists:
+  // they get an entry with their role, so the decomposition names them.
+  for (const auto& [tid, role] : spec.observed_actors)
+    e->json()["workers"].push_back({{"role", role},
+                                    {"tid", tid},
+                                    {"measured", false},
+                                    {"cpu_s", 0},
+                                    {"user_s", 0},
+                                    {"sys_s", 0}});
   obs.Report(&e->json());
   if (!r.error.empty()) throw std::runtime_error(r.error);
   return r;

@@ -336,8 +336,8 @@ def first_failing(res):
     above = res.n_star or 0
     top = (res.result.get("bracket") or [None, None])[1]
     d = res.density(top) if top else None
-    if d and d["verdict"] == "fail":
-        return d
+    if d and (d["verdict"] == "fail" or (res.cap.get("version", 1) >= 2 and res.result.get("failed_metric"))):
+        return d  # version 2: the fit crosses below the bracket's top, whatever that density's own verdict
     return next((d for d in res.densities if d["containers"] > above and d["verdict"] == "fail"), None)
 
 
@@ -377,12 +377,25 @@ def _objective_clause(res, failing):
     return clause
 
 
+ACTOR_NAMES = {"path_walk": "the path walkers'", "health": "the health readers'", "churn": "the churn's"}
+
+
+def bucket_phrase(bucket):
+    """'rcu_wait (churn, off CPU)' -> "the churn's rcu_wait (off CPU)": the actor first (--waits, version 2)."""
+    m = re.match(r"^(.*) \(([a-z_]+), ((?:on|off) CPU)\)$", bucket)
+    if not m:
+        return bucket
+    name, actor, where = m.groups()
+    return f"{ACTOR_NAMES.get(actor, actor)} {name} ({where})"
+
+
 def _driver_clause(res, failing):
     if failing is None:
         return ""
     grew = growing_bucket(res, failing)
     if grew:
         bucket, lo, hi, n0 = grew
+        bucket = bucket_phrase(bucket)
         unit = attribution_unit(failing.get("attribution"))
         return (f", driven by {bucket}, the attribution bucket that grew most ({lo:.3g} → {hi:.3g} "
                 f"{unit} from {_count(n0)} to {_count(failing['containers'])} containers)")

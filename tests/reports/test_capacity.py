@@ -318,3 +318,24 @@ def test_version_2_without_a_lower_end_publishes_nothing(tmp_path):
     doc["capacity"]["result"]["n_lo"] = doc["capacity"]["result"]["n_star"] + 1
     proc = run_cli("capacity", _write(tmp_path, "above.json", doc))
     assert proc.returncode == 2 and "n_lo" in proc.stderr, proc.stderr
+
+
+WAITS = os.path.join(FIXTURES, "capacity", "v2-waits-actors.json")
+
+
+def test_waits_attribute_every_actor_and_the_driver_names_it(tmp_path):
+    """A --waits capacity run (a real one on the test VM) holds each actor's on- and off-CPU time per
+    density; the driver sentence names the actor and the bucket. At the density above N* the churn's
+    rcu_wait is made 10x, so it is the bucket that grew most."""
+    doc = _doc(WAITS)
+    for d in doc["capacity"]["densities"]:
+        assert set(d["attribution"]["actors"]) == {"path_walk", "health", "churn"}, d["attribution"].keys()
+        for actor in ("path_walk", "health", "churn"):
+            assert {"on CPU", "off CPU"} <= set(d["attribution"]["actors"][actor])
+    top = doc["capacity"]["result"]["bracket"][1]
+    d = next(d for d in doc["capacity"]["densities"] if d["containers"] == top)
+    d["attribution"]["buckets"]["churn, off CPU"]["rcu_wait"] *= 10
+    res = capacity.load(_write(tmp_path, "waits.json", doc))
+    s = capacity.sentence(res)
+    assert "driven by the churn's rcu_wait (off CPU)" in s, s
+    assert capacity.bucket_phrase("overlay (health, on CPU)") == "the health readers' overlay (on CPU)"

@@ -133,3 +133,22 @@ assert m["samples"] < m["needed"] == 368 and "ci" not in m, m
 assert f"{m['samples']} samples pooled" in r["sentence"] and "--churn-rate" in r["sentence"], r["sentence"]
 print("tail:", r["sentence"])
 PY
+
+# 5. --waits attributes every actor (path walkers, health reader, churn) on
+# and off CPU at each density, or says why it cannot.
+"$BIN" capacity --profile minimal --idmap parent --churn-rate 5 --start $LO --max-containers $LO \
+  --window 0.2 --invocations 2 --max-invocations 2 --budget 240 --quiet --wait --waits \
+  --slo 'mountinfo_read_s<=1000' --out "$TMP/e.json" 2>"$TMP/e.err" || { echo "FAIL: waits run: $(cat "$TMP/e.err")"; exit 1; }
+host_mounts_unchanged || { echo "FAIL: host mount table changed"; exit 1; }
+$PY - "$TMP/e.json" <<'PY' || { echo "FAIL: waits result: $(cat "$TMP/e.err")"; exit 1; }
+import json, sys
+a = json.load(open(sys.argv[1]))["capacity"]["densities"][0]["attribution"]
+if "unsupported" in a:
+    print("waits: unsupported here:", a["unsupported"])
+else:
+    assert set(a["actors"]) == {"path_walk", "health", "churn"}, a
+    for actor, one in a["actors"].items():
+        assert "on CPU" in one and "off CPU" in one, (actor, one)
+    assert "churn, off CPU" in a["buckets"], a["buckets"].keys()
+    print("waits: every actor attributed:", sorted(a["actors"]))
+PY

@@ -48,6 +48,10 @@ struct RunSpec {
   // health readers): the quietness record counts their time there as
   // another task's, since it takes the CPU from the workers all the same.
   std::vector<pid_t> foreign_tids;
+  // Other actors the observers follow beside the workers (their tids come
+  // after the workers' in OnWorkersReady) under a role of their own; the
+  // runner neither starts nor measures them.
+  std::vector<std::pair<pid_t, std::string>> observed_actors;
 };
 
 struct WorkerResult {
