@@ -1,0 +1,63 @@
+// The quietness record counts the harness's own other actors (capacity's
+// churn and health readers) on a measured CPU as other tasks (issue 22):
+// before, every thread of the process counted as the workers' own, so a
+// health reader spinning on the walker's CPU never made a point noisy.
+// Real scheduler accounting (/proc/stat, schedstat); no mounts.
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "mntscale/quietness.h"
+
+namespace mntscale {
+namespace {
+
+TEST(CapacityActors, AnotherActorOnTheMeasuredCpuIsNotTheWorkersOwn) {
+  cpu_set_t mine;
+  ASSERT_EQ(sched_getaffinity(0, sizeof mine, &mine), 0);
+  int cpu = -1;
+  for (int c = 0; c < CPU_SETSIZE && cpu < 0; ++c) {
+    if (CPU_ISSET(c, &mine)) cpu = c;
+  }
+  ASSERT_GE(cpu, 0);
+  std::atomic<bool> stop{false};
+  std::atomic<pid_t> tid{0};
+  // The "health reader": pinned to the measured CPU, spinning.
+  std::thread spinner([&] {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    sched_setaffinity(0, sizeof one, &one);
+    tid.store(static_cast<pid_t>(syscall(SYS_gettid)));
+    while (!stop.load(std::memory_order_relaxed)) {
+    }
+  });
+  while (!tid.load()) std::this_thread::yield();
+
+  std::unique_ptr<RunObserver> q = MakeQuietnessObserver({cpu}, {tid.load()});
+  q->OnWorkersReady({});  // no workers of its own: the actor is the only load we add
+  q->OnMeasureStart();
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  q->OnMeasureEnd();
+  stop.store(true);
+  spinner.join();
+  nlohmann::json e;
+  q->Report(&e);
+  const nlohmann::json& f = e["quietness"];
+  const double actors = f["harness_actors_s"], own = f["own_run_s"], other = f["other_run_s"];
+  // The spinner ran on that CPU for a good part of the window (other
+  // helpers' load can take some of it, never all).
+  EXPECT_GT(actors, 0.15) << f.dump();
+  // ... and its time is not the workers' own: it shows as other tasks'.
+  EXPECT_LT(own, actors) << f.dump();
+  EXPECT_GE(other, 0.8 * actors - 0.03) << f.dump();  // /proc/stat is in ticks
+}
+
+}  // namespace
+}  // namespace mntscale
