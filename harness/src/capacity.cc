@@ -532,7 +532,16 @@ SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& 
       const size_t have = r.densities[index_of(c)].invocations.size();
       if (room(c) && have < fewest) fewest = have, pick = c;
     }
-    if (pick < 0 || !more(index_of(pick))) break;
+    if (pick >= 0) {
+      if (!more(index_of(pick))) break;
+      continue;
+    }
+    // Every density near N* has its invocations: new evidence inside the
+    // wider side of the interval, while the budget lasts.
+    const int lo_end = e.n_lo ? *e.n_lo : ns.front(), hi_end = e.n_hi ? *e.n_hi : largest;
+    const int m = star - lo_end >= hi_end - star ? (lo_end + star + 1) / 2 : (star + hi_end) / 2;
+    if (m < cfg.start || m > cfg.max_containers || index_of(m) < r.densities.size()) break;
+    if (!new_density(m, "refine")) return r;
   }
   if (r.ended_by.empty()) {
     r.ended_by = r.estimate.met_throughout ? "max-containers" : "slo";

@@ -231,6 +231,35 @@ TEST(CapacityTails, OrderStatisticRanks) {
   EXPECT_LT(big.hi - big.lo, 1000);
 }
 
+// Noisy densities use up their invocations long before the budget: the
+// search then measures new densities inside the interval instead of stopping.
+TEST(CapacitySearch, SpendsTheBudgetInsideTheIntervalWhenInvocationsRunOut) {
+  Fake f;
+  SearchConfig c;
+  c.max_containers = 10000;
+  c.budget_s = 1e9;
+  c.precision = 0.1;
+  SearchHooks h = f.Hooks();
+  auto inner = h.measure;
+  h.measure = [inner](int n, int i) {
+    Invocation inv = inner(n, i);
+    inv.values["mountinfo_read_s"] += (i % 3 - 1) * 30.0;  // +-30 around the curve
+    return inv;
+  };
+  SearchResult r = RunCapacitySearch(c, ParseSlos({"mountinfo_read_s<=137"}), h);
+  ASSERT_TRUE(r.n_star && r.estimate.n_lo && r.estimate.n_hi);
+  int inside = 0;
+  for (const Density& d : r.densities) {
+    EXPECT_LE(static_cast<int>(d.invocations.size()), c.max_invocations);
+    inside += d.phase == "refine" && d.containers >= *r.estimate.n_lo &&
+              d.containers <= *r.estimate.n_hi + 1;
+  }
+  EXPECT_GE(inside, 3) << r.ToJson(0.95, "").dump();
+  // Stopping when the invocations ran out leaves it at [124, 161].
+  EXPECT_TRUE(r.precise) << r.ToJson(0.95, "").dump();
+  EXPECT_NEAR(*r.n_star, 137, 20);
+}
+
 TEST(CapacitySearch, EndReasons) {
   auto slos = ParseSlos({"mountinfo_read_s<=1e9"});
   {  // unreachable objective: max-containers
