@@ -27,7 +27,8 @@ constexpr const char* kHelp =
     "invocations; densities and invocations are added where they narrow the interval, until it "
     "is within --precision of N*. Schedule by N_lo. Quantile metrics pool every sample of a "
     "density; too few for the quantile leaves it undecided, never guessed. Metrics: start_p50_s, "
-    "start_p99_s, health_stat_p99_ms, path_walk_per_worker, path_walk_per_cpu_s (per on-CPU second), "
+    "start_p99_s, health_stat_p99_ms, path_walk_per_worker, path_walk_per_cpu_s (per on-CPU "
+    "second), "
     "path_walk_ratio and path_walk_per_cpu_ratio (to the lowest density), "
     "mountinfo_read_s. Output: one JSON document (README, \"Capacity\"), rewritten after every "
     "density; a summary ending in the answer on stderr.";
@@ -58,8 +59,7 @@ CapacityCommand::CapacityCommand(CLI::App* app) {
       ->capture_default_str();
   cmd_->add_option("--invocations", search_.invocations, "Invocations per density at least")
       ->capture_default_str();
-  cmd_->add_option("--max-invocations", search_.max_invocations,
-                   "Invocations per density at most")
+  cmd_->add_option("--max-invocations", search_.max_invocations, "Invocations per density at most")
       ->capture_default_str();
   cmd_->add_option("--window", window_s_, "Measured seconds per invocation")->capture_default_str();
   cmd_->add_option("--mode", mode_, "Workers as 'thread' or 'process'")->capture_default_str();

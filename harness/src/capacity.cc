@@ -178,10 +178,16 @@ nlohmann::json Invocation::ToJson() const {
 }
 
 nlohmann::json SearchConfig::ToJson() const {
-  return {{"max_containers", max_containers}, {"budget_s", budget_s}, {"precision", precision},
-          {"growth", growth}, {"start", start}, {"invocations", invocations},
-          {"max_invocations", max_invocations}, {"confidence", confidence},
-          {"resamples", resamples}, {"seed", seed}};
+  return {{"max_containers", max_containers},
+          {"budget_s", budget_s},
+          {"precision", precision},
+          {"growth", growth},
+          {"start", start},
+          {"invocations", invocations},
+          {"max_invocations", max_invocations},
+          {"confidence", confidence},
+          {"resamples", resamples},
+          {"seed", seed}};
 }
 
 void ValidateSearchConfig(const SearchConfig& c) {
@@ -274,7 +280,9 @@ nlohmann::json SearchResult::ToJson(double confidence, const std::string& senten
   j["bracket"] = {j["n_star"], above ? nlohmann::json(*above) : nlohmann::json(nullptr)};
   j["confidence"] = confidence;
   j["ended_by"] = ended_by;
-  auto opt = [](const std::optional<int>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+  auto opt = [](const std::optional<int>& v) {
+    return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+  };
   // N_lo is the figure to schedule by: the host sustains at least that many
   // at the stated confidence.
   j["n_lo"] = opt(estimate.n_lo);
@@ -283,8 +291,9 @@ nlohmann::json SearchResult::ToJson(double confidence, const std::string& senten
   j["conservative"] = j["n_lo"];
   j["precise"] = precise;
   j["failed_metric"] = failed_metric.empty() ? nlohmann::json(nullptr) : nlohmann::json(failed_metric);
-  j["undecided_metric"] =
-      estimate.undecided_metric.empty() ? nlohmann::json(nullptr) : nlohmann::json(estimate.undecided_metric);
+  j["undecided_metric"] = estimate.undecided_metric.empty()
+                              ? nlohmann::json(nullptr)
+                              : nlohmann::json(estimate.undecided_metric);
   j["fit"] = estimate.ToJson();
   j["limit"] = limit ? limit->ToJson() : nlohmann::json(nullptr);
   j["sentence"] = sentence;
@@ -401,7 +410,8 @@ SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& 
     last_invocation_s = elapsed() - t0;
     d.seconds += last_invocation_s;
     // The knee's attribution: the last invocation's that has one.
-    if (!d.invocations.back().attribution.is_null()) d.attribution = d.invocations.back().attribution;
+    if (!d.invocations.back().attribution.is_null())
+      d.attribution = d.invocations.back().attribution;
     return true;
   };
   auto new_density = [&](int n, const char* phase) -> bool {
@@ -493,8 +503,8 @@ SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& 
       if (x > star && !b) b = x;
     }
     const bool open_above = e.n_hi_open && largest < cfg.max_containers;
-    const bool interval_ok = e.n_lo && e.n_hi && star - *e.n_lo <= tol && *e.n_hi - star <= tol &&
-                             !open_above;
+    const bool interval_ok =
+        e.n_lo && e.n_hi && star - *e.n_lo <= tol && *e.n_hi - star <= tol && !open_above;
     const bool bracket_ok = !b || *b - a <= tol;
     if (interval_ok && bracket_ok) {
       r.precise = true;
@@ -507,7 +517,8 @@ SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& 
     }
     if (open_above) {
       const int up = std::min<long>(
-          cfg.max_containers, std::max<long>(largest + 1, std::lround(largest * (1 + 4 * cfg.precision))));
+          cfg.max_containers,
+          std::max<long>(largest + 1, std::lround(largest * (1 + 4 * cfg.precision))));
       if (!new_density(up, "refine")) return r;
       continue;
     }
@@ -581,7 +592,8 @@ std::string CapacitySentence(const SearchResult& r, const std::vector<Slo>& slos
       why = o.metric + (slo && slo->at_most ? " exceeds " : " falls below ") +
             (slo ? Num(slo->bound) : "its bound") + " (the fit over " +
             std::to_string(o.curve.size()) + " densities crosses it" +
-            (o.crossing ? " at " + std::to_string(static_cast<long>(*o.crossing)) : " below the lowest") +
+            (o.crossing ? " at " + std::to_string(static_cast<long>(*o.crossing))
+                        : " below the lowest") +
             ")";
       break;
     }

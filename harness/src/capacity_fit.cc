@@ -26,8 +26,8 @@ std::string Num(double v) {
 
 // log of the binomial(n, q) probability of k.
 double LogPmf(long n, long k, double q) {
-  return std::lgamma(n + 1.0) - std::lgamma(k + 1.0) - std::lgamma(n - k + 1.0) +
-         k * std::log(q) + (n - k) * std::log1p(-q);
+  return std::lgamma(n + 1.0) - std::lgamma(k + 1.0) - std::lgamma(n - k + 1.0) + k * std::log(q) +
+         (n - k) * std::log1p(-q);
 }
 
 // One objective, prepared: which invocation values it reads and up to which
@@ -93,7 +93,7 @@ RankInterval QuantileRanks(long n, double q, double confidence) {
   // B = the number of samples below the true quantile ~ binomial(n, q);
   // [X(lo), X(hi)] covers it when lo <= B < hi. lo: the largest with
   // P(B < lo) <= tail; hi: the smallest with P(B < hi) >= 1 - tail.
-  if (n > 20000) {  // the normal approximation is exact enough here
+  if (n > 20000) {                                  // the normal approximation is exact enough here
     const double zc = TCritical(1000, confidence);  // the normal's two-sided quantile
     const double sd = std::sqrt(n * q * (1 - q));
     r.lo = std::max(1L, static_cast<long>(std::floor(n * q - zc * sd)));
@@ -166,8 +166,11 @@ nlohmann::json ObjectiveFit::ToJson() const {
   };
   nlohmann::json curve_j = nlohmann::json::array();
   for (const auto& [n, v] : curve) curve_j.push_back({n, v});
-  nlohmann::json j = {{"metric", metric},      {"text", text},   {"curve", curve_j},
-                      {"crossing", opt(crossing)}, {"met_throughout", met_throughout},
+  nlohmann::json j = {{"metric", metric},
+                      {"text", text},
+                      {"curve", curve_j},
+                      {"crossing", opt(crossing)},
+                      {"met_throughout", met_throughout},
                       {"interval", {opt(lo), opt(hi)}}};
   if (undecided_at) j["undecided"] = {{"at", *undecided_at}, {"why", undecided_why}};
   return j;
@@ -192,8 +195,8 @@ nlohmann::json CapacityEstimate::ToJson() const {
   return j;
 }
 
-CapacityEstimate EstimateCapacity(const std::vector<Slo>& slos, const std::vector<Density>& densities,
-                                  const FitOptions& opt) {
+CapacityEstimate EstimateCapacity(const std::vector<Slo>& slos,
+                                  const std::vector<Density>& densities, const FitOptions& opt) {
   CapacityEstimate est;
   est.resamples = opt.resamples;
   est.seed = opt.seed;
@@ -385,7 +388,8 @@ CapacityEstimate EstimateCapacity(const std::vector<Slo>& slos, const std::vecto
     return std::make_pair(xs[lo], xs[hi]);
   };
   auto [lo, hi] = percentiles(combined);
-  if (lo > -kInf) est.n_lo = static_cast<int>(std::floor(std::min(lo, static_cast<double>(ns.back()))));
+  if (lo > -kInf)
+    est.n_lo = static_cast<int>(std::floor(std::min(lo, static_cast<double>(ns.back()))));
   if (hi == kInf) {
     est.n_hi = ns.back();
     est.n_hi_open = true;

@@ -62,8 +62,8 @@ nlohmann::json ContractAttribution(const nlohmann::json& entry, bool waits) {
       const double wall = r.value("wall_s", 0.0);
       if (wall <= 0) continue;
       nlohmann::json one = nlohmann::json::object();
-      for (const auto& [part, side] : {std::pair<const char*, const char*>{"kernel_s", "on CPU"},
-                                       {"blocked_s", "off CPU"}}) {
+      for (const auto& [part, side] :
+           {std::pair<const char*, const char*>{"kernel_s", "on CPU"}, {"blocked_s", "off CPU"}}) {
         nlohmann::json g = nlohmann::json::object();
         if (r.contains(part) && r[part].is_object()) {
           for (auto& [b, v] : r[part].items()) {
@@ -205,7 +205,8 @@ Invocation CapacityProbe::Measure(int n, int /*index*/) {
     throw std::logic_error("capacity: no slot for " + actor);
   };
   std::set<int> walker_pus;
-  for (int i = 0; i < m.cfg.path_walk_workers; ++i) walker_pus.insert(slot_of("path_walk", i).pu.os_index);
+  for (int i = 0; i < m.cfg.path_walk_workers; ++i)
+    walker_pus.insert(slot_of("path_walk", i).pu.os_index);
   std::vector<WorkerPlan> health = s.Workers(p, &farm, FindOp("stat"), farm.image().deep_path,
                                              m.cfg.health_workers, "compact,share");
   for (size_t i = 0; i < health.size(); ++i) {
@@ -282,7 +283,8 @@ Invocation CapacityProbe::Measure(int n, int /*index*/) {
   {
     const std::vector<pid_t> bg_tids = bg.tids();
     for (int i = 0; i < m.cfg.health_workers && i < static_cast<int>(bg_tids.size()); ++i) {
-      if (walker_pus.count(slot_of("health", i).pu.os_index)) spec.foreign_tids.push_back(bg_tids[i]);
+      if (walker_pus.count(slot_of("health", i).pu.os_index))
+        spec.foreign_tids.push_back(bg_tids[i]);
     }
   }
   OnCpuObserver on_cpu(spec.workers.size());

@@ -3,6 +3,7 @@
 // before, every thread of the process counted as the workers' own, so a
 // health reader spinning on the walker's CPU never made a point noisy.
 // Real scheduler accounting (/proc/stat, schedstat); no mounts.
+#include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -10,8 +11,6 @@
 #include <atomic>
 #include <chrono>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "mntscale/quietness.h"
 

@@ -1,7 +1,5 @@
 // capacity.h's pure logic: objectives, verdicts and the search driven by a
 // fake measurement (no kernel).
-#include "mntscale/capacity.h"
-
 #include <gtest/gtest.h>
 
 #include <cerrno>
@@ -9,6 +7,7 @@
 #include <random>
 #include <set>
 
+#include "mntscale/capacity.h"
 #include "mntscale/runner.h"
 #include "mntscale/sys.h"
 #include "mntscale/topology.h"
@@ -374,8 +373,9 @@ struct Synthetic {
   std::vector<int> ns = {10, 40, 80, 120, 160, 320};
   static constexpr double kTruth = 137;
   std::vector<Slo> Slos() const {
-    return ParseSlos({ratio ? "path_walk_ratio>=" + std::to_string((1000 - 2 * kTruth) / (1000 - 2 * 10.0))
-                            : "mountinfo_read_s<=118.5"});
+    return ParseSlos(
+        {ratio ? "path_walk_ratio>=" + std::to_string((1000 - 2 * kTruth) / (1000 - 2 * 10.0))
+               : "mountinfo_read_s<=118.5"});
   }
   std::vector<Density> Draw(uint64_t seed) const {
     std::mt19937_64 rng(seed);
@@ -415,7 +415,8 @@ std::optional<double> CrossingOfMeans(const Synthetic& syn, const std::vector<De
   Slo slo = syn.Slos()[0];
   if (syn.ratio) {
     double ref = 0;
-    for (const Invocation& inv : ds[0].invocations) ref += inv.values.begin()->second / ds[0].invocations.size();
+    for (const Invocation& inv : ds[0].invocations)
+      ref += inv.values.begin()->second / ds[0].invocations.size();
     for (double& y : ys) y = -y / ref;
     slo.bound = -slo.bound, slo.at_most = true;
   }

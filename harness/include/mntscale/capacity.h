@@ -147,8 +147,8 @@ struct Density {
 struct ObjectiveFit {
   std::string metric, text;
   std::vector<std::pair<int, double>> curve;  // density -> fitted value, densities used
-  std::optional<double> crossing;  // where the fit meets the bound; nullopt: missed at the lowest
-  bool met_throughout = false;     // met at every density used: crossing is the largest of them
+  std::optional<double> crossing;   // where the fit meets the bound; nullopt: missed at the lowest
+  bool met_throughout = false;      // met at every density used: crossing is the largest of them
   std::optional<int> undecided_at;  // lowest density it could not be judged at (caps crossing)
   std::string undecided_why;
   std::optional<double> lo, hi;  // its own bootstrap interval; hi nullopt: past the densities
@@ -166,10 +166,10 @@ struct ObjectiveFit {
 // few samples for its quantile, not measured) caps N* at the density below.
 struct CapacityEstimate {
   std::optional<int> n_star, n_lo, n_hi;  // n_lo nullopt: below the lowest density
-  bool n_hi_open = false;         // the interval reaches past the largest density measured
-  bool met_throughout = false;    // no objective's fit crosses: N* is the largest density
-  std::string failed_metric;      // the objective whose fit crosses lowest (never an undecided one)
-  std::string undecided_metric;   // the objective whose undecided density caps N*, when it does
+  bool n_hi_open = false;                 // the interval reaches past the largest density measured
+  bool met_throughout = false;            // no objective's fit crosses: N* is the largest density
+  std::string failed_metric;     // the objective whose fit crosses lowest (never an undecided one)
+  std::string undecided_metric;  // the objective whose undecided density caps N*, when it does
   std::vector<ObjectiveFit> objectives;
   int resamples = 0;
   uint64_t seed = 0;
@@ -181,8 +181,7 @@ struct FitOptions {
   uint64_t seed = 1;
 };
 CapacityEstimate EstimateCapacity(const std::vector<Slo>& slos,
-                                  const std::vector<Density>& densities,
-                                  const FitOptions& opt);
+                                  const std::vector<Density>& densities, const FitOptions& opt);
 // Pool-adjacent-violators: the weighted least-squares non-decreasing fit of
 // ys (in x order).
 std::vector<double> IsotonicFit(const std::vector<double>& ys, const std::vector<double>& weights);
