@@ -457,24 +457,29 @@ SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& 
     return r.densities.size();
   };
 
-  // Grow while every objective's fit is met at every density measured.
-  int n = cfg.start;
-  if (!new_density(n, "grow")) return r;
-  while (r.estimate.met_throughout && n < cfg.max_containers) {
-    const int prev = n;
-    n = std::min<long>(cfg.max_containers, std::max<long>(n + 1, std::lround(n * cfg.growth)));
-    // Past a kernel limit, the largest density under it is measured last
-    // (the limit is a pure check, nothing is built to find it).
-    if (hooks.limit && n > prev + 1 && hooks.limit(n)) {
-      int lo = prev, hi = n;
-      while (hi - lo > 1) {
-        const int mid = lo + (hi - lo) / 2;
-        (hooks.limit(mid) ? hi : lo) = mid;
+  // Grow while every objective's fit is met at every density measured;
+  // false when the search ended.
+  auto grow = [&]() -> bool {
+    int n = 0;
+    for (const Density& d : r.densities) n = std::max(n, d.containers);
+    while (r.estimate.met_throughout && n < cfg.max_containers) {
+      const int prev = n;
+      n = std::min<long>(cfg.max_containers, std::max<long>(n + 1, std::lround(n * cfg.growth)));
+      // Past a kernel limit, the largest density under it is measured last
+      // (the limit is a pure check, nothing is built to find it).
+      if (hooks.limit && n > prev + 1 && hooks.limit(n)) {
+        int lo = prev, hi = n;
+        while (hi - lo > 1) {
+          const int mid = lo + (hi - lo) / 2;
+          (hooks.limit(mid) ? hi : lo) = mid;
+        }
+        n = lo > prev ? lo : hi;  // hi == prev + 1: the limit, met right above
       }
-      n = lo > prev ? lo : hi;  // hi == prev + 1: the limit, met right above
+      if (!new_density(n, "grow")) return false;
     }
-    if (!new_density(n, "grow")) return r;
-  }
+    return true;
+  };
+  if (!new_density(cfg.start, "grow") || !grow()) return r;
 
   // Refine: measure where the interval narrows most, until it is within
   // --precision of N* (or the budget, or the invocations allowed, end it).
@@ -509,6 +514,31 @@ SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& 
     if (interval_ok && bracket_ok) {
       r.precise = true;
       break;
+    }
+    if (e.met_throughout && largest < cfg.max_containers) {
+      // Re-measured noisy densities now meet the objectives: grow again.
+      if (!grow()) return r;
+      continue;
+    }
+    // A density near N* whose invocations were mostly noisy (other tasks on
+    // the walkers' CPUs) is measured again before it is trusted.
+    std::vector<int> near = {a};
+    if (b) near.push_back(*b);
+    for (const Slo& s : slos) {
+      if (RatioBase(s.metric)) near.push_back(ns.front());
+    }
+    int requiet = -1;
+    for (int c : near) {
+      int quiet = 0;
+      for (const Invocation& inv : r.densities[index_of(c)].invocations) quiet += !inv.noisy;
+      if (quiet < 2 && room(c)) {
+        requiet = c;
+        break;
+      }
+    }
+    if (requiet >= 0) {
+      if (!more(index_of(requiet))) break;
+      continue;
     }
     if (!e.undecided_metric.empty() && b) {
       // An undecided density caps N*: more samples there, or stop.

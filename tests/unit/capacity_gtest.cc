@@ -259,6 +259,34 @@ TEST(CapacitySearch, SpendsTheBudgetInsideTheIntervalWhenInvocationsRunOut) {
   EXPECT_NEAR(*r.n_star, 137, 20);
 }
 
+// Issue 22, run 6: one noisy invocation must not decide the answer. The
+// fit reads the quiet invocations, and a density near N* with fewer than
+// two quiet ones is measured again.
+TEST(CapacitySearch, NoisyInvocationsAreMeasuredAgainNotTrusted) {
+  Fake f;
+  SearchConfig c;
+  c.max_containers = 10000;
+  c.budget_s = 1e9;
+  std::map<int, int> seen;
+  SearchHooks h = f.Hooks();
+  auto inner = h.measure;
+  h.measure = [&](int n, int i) {
+    Invocation inv = inner(n, i);
+    // The first two invocations at every density ran beside a busy neighbour
+    // and read far too high: the objective would fail everywhere.
+    if (i < 2) {
+      inv.noisy = true;
+      inv.values["mountinfo_read_s"] = 1000;
+    }
+    ++seen[n];
+    return inv;
+  };
+  SearchResult r = RunCapacitySearch(c, ParseSlos({"mountinfo_read_s<=137"}), h);
+  ASSERT_TRUE(r.n_star);
+  EXPECT_NEAR(*r.n_star, 137, 14);
+  EXPECT_GE(seen[*r.above], 4);  // two noisy, then two quiet ones
+}
+
 TEST(CapacitySearch, EndReasons) {
   auto slos = ParseSlos({"mountinfo_read_s<=1e9"});
   {  // unreachable objective: max-containers
