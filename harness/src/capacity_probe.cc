@@ -204,9 +204,6 @@ Invocation CapacityProbe::Measure(int n, int /*index*/) {
     }
     throw std::logic_error("capacity: no slot for " + actor);
   };
-  std::set<int> walker_pus;
-  for (int i = 0; i < m.cfg.path_walk_workers; ++i)
-    walker_pus.insert(slot_of("path_walk", i).pu.os_index);
   std::vector<WorkerPlan> health = s.Workers(p, &farm, FindOp("stat"), farm.image().deep_path,
                                              m.cfg.health_workers, "compact,share");
   for (size_t i = 0; i < health.size(); ++i) {
@@ -275,18 +272,13 @@ Invocation CapacityProbe::Measure(int n, int /*index*/) {
     spec.workers[i].path2 = farm.image().missing_path;
     spec.workers[i].role = "path_walk";
   }
-  // The harness's own actors on a walker's PU take its CPU like any other
-  // task: the quietness record counts them.
+  // The harness's other actors are not the walkers' own time: on a walker's
+  // PU they take its CPU like any other task, and elsewhere their run time
+  // must not be subtracted from the walkers' CPUs' busy time (a health reader
+  // spinning on PU 1 hid a neighbour taking half of PU 0).
   while (m.cfg.churn_rate > 0 && !churn_tid.load() && !stop.load()) std::this_thread::yield();
-  if (walker_pus.count(churn_slot.pu.os_index) && churn_tid.load())
-    spec.foreign_tids.push_back(churn_tid.load());
-  {
-    const std::vector<pid_t> bg_tids = bg.tids();
-    for (int i = 0; i < m.cfg.health_workers && i < static_cast<int>(bg_tids.size()); ++i) {
-      if (walker_pus.count(slot_of("health", i).pu.os_index))
-        spec.foreign_tids.push_back(bg_tids[i]);
-    }
-  }
+  if (churn_tid.load()) spec.foreign_tids.push_back(churn_tid.load());
+  for (pid_t t : bg.tids()) spec.foreign_tids.push_back(t);
   OnCpuObserver on_cpu(spec.workers.size());
   // With --waits every actor is attributed, not only the walkers: the churn's
   // and the health readers' waits can be what grows (issue 22).

@@ -23,7 +23,7 @@ struct Quietness {
   int cpus = 0;               // distinct worker CPUs
   double busy_s = 0;          // all non-idle time on those CPUs (/proc/stat)
   double own_s = 0;           // run time of our own tasks (schedstat)
-  double actors_s = 0;        // of which the harness's other actors ran on these CPUs (not own)
+  double actors_s = 0;        // the harness's other actors' run time, anywhere (never own)
   double steal_s = 0;         // steal time on those CPUs
   double load_1m = 0;         // /proc/loadavg at the end
   int cpus_online = 0;
@@ -39,8 +39,8 @@ void ReportQuietness(const Quietness& q, nlohmann::json* entry);
 
 // Watches the given CPUs between OnMeasureStart and OnMeasureEnd; our own
 // tasks are the workers (from OnWorkersReady) and this process's threads,
-// except `foreign` (the harness's other actors pinned to these CPUs), whose
-// run time counts as another task's.
+// except `foreign` (the harness's other actors): what they ran on these CPUs
+// counts as another task's.
 std::unique_ptr<RunObserver> MakeQuietnessObserver(std::vector<int> cpus,
                                                    std::vector<pid_t> foreign = {});
 

@@ -44,9 +44,9 @@ struct RunSpec {
   bool bind_memory = true;  // libnuma binding where there are >1 nodes
   std::vector<RunObserver*> observers;
   const std::atomic<bool>* interrupt = nullptr;  // set by SIGINT
-  // The harness's own other actors on the measured workers' CPUs (a churn,
-  // health readers): the quietness record counts their time there as
-  // another task's, since it takes the CPU from the workers all the same.
+  // The harness's own other actors (a churn, health readers): the quietness
+  // record never counts them as the workers' own, so on a measured CPU their
+  // time is another task's (it takes the CPU from the workers all the same).
   std::vector<pid_t> foreign_tids;
   // Other actors the observers follow beside the workers (their tids come
   // after the workers' in OnWorkersReady) under a role of their own; the
