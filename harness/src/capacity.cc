@@ -638,6 +638,24 @@ std::string CapacitySentence(const SearchResult& r, const std::vector<Slo>& slos
          (r.ended_by == "budget" ? "cut short by its time budget" : "interrupted");
   }
   if (!why.empty()) s += (r.n_star ? "; beyond it, " : ": ") + why;
+  // The fit falls back on noisy invocations where a density has too few
+  // quiet ones: say so where it matters, at the densities either side of N*.
+  std::optional<int> below;  // the largest density at or under N* (the lowest without one)
+  for (const Density& d : r.densities) {
+    if (r.n_star ? d.containers <= *r.n_star && (!below || d.containers > *below)
+                 : !below || d.containers < *below)
+      below = d.containers;
+  }
+  std::string noisy;
+  for (const Density& d : r.densities) {
+    if (d.containers != below && d.containers != r.above) continue;
+    int quiet = 0;
+    for (const Invocation& inv : d.invocations) quiet += !inv.noisy;
+    if (quiet < 2) noisy += (noisy.empty() ? "" : " and ") + std::to_string(d.containers);
+  }
+  if (!noisy.empty())
+    s += "; at " + noisy + " containers fewer than two invocations ran on a quiet machine "
+         "(flagged noisy), so the answer measures this machine's load as much as the kernel";
   return s + ".";
 }
 

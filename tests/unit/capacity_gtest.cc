@@ -281,10 +281,23 @@ TEST(CapacitySearch, NoisyInvocationsAreMeasuredAgainNotTrusted) {
     ++seen[n];
     return inv;
   };
-  SearchResult r = RunCapacitySearch(c, ParseSlos({"mountinfo_read_s<=137"}), h);
+  auto slos = ParseSlos({"mountinfo_read_s<=137"});
+  SearchResult r = RunCapacitySearch(c, slos, h);
   ASSERT_TRUE(r.n_star);
   EXPECT_NEAR(*r.n_star, 137, 14);
   EXPECT_GE(seen[*r.above], 4);  // two noisy, then two quiet ones
+  EXPECT_EQ(CapacitySentence(r, slos, "p").find("noisy"), std::string::npos);
+  // Where every invocation is noisy the answer says it rests on them.
+  h.measure = [&](int n, int i) {
+    Invocation inv = f.Hooks().measure(n, i);
+    inv.noisy = true;
+    return inv;
+  };
+  r = RunCapacitySearch(c, slos, h);
+  ASSERT_TRUE(r.n_star);
+  const std::string s = CapacitySentence(r, slos, "p");
+  EXPECT_NE(s.find("flagged noisy"), std::string::npos) << s;
+  EXPECT_NE(s.find(std::to_string(*r.above)), std::string::npos) << s;
 }
 
 TEST(CapacitySearch, EndReasons) {
