@@ -654,7 +654,8 @@ std::string CapacitySentence(const SearchResult& r, const std::vector<Slo>& slos
     if (quiet < 2) noisy += (noisy.empty() ? "" : " and ") + std::to_string(d.containers);
   }
   if (!noisy.empty())
-    s += "; at " + noisy + " containers fewer than two invocations ran on a quiet machine "
+    s += "; at " + noisy +
+         " containers fewer than two invocations ran on a quiet machine "
          "(flagged noisy), so the answer measures this machine's load as much as the kernel";
   return s + ".";
 }
