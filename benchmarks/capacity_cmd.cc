@@ -20,11 +20,16 @@ constexpr const char* kHelp =
     "stops containers at --churn-rate per second with --idmap, health readers stat a file in "
     "existing containers, a path-walk worker runs, and the runtime's namespace (one rootfs "
     "mount per container) has its mountinfo read once. Densities grow by --growth from --start "
-    "until one fails, a kernel limit, --max-containers or --budget ends the search; then the "
-    "bracket is bisected to --precision. Each density is measured in --invocations (up to "
-    "--max-invocations) until every objective's 95% t-interval lies on one side of its bound; "
-    "otherwise it is 'undecided', never counted as a pass. Metrics: start_p50_s, start_p99_s, "
-    "health_stat_p99_ms, path_walk_per_worker, path_walk_ratio (to the lowest density), "
+    "until the fitted curve of an objective crosses its bound, or a kernel limit, "
+    "--max-containers or --budget ends the search. N* comes from all densities at once: each "
+    "objective's metric is fitted monotone in N over every invocation, N* is where the fit "
+    "crosses the bound, and its 95% interval [N_lo, N_hi] comes from a bootstrap over "
+    "invocations; densities and invocations are added where they narrow the interval, until it "
+    "is within --precision of N*. Schedule by N_lo. Quantile metrics pool every sample of a "
+    "density; too few for the quantile leaves it undecided, never guessed. Metrics: start_p50_s, "
+    "start_p99_s, health_stat_p99_ms, path_walk_per_worker, path_walk_per_cpu_s (per on-CPU "
+    "second), "
+    "path_walk_ratio and path_walk_per_cpu_ratio (to the lowest density), "
     "mountinfo_read_s. Output: one JSON document (README, \"Capacity\"), rewritten after every "
     "density; a summary ending in the answer on stderr.";
 
@@ -47,15 +52,14 @@ CapacityCommand::CapacityCommand(CLI::App* app) {
   cmd_->add_option("--budget", search_.budget_s, "Time budget of the search, seconds")
       ->capture_default_str();
   cmd_->add_option("--precision", search_.precision,
-                   "Bisect until the bracket is within this fraction of N*")
+                   "Refine until N*'s 95% interval is within this fraction of N* either side")
       ->capture_default_str();
   cmd_->add_option("--start", search_.start, "First density")->capture_default_str();
   cmd_->add_option("--growth", search_.growth, "Factor between densities while growing")
       ->capture_default_str();
   cmd_->add_option("--invocations", search_.invocations, "Invocations per density at least")
       ->capture_default_str();
-  cmd_->add_option("--max-invocations", search_.max_invocations,
-                   "Invocations per density at most (then 'undecided')")
+  cmd_->add_option("--max-invocations", search_.max_invocations, "Invocations per density at most")
       ->capture_default_str();
   cmd_->add_option("--window", window_s_, "Measured seconds per invocation")->capture_default_str();
   cmd_->add_option("--mode", mode_, "Workers as 'thread' or 'process'")->capture_default_str();
@@ -151,7 +155,7 @@ int CapacityCommand::Run(int argc, char** argv) {
       return 3;
     }
     auto document = [&](const SearchResult& r, bool complete) {
-      nlohmann::json cap = {{"version", 1},
+      nlohmann::json cap = {{"version", 2},
                             {"complete", complete},
                             {"profile", cfg.profile.name},
                             {"mounts_per_container", per}};
@@ -159,6 +163,7 @@ int CapacityCommand::Run(int argc, char** argv) {
                       {"strategy", ChurnStrategyName(idmap_)},
                       {"layers", probe->layers()}};
       cap["workers"] = {{"path_walk", pc.path_walk_workers}, {"health", pc.health_workers}};
+      cap["placement"] = CapacityPlacementJson(probe->placement());
       cap["slo"] = nlohmann::json::array();
       for (const Slo& s : slos) cap["slo"].push_back(s.ToJson());
       cap["search"] = search_.ToJson();

@@ -167,6 +167,14 @@ double TCritical(int df, double confidence) {
 
 nlohmann::json MetricStats::ToJson() const {
   nlohmann::json j = {{"mean", mean}, {"n", n}};
+  if (samples >= 0) {
+    // A pooled quantile: "mean" is the quantile itself.
+    j["method"] = "order statistics over pooled samples";
+    j["samples"] = samples;
+    j["needed"] = needed;
+    if (samples >= needed) j["ci"] = {lo, hi};
+    return j;
+  }
   if (n >= 2) j["ci"] = {lo, hi};
   return j;
 }
@@ -197,7 +205,7 @@ const char* VerdictName(Verdict v) {
 }
 
 Verdict Judge(const Slo& slo, const MetricStats& s) {
-  if (s.n < 2) return Verdict::kUndecided;
+  if (s.samples >= 0 ? s.samples < s.needed || s.n < 1 : s.n < 2) return Verdict::kUndecided;
   if (slo.at_most) {
     if (s.hi <= slo.bound) return Verdict::kPass;
     if (s.lo > slo.bound) return Verdict::kFail;
@@ -212,13 +220,23 @@ nlohmann::json Invocation::ToJson() const {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& [k, v] : values) j[k] = v;
   j["noisy"] = noisy;
+  if (walker_on_cpu_share >= 0) j["path_walk_on_cpu_share"] = walker_on_cpu_share;
+  // The pooled quantiles' evidence: how many samples each invocation added.
+  for (const auto& [k, h] : samples) j["samples"][k] = h.count();
   return j;
 }
 
 nlohmann::json SearchConfig::ToJson() const {
-  return {{"max_containers", max_containers}, {"budget_s", budget_s}, {"precision", precision},
-          {"growth", growth}, {"start", start}, {"invocations", invocations},
-          {"max_invocations", max_invocations}, {"confidence", confidence}};
+  return {{"max_containers", max_containers},
+          {"budget_s", budget_s},
+          {"precision", precision},
+          {"growth", growth},
+          {"start", start},
+          {"invocations", invocations},
+          {"max_invocations", max_invocations},
+          {"confidence", confidence},
+          {"resamples", resamples},
+          {"seed", seed}};
 }
 
 void ValidateSearchConfig(const SearchConfig& c) {
@@ -311,7 +329,21 @@ nlohmann::json SearchResult::ToJson(double confidence, const std::string& senten
   j["bracket"] = {j["n_star"], above ? nlohmann::json(*above) : nlohmann::json(nullptr)};
   j["confidence"] = confidence;
   j["ended_by"] = ended_by;
+  auto opt = [](const std::optional<int>& v) {
+    return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+  };
+  // N_lo is the figure to schedule by: the host sustains at least that many
+  // at the stated confidence.
+  j["n_lo"] = opt(estimate.n_lo);
+  j["n_hi"] = opt(estimate.n_hi);
+  j["n_hi_open"] = estimate.n_hi_open;
+  j["conservative"] = j["n_lo"];
+  j["precise"] = precise;
   j["failed_metric"] = failed_metric.empty() ? nlohmann::json(nullptr) : nlohmann::json(failed_metric);
+  j["undecided_metric"] = estimate.undecided_metric.empty()
+                              ? nlohmann::json(nullptr)
+                              : nlohmann::json(estimate.undecided_metric);
+  j["fit"] = estimate.ToJson();
   j["limit"] = limit ? limit->ToJson() : nlohmann::json(nullptr);
   j["sentence"] = sentence;
   return j;
@@ -319,16 +351,44 @@ nlohmann::json SearchResult::ToJson(double confidence, const std::string& senten
 
 namespace {
 
-// Judges d against the objectives; path_walk_ratio from the baseline mean.
-void Decide(const std::vector<Slo>& slos, double confidence, double baseline, Density* d) {
+// Judges d against the objectives (evidence: the answer is the fit's);
+// ratios from the baseline means, quantiles from the pooled samples.
+void Decide(const std::vector<Slo>& slos, double confidence,
+            const std::map<std::string, double>& baseline, Density* d) {
   std::map<std::string, std::vector<double>> xs;
   for (Invocation& inv : d->invocations) {
-    auto pw = inv.values.find("path_walk_per_worker");
-    if (pw != inv.values.end() && baseline > 0) inv.values["path_walk_ratio"] = pw->second / baseline;
+    for (const char* ratio : {"path_walk_ratio", "path_walk_per_cpu_ratio"}) {
+      auto base = baseline.find(RatioBase(ratio));
+      auto v = inv.values.find(RatioBase(ratio));
+      if (v != inv.values.end() && base != baseline.end() && base->second > 0)
+        inv.values[ratio] = v->second / base->second;
+    }
     for (const auto& [k, v] : inv.values) xs[k].push_back(v);
   }
   d->metrics.clear();
   for (const auto& [k, v] : xs) d->metrics[k] = Summarize(v, confidence);
+  for (const char* m : kCapacityMetrics) {
+    const QuantileMetric* q = QuantileOf(m);
+    if (!q) continue;
+    Histogram pooled;
+    int with = 0;
+    for (const Invocation& inv : d->invocations) {
+      auto it = inv.samples.find(q->samples);
+      if (it == inv.samples.end()) continue;
+      pooled.Merge(it->second);
+      ++with;
+    }
+    if (!with) continue;
+    MetricStats st;
+    st.n = with;
+    st.samples = static_cast<long>(pooled.count());
+    st.needed = SamplesNeeded(q->q, confidence);
+    st.mean = pooled.Quantile(q->q) * q->scale;
+    const RankInterval r = QuantileRanks(st.samples, q->q, confidence);
+    st.lo = r.ok ? pooled.AtRank(r.lo) * q->scale : st.mean;
+    st.hi = r.ok ? pooled.AtRank(r.hi) * q->scale : st.mean;
+    d->metrics[m] = st;
+  }
   d->verdicts.clear();
   bool fail = false, undecided = false;
   for (const Slo& s : slos) {
@@ -351,43 +411,42 @@ SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& 
                                const SearchHooks& hooks) {
   SearchResult r;
   auto elapsed = [&] { return hooks.elapsed_s ? hooks.elapsed_s() : 0.0; };
-  double baseline = 0;  // path_walk_per_worker's mean at the lowest density
-  int lowest = 0;
-  double last_cost = 0;
-  // Measures one density; false when the search must end (set ended_by).
-  auto measure = [&](int n, const char* phase) -> bool {
-    if (hooks.limit) {
-      if (auto lim = hooks.limit(n)) {
-        r.limit = lim;
-        r.ended_by = "kernel-limit";
-        return false;
+  const FitOptions fit{cfg.confidence, cfg.resamples, cfg.seed};
+  double last_density_s = 0, last_invocation_s = 0;
+
+  // Per-density verdicts (evidence), then the fit over all densities.
+  auto refit = [&] {
+    const Density* lowest = nullptr;
+    for (const Density& d : r.densities) {
+      if (!lowest || d.containers < lowest->containers) lowest = &d;
+    }
+    std::map<std::string, double> baseline;  // the ratios' reference means
+    for (const char* base : {"path_walk_per_worker", "path_walk_per_cpu_s"}) {
+      std::vector<double> xs;
+      for (const Invocation& inv : lowest->invocations) {
+        auto it = inv.values.find(base);
+        if (it != inv.values.end()) xs.push_back(it->second);
       }
+      if (!xs.empty()) baseline[base] = Summarize(xs, cfg.confidence).mean;
     }
-    if (elapsed() + last_cost > cfg.budget_s) {
-      r.ended_by = "budget";
-      return false;
+    for (Density& d : r.densities) Decide(slos, cfg.confidence, baseline, &d);
+    r.estimate = EstimateCapacity(slos, r.densities, fit);
+    r.n_star = r.estimate.n_star;
+    r.failed_metric = r.estimate.failed_metric;
+    r.above.reset();
+    for (const Density& d : r.densities) {
+      if ((!r.n_star || d.containers > *r.n_star) && (!r.above || d.containers < *r.above))
+        r.above = d.containers;
     }
-    Density d;
-    d.containers = n;
-    d.phase = phase;
+    if (hooks.on_density) hooks.on_density(r);
+  };
+  // One more invocation of r.densities[di]; false when the search must end.
+  auto invoke = [&](size_t di) -> bool {
     const double t0 = elapsed();
     try {
-      for (int i = 0; i < cfg.max_invocations; ++i) {
-        d.invocations.push_back(hooks.measure(n, i));
-        if (i + 1 < cfg.invocations) continue;
-        if (!lowest || n < lowest) {
-          // This density is the baseline (the lowest so far): re-derive it.
-          std::vector<double> pw;
-          for (const Invocation& inv : d.invocations) {
-            auto it = inv.values.find("path_walk_per_worker");
-            if (it != inv.values.end()) pw.push_back(it->second);
-          }
-          baseline = pw.empty() ? 0 : Summarize(pw, cfg.confidence).mean;
-        }
-        Decide(slos, cfg.confidence, baseline, &d);
-        if (d.verdict != Verdict::kUndecided) break;
-        if (elapsed() > cfg.budget_s) break;  // stays undecided: never guessed
-      }
+      Invocation inv = hooks.measure(r.densities[di].containers,
+                                     static_cast<int>(r.densities[di].invocations.size()));
+      r.densities[di].invocations.push_back(std::move(inv));
     } catch (const Interrupted&) {
       r.ended_by = "interrupted";
       return false;
@@ -396,101 +455,225 @@ SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& 
       r.ended_by = "kernel-limit";
       return false;
     }
-    if (!lowest || n < lowest) lowest = n;
-    d.seconds = elapsed() - t0;
-    last_cost = d.seconds;
+    Density& d = r.densities[di];
+    last_invocation_s = elapsed() - t0;
+    d.seconds += last_invocation_s;
     // The knee's attribution: the last invocation's that has one.
-    for (auto it = d.invocations.rbegin(); it != d.invocations.rend(); ++it) {
-      if (!it->attribution.is_null()) {
-        d.attribution = it->attribution;
+    if (!d.invocations.back().attribution.is_null())
+      d.attribution = d.invocations.back().attribution;
+    return true;
+  };
+  auto new_density = [&](int n, const char* phase) -> bool {
+    if (hooks.limit) {
+      if (auto lim = hooks.limit(n)) {
+        r.limit = lim;
+        r.ended_by = "kernel-limit";
+        return false;
+      }
+    }
+    if (elapsed() + last_density_s > cfg.budget_s) {
+      r.ended_by = "budget";
+      return false;
+    }
+    Density d;
+    d.containers = n;
+    d.phase = phase;
+    r.densities.push_back(std::move(d));
+    for (int i = 0; i < cfg.invocations; ++i) {
+      if (!invoke(r.densities.size() - 1)) {
+        r.densities.pop_back();  // a density half measured is no evidence
+        if (!r.densities.empty()) refit();
+        return false;
+      }
+    }
+    last_density_s = r.densities.back().seconds;
+    refit();
+    return true;
+  };
+  auto more = [&](size_t di) -> bool {
+    if (elapsed() + last_invocation_s > cfg.budget_s) {
+      r.ended_by = "budget";
+      return false;
+    }
+    if (!invoke(di)) return false;
+    refit();
+    return true;
+  };
+  auto index_of = [&](int n) {
+    for (size_t i = 0; i < r.densities.size(); ++i) {
+      if (r.densities[i].containers == n) return i;
+    }
+    return r.densities.size();
+  };
+
+  // Grow while every objective's fit is met at every density measured;
+  // false when the search ended.
+  auto grow = [&]() -> bool {
+    int n = 0;
+    for (const Density& d : r.densities) n = std::max(n, d.containers);
+    while (r.estimate.met_throughout && n < cfg.max_containers) {
+      const int prev = n;
+      n = std::min<long>(cfg.max_containers, std::max<long>(n + 1, std::lround(n * cfg.growth)));
+      // Past a kernel limit, the largest density under it is measured last
+      // (the limit is a pure check, nothing is built to find it).
+      if (hooks.limit && n > prev + 1 && hooks.limit(n)) {
+        int lo = prev, hi = n;
+        while (hi - lo > 1) {
+          const int mid = lo + (hi - lo) / 2;
+          (hooks.limit(mid) ? hi : lo) = mid;
+        }
+        n = lo > prev ? lo : hi;  // hi == prev + 1: the limit, met right above
+      }
+      if (!new_density(n, "grow")) return false;
+    }
+    return true;
+  };
+  if (!new_density(cfg.start, "grow") || !grow()) return r;
+
+  // Refine: measure where the interval narrows most, until it is within
+  // --precision of N* (or the budget, or the invocations allowed, end it).
+  while (true) {
+    const CapacityEstimate& e = r.estimate;
+    std::vector<int> ns;
+    for (const Density& d : r.densities) ns.push_back(d.containers);
+    std::sort(ns.begin(), ns.end());
+    const int largest = ns.back();
+    auto room = [&](int at) {
+      const size_t i = index_of(at);
+      return i < r.densities.size() &&
+             static_cast<int>(r.densities[i].invocations.size()) < cfg.max_invocations;
+    };
+    if (!e.n_star) {
+      // Missed (or undecided) at the lowest density: more of it, or no answer.
+      if (!room(ns.front()) || !more(index_of(ns.front()))) break;
+      continue;
+    }
+    const int star = *e.n_star;
+    const double tol = std::max(1.0, cfg.precision * star);
+    int a = ns.front();
+    std::optional<int> b;
+    for (int x : ns) {
+      if (x <= star) a = x;
+      if (x > star && !b) b = x;
+    }
+    const bool open_above = e.n_hi_open && largest < cfg.max_containers;
+    const bool interval_ok =
+        e.n_lo && e.n_hi && star - *e.n_lo <= tol && *e.n_hi - star <= tol && !open_above;
+    const bool bracket_ok = !b || *b - a <= tol;
+    if (interval_ok && bracket_ok) {
+      r.precise = true;
+      break;
+    }
+    if (e.met_throughout && largest < cfg.max_containers) {
+      // Re-measured noisy densities now meet the objectives: grow again.
+      if (!grow()) return r;
+      continue;
+    }
+    // A density near N* whose invocations were mostly noisy (other tasks on
+    // the walkers' CPUs) is measured again before it is trusted.
+    std::vector<int> near = {a};
+    if (b) near.push_back(*b);
+    for (const Slo& s : slos) {
+      if (RatioBase(s.metric)) near.push_back(ns.front());
+    }
+    int requiet = -1;
+    for (int c : near) {
+      int quiet = 0;
+      for (const Invocation& inv : r.densities[index_of(c)].invocations) quiet += !inv.noisy;
+      if (quiet < 2 && room(c)) {
+        requiet = c;
         break;
       }
     }
-    r.densities.push_back(std::move(d));
-    if (hooks.on_density) hooks.on_density(r);
-    return true;
-  };
-  auto record_nonpass = [&](const Density& d) {
-    r.above = d.containers;
-    r.failed_metric.clear();
-    for (Verdict want : {Verdict::kFail, Verdict::kUndecided}) {
-      for (const Slo& s : slos) {
-        if (d.verdicts.at(s.metric) == want && r.failed_metric.empty()) r.failed_metric = s.metric;
-      }
+    if (requiet >= 0) {
+      if (!more(index_of(requiet))) break;
+      continue;
     }
-  };
-
-  // Grow.
-  int n = cfg.start;
-  bool found_nonpass = false;
-  while (true) {
-    if (!measure(n, "grow")) return r;
-    const Density& d = r.densities.back();
-    if (d.verdict != Verdict::kPass) {
-      record_nonpass(d);
-      found_nonpass = true;
-      break;
+    if (!e.undecided_metric.empty() && b) {
+      // An undecided density caps N*: more samples there, or stop.
+      if (!room(*b) || !more(index_of(*b))) break;
+      continue;
     }
-    r.n_star = n;
-    if (n >= cfg.max_containers) {
-      r.ended_by = "max-containers";
-      return r;
+    if (open_above) {
+      const int up = std::min<long>(
+          cfg.max_containers,
+          std::max<long>(largest + 1, std::lround(largest * (1 + 4 * cfg.precision))));
+      if (!new_density(up, "refine")) return r;
+      continue;
     }
-    const int prev = n;
-    n = std::min<long>(cfg.max_containers,
-                       std::max<long>(n + 1, std::lround(n * cfg.growth)));
-    // Past a kernel limit, the largest density under it is measured last
-    // (the limit is a pure check, nothing is built to find it).
-    if (hooks.limit && n > prev + 1 && hooks.limit(n)) {
-      int lo = prev, hi = n;
-      while (hi - lo > 1) {
-        const int mid = lo + (hi - lo) / 2;
-        (hooks.limit(mid) ? hi : lo) = mid;
-      }
-      n = lo > prev ? lo : hi;  // hi == prev + 1: the limit, met right above
+    if (!bracket_ok && *b - a > 1) {
+      // Guided bisection: at the fitted crossing, but at least a quarter of
+      // the way in from either side, so the bracket shrinks geometrically.
+      const int quarter = std::max(1, (*b - a) / 4);
+      const int m = std::clamp(star, a + quarter, *b - quarter);
+      if (!new_density(m, "refine")) return r;
+      continue;
     }
+    // The interval is wide from noise: another invocation where it comes
+    // from, the densities either side of N* (and a ratio's reference).
+    std::vector<int> cands = {a};
+    if (b) cands.push_back(*b);
+    for (const Slo& s : slos) {
+      if (RatioBase(s.metric)) cands.push_back(ns.front());
+    }
+    int pick = -1;
+    size_t fewest = SIZE_MAX;
+    for (int c : cands) {
+      const size_t have = r.densities[index_of(c)].invocations.size();
+      if (room(c) && have < fewest) fewest = have, pick = c;
+    }
+    if (pick >= 0) {
+      if (!more(index_of(pick))) break;
+      continue;
+    }
+    // Every density near N* has its invocations: new evidence inside the
+    // wider side of the interval, while the budget lasts.
+    const int lo_end = e.n_lo ? *e.n_lo : ns.front(), hi_end = e.n_hi ? *e.n_hi : largest;
+    const int m = star - lo_end >= hi_end - star ? (lo_end + star + 1) / 2 : (star + hi_end) / 2;
+    if (m < cfg.start || m > cfg.max_containers || index_of(m) < r.densities.size()) break;
+    if (!new_density(m, "refine")) return r;
   }
-  // Bisect between the last pass and the first non-pass.
-  if (found_nonpass && r.n_star) {
-    while (*r.above - *r.n_star > std::max(1.0, cfg.precision * *r.n_star)) {
-      const int mid = *r.n_star + (*r.above - *r.n_star) / 2;
-      if (!measure(mid, "bisect")) return r;
-      const Density& d = r.densities.back();
-      if (d.verdict == Verdict::kPass) {
-        r.n_star = mid;
-      } else {
-        record_nonpass(d);
-      }
-    }
+  if (r.ended_by.empty()) {
+    r.ended_by = r.estimate.met_throughout ? "max-containers" : "slo";
   }
-  r.ended_by = "slo";
   return r;
 }
 
 std::string CapacitySentence(const SearchResult& r, const std::vector<Slo>& slos,
                              const std::string& profile) {
+  (void)slos;
   auto containers = [](int n) { return std::to_string(n) + (n == 1 ? " container" : " containers"); };
+  const CapacityEstimate& e = r.estimate;
   std::string s = r.n_star ? "This host sustains " + containers(*r.n_star) + " of " + profile +
                                  " at these objectives"
                            : "This host meets these objectives at no density measured for " +
                                  profile;
-  const Density* above = nullptr;
-  for (const Density& d : r.densities) {
-    if (r.above && d.containers == *r.above) above = &d;
+  if (r.n_star) {
+    s += " (" + std::string(e.n_lo ? std::to_string(*e.n_lo) : "below the lowest density") + "–" +
+         (e.n_hi ? std::to_string(*e.n_hi) + (e.n_hi_open ? "+" : "") : "?") +
+         " at 95%; schedule by " + (e.n_lo ? std::to_string(*e.n_lo) : "none") + ")";
   }
   std::string why;
-  if (above && !r.failed_metric.empty()) {
-    for (const Slo& slo : slos) {
-      if (slo.metric != r.failed_metric) continue;
-      auto m = above->metrics.find(slo.metric);
-      const bool undecided = above->verdicts.at(slo.metric) == Verdict::kUndecided;
-      why = slo.metric + (undecided ? " could not be decided against " + Num(slo.bound)
-                                    : (slo.at_most ? " exceeds " : " falls below ") + Num(slo.bound));
-      if (m != above->metrics.end()) {
-        why += " (measured " + Num(m->second.mean) + " at " + std::to_string(above->containers) + ")";
-      } else {
-        why += " (not measured at " + std::to_string(above->containers) + ")";
+  for (const ObjectiveFit& o : e.objectives) {
+    if (!e.undecided_metric.empty() && o.metric == e.undecided_metric && o.undecided_at) {
+      why = o.metric + " could not be decided at " + containers(*o.undecided_at) + " (" +
+            o.undecided_why + ")";
+      break;
+    }
+  }
+  if (why.empty()) {
+    for (const ObjectiveFit& o : e.objectives) {
+      if (o.metric != r.failed_metric || o.met_throughout) continue;
+      const Slo* slo = nullptr;
+      for (const Slo& x : slos) {
+        if (x.text == o.text) slo = &x;
       }
+      why = o.metric + (slo && slo->at_most ? " exceeds " : " falls below ") +
+            (slo ? Num(slo->bound) : "its bound") + " (the fit over " +
+            std::to_string(o.curve.size()) + " densities crosses it" +
+            (o.crossing ? " at " + std::to_string(static_cast<long>(*o.crossing))
+                        : " below the lowest") +
+            ")";
       break;
     }
   }
@@ -504,6 +687,25 @@ std::string CapacitySentence(const SearchResult& r, const std::vector<Slo>& slos
          (r.ended_by == "budget" ? "cut short by its time budget" : "interrupted");
   }
   if (!why.empty()) s += (r.n_star ? "; beyond it, " : ": ") + why;
+  // The fit falls back on noisy invocations where a density has too few
+  // quiet ones: say so where it matters, at the densities either side of N*.
+  std::optional<int> below;  // the largest density at or under N* (the lowest without one)
+  for (const Density& d : r.densities) {
+    if (r.n_star ? d.containers <= *r.n_star && (!below || d.containers > *below)
+                 : !below || d.containers < *below)
+      below = d.containers;
+  }
+  std::string noisy;
+  for (const Density& d : r.densities) {
+    if (d.containers != below && d.containers != r.above) continue;
+    int quiet = 0;
+    for (const Invocation& inv : d.invocations) quiet += !inv.noisy;
+    if (quiet < 2) noisy += (noisy.empty() ? "" : " and ") + std::to_string(d.containers);
+  }
+  if (!noisy.empty())
+    s += "; at " + noisy +
+         " containers fewer than two invocations ran on a quiet machine "
+         "(flagged noisy), so the answer measures this machine's load as much as the kernel";
   return s + ".";
 }
 
@@ -512,6 +714,46 @@ double EstimateDensitySeconds(int n, int invocations, double window_s) {
   // the farm at about 2 ms a container (presets' build_s_per_container).
   constexpr double kSetupS = 0.3, kBuildPerContainerS = 0.002;
   return invocations * (window_s + kSetupS) + n * kBuildPerContainerS;
+}
+
+std::vector<ActorSlot> PlanCapacityActors(const Topology& topo, int walkers, int health) {
+  // Walkers take PUs of their own first: path_walk_ratio must measure the
+  // mount machinery, not a CPU shared with a spinning reader (issue 22).
+  PlacementSpec spec = PlacementSpec::Parse("spread");
+  spec.allow_sharing = true;
+  const int total = walkers + health + 1;
+  std::vector<Slot> plan = PlanPlacement(topo, spec, std::max<int>(total, topo.pus().size()));
+  std::vector<ActorSlot> out;
+  std::set<int> taken;
+  for (int i = 0; i < walkers; ++i) {
+    out.push_back({"path_walk", i, plan[i]});
+    taken.insert(plan[i].pu.os_index);
+  }
+  std::vector<Slot> rest;
+  for (size_t i = walkers; i < plan.size(); ++i) {
+    if (!taken.count(plan[i].pu.os_index)) rest.push_back(plan[i]);
+  }
+  if (rest.empty()) rest.assign(plan.begin(), plan.end());
+  for (int i = 0; i < health + 1; ++i) {
+    const Slot& sl = rest[i % rest.size()];
+    out.push_back({i < health ? "health" : "churn", i < health ? i : 0, sl});
+  }
+  for (size_t i = 0; i < out.size(); ++i) out[i].slot.worker = static_cast<int>(i);
+  return out;
+}
+
+nlohmann::json CapacityPlacementJson(const std::vector<ActorSlot>& plan) {
+  nlohmann::json actors = nlohmann::json::array();
+  std::map<int, std::vector<std::string>> by_pu;
+  for (const ActorSlot& a : plan) {
+    actors.push_back({{"actor", a.actor}, {"index", a.index}, {"pu", a.slot.pu.os_index}});
+    by_pu[a.slot.pu.os_index].push_back(a.actor + " " + std::to_string(a.index));
+  }
+  nlohmann::json shared = nlohmann::json::array();
+  for (const auto& [pu, names] : by_pu) {
+    if (names.size() > 1) shared.push_back({{"pu", pu}, {"actors", names}});
+  }
+  return {{"actors", actors}, {"shared_pus", shared}};
 }
 
 }  // namespace mntscale

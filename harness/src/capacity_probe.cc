@@ -13,6 +13,7 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "mntscale/background.h"
@@ -44,29 +45,43 @@ double Quantile(std::vector<double> xs, double q) {
   return xs[i];
 }
 
-// The path-walk workers' time by bucket, per second of their wall time: on
-// CPU in the kernel (sampled) plus blocked off CPU (traced) with --waits;
-// the share of kernel samples with --attribute alone.
+// Each actor's time by bucket, per second of its wall time: on CPU in the
+// kernel (sampled) and blocked off CPU (traced) with --waits, one group per
+// actor and side ("churn, off CPU"); "buckets" of the path walkers alone
+// keep their merged form. With --attribute alone, the share of the walkers'
+// kernel samples.
 nlohmann::json ContractAttribution(const nlohmann::json& entry, bool waits) {
   if (waits) {
     const nlohmann::json& d = entry.value("time_decomposition", nlohmann::json());
     if (!d.is_object()) return {{"unsupported", "no time decomposition in the measurement"}};
     if (d.contains("unsupported")) return {{"unsupported", d["unsupported"]}};
-    std::map<std::string, double> sum;
-    double wall = 0;
-    for (const auto& w : d.value("workers", nlohmann::json::array())) {
-      wall += w.value("wall_s", 0.0);
-      for (const char* part : {"kernel_s", "blocked_s"}) {
-        if (!w.contains(part) || !w[part].is_object()) continue;
-        for (auto& [b, v] : w[part].items()) {
-          if (v.is_number()) sum[b] += v.get<double>();
+    const nlohmann::json roles = d.value("roles", nlohmann::json::object());
+    nlohmann::json groups = nlohmann::json::object();
+    nlohmann::json actors = nlohmann::json::object();
+    for (const auto& [role, r] : roles.items()) {
+      const double wall = r.value("wall_s", 0.0);
+      if (wall <= 0) continue;
+      nlohmann::json one = nlohmann::json::object();
+      for (const auto& [part, side] :
+           {std::pair<const char*, const char*>{"kernel_s", "on CPU"}, {"blocked_s", "off CPU"}}) {
+        nlohmann::json g = nlohmann::json::object();
+        if (r.contains(part) && r[part].is_object()) {
+          for (auto& [b, v] : r[part].items()) {
+            if (v.is_number()) g[b] = v.get<double>() / wall;
+          }
         }
+        groups[role + ", " + side] = g;
+        one[side] = g;
       }
+      one["preempted"] = r.value("preempted_s", 0.0) / wall;
+      one["user"] = r.value("user_s", 0.0) / wall;
+      actors[role] = one;
     }
-    if (wall <= 0) return {{"unsupported", "the decomposition holds no worker wall time"}};
-    nlohmann::json buckets = nlohmann::json::object();
-    for (const auto& [b, v] : sum) buckets[b] = v / wall;
-    return {{"buckets", buckets}, {"unit", "s per second of wall"}, {"source", "--waits"}};
+    if (groups.empty()) return {{"unsupported", "the decomposition holds no actor wall time"}};
+    return {{"buckets", groups},
+            {"actors", actors},
+            {"unit", "s per second of the actor's wall"},
+            {"source", "--waits"}};
   }
   const nlohmann::json& a = entry.value("attribution", nlohmann::json());
   if (!a.is_object()) return {{"unsupported", "no attribution in the measurement"}};
@@ -75,6 +90,38 @@ nlohmann::json ContractAttribution(const nlohmann::json& entry, bool waits) {
           {"unit", "share of kernel samples"},
           {"source", "--attribute"}};
 }
+
+// The path walkers' time on a CPU over the measured interval, from the
+// scheduler's sum_exec_runtime (/proc/TID/schedstat's first field): walks
+// per on-CPU second separate the kernel's cost from the CPU share the
+// walkers got beside the other actors.
+class OnCpuObserver : public RunObserver {
+ public:
+  explicit OnCpuObserver(size_t workers) : workers_(workers) {}
+  void OnWorkersReady(const std::vector<pid_t>& tids) override {
+    // The workers come first; observed actors after them are not walkers.
+    tids_.assign(tids.begin(), tids.begin() + std::min(workers_, tids.size()));
+  }
+  void OnMeasureStart() override { t0_ = Sum(); }
+  void OnWindowEnd(int) override {}
+  void OnMeasureEnd() override { on_cpu_s = Sum() - t0_; }
+  void Report(nlohmann::json*) override {}
+  double on_cpu_s = -1;
+
+ private:
+  double Sum() const {
+    double total = 0;
+    for (pid_t t : tids_) {
+      std::string text;
+      if (!TryReadFile("/proc/" + std::to_string(t) + "/schedstat", &text)) return std::nan("");
+      total += std::strtoull(text.c_str(), nullptr, 10) / 1e9;
+    }
+    return total;
+  }
+  size_t workers_;
+  std::vector<pid_t> tids_;
+  double t0_ = 0;
+};
 
 }  // namespace
 
@@ -90,8 +137,10 @@ struct CapacityProbe::Impl {
   int userns = -1;
   int rootfs_mounts = 0;  // runtime-namespace rootfs mounts mirroring the farm
   long next_start = 0;    // churn container serial, unique for the run
+  std::vector<ActorSlot> plan;
 
   Impl(Session& session, ProbeConfig c) : s(session), cfg(std::move(c)) {
+    plan = PlanCapacityActors(s.topology(), cfg.path_walk_workers, cfg.health_workers);
     const int nl = std::max(1, s.config().profile.layers);
     host.Run([&] {
       layers = MakeOverlayLayers("/layers", nl, 4).dirs;
@@ -137,6 +186,7 @@ CapacityProbe::CapacityProbe(Session& s, ProbeConfig cfg)
     : impl_(std::make_unique<Impl>(s, std::move(cfg))) {}
 CapacityProbe::~CapacityProbe() = default;
 int CapacityProbe::layers() const { return static_cast<int>(impl_->layers.size()); }
+const std::vector<ActorSlot>& CapacityProbe::placement() const { return impl_->plan; }
 
 Invocation CapacityProbe::Measure(int n, int /*index*/) {
   Impl& m = *impl_;
@@ -147,9 +197,17 @@ Invocation CapacityProbe::Measure(int n, int /*index*/) {
   const Point p;
 
   // Health checks: a stat in existing containers.
+  // Every actor on the PU the plan gave it (PlanCapacityActors).
+  auto slot_of = [&](const std::string& actor, int index) {
+    for (const ActorSlot& a : m.plan) {
+      if (a.actor == actor && a.index == index) return a.slot;
+    }
+    throw std::logic_error("capacity: no slot for " + actor);
+  };
   std::vector<WorkerPlan> health = s.Workers(p, &farm, FindOp("stat"), farm.image().deep_path,
                                              m.cfg.health_workers, "compact,share");
   for (size_t i = 0; i < health.size(); ++i) {
+    health[i].slot = slot_of("health", static_cast<int>(i));
     health[i].role = "health";
     health[i].container = &farm.containers()[(farm.size() - 1 - i % farm.size())];
   }
@@ -159,6 +217,9 @@ Invocation CapacityProbe::Measure(int n, int /*index*/) {
   // about a second's worth of newer ones run.
   std::atomic<bool> stop{false};
   std::vector<double> starts_s;
+  Histogram starts_hist;
+  std::atomic<pid_t> churn_tid{0};
+  const Slot churn_slot = slot_of("churn", 0);
   std::exception_ptr churn_error;
   const size_t keep = std::max<size_t>(1, std::lround(m.cfg.churn_rate));
   std::thread churn([&] {
@@ -172,6 +233,8 @@ Invocation CapacityProbe::Measure(int n, int /*index*/) {
       umount2(Rootfs(k).c_str(), MNT_DETACH);
     };
     try {
+      churn_tid.store(static_cast<pid_t>(syscall(SYS_gettid)));
+      PinCurrentThread(churn_slot, false);
       Check(unshare(CLONE_FS), "unshare", "CLONE_FS (churn thread)");
       const uint64_t t0 = MonotonicNs();
       for (long i = 0; !stop.load() && m.cfg.churn_rate > 0; ++i) {
@@ -184,7 +247,9 @@ Invocation CapacityProbe::Measure(int n, int /*index*/) {
         const long k = m.next_start++;
         const uint64_t a = MonotonicNs();
         Fd ns(StartContainer(m.host.fd(), m.cfg.idmap, m.layers, m.userns, k, &ops));
-        starts_s.push_back((MonotonicNs() - a) * 1e-9);
+        const uint64_t took = MonotonicNs() - a;
+        starts_s.push_back(took * 1e-9);
+        starts_hist.Record(took);
         live.emplace_back(k, std::move(ns));
         while (live.size() > keep) stop_one();
       }
@@ -202,10 +267,27 @@ Invocation CapacityProbe::Measure(int n, int /*index*/) {
   RunSpec spec;
   spec.workers = s.Workers(p, &farm, FindOp("stat"), farm.image().deep_path,
                            m.cfg.path_walk_workers, "compact,share");
-  for (auto& w : spec.workers) {
-    w.path2 = farm.image().missing_path;
-    w.role = "path_walk";
+  for (size_t i = 0; i < spec.workers.size(); ++i) {
+    spec.workers[i].slot = slot_of("path_walk", static_cast<int>(i));
+    spec.workers[i].path2 = farm.image().missing_path;
+    spec.workers[i].role = "path_walk";
   }
+  // The harness's other actors are not the walkers' own time: on a walker's
+  // PU they take its CPU like any other task, and elsewhere their run time
+  // must not be subtracted from the walkers' CPUs' busy time (a health reader
+  // spinning on PU 1 hid a neighbour taking half of PU 0).
+  while (m.cfg.churn_rate > 0 && !churn_tid.load() && !stop.load()) std::this_thread::yield();
+  if (churn_tid.load()) spec.foreign_tids.push_back(churn_tid.load());
+  for (pid_t t : bg.tids()) spec.foreign_tids.push_back(t);
+  OnCpuObserver on_cpu(spec.workers.size());
+  // With --waits every actor is attributed, not only the walkers: the churn's
+  // and the health readers' waits can be what grows (issue 22).
+  if (s.config().waits) {
+    const std::vector<pid_t> bg_tids = bg.tids();
+    for (pid_t t : bg_tids) spec.observed_actors.emplace_back(t, "health");
+    if (churn_tid.load()) spec.observed_actors.emplace_back(churn_tid.load(), "churn");
+  }
+  spec.observers.push_back(&on_cpu);
   Entry e;
   RunResult r;
   std::exception_ptr measure_error;
@@ -225,10 +307,19 @@ Invocation CapacityProbe::Measure(int n, int /*index*/) {
   if (!starts_s.empty()) {
     inv.values["start_p50_s"] = Quantile(starts_s, 0.5);
     inv.values["start_p99_s"] = Quantile(starts_s, 0.99);
+    inv.samples["start_ns"] = starts_hist;
   }
-  if (hs.count() > 0) inv.values["health_stat_p99_ms"] = hs.Quantile(0.99) * 1e-6;
-  if (m.cfg.path_walk_workers > 0 && r.measured_s > 0)
+  if (hs.count() > 0) {
+    inv.values["health_stat_p99_ms"] = hs.Quantile(0.99) * 1e-6;
+    inv.samples["health_stat_ns"] = hs;
+  }
+  if (m.cfg.path_walk_workers > 0 && r.measured_s > 0) {
     inv.values["path_walk_per_worker"] = r.ops_per_s() / m.cfg.path_walk_workers;
+    if (on_cpu.on_cpu_s > 0) {
+      inv.values["path_walk_per_cpu_s"] = r.ops / on_cpu.on_cpu_s;
+      inv.walker_on_cpu_share = on_cpu.on_cpu_s / (r.measured_s * m.cfg.path_walk_workers);
+    }
+  }
   m.host.Run([&] {
     const uint64_t a = MonotonicNs();
     const std::vector<std::string> lines = ThreadMountinfo();

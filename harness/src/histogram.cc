@@ -34,7 +34,11 @@ void Histogram::Clear() {
 
 uint64_t Histogram::Quantile(double q) const {
   if (n_ == 0) return 0;
-  uint64_t rank = static_cast<uint64_t>(q * static_cast<double>(n_ - 1)) + 1;
+  return AtRank(static_cast<uint64_t>(q * static_cast<double>(n_ - 1)) + 1);
+}
+
+uint64_t Histogram::AtRank(uint64_t rank) const {
+  if (n_ == 0) return 0;
   uint64_t seen = 0;
   for (int i = 0; i < kBuckets; ++i) {
     seen += counts_[i];

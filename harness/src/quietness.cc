@@ -110,10 +110,22 @@ double ReapedChildrenSeconds() {
   return (cutime + cstime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-double OwnRunSeconds(const std::vector<pid_t>& tids) {
-  std::set<pid_t> seen(tids.begin(), tids.end());
-  double total = ReapedChildrenSeconds();
+double RunSeconds(const std::vector<pid_t>& tids) {
+  double total = 0;
   for (pid_t t : tids) total += TaskRunSeconds("/proc/" + std::to_string(t));
+  return total;
+}
+
+// The workers, this process's other threads and its descendants, except
+// `foreign` (the harness's other actors: a churn, health readers).
+double OwnRunSeconds(const std::vector<pid_t>& tids, const std::vector<pid_t>& foreign) {
+  std::set<pid_t> seen(tids.begin(), tids.end());
+  seen.insert(foreign.begin(), foreign.end());
+  const std::set<pid_t> other(foreign.begin(), foreign.end());
+  double total = ReapedChildrenSeconds();
+  for (pid_t t : tids) {
+    if (!other.count(t)) total += TaskRunSeconds("/proc/" + std::to_string(t));
+  }
   for (pid_t pid : OwnProcesses()) {
     const std::string base = "/proc/" + std::to_string(pid) + "/task/";
     for (pid_t tid : NumericEntries(base)) {
@@ -133,11 +145,13 @@ std::set<int> WithSiblings(const std::vector<int>& cpus) {
 
 class QuietnessObserver : public RunObserver {
  public:
-  explicit QuietnessObserver(std::vector<int> cpus) : cpus_(WithSiblings(cpus)) {}
+  QuietnessObserver(std::vector<int> cpus, std::vector<pid_t> foreign)
+      : cpus_(WithSiblings(cpus)), foreign_(std::move(foreign)) {}
   void OnWorkersReady(const std::vector<pid_t>& tids) override { tids_ = tids; }
   void OnMeasureStart() override {
     t0_ = std::chrono::steady_clock::now();
-    own0_ = OwnRunSeconds(tids_);
+    own0_ = OwnRunSeconds(tids_, foreign_);
+    actors0_ = RunSeconds(foreign_);
     ticks0_ = ReadCpuTicks(&cpus_);
     machine0_ = ReadCpuTicks(nullptr);
     started_ = true;
@@ -148,7 +162,8 @@ class QuietnessObserver : public RunObserver {
     CpuTicks t1 = ReadCpuTicks(&cpus_);
     CpuTicks m1 = ReadCpuTicks(nullptr, &q_.machine_cpus);
     q_.machine_busy_s = m1.busy_s - machine0_.busy_s;
-    q_.own_s = OwnRunSeconds(tids_) - own0_;
+    q_.own_s = OwnRunSeconds(tids_, foreign_) - own0_;
+    q_.actors_s = RunSeconds(foreign_) - actors0_;
     q_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
     q_.busy_s = t1.busy_s - ticks0_.busy_s;
     q_.steal_s = t1.steal_s - ticks0_.steal_s;
@@ -165,8 +180,9 @@ class QuietnessObserver : public RunObserver {
  private:
   std::set<int> cpus_;
   std::vector<pid_t> tids_;
+  std::vector<pid_t> foreign_;
   std::chrono::steady_clock::time_point t0_;
-  double own0_ = 0;
+  double own0_ = 0, actors0_ = 0;
   CpuTicks ticks0_, machine0_;
   Quietness q_;
   bool started_ = false, ended_ = false;
@@ -188,7 +204,9 @@ double Quietness::StealShare() const {
 
 double Quietness::MachineOtherShare() const {
   double cap = machine_cpus * seconds;
-  return cap > 0 ? std::max(0.0, machine_busy_s - own_s) / cap : 0;
+  // The harness's other actors are part of the run, not noise, wherever they
+  // ran; on a worker CPU OtherShare counts them.
+  return cap > 0 ? std::max(0.0, machine_busy_s - own_s - actors_s) / cap : 0;
 }
 
 bool Quietness::Noisy() const {
@@ -221,6 +239,7 @@ nlohmann::json Quietness::ToJson() const {
           {"worker_cpus", cpus},
           {"cpu_busy_s", Round(busy_s, 1e-4)},
           {"own_run_s", Round(own_s, 1e-4)},
+          {"harness_actors_s", Round(actors_s, 1e-4)},
           {"other_run_s", Round(std::max(0.0, busy_s - own_s), 1e-4)},
           {"other_share", Round(OtherShare(), 1e-4)},
           {"steal_s", Round(steal_s, 1e-4)},
@@ -258,8 +277,9 @@ void ReportQuietness(const Quietness& q, nlohmann::json* entry) {
   (*entry)["noisy"] = fig;
 }
 
-std::unique_ptr<RunObserver> MakeQuietnessObserver(std::vector<int> cpus) {
-  return std::make_unique<QuietnessObserver>(std::move(cpus));
+std::unique_ptr<RunObserver> MakeQuietnessObserver(std::vector<int> cpus,
+                                                   std::vector<pid_t> foreign) {
+  return std::make_unique<QuietnessObserver>(std::move(cpus), std::move(foreign));
 }
 
 }  // namespace mntscale

@@ -250,6 +250,7 @@ RunResult Run(const RunSpec& spec) {
     }
     std::vector<pid_t> tids;
     for (int i = 0; i < w; ++i) tids.push_back(sh.slots[i].tid);
+    for (const auto& a : spec.observed_actors) tids.push_back(a.first);
     for (auto* o : spec.observers) o->OnWorkersReady(tids);
 
     sh.ctl->phase.store(kWarmup, std::memory_order_release);

@@ -177,7 +177,8 @@ std::vector<Slot> Session::Slots(const Point& p, int count, const std::string& p
 // counters, the kernel sampler, the wait tracer (after the sampler: its
 // Report feeds the decomposition) and the quietness record. One that cannot
 // work here is recorded as {"unsupported": why} in its place.
-Session::PointObservers Session::MakePointObservers(std::vector<int> cpus) const {
+Session::PointObservers Session::MakePointObservers(std::vector<int> cpus,
+                                                    std::vector<pid_t> foreign) const {
   PointObservers p;
   if (config_.counters) {
     CounterConfig cc;
@@ -201,7 +202,7 @@ Session::PointObservers Session::MakePointObservers(std::vector<int> cpus) const
       p.skipped["time_decomposition"] = {{"unsupported", u.what()}};
     }
   }
-  if (!cpus.empty()) p.list.push_back(MakeQuietnessObserver(std::move(cpus)));
+  if (!cpus.empty()) p.list.push_back(MakeQuietnessObserver(std::move(cpus), std::move(foreign)));
   return p;
 }
 
@@ -251,7 +252,7 @@ RunResult Session::Measure(RunSpec spec, Entry* e) {
   spec.interrupt = &g_interrupted;
   std::vector<int> cpus;
   for (const auto& w : spec.workers) cpus.push_back(w.slot.pu.os_index);
-  PointObservers obs = MakePointObservers(std::move(cpus));
+  PointObservers obs = MakePointObservers(std::move(cpus), spec.foreign_tids);
   for (auto& o : obs.list) spec.observers.push_back(o.get());
   // Read from the kernel while the point's namespaces are alive, so tests
   // check what a scenario built against the kernel (context.mounts holds the
@@ -262,6 +263,15 @@ RunResult Session::Measure(RunSpec spec, Entry* e) {
   int measured = 0;
   for (const auto& w : spec.workers) measured += w.measured;
   e->FromRun(r, measured);
+  // The observed actors follow the workers in the observers' task lists:
+  // they get an entry with their role, so the decomposition names them.
+  for (const auto& [tid, role] : spec.observed_actors)
+    e->json()["workers"].push_back({{"role", role},
+                                    {"tid", tid},
+                                    {"measured", false},
+                                    {"cpu_s", 0},
+                                    {"user_s", 0},
+                                    {"sys_s", 0}});
   obs.Report(&e->json());
   if (!r.error.empty()) throw std::runtime_error(r.error);
   return r;

@@ -736,7 +736,8 @@ class WaitTracer : public RunObserver {
         auto num = [&](const char* k) { return wk[k].is_number() ? wk[k].get<double>() : 0.0; };
         double u = num("user_s"), s = num("sys_s");
         runner_cpu = num("cpu_s");
-        user_frac = u + s > 0 ? u / (u + s) : 0;
+        // No runner clocks (an observed actor, not a worker): the samples split it.
+        user_frac = u + s > 0 ? u / (u + s) : -1;
       }
       uint64_t us = 0, ks = 0;
       if (samples) {

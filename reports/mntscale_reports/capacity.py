@@ -2,7 +2,7 @@
 
     mntscale_report.py capacity A.json [B.json ...] [--out DIR]
 
-One result: each objective metric against N (log x) with its bound, N* and the bracket marked and
+One result: each objective metric against N (log x) with its bound, N* and its 95% interval marked and
 undecided densities marked as such; the attribution buckets against N below; one answer sentence.
 Several results (kernels, machines, profiles, churn strategies): a table of their capacities and
 the curves overlaid. Always a Kubernetes snippet (node labels and an extended-resource capacity
@@ -35,7 +35,9 @@ METRICS = {
     "start_p99_s": ("container start p99", "s"),
     "health_stat_p99_ms": ("health-check stat p99", "ms"),
     "path_walk_per_worker": ("path-walk throughput per worker", "ops/s"),
+    "path_walk_per_cpu_s": ("path-walk throughput per on-CPU second of a walker", "ops/s"),
     "path_walk_ratio": ("path-walk throughput per worker relative to the lowest density", "×"),
+    "path_walk_per_cpu_ratio": ("path walks per on-CPU second relative to the lowest density", "×"),
     "mountinfo_read_s": ("runtime-namespace mountinfo read", "s"),
 }
 OPS = ("<=", ">=")
@@ -75,6 +77,24 @@ class Capacity:
     @property
     def n_star(self):
         return self.result["n_star"]
+
+    @property
+    def n_lo(self):
+        """The conservative figure (version 2: the interval's lower end; version 1 had only N*)."""
+        return self.result.get("n_lo", self.n_star) if self.cap.get("version", 1) >= 2 else self.n_star
+
+    @property
+    def n_hi(self):
+        return self.result.get("n_hi")
+
+    def interval_text(self):
+        """' (95% interval 68–94; schedule by 68)' for a version-2 result, '' otherwise."""
+        if self.cap.get("version", 1) < 2 or self.n_star is None:
+            return ""
+        lo = _count(self.n_lo) if self.n_lo is not None else "below the lowest density"
+        hi = (_count(self.n_hi) + ("+" if self.result.get("n_hi_open") else "")) if self.n_hi is not None else "?"
+        sched = _count(self.n_lo) if self.n_lo is not None else "none"
+        return f" (95% interval {lo}–{hi}; schedule by {sched})"
 
     @property
     def complete(self):
@@ -158,13 +178,23 @@ def _check_density(path, i, d, slo_metrics):
             _need(_is_number(v), path, f"{where}.attribution bucket {bucket!r} is {v!r}, not a number")
 
 
-def _check_result(path, r, counts):
+def _check_result(path, r, counts, version=1):
     _need(isinstance(r, dict), path, "capacity.result is not an object")
     _need(_one_of(r.get("ended_by"), ENDED_BY), path,
           f"capacity.result.ended_by is {r.get('ended_by')!r}, not one of {list(ENDED_BY)}")
     n_star = r.get("n_star")
     _need(n_star is None or _is_count(n_star), path, f"capacity.result.n_star is {n_star!r}, not null or a count")
-    _need(n_star is None or n_star in counts, path, f"capacity.result.n_star {n_star} is not a measured density")
+    if version < 2:
+        _need(n_star is None or n_star in counts, path, f"capacity.result.n_star {n_star} is not a measured density")
+    else:  # fitted: between densities, never past the largest measured
+        _need(n_star is None or (counts and min(counts) <= n_star <= max(counts)), path,
+              f"capacity.result.n_star {n_star} is outside the densities measured")
+        for key in ("n_lo", "n_hi"):
+            v = r.get(key)
+            _need(v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0), path,
+                  f"capacity.result.{key} is {v!r}, not null or a count")
+        _need(n_star is None or r.get("n_lo") is None or r["n_lo"] <= n_star, path,
+              f"capacity.result.n_lo {r.get('n_lo')} is above n_star {n_star}")
     bracket = r.get("bracket")
     _need(bracket is None or (isinstance(bracket, list) and len(bracket) == 2
                               and all(b is None or _is_count(b) for b in bracket)), path,
@@ -185,7 +215,7 @@ def validate(path, doc):
     cap = doc.get("capacity")
     _need(isinstance(cap, dict), path, "no 'capacity' object: not a `mntscale capacity` result")
     _need(isinstance(doc.get("context"), dict), path, "missing or invalid 'context' object")
-    _need(cap.get("version") == 1, path, f"capacity.version is {cap.get('version')!r}, this report reads 1")
+    _need(cap.get("version") in (1, 2), path, f"capacity.version is {cap.get('version')!r}, this report reads 1 and 2")
     _need(isinstance(cap.get("complete"), bool), path, "capacity.complete is not true or false")
     slo = cap.get("slo")
     _need(isinstance(slo, list), path, "capacity.slo is not a list")
@@ -202,7 +232,7 @@ def validate(path, doc):
         _check_density(path, i, d, slo_metrics)
     counts = [d["containers"] for d in densities]
     _need(len(set(counts)) == len(counts), path, "capacity.densities names one container count twice")
-    _check_result(path, cap.get("result"), counts)
+    _check_result(path, cap.get("result"), counts, cap["version"])
 
 
 def load(path):
@@ -306,8 +336,8 @@ def first_failing(res):
     above = res.n_star or 0
     top = (res.result.get("bracket") or [None, None])[1]
     d = res.density(top) if top else None
-    if d and d["verdict"] == "fail":
-        return d
+    if d and (d["verdict"] == "fail" or (res.cap.get("version", 1) >= 2 and res.result.get("failed_metric"))):
+        return d  # version 2: the fit crosses below the bracket's top, whatever that density's own verdict
     return next((d for d in res.densities if d["containers"] > above and d["verdict"] == "fail"), None)
 
 
@@ -347,12 +377,25 @@ def _objective_clause(res, failing):
     return clause
 
 
+ACTOR_NAMES = {"path_walk": "the path walkers'", "health": "the health readers'", "churn": "the churn's"}
+
+
+def bucket_phrase(bucket):
+    """'rcu_wait (churn, off CPU)' -> "the churn's rcu_wait (off CPU)": the actor first (--waits, version 2)."""
+    m = re.match(r"^(.*) \(([a-z_]+), ((?:on|off) CPU)\)$", bucket)
+    if not m:
+        return bucket
+    name, actor, where = m.groups()
+    return f"{ACTOR_NAMES.get(actor, actor)} {name} ({where})"
+
+
 def _driver_clause(res, failing):
     if failing is None:
         return ""
     grew = growing_bucket(res, failing)
     if grew:
         bucket, lo, hi, n0 = grew
+        bucket = bucket_phrase(bucket)
         unit = attribution_unit(failing.get("attribution"))
         return (f", driven by {bucket}, the attribution bucket that grew most ({lo:.3g} → {hi:.3g} "
                 f"{unit} from {_count(n0)} to {_count(failing['containers'])} containers)")
@@ -392,7 +435,11 @@ def _noise_note(res):
 
 def decisive_noise(res):
     """(noisy, invocations) at the densities that decide the answer: N*'s and the first failing one."""
-    ds = [d for d in (res.density(res.n_star) if res.n_star is not None else None, first_failing(res)) if d]
+    if res.cap.get("version", 1) >= 2:  # N* falls between the bracket's densities, which the fit crosses
+        ds = [res.density(n) for n in (res.result.get("bracket") or []) if n is not None]
+    else:
+        ds = [res.density(res.n_star) if res.n_star is not None else None, first_failing(res)]
+    ds = [d for d in ds if d]
     counts = [noisy_counts(d) for d in ds]
     return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
@@ -425,28 +472,25 @@ def sentence(res):
             text += f": {objective}{_driver_clause(res, failing)}"
         text += "."
     elif ended == "slo":
-        text = f"This host sustains {_count(n)} {who} at these objectives"
-        fail = first_failing(res)
-        if fail:  # the answer's interval: N* passed, the next measured density failed
-            text += f" (N* between {_count(n)} and {_count(fail['containers'])})"
+        text = f"This host sustains {_count(n)} {who} at these objectives{res.interval_text()}"
         text += (f"; beyond it, {objective}{_driver_clause(res, failing)}." if objective
                  else "; the objective failed above it.")
     elif ended == "kernel-limit":
         lim = r.get("limit") or {}
         value = lim.get("value")
         at = lim.get("at")
-        text = (f"This host sustains at least {_count(n)} {who} at these objectives; the search ended at a "
+        text = (f"This host sustains at least {_count(n)} {who} at these objectives{res.interval_text()}; the search ended at a "
                 f"kernel limit, not at an objective: {lim.get('name', 'a kernel limit')}"
                 + (f" = {_count(value) if isinstance(value, int) else value}" if value is not None else "")
                 + (f" reached at {_count(at)} containers" if isinstance(at, int) else "")
                 + ". N* is a floor set by that limit, not by the mount machinery's behaviour.")
     elif ended == "max-containers":
-        text = (f"This host sustains at least {_count(n)} {who} at these objectives; every density up to "
+        text = (f"This host sustains at least {_count(n)} {who} at these objectives{res.interval_text()}; every density up to "
                 f"--max-containers {_count(res.search.get('max_containers', n))} that was decided passed, "
                 "so the search stopped there: the real capacity is higher or unknown.")
     elif ended == "budget":
         bracket = r.get("bracket") or [n, None]
-        text = (f"This host sustains at least {_count(n)} {who} at these objectives; the time budget "
+        text = (f"This host sustains at least {_count(n)} {who} at these objectives{res.interval_text()}; the time budget "
                 f"({res.search.get('budget_s', '?')} s) ran out before the search reached its precision"
                 + (f" (bracket {_count(bracket[0])}–{_count(bracket[1])})" if bracket[1] else "") + ".")
     else:  # interrupted
@@ -473,6 +517,8 @@ def publishable(res):
         return "measured on a busy machine: " + withheld(res)
     if not res.complete:
         return "the search did not complete (complete=false, ended_by " + res.result["ended_by"] + ")"
+    if res.n_lo is None:
+        return "the 95% interval of N* reaches below the lowest density measured (n_lo is null)"
     return None
 
 
@@ -486,8 +532,11 @@ def k8s_snippet(res):
     if why:
         return "\n".join(head + [f"# No capacity to publish: {why}.",
                                  "# Re-run `mntscale capacity` to completion; nothing to apply.", ""])
-    n = res.n_star
+    # The conservative figure: the host sustains at least N_lo at 95%.
+    n = res.n_lo
     ended = res.result["ended_by"]
+    if res.cap.get("version", 1) >= 2:
+        head.append(f"# N*={res.n_star}{res.interval_text()}: the labels and the resource use N_lo={n}.")
     if ended != "slo":
         head.append(f"# N*={n} is a floor: the search ended by {ended}, not by an objective failing.")
     labels = [f"{LABEL_PREFIX}/container-capacity={n}", f"{LABEL_PREFIX}/capacity-profile={label_value(res.profile)}",
@@ -569,12 +618,14 @@ def comparison_table(results):
     rows = []
     for label, r in zip(labels(results), results):
         bracket = r.result.get("bracket") or [None, None]
+        if r.cap.get("version", 1) >= 2:
+            bracket = [r.n_lo, r.n_hi]
         rows.append([label, r.machine, r.kernel, r.profile, r.strategy,
                      _count(r.n_star) if r.n_star is not None else "none",
                      f"[{bracket[0] if bracket[0] is not None else '—'}, {bracket[1] if bracket[1] is not None else '—'}]",
                      r.result["ended_by"] + ("" if r.complete else " (incomplete)"),
                      str(r.result.get("failed_metric") or "—")])
-    return Table("Capacities compared", ["label", "machine", "kernel", "profile", "churn", "N*", "bracket",
+    return Table("Capacities compared", ["label", "machine", "kernel", "profile", "churn", "N*", "interval (v1: bracket)",
                                          "ended by", "failed metric"], rows,
                  note="N* is the largest density that passed every objective; a number measured on one machine and "
                       "kernel, not a property of others.")
@@ -608,6 +659,8 @@ def _draw_metric(ax, res, metric, color=None, label=None):
 
 def _mark_nstar(ax, res, color="#1f4e9c", text=True):
     bracket = res.result.get("bracket") or [None, None]
+    if res.cap.get("version", 1) >= 2:  # the 95% interval, not the bracket
+        bracket = [res.n_lo, res.n_hi]
     if bracket[0] and bracket[1]:
         ax.axvspan(bracket[0], bracket[1], color=color, alpha=0.12, lw=0)
     if res.n_star:

@@ -155,7 +155,7 @@ BAD = {
     "metric": lambda d: d["capacity"]["slo"][0].update(metric="start_p95_s"),
     "verdict": lambda d: d["capacity"]["densities"][0].update(verdict="maybe"),
     "n-star": lambda d: d["capacity"]["result"].update(n_star=123),
-    "version": lambda d: d["capacity"].update(version=2),
+    "version": lambda d: d["capacity"].update(version=3),
 }
 
 
@@ -317,3 +317,50 @@ def test_noisy_invocations_are_said(tmp_path):
 def test_a_file_given_twice_exits_2(tmp_path):
     proc = run_cli("capacity", SLO, SLO)
     assert proc.returncode == 2 and "given more than once" in proc.stderr and SLO in proc.stderr
+
+
+V2 = os.path.join(FIXTURES, "capacity", "v2-interval.json")
+
+
+def test_version_2_gives_the_interval_and_schedules_by_n_lo():
+    """A fitted result (issue 22): N* lies between densities, the sentence gives its 95% interval, and
+    the Kubernetes snippet publishes the conservative N_lo, not N*. (A real run on the test VM.)"""
+    res = capacity.load(V2)
+    r = res.result
+    assert r["n_lo"] <= res.n_star <= r["n_hi"]
+    s = capacity.sentence(res)
+    assert f"95% interval {r['n_lo']}–{r['n_hi']}; schedule by {r['n_lo']}" in s, s
+    snippet = capacity.k8s_snippet(res)
+    assert f"container-capacity={r['n_lo']}" in snippet and f"N*={res.n_star}" in snippet, snippet
+    assert f'"mntscale.io/containers":"{r["n_lo"]}"' in snippet, snippet
+
+
+def test_version_2_without_a_lower_end_publishes_nothing(tmp_path):
+    doc = _doc(V2)
+    doc["capacity"]["result"]["n_lo"] = None
+    res = capacity.load(_write(tmp_path, "nolo.json", doc))
+    assert "No capacity to publish" in capacity.k8s_snippet(res)
+    doc["capacity"]["result"]["n_lo"] = doc["capacity"]["result"]["n_star"] + 1
+    proc = run_cli("capacity", _write(tmp_path, "above.json", doc))
+    assert proc.returncode == 2 and "n_lo" in proc.stderr, proc.stderr
+
+
+WAITS = os.path.join(FIXTURES, "capacity", "v2-waits-actors.json")
+
+
+def test_waits_attribute_every_actor_and_the_driver_names_it(tmp_path):
+    """A --waits capacity run (a real one on the test VM) holds each actor's on- and off-CPU time per
+    density; the driver sentence names the actor and the bucket. At the density above N* the churn's
+    rcu_wait is made 10x, so it is the bucket that grew most."""
+    doc = _doc(WAITS)
+    for d in doc["capacity"]["densities"]:
+        assert set(d["attribution"]["actors"]) == {"path_walk", "health", "churn"}, d["attribution"].keys()
+        for actor in ("path_walk", "health", "churn"):
+            assert {"on CPU", "off CPU"} <= set(d["attribution"]["actors"][actor])
+    top = doc["capacity"]["result"]["bracket"][1]
+    d = next(d for d in doc["capacity"]["densities"] if d["containers"] == top)
+    d["attribution"]["buckets"]["churn, off CPU"]["rcu_wait"] *= 10
+    res = capacity.load(_write(tmp_path, "waits.json", doc))
+    s = capacity.sentence(res)
+    assert "driven by the churn's rcu_wait (off CPU)" in s, s
+    assert capacity.bucket_phrase("overlay (health, on CPU)") == "the health readers' overlay (on CPU)"

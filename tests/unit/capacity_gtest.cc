@@ -1,13 +1,16 @@
 // capacity.h's pure logic: objectives, verdicts and the search driven by a
 // fake measurement (no kernel).
-#include "mntscale/capacity.h"
-
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <random>
+#include <set>
 
+#include "mntscale/capacity.h"
 #include "mntscale/runner.h"
 #include "mntscale/sys.h"
+#include "mntscale/topology.h"
 
 namespace mntscale {
 namespace {
@@ -97,7 +100,7 @@ struct Fake {
   }
 };
 
-TEST(CapacitySearch, BisectionConvergesInsideTheBracket) {
+TEST(CapacitySearch, RefinesToTheCrossingWithAnInterval) {
   Fake f;
   SearchConfig c;
   c.start = 10;
@@ -107,43 +110,194 @@ TEST(CapacitySearch, BisectionConvergesInsideTheBracket) {
   SearchResult r = RunCapacitySearch(c, slos, f.Hooks());
   EXPECT_EQ(r.ended_by, "slo");
   ASSERT_TRUE(r.n_star && r.above);
-  EXPECT_LE(*r.n_star, 137);
-  EXPECT_GT(*r.above, 137);
-  EXPECT_LE(*r.above - *r.n_star, std::max(1.0, 0.1 * *r.n_star));
+  ASSERT_TRUE(r.estimate.n_lo && r.estimate.n_hi);
+  EXPECT_TRUE(r.precise);
+  EXPECT_NEAR(*r.n_star, 137, 0.1 * 137);
+  EXPECT_LE(*r.estimate.n_lo, 137);
+  EXPECT_GE(*r.estimate.n_hi, 136);  // floor of the crossing
+  EXPECT_LE(*r.estimate.n_hi - *r.estimate.n_lo, 2 * 0.1 * *r.n_star + 2);
+  EXPECT_GT(*r.above, *r.n_star);
   EXPECT_EQ(r.failed_metric, "mountinfo_read_s");
   EXPECT_EQ(r.densities.front().phase, "grow");
-  EXPECT_EQ(r.densities.back().phase, "bisect");
+  EXPECT_EQ(r.densities.back().phase, "refine");
   // path_walk_ratio relative to the lowest density, 1 there.
   EXPECT_NEAR(r.densities.front().metrics.at("path_walk_ratio").mean, 1.0, 1e-9);
   EXPECT_NEAR(r.densities[1].metrics.at("path_walk_ratio").mean, 0.5, 1e-9);
   std::string s = CapacitySentence(r, slos, "k8s");
   EXPECT_NE(s.find("sustains " + std::to_string(*r.n_star) + " containers of k8s"), std::string::npos)
       << s;
+  EXPECT_NE(s.find("schedule by " + std::to_string(*r.estimate.n_lo)), std::string::npos) << s;
   EXPECT_NE(s.find("mountinfo_read_s exceeds 137"), std::string::npos) << s;
-  EXPECT_TRUE(r.ToJson(0.95, s)["bracket"].is_array());
+  nlohmann::json j = r.ToJson(0.95, s);
+  EXPECT_EQ(j["conservative"], *r.estimate.n_lo);
+  EXPECT_EQ(j["fit"]["objectives"][0]["metric"], "mountinfo_read_s");
 }
 
-TEST(CapacitySearch, UndecidedIsNeverAPass) {
-  Fake f;
-  f.undecided_at = 80;  // straddles the bound whatever the invocations
+// Starts: `starts` samples per invocation at densities >= from (400 below).
+struct FakeStarts : Fake {
+  int from = 1 << 30, starts = 10;
+  SearchHooks Hooks() {
+    SearchHooks h = Fake::Hooks();
+    auto inner = h.measure;
+    h.measure = [this, inner](int n, int i) {
+      Invocation inv = inner(n, i);
+      Histogram hs;
+      const int count = n >= from ? starts : 400;
+      for (int k = 0; k < count; ++k) hs.Record(1000000 + 1000 * k);  // 1 ms and up
+      inv.samples["start_ns"] = hs;
+      return inv;
+    };
+    return h;
+  }
+};
+
+// Issue 26's surviving mutants: an undecided density must never raise N*,
+// and failed_metric never names the undecided objective.
+TEST(CapacitySearch, UndecidedDensityNeverRaisesNStar) {
+  FakeStarts f;
+  f.from = 160;  // start_p99_s cannot be judged from 160 on; mountinfo fails there too
   SearchConfig c;
-  c.start = 10;
   c.max_containers = 10000;
   c.budget_s = 1e9;
-  SearchResult r = RunCapacitySearch(c, ParseSlos({"mountinfo_read_s<=137"}), f.Hooks());
-  ASSERT_TRUE(r.n_star && r.above);
-  EXPECT_EQ(*r.above, 80);
-  EXPECT_LT(*r.n_star, 80);  // the knee (137) is above, but 80 was never decided
-  EXPECT_GE(*r.n_star, 40);
-  bool seen = false;
+  SearchResult r =
+      RunCapacitySearch(c, ParseSlos({"start_p99_s<=1", "mountinfo_read_s<=137"}), f.Hooks());
+  ASSERT_TRUE(r.n_star);
+  EXPECT_LE(*r.n_star, 80);  // 137 is where mountinfo crosses, but 160 was never decided
+  EXPECT_EQ(r.failed_metric, "mountinfo_read_s");
+  EXPECT_EQ(r.estimate.undecided_metric, "start_p99_s");
   for (const Density& d : r.densities) {
-    if (d.containers == 80) {
-      seen = true;
-      EXPECT_EQ(d.verdict, Verdict::kUndecided);
-      EXPECT_EQ(static_cast<int>(d.invocations.size()), c.max_invocations);
-    }
+    if (d.containers >= 160) EXPECT_EQ(d.verdicts.at("start_p99_s"), Verdict::kUndecided);
   }
-  EXPECT_TRUE(seen);
+  // Undecided above the crossing: it does not bind, and is not named.
+  FakeStarts g;
+  g.from = 1000;
+  SearchResult q =
+      RunCapacitySearch(c, ParseSlos({"start_p99_s<=1", "mountinfo_read_s<=137"}), g.Hooks());
+  ASSERT_TRUE(q.n_star);
+  EXPECT_NEAR(*q.n_star, 137, 14);
+  EXPECT_EQ(q.failed_metric, "mountinfo_read_s");
+  EXPECT_EQ(q.estimate.undecided_metric, "");
+}
+
+TEST(CapacityTails, TooFewStartsForAP99IsUndecidedWithTheCount) {
+  FakeStarts f;
+  f.from = 0;  // 10 starts per invocation everywhere
+  SearchConfig c;
+  c.budget_s = 1e9;
+  auto slos = ParseSlos({"start_p99_s<=1"});
+  SearchResult r = RunCapacitySearch(c, slos, f.Hooks());
+  EXPECT_FALSE(r.n_star);
+  ASSERT_EQ(r.densities.size(), 1u);
+  const Density& d = r.densities[0];
+  EXPECT_EQ(static_cast<int>(d.invocations.size()), c.max_invocations);
+  EXPECT_EQ(d.verdicts.at("start_p99_s"), Verdict::kUndecided);
+  const MetricStats& st = d.metrics.at("start_p99_s");
+  EXPECT_EQ(st.samples, 10 * c.max_invocations);
+  EXPECT_EQ(st.needed, SamplesNeeded(0.99, 0.95));
+  EXPECT_EQ(st.ToJson()["samples"], 10 * c.max_invocations);
+  EXPECT_EQ(r.estimate.undecided_metric, "start_p99_s");
+  EXPECT_TRUE(r.failed_metric.empty());
+  const std::string s = CapacitySentence(r, slos, "p");
+  EXPECT_NE(s.find("start_p99_s could not be decided at 10 containers (60 samples pooled"),
+            std::string::npos)
+      << s;
+  EXPECT_NE(s.find("needs 368"), std::string::npos) << s;
+  EXPECT_NE(s.find("--churn-rate"), std::string::npos) << s;
+  // With enough samples the same objective is decided from the pooled starts
+  // (1 ms .. 1.4 ms here, so a p99 <= 1 s passes).
+  FakeStarts g;
+  c.max_containers = 40;
+  SearchResult q = RunCapacitySearch(c, slos, g.Hooks());
+  EXPECT_EQ(q.ended_by, "max-containers");
+  EXPECT_EQ(q.densities[0].verdicts.at("start_p99_s"), Verdict::kPass);
+  EXPECT_EQ(q.densities[0].metrics.at("start_p99_s").samples, 400 * c.invocations);
+}
+
+TEST(CapacityTails, OrderStatisticRanks) {
+  EXPECT_EQ(SamplesNeeded(0.99, 0.95), 368);  // 0.99^n <= 0.025
+  EXPECT_FALSE(QuantileRanks(367, 0.99, 0.95).ok);
+  EXPECT_TRUE(QuantileRanks(368, 0.99, 0.95).ok);
+  // The median of 100: ranks 40 and 61 (the textbook's table).
+  RankInterval m = QuantileRanks(100, 0.5, 0.95);
+  ASSERT_TRUE(m.ok);
+  EXPECT_EQ(m.lo, 40);
+  EXPECT_EQ(m.hi, 61);
+  // Large n: the normal approximation stays around n*q.
+  RankInterval big = QuantileRanks(1000000, 0.99, 0.95);
+  ASSERT_TRUE(big.ok);
+  EXPECT_LT(big.lo, 990000);
+  EXPECT_GT(big.hi, 990000);
+  EXPECT_LT(big.hi - big.lo, 1000);
+}
+
+// Noisy densities use up their invocations long before the budget: the
+// search then measures new densities inside the interval instead of stopping.
+TEST(CapacitySearch, SpendsTheBudgetInsideTheIntervalWhenInvocationsRunOut) {
+  Fake f;
+  SearchConfig c;
+  c.max_containers = 10000;
+  c.budget_s = 1e9;
+  c.precision = 0.1;
+  SearchHooks h = f.Hooks();
+  auto inner = h.measure;
+  h.measure = [inner](int n, int i) {
+    Invocation inv = inner(n, i);
+    inv.values["mountinfo_read_s"] += (i % 3 - 1) * 30.0;  // +-30 around the curve
+    return inv;
+  };
+  SearchResult r = RunCapacitySearch(c, ParseSlos({"mountinfo_read_s<=137"}), h);
+  ASSERT_TRUE(r.n_star && r.estimate.n_lo && r.estimate.n_hi);
+  int inside = 0;
+  for (const Density& d : r.densities) {
+    EXPECT_LE(static_cast<int>(d.invocations.size()), c.max_invocations);
+    inside += d.phase == "refine" && d.containers >= *r.estimate.n_lo &&
+              d.containers <= *r.estimate.n_hi + 1;
+  }
+  EXPECT_GE(inside, 3) << r.ToJson(0.95, "").dump();
+  // Stopping when the invocations ran out leaves it at [124, 161].
+  EXPECT_TRUE(r.precise) << r.ToJson(0.95, "").dump();
+  EXPECT_NEAR(*r.n_star, 137, 20);
+}
+
+// Issue 22, run 6: one noisy invocation must not decide the answer. The
+// fit reads the quiet invocations, and a density near N* with fewer than
+// two quiet ones is measured again.
+TEST(CapacitySearch, NoisyInvocationsAreMeasuredAgainNotTrusted) {
+  Fake f;
+  SearchConfig c;
+  c.max_containers = 10000;
+  c.budget_s = 1e9;
+  std::map<int, int> seen;
+  SearchHooks h = f.Hooks();
+  auto inner = h.measure;
+  h.measure = [&](int n, int i) {
+    Invocation inv = inner(n, i);
+    // The first two invocations at every density ran beside a busy neighbour
+    // and read far too high: the objective would fail everywhere.
+    if (i < 2) {
+      inv.noisy = true;
+      inv.values["mountinfo_read_s"] = 1000;
+    }
+    ++seen[n];
+    return inv;
+  };
+  auto slos = ParseSlos({"mountinfo_read_s<=137"});
+  SearchResult r = RunCapacitySearch(c, slos, h);
+  ASSERT_TRUE(r.n_star);
+  EXPECT_NEAR(*r.n_star, 137, 14);
+  EXPECT_GE(seen[*r.above], 4);  // two noisy, then two quiet ones
+  EXPECT_EQ(CapacitySentence(r, slos, "p").find("noisy"), std::string::npos);
+  // Where every invocation is noisy the answer says it rests on them.
+  h.measure = [&](int n, int i) {
+    Invocation inv = f.Hooks().measure(n, i);
+    inv.noisy = true;
+    return inv;
+  };
+  r = RunCapacitySearch(c, slos, h);
+  ASSERT_TRUE(r.n_star);
+  const std::string s = CapacitySentence(r, slos, "p");
+  EXPECT_NE(s.find("flagged noisy"), std::string::npos) << s;
+  EXPECT_NE(s.find(std::to_string(*r.above)), std::string::npos) << s;
 }
 
 TEST(CapacitySearch, EndReasons) {
@@ -244,7 +398,182 @@ TEST(CapacitySearch, UnmeasuredMetricIsUndecided) {
   SearchResult r = RunCapacitySearch(c, ParseSlos({"start_p99_s<=5"}), f.Hooks());
   EXPECT_FALSE(r.n_star);
   EXPECT_EQ(r.densities[0].verdict, Verdict::kUndecided);
-  EXPECT_EQ(r.failed_metric, "start_p99_s");
+  EXPECT_EQ(r.estimate.undecided_metric, "start_p99_s");
+  EXPECT_TRUE(r.failed_metric.empty());
+}
+
+// The estimator's interval, checked against its promise: synthetic densities
+// from a known monotone curve plus noise of known size, 200 seeded trials,
+// and the 95% interval must contain the true crossing in at least 90%.
+struct Synthetic {
+  // mountinfo_read_s = 50 + n/2 (crosses 118.5 at n = 137), or, for the
+  // ratio, path_walk_per_worker = 1000 - 2n (ratio 0.726 at 137).
+  bool ratio = false;
+  double sd = 4;
+  int invocations = 4;
+  std::vector<int> ns = {10, 40, 80, 120, 160, 320};
+  static constexpr double kTruth = 137;
+  std::vector<Slo> Slos() const {
+    return ParseSlos(
+        {ratio ? "path_walk_ratio>=" + std::to_string((1000 - 2 * kTruth) / (1000 - 2 * 10.0))
+               : "mountinfo_read_s<=118.5"});
+  }
+  std::vector<Density> Draw(uint64_t seed) const {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<double> noise(0, sd);
+    std::vector<Density> ds;
+    for (int n : ns) {
+      Density d;
+      d.containers = n;
+      for (int i = 0; i < invocations; ++i) {
+        Invocation inv;
+        if (ratio) {
+          inv.values["path_walk_per_worker"] = 1000 - 2.0 * n + noise(rng) * 10;
+        } else {
+          inv.values["mountinfo_read_s"] = 50 + n / 2.0 + noise(rng);
+        }
+        d.invocations.push_back(inv);
+      }
+      ds.push_back(d);
+    }
+    return ds;
+  }
+};
+
+// The fitted crossing of one set of density means (the wrong variants'
+// building block, the same fit the estimator uses).
+std::optional<double> CrossingOfMeans(const Synthetic& syn, const std::vector<Density>& ds,
+                                      const std::vector<int>& which) {
+  std::vector<int> xs;
+  std::vector<double> ys, ws;
+  for (int i : which) {
+    double sum = 0;
+    for (const Invocation& inv : ds[i].invocations) sum += inv.values.begin()->second;
+    xs.push_back(ds[i].containers);
+    ys.push_back(sum / ds[i].invocations.size());
+    ws.push_back(ds[i].invocations.size());
+  }
+  Slo slo = syn.Slos()[0];
+  if (syn.ratio) {
+    double ref = 0;
+    for (const Invocation& inv : ds[0].invocations)
+      ref += inv.values.begin()->second / ds[0].invocations.size();
+    for (double& y : ys) y = -y / ref;
+    slo.bound = -slo.bound, slo.at_most = true;
+  }
+  bool met = false;
+  return FitCrossing(xs, IsotonicFit(ys, ws), slo, &met);
+}
+
+double Coverage(const Synthetic& syn, const std::string& variant) {
+  int covered = 0;
+  for (uint64_t trial = 1; trial <= 200; ++trial) {
+    std::vector<Density> ds = syn.Draw(trial);
+    double lo = -1, hi = -1;
+    if (variant == "invocations") {  // the estimator
+      CapacityEstimate e = EstimateCapacity(syn.Slos(), ds, FitOptions{0.95, 1000, trial});
+      if (e.n_lo) lo = *e.n_lo;
+      if (e.n_hi) hi = *e.n_hi + 1;  // floored
+    } else if (variant == "none") {  // no bootstrap: the point, taken as exact
+      CapacityEstimate e = EstimateCapacity(syn.Slos(), ds, FitOptions{0.95, 0, trial});
+      if (e.n_star) lo = *e.n_star, hi = *e.n_star + 1;
+    } else {  // "densities": resample whole densities instead of invocations
+      std::mt19937_64 rng(trial);
+      std::vector<double> cs;
+      for (int b = 0; b < 1000; ++b) {
+        std::set<int> pick;
+        for (size_t i = 0; i < ds.size(); ++i) pick.insert(static_cast<int>(rng() % ds.size()));
+        auto c = CrossingOfMeans(syn, ds, std::vector<int>(pick.begin(), pick.end()));
+        cs.push_back(c ? *c : 0);  // below the lowest density: the interval reaches 0
+      }
+      std::sort(cs.begin(), cs.end());
+      lo = cs[25], hi = cs[974] + 1;
+    }
+    covered += lo >= 0 && lo <= Synthetic::kTruth && Synthetic::kTruth <= hi;
+  }
+  return covered / 200.0;
+}
+
+TEST(CapacityFit, PavaPoolsViolators) {
+  EXPECT_EQ(IsotonicFit({1, 3, 2, 4}, {1, 1, 1, 1}), (std::vector<double>{1, 2.5, 2.5, 4}));
+  EXPECT_EQ(IsotonicFit({5, 1}, {1, 3}), (std::vector<double>{2, 2}));
+  bool met = false;
+  Slo le{"mountinfo_read_s", true, 3, "m<=3"};
+  EXPECT_DOUBLE_EQ(*FitCrossing({10, 20}, {2, 4}, le, &met), 15);
+  EXPECT_FALSE(met);
+  EXPECT_EQ(*FitCrossing({10, 20}, {2, 2}, le, &met), 20);  // never past the largest
+  EXPECT_TRUE(met);
+  EXPECT_FALSE(FitCrossing({10, 20}, {4, 5}, le, &met));
+}
+
+TEST(CapacityFit, IntervalCoversTheTrueCrossing) {
+  // Densities as a refined search leaves them: several either side of N*.
+  // (On this design: the estimator 0.955, resampling densities 0.865, no
+  // bootstrap 0.12. With 6 sparse densities resampling densities covers too,
+  // as case resampling does on a straight line; it fails once the densities
+  // near N* are many and each is noisy, which is where a search ends.)
+  Synthetic syn;
+  syn.ns = {10, 40, 80, 120, 130, 140, 150, 160, 200, 320};
+  syn.sd = 16;
+  const double ok = Coverage(syn, "invocations");
+  EXPECT_GE(ok, 0.90);
+  // The wrong estimators fail the same check: without a bootstrap the point
+  // is taken as exact, and resampling densities instead of invocations sees
+  // the spread of the design, not of the measurements.
+  EXPECT_LT(Coverage(syn, "none"), 0.90);
+  EXPECT_LT(Coverage(syn, "densities"), 0.90);
+  std::printf("coverage: invocations %.3f, none %.3f, densities %.3f\n", ok, Coverage(syn, "none"),
+              Coverage(syn, "densities"));
+}
+
+TEST(CapacityFit, RatioIntervalCarriesItsReferencesError) {
+  Synthetic syn;
+  syn.ratio = true;
+  const double ok = Coverage(syn, "invocations");
+  EXPECT_GE(ok, 0.90);
+  std::printf("ratio coverage %.3f\n", ok);
+  // At the lowest density the ratio is 1 by construction: a bound of 0.9
+  // there is met, never undecided (issue 22, run 6).
+  std::vector<Density> ds = syn.Draw(7);
+  ds.resize(1);
+  CapacityEstimate e = EstimateCapacity(ParseSlos({"path_walk_ratio>=0.9"}), ds, FitOptions{});
+  EXPECT_EQ(e.n_star, 10);
+  EXPECT_EQ(e.n_lo, 10);
+  EXPECT_TRUE(e.met_throughout);
+}
+
+TEST(CapacityFit, SameSeedSameInterval) {
+  Synthetic syn;
+  std::vector<Density> ds = syn.Draw(3);
+  CapacityEstimate a = EstimateCapacity(syn.Slos(), ds, FitOptions{});
+  CapacityEstimate b = EstimateCapacity(syn.Slos(), ds, FitOptions{});
+  EXPECT_EQ(a.ToJson(), b.ToJson());
+}
+
+// Placement: on a 2-socket machine every actor gets a PU of its own; on 2
+// PUs the walker keeps one and the result says who shares the other.
+TEST(CapacityPlacement, DistinctPusWhenThereAreEnough) {
+  Topology topo = Topology::Synthetic("pack:2 numa:1 core:4 pu:2");
+  std::vector<ActorSlot> plan = PlanCapacityActors(topo, 1, 1);
+  ASSERT_EQ(plan.size(), 3u);
+  std::set<int> pus;
+  for (const ActorSlot& a : plan) pus.insert(a.slot.pu.os_index);
+  EXPECT_EQ(pus.size(), 3u);
+  EXPECT_EQ(plan[0].actor, "path_walk");
+  EXPECT_EQ(plan[2].actor, "churn");
+  EXPECT_TRUE(CapacityPlacementJson(plan)["shared_pus"].empty());
+  plan = PlanCapacityActors(topo, 2, 2);
+  pus.clear();
+  for (const ActorSlot& a : plan) pus.insert(a.slot.pu.os_index);
+  EXPECT_EQ(pus.size(), 5u);
+
+  Topology small = Topology::Synthetic("pack:1 core:2 pu:1");
+  plan = PlanCapacityActors(small, 1, 1);
+  nlohmann::json j = CapacityPlacementJson(plan);
+  ASSERT_EQ(j["shared_pus"].size(), 1u) << j.dump();
+  EXPECT_EQ(j["shared_pus"][0]["actors"], (nlohmann::json{"health 0", "churn 0"})) << j.dump();
+  EXPECT_NE(plan[0].slot.pu.os_index, plan[1].slot.pu.os_index);  // the walker alone
+  EXPECT_EQ(j["actors"].size(), 3u);
 }
 
 // issue 28: objectives that parse but can never hold, or never be measured.

@@ -13,15 +13,45 @@
 #include <string>
 #include <vector>
 
+#include "mntscale/histogram.h"
 #include "mntscale/profile.h"
+#include "mntscale/topology.h"
 
 namespace mntscale {
 
 // The metrics an objective may bound (units in the names).
+// path_walk_per_cpu_s is walks per second the walker spent on a CPU
+// (schedstat's sum_exec_runtime): the kernel's cost, without the share of
+// the CPU another actor took.
 inline constexpr const char* kCapacityMetrics[] = {
-    "start_p50_s",          "start_p99_s",     "health_stat_p99_ms",
-    "path_walk_per_worker", "path_walk_ratio", "mountinfo_read_s"};
+    "start_p50_s",         "start_p99_s",     "health_stat_p99_ms",      "path_walk_per_worker",
+    "path_walk_per_cpu_s", "path_walk_ratio", "path_walk_per_cpu_ratio", "mountinfo_read_s"};
 bool IsCapacityMetric(const std::string& name);
+
+// A quantile metric is read from every sample of a density pooled (the
+// invocations' Invocation::samples[samples]), never averaged over
+// invocations' quantiles.
+struct QuantileMetric {
+  const char* metric;
+  const char* samples;  // key in Invocation::samples (nanoseconds)
+  double q;
+  double scale;  // metric units per ns
+};
+const QuantileMetric* QuantileOf(const std::string& metric);  // nullptr: a mean metric
+// A ratio metric is its base metric over the base's mean at the lowest
+// density; nullptr for others.
+const char* RatioBase(const std::string& metric);
+
+// The distribution-free interval for the q-quantile of n samples: the
+// 1-based order statistics [lo, hi] with P(X(lo) <= x_q <= X(hi)) >= the
+// confidence, by binomial(n, q). ok is false when n is too small for one.
+struct RankInterval {
+  long lo = 0, hi = 0;
+  bool ok = false;
+};
+RankInterval QuantileRanks(long n, double q, double confidence);
+// The fewest samples for which QuantileRanks is ok (367 for a p99 at 95%).
+long SamplesNeeded(double q, double confidence);
 
 // One bound: METRIC<=NUMBER or METRIC>=NUMBER.
 struct Slo {
@@ -51,6 +81,11 @@ double TCritical(int df, double confidence);
 struct MetricStats {
   double mean = 0, lo = 0, hi = 0;  // t-interval over invocations
   int n = 0;                        // lo/hi meaningful when n >= 2
+  // Quantile metrics: mean is the pooled quantile and [lo, hi] its order-
+  // statistic interval over `samples` pooled samples; fewer than `needed`
+  // leave it undecided.
+  long samples = -1;  // -1: a mean metric
+  long needed = 0;
   nlohmann::json ToJson() const;
 };
 MetricStats Summarize(const std::vector<double>& xs, double confidence);
@@ -65,7 +100,9 @@ Verdict Judge(const Slo& slo, const MetricStats& s);
 // not measure (no start finished in the window) is absent, never 0.
 struct Invocation {
   std::map<std::string, double> values;
+  std::map<std::string, Histogram> samples;  // "start_ns", "health_stat_ns"
   bool noisy = false;
+  double walker_on_cpu_share = -1;  // path walkers' on-CPU seconds per second of wall; -1: unknown
   nlohmann::json attribution;  // null: none for this invocation
   nlohmann::json ToJson() const;
 };
@@ -73,7 +110,9 @@ struct Invocation {
 struct SearchConfig {
   int start = 10;
   double growth = 2.0;
-  double precision = 0.1;  // bisect until (first non-pass - last pass) <= precision * last pass
+  double precision = 0.1;  // until N*'s interval is within precision * N* either side
+  int resamples = 1000;    // bootstrap replicates of the fit
+  uint64_t seed = 1;       // the bootstrap's, so a file's interval can be recomputed
   int max_containers = 2000;
   double budget_s = 600;
   int invocations = 3;
@@ -111,10 +150,59 @@ struct Density {
   nlohmann::json ToJson() const;
 };
 
+// One objective's monotone fit against N (capacity_fit.cc).
+struct ObjectiveFit {
+  std::string metric, text;
+  std::vector<std::pair<int, double>> curve;  // density -> fitted value, densities used
+  std::optional<double> crossing;   // where the fit meets the bound; nullopt: missed at the lowest
+  bool met_throughout = false;      // met at every density used: crossing is the largest of them
+  std::optional<int> undecided_at;  // lowest density it could not be judged at (caps crossing)
+  std::string undecided_why;
+  std::optional<double> lo, hi;  // its own bootstrap interval; hi nullopt: past the densities
+  nlohmann::json ToJson() const;
+};
+
+// N* from every invocation of every density at once: each objective's metric
+// is fitted monotone in N (isotonic regression by pool-adjacent-violators,
+// non-decreasing for a <= bound, non-increasing for a >=), N* is the smallest
+// crossing of the fits, interpolated linearly between the two densities that
+// bracket it and never past the largest density measured. The interval is
+// the percentile interval of N* over `resamples` bootstrap replicates that
+// each resample the invocations within every density (a ratio's reference
+// density too), seeded. A density where an objective cannot be judged (too
+// few samples for its quantile, not measured) caps N* at the density below.
+struct CapacityEstimate {
+  std::optional<int> n_star, n_lo, n_hi;  // n_lo nullopt: below the lowest density
+  bool n_hi_open = false;                 // the interval reaches past the largest density measured
+  bool met_throughout = false;            // no objective's fit crosses: N* is the largest density
+  std::string failed_metric;     // the objective whose fit crosses lowest (never an undecided one)
+  std::string undecided_metric;  // the objective whose undecided density caps N*, when it does
+  std::vector<ObjectiveFit> objectives;
+  int resamples = 0;
+  uint64_t seed = 0;
+  nlohmann::json ToJson() const;
+};
+struct FitOptions {
+  double confidence = 0.95;
+  int resamples = 1000;
+  uint64_t seed = 1;
+};
+CapacityEstimate EstimateCapacity(const std::vector<Slo>& slos,
+                                  const std::vector<Density>& densities, const FitOptions& opt);
+// Pool-adjacent-violators: the weighted least-squares non-decreasing fit of
+// ys (in x order).
+std::vector<double> IsotonicFit(const std::vector<double>& ys, const std::vector<double>& weights);
+// Where the fitted values g at densities ns meet slo's bound (see
+// CapacityEstimate); *met_all when every density meets it.
+std::optional<double> FitCrossing(const std::vector<int>& ns, const std::vector<double>& g,
+                                  const Slo& slo, bool* met_all);
+
 struct SearchResult {
-  std::optional<int> n_star, above;  // the bracket
+  std::optional<int> n_star, above;  // N* (the estimate's point) and the density measured above it
   std::string ended_by;              // slo | kernel-limit | max-containers | budget | interrupted
-  std::string failed_metric;         // the first objective that did not pass above n_star
+  std::string failed_metric;         // the objective whose fit crosses its bound at N*
+  CapacityEstimate estimate;
+  bool precise = false;  // the interval reached --precision
   std::optional<KernelLimit> limit;
   std::vector<Density> densities;    // in the order measured
   nlohmann::json ToJson(double confidence, const std::string& sentence) const;
@@ -157,6 +245,19 @@ std::string CapacitySentence(const SearchResult& r, const std::vector<Slo>& slos
 // the farm build), for refusing a budget too small for one.
 double EstimateDensitySeconds(int n, int invocations, double window_s);
 
+// Where each actor of a density runs: path walkers first on PUs of their
+// own, then health readers, then the churn thread, on the PUs the walkers
+// left (spread); when the machine has fewer PUs than actors, the later ones
+// wrap round those PUs and share them.
+struct ActorSlot {
+  std::string actor;  // path_walk | health | churn
+  int index = 0;      // within its actor kind
+  Slot slot;
+};
+std::vector<ActorSlot> PlanCapacityActors(const Topology& topo, int walkers, int health);
+// {"actors": [{actor, index, pu}], "shared_pus": [{pu, actors: ["health 0", "churn 0"]}]}
+nlohmann::json CapacityPlacementJson(const std::vector<ActorSlot>& plan);
+
 class Session;
 
 // The measurement of one density on the real kernel (capacity_probe.cc): the
@@ -185,6 +286,7 @@ class CapacityProbe {
   CapacityProbe& operator=(const CapacityProbe&) = delete;
   Invocation Measure(int n, int index);
   int layers() const;
+  const std::vector<ActorSlot>& placement() const;
 
  private:
   struct Impl;

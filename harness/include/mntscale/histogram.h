@@ -33,6 +33,8 @@ class Histogram {
   uint64_t max() const { return max_; }
   // The q-quantile (0..1), as the upper edge of its bucket (<= 6.25% high).
   uint64_t Quantile(double q) const;
+  // The rank-th smallest sample (1-based), as the upper edge of its bucket.
+  uint64_t AtRank(uint64_t rank) const;
   // {"p50", "p90", "p99", "p999", "max", "count"} in ns.
   nlohmann::json ToJson() const;
 

@@ -26,13 +26,18 @@ inline constexpr double kNoisyMachineShare = 0.20;
 // What counts as "own" (not noise): the workers, this process's threads and
 // every descendant process (background readers, churn actors, runtimes forked
 // in --mode process) -- the scenario's own actors are part of what it
-// measures. Time the hypervisor steals always counts as noise.
+// measures -- except the actors named `foreign` (capacity's churn and health
+// readers): their time on a worker CPU is another task's, since it takes the
+// CPU from the workers all the same (a health reader spinning on PU 1 once hid
+// a neighbour taking half of PU 0). Machine-wide they are the run's, not noise.
+// Time the hypervisor steals always counts as noise.
 
 struct Quietness {
   double seconds = 0;         // wall time measured
   int cpus = 0;               // distinct worker CPUs
   double busy_s = 0;          // all non-idle time on those CPUs (/proc/stat)
   double own_s = 0;           // run time of our own tasks (schedstat)
+  double actors_s = 0;        // the harness's other actors' run time, anywhere (never own)
   double steal_s = 0;         // steal time on those CPUs
   int machine_cpus = 0;       // online CPUs in /proc/stat
   double machine_busy_s = 0;  // non-idle time of all of them
@@ -40,7 +45,7 @@ struct Quietness {
   int cpus_online = 0;
   double OtherShare() const;  // max(0, busy - own) / (cpus * seconds)
   double StealShare() const;  // steal / (cpus * seconds)
-  // max(0, machine_busy - own) / (machine_cpus * seconds)
+  // max(0, machine_busy - own - actors) / (machine_cpus * seconds)
   double MachineOtherShare() const;
   bool Noisy() const;
   nlohmann::json ToJson() const;
@@ -53,8 +58,9 @@ void ReportQuietness(const Quietness& q, nlohmann::json* entry);
 // Watches the given CPUs and their SMT siblings (a busy sibling slows the
 // worker's core) between OnMeasureStart and OnMeasureEnd, and the machine as
 // a whole; our own tasks are the workers (from OnWorkersReady), this
-// process's threads and its descendants.
-std::unique_ptr<RunObserver> MakeQuietnessObserver(std::vector<int> cpus);
+// process's threads and its descendants, except `foreign`.
+std::unique_ptr<RunObserver> MakeQuietnessObserver(std::vector<int> cpus,
+                                                   std::vector<pid_t> foreign = {});
 
 // The CPUs sharing a core with `cpu` (itself included), from sysfs; {cpu}
 // when the kernel does not say.

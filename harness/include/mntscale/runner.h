@@ -44,6 +44,14 @@ struct RunSpec {
   bool bind_memory = true;  // libnuma binding where there are >1 nodes
   std::vector<RunObserver*> observers;
   const std::atomic<bool>* interrupt = nullptr;  // set by SIGINT
+  // The harness's own other actors (a churn, health readers): the quietness
+  // record never counts them as the workers' own, so on a measured CPU their
+  // time is another task's (it takes the CPU from the workers all the same).
+  std::vector<pid_t> foreign_tids;
+  // Other actors the observers follow beside the workers (their tids come
+  // after the workers' in OnWorkersReady) under a role of their own; the
+  // runner neither starts nor measures them.
+  std::vector<std::pair<pid_t, std::string>> observed_actors;
 };
 
 struct WorkerResult {

@@ -105,7 +105,7 @@ class Session {
     nlohmann::json skipped = nlohmann::json::object();  // "attribution"/"waits": unsupported
     void Report(nlohmann::json* entry) const;
   };
-  PointObservers MakePointObservers(std::vector<int> cpus) const;
+  PointObservers MakePointObservers(std::vector<int> cpus, std::vector<pid_t> foreign = {}) const;
 
   SessionConfig config_;
   Topology topo_;
