@@ -266,5 +266,67 @@ TEST(QuietnessRule, MachineShareAndSiblings) {
   EXPECT_NE(std::find(s.begin(), s.end(), 0), s.end());
 }
 
+// Issue 22: the harness's other actors (capacity's churn and health readers,
+// named `foreign`) are never the workers' own. On a measured CPU their time is
+// another task's: a health reader spinning on the walker's CPU once went
+// unflagged because every thread of the process counted as own.
+TEST(QuietnessActors, AnotherActorOnTheMeasuredCpuIsNotTheWorkersOwn) {
+  const std::vector<int> cpus = AllowedCpus();
+  ASSERT_FALSE(cpus.empty());
+  Worker actor(cpus[0]);  // the "health reader": pinned to the measured CPU, spinning
+  std::unique_ptr<RunObserver> q = MakeQuietnessObserver({cpus[0]}, {actor.tid()});
+  q->OnWorkersReady({});  // no workers of its own: the actor is the only load we add
+  q->OnMeasureStart();
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  q->OnMeasureEnd();
+  nlohmann::json e;
+  q->Report(&e);
+  const nlohmann::json& f = e["quietness"];
+  const double actors = f["harness_actors_s"], own = f["own_run_s"], other = f["other_run_s"];
+  // The actor ran on that CPU for a good part of the window (other load can
+  // take some of it, never all), and its time shows as other tasks'.
+  EXPECT_GT(actors, 0.15) << f.dump();
+  EXPECT_LT(own, actors) << f.dump();
+  EXPECT_GE(other, 0.8 * actors - 0.03) << f.dump();  // /proc/stat is in ticks
+}
+
+// The other way round: the actor runs on another CPU while a neighbour (not
+// a descendant) takes the measured one. Counting the actor's time as own once
+// hid the neighbour: a walker at half a CPU was never flagged. Machine-wide,
+// the actor is the run's own load, not noise.
+TEST(QuietnessActors, AnActorElsewhereDoesNotHideANeighbour) {
+  const std::vector<int> cpus = AllowedCpus();
+  if (cpus.size() < 2) GTEST_SKIP() << "needs two CPUs, this process may use " << cpus.size();
+  BusyLoop neighbour(cpus[0], /*own=*/false);
+  ASSERT_GT(neighbour.pid(), 0);
+  Worker actor(cpus[1]);
+  std::unique_ptr<RunObserver> q = MakeQuietnessObserver({cpus[0]}, {actor.tid()});
+  q->OnWorkersReady({});
+  q->OnMeasureStart();
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  q->OnMeasureEnd();
+  nlohmann::json e;
+  q->Report(&e);
+  const nlohmann::json& f = e["quietness"];
+  EXPECT_GT(f["harness_actors_s"].get<double>(), 0.15) << f.dump();
+  EXPECT_LT(f["own_run_s"].get<double>(), 0.1) << f.dump();  // the main thread slept
+  EXPECT_GT(f["other_share"].get<double>(), 0.15) << f.dump();
+  EXPECT_TRUE(e.contains("noisy")) << f.dump();
+}
+
+// An actor alone on the other CPU is the run's own load: not noise machine-wide.
+TEST(QuietnessActors, AnActorElsewhereIsNotMachineNoise) {
+  Quietness q;
+  q.seconds = 1.0;
+  q.cpus = 1;
+  q.busy_s = 1.0;
+  q.own_s = 1.0;
+  q.actors_s = 1.0;  // the health reader spinning on the other vCPU
+  q.machine_cpus = 2;
+  q.machine_busy_s = 2.0;
+  EXPECT_NEAR(q.MachineOtherShare(), 0.0, 1e-9);
+  EXPECT_FALSE(q.Noisy());
+}
+
 }  // namespace
 }  // namespace mntscale
