@@ -88,9 +88,13 @@ class Capacity:
         return self.result.get("n_hi")
 
     def interval_text(self):
-        """' (95% interval 68–94; schedule by 68)' for a version-2 result, '' otherwise."""
-        if self.cap.get("version", 1) < 2 or self.n_star is None:
+        """' (95% interval 68–94; schedule by 68)' for a version-2 result; for version 1 the bracket
+        ' (N* between 400 and 440)' when a measured density failed above N*; else ''."""
+        if self.n_star is None:
             return ""
+        if self.cap.get("version", 1) < 2:
+            fail = first_failing(self)
+            return f" (N* between {_count(self.n_star)} and {_count(fail['containers'])})" if fail else ""
         lo = _count(self.n_lo) if self.n_lo is not None else "below the lowest density"
         hi = (_count(self.n_hi) + ("+" if self.result.get("n_hi_open") else "")) if self.n_hi is not None else "?"
         sched = _count(self.n_lo) if self.n_lo is not None else "none"

@@ -322,10 +322,16 @@ def test_a_file_given_twice_exits_2(tmp_path):
 V2 = os.path.join(FIXTURES, "capacity", "v2-interval.json")
 
 
-def test_version_2_gives_the_interval_and_schedules_by_n_lo():
+def test_version_2_gives_the_interval_and_schedules_by_n_lo(tmp_path):
     """A fitted result (issue 22): N* lies between densities, the sentence gives its 95% interval, and
-    the Kubernetes snippet publishes the conservative N_lo, not N*. (A real run on the test VM.)"""
-    res = capacity.load(V2)
+    the Kubernetes snippet publishes the conservative N_lo, not N*. (A real run on the shared test VM,
+    its invocations flagged noisy: withheld as recorded, stated once the flags are removed.)"""
+    assert capacity.sentence(capacity.load(V2)).startswith("Not stated:")
+    doc = _doc(V2)
+    for d in doc["capacity"]["densities"]:
+        for inv in d["invocations"]:
+            inv["noisy"] = False
+    res = capacity.load(_write(tmp_path, "quiet.json", doc))
     r = res.result
     assert r["n_lo"] <= res.n_star <= r["n_hi"]
     s = capacity.sentence(res)
