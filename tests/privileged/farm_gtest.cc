@@ -6,10 +6,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "mntscale/farm.h"
 #include "mntscale/runner.h"
@@ -169,8 +171,6 @@ TEST_F(FarmTest, TeardownReturnsMountCountToStart) {
   // is kept for the process's life: made first, it is in both counts.
   BaseNamespace();
   const MountCensus before = OwnNamespaceMounts();
-  long slab_before = SlabMountObjects();
-  long slab_built = -1;
   {
     Farm farm(profile_, *image_, 2);
     farm.Grow(20);
@@ -183,26 +183,14 @@ TEST_F(FarmTest, TeardownReturnsMountCountToStart) {
     }
     EXPECT_EQ(in_containers, 20 * kMountsPerContainer);
     EXPECT_EQ(farm.MountsHeld(), in_containers);
-    slab_built = SlabMountObjects();
     farm.Teardown();
   }
   const MountCensus after = OwnNamespaceMounts();
   EXPECT_EQ(after.namespaces, before.namespaces) << "namespaces still held after teardown";
   EXPECT_EQ(after.mounts, before.mounts);
-  if (slab_before < 0) GTEST_SKIP() << "mnt_cache is not in /proc/slabinfo (merged slab?)";
-  // Every struct mount, overlay's private layer clones included, is freed
-  // after an RCU grace period. The slab count is system-wide, so allow for
-  // other work on the machine: most of what the farm added must go.
-  const long added = slab_built - slab_before;
-  ASSERT_GE(added, 20 * kMountsPerContainer);
-  long slab_after = 0;
-  for (int i = 0; i < 100; ++i) {
-    slab_after = SlabMountObjects();
-    if (slab_after - slab_before <= added / 4) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  EXPECT_LE(slab_after - slab_before, added / 2)
-      << "before " << slab_before << ", built " << slab_built << ", after " << slab_after;
+  // The mounts counted are the harness's own namespace and the containers'
+  // (above): the freeing of struct mounts after the RCU grace period is a
+  // system-wide slab figure, which the run reports (slab_after), not a test.
 }
 
 TEST_F(FarmTest, SharedNamespaceHoldsEveryContainer) {
@@ -235,26 +223,43 @@ TEST_F(FarmTest, GrowIsTimedByItsBuildersNotByTheProgressPoller) {
   p.binds = 0;
   const Image& img = GetImage({p.layers, p.depth, p.files_per_dir, p.binds});
   Farm farm(p, img, 2);
-  int calls = 0;
-  auto t0 = std::chrono::steady_clock::now();
-  double grow_s = farm.Grow(4, [&](int, int) { ++calls; });
-  double outer_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  double sum_s = 0;
-  for (const Container& c : farm.containers()) sum_s += c.build_s;
-  EXPECT_GE(calls, 1);
-  EXPECT_LE(grow_s, outer_s);
-  // The builds themselves took sum_s of builder time; the wall figure lies
-  // between the longest builder's share and the sum, never a poller tick.
-  EXPECT_LE(grow_s, sum_s + 0.02) << "grow " << grow_s << " s, builds " << sum_s << " s";
-  if (sum_s < 0.05) EXPECT_LT(grow_s, 0.08) << "quantised to the 100 ms progress tick";
+  // The last progress call comes after every builder has stamped its end, and
+  // it takes a while: a clock stopped by the poller would include it, a clock
+  // stopped by the builders cannot. An ordering of events, not a threshold.
+  using Clock = std::chrono::steady_clock;
+  std::vector<Clock::time_point> call_starts;
+  const auto t0 = Clock::now();
+  double grow_s = farm.Grow(4, [&](int done, int total) {
+    call_starts.push_back(Clock::now());
+    if (done == total) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  });
+  ASSERT_GE(call_starts.size(), 1u);
+  const double last_call_s = std::chrono::duration<double>(call_starts.back() - t0).count();
+  EXPECT_LE(grow_s, last_call_s) << "grow " << grow_s << " s includes the progress poller";
+  EXPECT_GT(grow_s, 0);
+}
+
+// True once `pid`'s namespace holds more mounts than the host's `host_table`
+// and its builder threads run: read from the child itself, not from a
+// system-wide slab count.
+bool Building(pid_t pid, const std::string& host_table) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  std::string text;
+  if (!TryReadFile(proc + "/mountinfo", &text)) return false;
+  if (std::count(text.begin(), text.end(), '\n') <=
+      std::count(host_table.begin(), host_table.end(), '\n')) {
+    return false;
+  }
+  std::string status;
+  if (!TryReadFile(proc + "/status", &status)) return false;
+  const size_t at = status.find("\nThreads:");
+  return at != std::string::npos && std::atoi(status.c_str() + at + 9) > 1;
 }
 
 // The host side: this test never enters a sandbox itself.
 TEST(HostIsolation, SigkillDuringFarmBuildLeavesHostMountTableUnchanged) {
   REQUIRE_ROOT();
   std::string before = ReadFile("/proc/self/mountinfo");
-  long slab0 = SlabMountObjects();
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -274,8 +279,8 @@ TEST(HostIsolation, SigkillDuringFarmBuildLeavesHostMountTableUnchanged) {
   for (int i = 0; i < 400 && !building; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
     struct stat st;
-    building = stat(own_ns.c_str(), &st) == 0 && st.st_ino != host_ns.st_ino &&
-               (slab0 < 0 || SlabMountObjects() > slab0 + 500);
+    building =
+        stat(own_ns.c_str(), &st) == 0 && st.st_ino != host_ns.st_ino && Building(pid, before);
   }
   kill(pid, SIGKILL);
   int status = 0;
