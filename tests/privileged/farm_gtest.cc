@@ -1,7 +1,9 @@
 // Real namespaces and mounts: the farm builds what it says, and nothing
 // reaches the host. Run as root.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -295,6 +297,73 @@ TEST(HostIsolation, SigkillDuringFarmBuildLeavesHostMountTableUnchanged) {
     EXPECT_TRUE(S_ISDIR(st.st_mode));
     EXPECT_EQ(rmdir(dir.c_str()), 0) << "stale work dir is not empty";
   }
+}
+
+// On a systemd host / is a shared mount: a namespace copied from it stays a
+// peer, and every mount made in it would reach the host unless the sandbox
+// first makes its copy private (MS_REC|MS_PRIVATE). This builds such a
+// parent: a child whose own namespace has / shared, and a peer namespace that
+// sees whatever the parent's peer group sees. A run there must leave both
+// mount tables unchanged, while it runs and after.
+TEST(HostIsolation, SharedRootParentSeesNoMountOfARun) {
+  REQUIRE_ROOT();
+  const std::string out = "/tmp/.mntscale-hostiso-" + std::to_string(getpid()) + ".json";
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // The stand-in host: private from the real host, then / shared within it.
+    if (unshare(CLONE_NEWNS) < 0 || mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0 ||
+        mount("none", "/", nullptr, MS_REC | MS_SHARED, nullptr) < 0) {
+      _exit(77);
+    }
+    int ready[2];
+    if (pipe(ready) < 0) _exit(4);
+    pid_t peer = fork();
+    if (peer == 0) {  // a peer namespace: gets every mount the parent's group gets
+      if (unshare(CLONE_NEWNS) < 0) _exit(4);
+      (void)!write(ready[1], "r", 1);
+      pause();
+      _exit(0);
+    }
+    char c;
+    if (peer < 0 || read(ready[0], &c, 1) != 1) _exit(4);
+    const std::string peer_table_path = "/proc/" + std::to_string(peer) + "/mountinfo";
+    const std::string parent_before = ReadFile("/proc/self/mountinfo");
+    const std::string peer_before = ReadFile(peer_table_path);
+    if (parent_before.find(" / / ") == std::string::npos ||
+        parent_before.find("shared:") == std::string::npos) {
+      _exit(77);  // / did not become shared: nothing to prove here
+    }
+    pid_t run = fork();
+    if (run == 0) {
+      int devnull = open("/dev/null", O_WRONLY);
+      dup2(devnull, 1);
+      dup2(devnull, 2);
+      execl(MNTSCALE_BINARY, MNTSCALE_BINARY, "run", "--scenario", "farm_build", "--set",
+            "containers=20", "--quiet", "--out", out.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    bool leaked = false;
+    int status = 0;
+    for (;;) {  // checked while the run holds its mounts, then once after
+      const bool ended = waitpid(run, &status, WNOHANG) == run;
+      leaked = leaked || ReadFile("/proc/self/mountinfo") != parent_before ||
+               ReadFile(peer_table_path) != peer_before;
+      if (ended) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    kill(peer, SIGKILL);
+    waitpid(peer, nullptr, 0);
+    if (leaked) _exit(1);
+    _exit(WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 3);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  unlink(out.c_str());
+  ASSERT_TRUE(WIFEXITED(status)) << "status " << status;
+  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "could not make / shared in a namespace";
+  EXPECT_NE(WEXITSTATUS(status), 1) << "a mount of the run reached the shared parent or its peer";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the run failed (3) or the test could not set up (4)";
 }
 
 }  // namespace
