@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "mntscale/plan.h"
+#include "mntscale/scenario.h"
 #include "mntscale/sys.h"
 
 namespace mntscale {
@@ -362,6 +363,20 @@ TEST(ListJson, CarriesTypesDefaultsAliasesAndClaims) {
   EXPECT_EQ(ax[4]["aliases"], nlohmann::json({"N"}));
   EXPECT_EQ(ax[5]["value_aliases"]["per-layer"], "per-layer-idmap");
   EXPECT_EQ(ax[6]["type"], "bool");
+}
+
+
+TEST(SweepExpansion, CartesianProductWithOverrides) {
+  ScenarioInfo s{.name = "x",
+                 .mechanism = "",
+                 .expect = "",
+                 .axes = {axes::Containers("1,10"), axes::Workers("1,2")},
+                 .run = nullptr};
+  auto pts = ExpandPoints(s, {{"workers", "4"}});
+  ASSERT_EQ(pts.size(), 2u);
+  EXPECT_EQ(pts[0].Name("x"), "x/containers:1/workers:4");
+  EXPECT_EQ(pts[1].Int("containers"), 10);
+  EXPECT_EQ(pts[1].Params()["workers"], 4);
 }
 
 }  // namespace
