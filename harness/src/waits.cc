@@ -139,6 +139,8 @@ std::optional<Field> FindField(std::string_view format, std::string_view name) {
   return std::nullopt;
 }
 
+bool SwitchedOutRunnable(int64_t prev_state) { return (prev_state & 0xff) == 0; }
+
 std::string LockType(uint32_t flags) {
   // include/trace/events/lock.h: LCB_F_SPIN 1, READ 2, WRITE 4, RT 8,
   // PERCPU 16, MUTEX 32; the names are perf lock's.
@@ -221,6 +223,17 @@ constexpr size_t kTopSites = 5;
 constexpr double kTolerance = 0.05;
 constexpr double kToleranceAbsS = 0.002;
 constexpr double kTolerancePerSwitchS = 20e-6;
+}  // namespace
+
+namespace waits {
+bool WithinTolerance(double residual_s, double wall_s, int workers, double switches) {
+  return std::fabs(residual_s) <=
+         kTolerance * wall_s + kToleranceAbsS * workers + kTolerancePerSwitchS * switches;
+}
+}  // namespace waits
+
+namespace {
+
 constexpr const char* kOtherLock = "other";
 constexpr const char* kOtherSleep = "other_sleep";
 
@@ -579,10 +592,7 @@ class WaitTracer : public RunObserver {
     if (nr) memcpy(chain_.data(), ips, nr * 8);
     std::span<const uint64_t> chain(chain_);
     if (plan_.sched && type == plan_.sched->id) {
-      int64_t state = static_cast<int64_t>(field(plan_.prev_state));
-      // Low byte: the task state (0 = runnable); bit 8 (TASK_REPORT_MAX)
-      // marks a preemption.
-      if ((state & 0xff) == 0) {
+      if (waits::SwitchedOutRunnable(static_cast<int64_t>(field(plan_.prev_state)))) {
         task.offcpu->Switch(t, waits::kPreempted);
       } else {
         std::vector<std::string_view> frames = attribution::KernelFrames(symbols_, chain);
@@ -802,8 +812,7 @@ class WaitTracer : public RunObserver {
       double residual = wall - (user + kernel + blocked_sum + preempted + unknown);
       wj["residual_s"] = residual;
       wj["switches_out"] = oc.switches();
-      wj["within_tolerance"] = std::fabs(residual) <= kTolerance * wall + kToleranceAbsS +
-                                                          kTolerancePerSwitchS * oc.switches();
+      wj["within_tolerance"] = waits::WithinTolerance(residual, wall, 1, oc.switches());
       workers.push_back(wj);
       // Role sums.
       nlohmann::json& r = role_sum[roles[i]];
@@ -828,9 +837,9 @@ class WaitTracer : public RunObserver {
     nlohmann::json rj = nlohmann::json::object();
     for (auto& [role, r] : role_sum) {
       double w = r["wall_s"].get<double>();
-      r["within_tolerance"] = std::fabs(r["residual_s"].get<double>()) <=
-                              kTolerance * w + kToleranceAbsS * r["workers"].get<int>() +
-                                  kTolerancePerSwitchS * r["switches_out"].get<double>();
+      r["within_tolerance"] =
+          waits::WithinTolerance(r["residual_s"].get<double>(), w, r["workers"].get<int>(),
+                                 r["switches_out"].get<double>());
       double mount_on = 0, mount_off = 0;
       bool on_known = samples != nullptr;
       for (auto& [b, v] : r["kernel_s"].items()) {

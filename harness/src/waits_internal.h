@@ -95,6 +95,15 @@ struct Field {
 // Finds "field:<type> <name>;\toffset:N;\tsize:M;" in a tracefs format file.
 std::optional<Field> FindField(std::string_view format, std::string_view name);
 
+// sched_switch's prev_state says the task was switched out runnable
+// (preempted), not blocked: the low byte is the task state (0 = runnable);
+// newer kernels add TASK_REPORT_MAX (bit 8) to a preemption's state.
+bool SwitchedOutRunnable(int64_t prev_state);
+
+// Whether a time decomposition adds up: |residual| within 5% of wall + 2 ms
+// per worker + 20 us per traced switch (waits.cc says why).
+bool WithinTolerance(double residual_s, double wall_s, int workers, double switches);
+
 // perf lock's names for contention_begin flags: "spinlock", "rwlock:R",
 // "rwsem:W", "mutex", "pcpu-sem:R", ...
 std::string LockType(uint32_t flags);

@@ -3,6 +3,7 @@
 // ro/rw, propagation; IDs and sources ignored). Run as root; a runtime that
 // cannot run on this host is a SKIP with its reason.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -144,41 +145,53 @@ TEST_F(RuntimeTest, RuntimeFarmContainersMatchTheBuiltInFarm) {
   farm.Teardown();
 }
 
-// Commands in the runtime's PID namespace: up to `parallel` run at once,
+// Parallel runtime commands: with parallel 2 the supervisor runs two at once,
 // each with its own exit code and output; one at a time with parallel 1.
-// Two commands that each sleep 0.6 s overlap (well under the 1.2 s sum) or
-// queue (at least the sum): a behaviour check, not a speed assertion.
-double TwoSleeps(int parallel, std::vector<std::pair<int, std::string>>* got) {
+// Overlap is proven by events, not wall time: each command leaves a marker and
+// waits (at most `wait_ticks` x 50 ms) for the other's. Both see each other
+// only if both ran at once; run one at a time, the first can never see the
+// second's. `saw` says which commands saw the other's marker.
+void TwoMarkers(int parallel, int wait_ticks, std::vector<std::pair<int, std::string>>* got,
+                std::vector<bool>* saw) {
   static int serial = 0;
-  RuntimeFarm rt("runc", Sandbox::Current().workdir() + "/cmd" + std::to_string(serial++),
-                 parallel);
+  const std::string dir = Sandbox::Current().workdir() + "/cmd" + std::to_string(serial++);
+  RuntimeFarm rt("runc", dir, parallel);
   got->assign(2, {});
-  const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::thread> th;
   for (int i = 0; i < 2; ++i) {
     th.emplace_back([&, i] {
       std::string out;
-      const std::string cmd = "sleep 0.6; echo out" + std::to_string(i) + "; exit " +
-                              std::to_string(3 + i);
+      const std::string me = dir + "/marker" + std::to_string(i);
+      const std::string other = dir + "/marker" + std::to_string(1 - i);
+      const std::string cmd = "touch " + me + "; n=0; while [ ! -e " + other + " ] && [ $n -lt " +
+                              std::to_string(wait_ticks) + " ]; do sleep 0.05; n=$((n+1)); done; " +
+                              "[ -e " + other + " ] && touch " + me + ".saw; echo out" +
+                              std::to_string(i) + "; exit " + std::to_string(3 + i);
       int rc = rt.Command({"sh", "-c", cmd}, &out);
       (*got)[i] = {rc, out};
     });
   }
   for (auto& t : th) t.join();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  saw->assign(2, false);
+  struct stat st;
+  for (int i = 0; i < 2; ++i) {
+    (*saw)[i] = stat((dir + "/marker" + std::to_string(i) + ".saw").c_str(), &st) == 0;
+  }
 }
 
 TEST_F(RuntimeTest, ParallelCommandsOverlapEachWithItsOwnResult) {
   if (FindRuntime("runc").empty()) GTEST_SKIP() << "runc is not installed";
   std::vector<std::pair<int, std::string>> got;
-  const double both = TwoSleeps(2, &got);
+  std::vector<bool> saw;
+  // 600 ticks (30 s) is only reached when the commands do not overlap.
+  TwoMarkers(2, 600, &got, &saw);
   for (int i = 0; i < 2; ++i) {
     EXPECT_EQ(got[i].first, 3 + i);
     EXPECT_EQ(got[i].second, "out" + std::to_string(i) + "\n");
+    EXPECT_TRUE(saw[i]) << "command " << i << " never saw the other running (parallel=2)";
   }
-  EXPECT_LT(both, 1.1) << "two 0.6 s commands with parallel=2 did not overlap";
-  const double queued = TwoSleeps(1, &got);
-  EXPECT_GE(queued, 1.2) << "parallel=1 ran two commands at once";
+  TwoMarkers(1, 20, &got, &saw);
+  EXPECT_FALSE(saw[0] && saw[1]) << "parallel=1 ran two commands at once";
   EXPECT_EQ(got[1].first, 4);
 }
 

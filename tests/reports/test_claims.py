@@ -141,3 +141,11 @@ def test_cli_runs_the_binary_for_the_list(tmp_path):
     fake.chmod(0o755)
     proc = run_cli("claims", FACTS, "--mntscale", fake)
     assert proc.returncode == 0 and "copy_tree is linear in mounts" in proc.stdout, proc.stderr
+
+
+def test_ratio_above_its_range_deviates():
+    # The churn fixture's ratio is 0.55: above [0.1, 0.3] as surely as below [0.8, 1.2].
+    sc = _scenarios()
+    _claim(sc, "churn", "churn-slows")["range"] = [0.1, 0.3]
+    r = _evaluate(scenarios=sc)[("churn", "churn-slows")]
+    assert r.status == claims.DEVIATES and "ratio 0.5" in r.measured and "containers=" in r.why

@@ -67,7 +67,7 @@ TEST(SyntheticPuCount, LevelWithoutCountIsAUsageError) {
   EXPECT_THROW(SyntheticPuCount("pack\371\371\371+ack+:78l3:12 co\371recoae:68pu:1"), UsageError);
   EXPECT_THROW(SyntheticPuCount("pack:2x pu:2"), UsageError);
   EXPECT_THROW(SyntheticPuCount("pack:2(a)b pu:2"), UsageError);
-  EXPECT_THROW(SyntheticPuCount("8()8()"), UsageError);  // two levels to hwloc; fuzz-found
+  EXPECT_THROW(SyntheticPuCount("8()8()"), UsageError);       // two levels to hwloc; fuzz-found
   EXPECT_THROW(SyntheticPuCount("()pac:21 12"), UsageError);  // likewise
 }
 
@@ -131,6 +131,26 @@ TEST(JsonInt, ProfileAndPresetShowTheValueAsWritten) {
   EXPECT_NE(msg.find("4294967297"), std::string::npos) << msg;
 }
 
+// Every integer field of the data files, not only layers and windows: a value
+// past int (4294967297 would wrap to 1) is refused, naming field and value.
+TEST(JsonInt, EveryIntegerFieldOfTheDataFilesRefusesAWrap) {
+  for (const char* field : {"version", "windows", "repetitions", "invocations"}) {
+    nlohmann::json j =
+        nlohmann::json::parse(R"({"name":"w","version":1,"scenarios":[{"scenario":"path_walk"}]})");
+    j[field] = nlohmann::json::parse("4294967297");
+    std::string msg = MessageOf([&] { Preset::FromJson(j, "s.json"); });
+    EXPECT_NE(msg.find(std::string("'") + field + "'"), std::string::npos) << field << ": " << msg;
+    EXPECT_NE(msg.find("4294967297"), std::string::npos) << field << ": " << msg;
+  }
+  for (const char* field : {"layers", "depth", "files_per_dir", "binds"}) {
+    nlohmann::json j = {{"name", "w"}};
+    j[field] = nlohmann::json::parse("4294967297");
+    std::string msg = MessageOf([&] { Profile::FromJson(j, "p.json"); });
+    EXPECT_NE(msg.find(std::string("'") + field + "'"), std::string::npos) << field << ": " << msg;
+    EXPECT_NE(msg.find("4294967297"), std::string::npos) << field << ": " << msg;
+  }
+}
+
 TEST(TypedAxisRanges, OutOfRangeIsAUsageErrorShowingTheValueAsWritten) {
   std::string msg = MessageOf([] { axes::Containers("1").Check("4294967297"); });
   EXPECT_NE(msg.find("4294967297"), std::string::npos) << msg;
@@ -167,7 +187,8 @@ TEST(OutputPath, RefusesEverythingButARegularFileOrANewPath) {
   EXPECT_FALSE(std::filesystem::exists(d / "new.json"));
   // Nothing left behind by the probe.
   int n = 0;
-  for (auto& e : std::filesystem::directory_iterator(d / "")) n += e.path().filename().string()[0] == '.';
+  for (auto& e : std::filesystem::directory_iterator(d / ""))
+    n += e.path().filename().string()[0] == '.';
   EXPECT_EQ(n, 0);
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "mntscale/plan.h"
+#include "mntscale/scenario.h"
 #include "mntscale/sys.h"
 
 namespace mntscale {
@@ -15,16 +16,16 @@ PointCost OwnFarm(const Point& p) {
 }
 
 // Two scenarios of the test binary's own, registered like real ones.
-MNTSCALE_SCENARIO(plan_walk, {.name = "plan_walk",
-                              .mechanism = "test",
-                              .expect = "test",
-                              .axes = {axes::Layers("10"), axes::Containers("1,10"),
-                                       axes::Workers("1"), axes::Op("stat"),
-                                       IntAxis("peers", "1", 1, 100).Alias("N"),
-                                       EnumAxis("idmap", "none", {"none", "per-layer-idmap"})
-                                           .ValueAlias("per-layer", "per-layer-idmap"),
-                                       BoolAxis("churn", "0"), axes::Rounds("1")},
-                              .run = Nop});
+MNTSCALE_SCENARIO(plan_walk,
+                  {.name = "plan_walk",
+                   .mechanism = "test",
+                   .expect = "test",
+                   .axes = {axes::Layers("10"), axes::Containers("1,10"), axes::Workers("1"),
+                            axes::Op("stat"), IntAxis("peers", "1", 1, 100).Alias("N"),
+                            EnumAxis("idmap", "none", {"none", "per-layer-idmap"})
+                                .ValueAlias("per-layer", "per-layer-idmap"),
+                            BoolAxis("churn", "0"), axes::Rounds("1")},
+                   .run = Nop});
 MNTSCALE_SCENARIO(plan_build, {.name = "plan_build",
                                .mechanism = "test",
                                .expect = "test",
@@ -94,9 +95,9 @@ TEST(Plan, AliasesAndValueAliasesBecomeCanonicalNames) {
 
 TEST(Plan, RefusesBadValuesBeforeAnythingIsBuilt) {
   const Topology t = Machine();
-  for (const char* bad : {"containers=0", "containers=", "containers=1,,2", "workers=0",
-                          "workers=17", "op=bogus", "layers=501", "peers=x", "churn=2",
-                          "idmap=parent", "nosuchaxis=1", "=1", "containers"}) {
+  for (const char* bad :
+       {"containers=0", "containers=", "containers=1,,2", "workers=0", "workers=17", "op=bogus",
+        "layers=501", "peers=x", "churn=2", "idmap=parent", "nosuchaxis=1", "=1", "containers"}) {
     EXPECT_THROW(MakePlan(Req({bad}), t), UsageError) << bad;
   }
   RunRequest r = Req({});
@@ -213,6 +214,26 @@ TEST(TopologyTokens, EachTokenAlone) {
   EXPECT_EQ(one("@pow2", "dev-1s.synthetic"), "1,2,4,8,16");
 }
 
+// A PU count that is not a multiple of the steps: 12 PUs in 16 steps still
+// climbs to every PU (a truncated step of 12 / 16 = 0 reached only 1 worker).
+TEST(TopologyTokens, LinearStepsNeedNotDivideThePus) {
+  bool had = false;
+  const std::string got = ExpandTopologyTokens(
+      "workers", "@linear:16", Topology::Synthetic("pack:1 numa:1 core:6 pu:2"), &had);
+  EXPECT_TRUE(had);
+  std::vector<long> n;
+  for (size_t at = 0; at < got.size();) {
+    size_t comma = got.find(',', at);
+    if (comma == std::string::npos) comma = got.size();
+    n.push_back(std::stol(got.substr(at, comma - at)));
+    at = comma + 1;
+  }
+  ASSERT_FALSE(n.empty()) << got;
+  EXPECT_EQ(n.front(), 1) << got;
+  EXPECT_EQ(n.back(), 12) << got;
+  EXPECT_GE(n.size(), 6u) << got;
+}
+
 TEST(TopologyTokens, ScalarsTakeDivisorsAndMultipliers) {
   Topology t = Topology::Load("pack:2 core:4 pu:2");  // 16 PUs, 8 cores, 8 per socket
   bool had = false;
@@ -287,7 +308,7 @@ TEST(Plan, EstimateFollowsSessionsFarmReuse) {
   Plan grow = MakePlan(Req({"containers=10,100,50"}), Machine());
   Estimate e = EstimatePlan(grow, cfg, 0.01);
   EXPECT_EQ(e.points, 3);
-  EXPECT_EQ(e.containers_built, 100);  // 10, then +90, then shrink
+  EXPECT_EQ(e.containers_built, 100);          // 10, then +90, then shrink
   EXPECT_DOUBLE_EQ(e.measure_s, 3 * 2 * 3.0);  // rounds=1: with and without
   Plan shapes = MakePlan(Req({"containers=10", "layers=1,2,1"}), Machine());
   EXPECT_EQ(EstimatePlan(shapes, cfg, 0.01).containers_built, 30);  // each shape change rebuilds
@@ -300,6 +321,22 @@ TEST(Plan, EstimateFollowsSessionsFarmReuse) {
   Estimate o = EstimatePlan(own, cfg, 0.01);
   EXPECT_EQ(o.containers_built, 200);
   EXPECT_DOUBLE_EQ(o.measure_s, 0);
+}
+
+// Every repetition measures every point again: the estimate scales with them.
+TEST(Plan, EstimateCountsEveryRepetition) {
+  SessionConfig cfg;
+  cfg.warmup_s = 1;
+  cfg.window_s = 1;
+  cfg.windows = 2;
+  cfg.repetitions = 1;
+  Plan p = MakePlan(Req({"containers=10,100"}), Machine());
+  const Estimate one = EstimatePlan(p, cfg, 0.01);
+  cfg.repetitions = 3;
+  const Estimate three = EstimatePlan(p, cfg, 0.01);
+  EXPECT_GT(one.measure_s, 0);
+  EXPECT_DOUBLE_EQ(three.measure_s, 3 * one.measure_s);
+  EXPECT_DOUBLE_EQ(three.overhead_s, 3 * one.overhead_s);
 }
 
 TEST(Plan, FarmKeyIgnoresTheNameButNotTheShape) {
@@ -326,6 +363,20 @@ TEST(ListJson, CarriesTypesDefaultsAliasesAndClaims) {
   EXPECT_EQ(ax[4]["aliases"], nlohmann::json({"N"}));
   EXPECT_EQ(ax[5]["value_aliases"]["per-layer"], "per-layer-idmap");
   EXPECT_EQ(ax[6]["type"], "bool");
+}
+
+
+TEST(SweepExpansion, CartesianProductWithOverrides) {
+  ScenarioInfo s{.name = "x",
+                 .mechanism = "",
+                 .expect = "",
+                 .axes = {axes::Containers("1,10"), axes::Workers("1,2")},
+                 .run = nullptr};
+  auto pts = ExpandPoints(s, {{"workers", "4"}});
+  ASSERT_EQ(pts.size(), 2u);
+  EXPECT_EQ(pts[0].Name("x"), "x/containers:1/workers:4");
+  EXPECT_EQ(pts[1].Int("containers"), 10);
+  EXPECT_EQ(pts[1].Params()["workers"], 4);
 }
 
 }  // namespace

@@ -136,5 +136,24 @@ TEST(TopologyFiles, EveryTopologyFileLoads) {
   EXPECT_GE(n, 5);
 }
 
+
+TEST(ProfileValidation, BadFieldIsNamed) {
+  auto expect_error = [](const nlohmann::json& j, const std::string& needle) {
+    try {
+      Profile::FromJson(j, "test.json");
+      ADD_FAILURE() << "accepted " << j.dump();
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_error({{"layers", 501}}, "'layers'");
+  expect_error({{"layers", "ten"}}, "'layers'");
+  expect_error({{"ns_mode", "sideways"}}, "'ns_mode'");
+  expect_error({{"colour", "blue"}}, "'colour'");
+  Profile p = Profile::FromJson({{"name", "x"}, {"layers", 3}, {"binds", 0}}, "ok.json");
+  EXPECT_EQ(p.layers, 3);
+  EXPECT_EQ(p.MountsPerContainer(), 1 + 0 + 1 + 3);
+}
+
 }  // namespace
 }  // namespace mntscale

@@ -1,5 +1,6 @@
-// Pure logic: result documents, aggregates, error messages, profiles,
-// histograms, sweep expansion.
+// Pure logic: result documents, aggregates, error messages, context. Profiles
+// are in profile_preset_gtest.cc, histograms in histogram_gtest.cc, sweep
+// expansion in plan_gtest.cc.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -8,7 +9,6 @@
 #include <set>
 #include <tuple>
 
-#include "mntscale/histogram.h"
 #include "mntscale/profile.h"
 #include "mntscale/results.h"
 #include "mntscale/scenario.h"
@@ -167,52 +167,6 @@ TEST(SysErrorMessage, CheckSavesErrno) {
     EXPECT_EQ(e.err(), ENOENT);
     EXPECT_EQ(ErrnoName(e.err()), "ENOENT");
   }
-}
-
-TEST(ProfileValidation, BadFieldIsNamed) {
-  auto expect_error = [](const nlohmann::json& j, const std::string& needle) {
-    try {
-      Profile::FromJson(j, "test.json");
-      ADD_FAILURE() << "accepted " << j.dump();
-    } catch (const UsageError& e) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-  };
-  expect_error({{"layers", 501}}, "'layers'");
-  expect_error({{"layers", "ten"}}, "'layers'");
-  expect_error({{"ns_mode", "sideways"}}, "'ns_mode'");
-  expect_error({{"colour", "blue"}}, "'colour'");
-  Profile p = Profile::FromJson({{"name", "x"}, {"layers", 3}, {"binds", 0}}, "ok.json");
-  EXPECT_EQ(p.layers, 3);
-  EXPECT_EQ(p.MountsPerContainer(), 1 + 0 + 1 + 3);
-}
-
-TEST(HistogramQuantiles, WithinOneBucket) {
-  Histogram h;
-  for (uint64_t v = 1; v <= 10000; ++v) h.Record(v * 100);
-  EXPECT_EQ(h.count(), 10000u);
-  EXPECT_EQ(h.max(), 1000000u);
-  double p50 = static_cast<double>(h.Quantile(0.5));
-  EXPECT_NEAR(p50, 500000, 500000 * 0.07);
-  double p99 = static_cast<double>(h.Quantile(0.99));
-  EXPECT_NEAR(p99, 990000, 990000 * 0.07);
-  for (int b = 1; b < Histogram::kBuckets - 1; ++b) {
-    EXPECT_EQ(Histogram::Bucket(Histogram::BucketUpper(b)), b);
-    EXPECT_EQ(Histogram::Bucket(Histogram::BucketUpper(b) + 1), b + 1);
-  }
-}
-
-TEST(SweepExpansion, CartesianProductWithOverrides) {
-  ScenarioInfo s{.name = "x",
-                 .mechanism = "",
-                 .expect = "",
-                 .axes = {axes::Containers("1,10"), axes::Workers("1,2")},
-                 .run = nullptr};
-  auto pts = ExpandPoints(s, {{"workers", "4"}});
-  ASSERT_EQ(pts.size(), 2u);
-  EXPECT_EQ(pts[0].Name("x"), "x/containers:1/workers:4");
-  EXPECT_EQ(pts[1].Int("containers"), 10);
-  EXPECT_EQ(pts[1].Params()["workers"], 4);
 }
 
 // The context's CPU fields come from Google Benchmark's CPUInfo, which reads

@@ -161,6 +161,27 @@ TEST(FindField, ReadsOffsetsFromATracefsFormat) {
   EXPECT_FALSE(waits::FindField(fmt, "state"));
 }
 
+// A preempted task is runnable: prev_state 0, or TASK_REPORT_MAX (0x100 on
+// 6.x) with a zero low byte. Blocked states (TASK_INTERRUPTIBLE 1,
+// TASK_UNINTERRUPTIBLE 2, ...) are waits for the buckets.
+TEST(SwitchedOutRunnable, PreemptionIsNotABlockedWait) {
+  EXPECT_TRUE(waits::SwitchedOutRunnable(0));
+  EXPECT_TRUE(waits::SwitchedOutRunnable(0x100));
+  EXPECT_FALSE(waits::SwitchedOutRunnable(1));
+  EXPECT_FALSE(waits::SwitchedOutRunnable(2));
+  EXPECT_FALSE(waits::SwitchedOutRunnable(0x102));
+}
+
+// The tolerance can say no: a residual past it, either sign, is not within.
+TEST(WithinTolerance, SaysNoPastTheBound) {
+  // 1 s wall, 1 worker, 100 switches: 0.05 + 0.002 + 0.002 = 54 ms.
+  EXPECT_TRUE(waits::WithinTolerance(0.0, 1.0, 1, 100));
+  EXPECT_TRUE(waits::WithinTolerance(-0.053, 1.0, 1, 100));
+  EXPECT_FALSE(waits::WithinTolerance(0.055, 1.0, 1, 100));
+  EXPECT_FALSE(waits::WithinTolerance(-0.055, 1.0, 1, 100));
+  EXPECT_FALSE(waits::WithinTolerance(0.5, 1.0, 2, 0));
+}
+
 TEST(LockType, PerfLockNames) {
   EXPECT_EQ(waits::LockType(32), "mutex");
   EXPECT_EQ(waits::LockType(1 | 32), "mutex");
