@@ -221,6 +221,7 @@ nlohmann::json Invocation::ToJson() const {
   for (const auto& [k, v] : values) j[k] = v;
   j["noisy"] = noisy;
   if (walker_on_cpu_share >= 0) j["path_walk_on_cpu_share"] = walker_on_cpu_share;
+  if (at_s >= 0) j["at_s"] = at_s;
   // The pooled quantiles' evidence: how many samples each invocation added.
   for (const auto& [k, h] : samples) j["samples"][k] = h.count();
   return j;
@@ -339,6 +340,8 @@ nlohmann::json SearchResult::ToJson(double confidence, const std::string& senten
   j["n_hi_open"] = estimate.n_hi_open;
   j["conservative"] = j["n_lo"];
   j["precise"] = precise;
+  j["reference_remeasured"] = reference_remeasured;
+  j["steadiness"] = Steadiness(*this);
   j["failed_metric"] = failed_metric.empty() ? nlohmann::json(nullptr) : nlohmann::json(failed_metric);
   j["undecided_metric"] = estimate.undecided_metric.empty()
                               ? nlohmann::json(nullptr)
@@ -413,6 +416,10 @@ SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& 
   auto elapsed = [&] { return hooks.elapsed_s ? hooks.elapsed_s() : 0.0; };
   const FitOptions fit{cfg.confidence, cfg.resamples, cfg.seed};
   double last_density_s = 0, last_invocation_s = 0;
+  bool has_ratio = false;
+  for (const Slo& s : slos) has_ratio |= RatioBase(s.metric) != nullptr;
+  // Time kept back for measuring a ratio's reference again at the end.
+  auto reserve = [&] { return has_ratio ? cfg.invocations * last_invocation_s : 0.0; };
 
   // Per-density verdicts (evidence), then the fit over all densities.
   auto refit = [&] {
@@ -446,6 +453,7 @@ SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& 
     try {
       Invocation inv = hooks.measure(r.densities[di].containers,
                                      static_cast<int>(r.densities[di].invocations.size()));
+      inv.at_s = t0;
       r.densities[di].invocations.push_back(std::move(inv));
     } catch (const Interrupted&) {
       r.ended_by = "interrupted";
@@ -471,7 +479,7 @@ SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& 
         return false;
       }
     }
-    if (elapsed() + last_density_s > cfg.budget_s) {
+    if (elapsed() + last_density_s + reserve() > cfg.budget_s) {
       r.ended_by = "budget";
       return false;
     }
@@ -491,7 +499,7 @@ SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& 
     return true;
   };
   auto more = [&](size_t di) -> bool {
-    if (elapsed() + last_invocation_s > cfg.budget_s) {
+    if (elapsed() + last_invocation_s + reserve() > cfg.budget_s) {
       r.ended_by = "budget";
       return false;
     }
@@ -528,115 +536,188 @@ SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& 
     }
     return true;
   };
-  if (!new_density(cfg.start, "grow") || !grow()) return r;
-
   // Refine: measure where the interval narrows most, until it is within
-  // --precision of N* (or the budget, or the invocations allowed, end it).
-  while (true) {
-    const CapacityEstimate& e = r.estimate;
-    std::vector<int> ns;
-    for (const Density& d : r.densities) ns.push_back(d.containers);
-    std::sort(ns.begin(), ns.end());
-    const int largest = ns.back();
-    auto room = [&](int at) {
-      const size_t i = index_of(at);
-      return i < r.densities.size() &&
-             static_cast<int>(r.densities[i].invocations.size()) < cfg.max_invocations;
-    };
-    if (!e.n_star) {
-      // Missed (or undecided) at the lowest density: more of it, or no answer.
-      if (!room(ns.front()) || !more(index_of(ns.front()))) break;
-      continue;
-    }
-    const int star = *e.n_star;
-    const double tol = std::max(1.0, cfg.precision * star);
-    int a = ns.front();
-    std::optional<int> b;
-    for (int x : ns) {
-      if (x <= star) a = x;
-      if (x > star && !b) b = x;
-    }
-    const bool open_above = e.n_hi_open && largest < cfg.max_containers;
-    const bool interval_ok =
-        e.n_lo && e.n_hi && star - *e.n_lo <= tol && *e.n_hi - star <= tol && !open_above;
-    const bool bracket_ok = !b || *b - a <= tol;
-    if (interval_ok && bracket_ok) {
-      r.precise = true;
-      break;
-    }
-    if (e.met_throughout && largest < cfg.max_containers) {
-      // Re-measured noisy densities now meet the objectives: grow again.
-      if (!grow()) return r;
-      continue;
-    }
-    // A density near N* whose invocations were mostly noisy (other tasks on
-    // the walkers' CPUs) is measured again before it is trusted.
-    std::vector<int> near = {a};
-    if (b) near.push_back(*b);
-    for (const Slo& s : slos) {
-      if (RatioBase(s.metric)) near.push_back(ns.front());
-    }
-    int requiet = -1;
-    for (int c : near) {
-      int quiet = 0;
-      for (const Invocation& inv : r.densities[index_of(c)].invocations) quiet += !inv.noisy;
-      if (quiet < 2 && room(c)) {
-        requiet = c;
-        break;
+  // --precision of N* or the budget ends it. Returns when the search ends.
+  auto refine = [&] {
+    if (!new_density(cfg.start, "grow") || !grow()) return;
+    while (true) {
+      const CapacityEstimate& e = r.estimate;
+      std::vector<int> ns;
+      for (const Density& d : r.densities) ns.push_back(d.containers);
+      std::sort(ns.begin(), ns.end());
+      const int largest = ns.back();
+      auto room = [&](int at) {
+        const size_t i = index_of(at);
+        return i < r.densities.size() &&
+               static_cast<int>(r.densities[i].invocations.size()) < cfg.max_invocations;
+      };
+      if (!e.n_star) {
+        // Missed (or undecided) at the lowest density: more of it, or no answer.
+        if (!room(ns.front()) || !more(index_of(ns.front()))) return;
+        continue;
       }
+      const int star = *e.n_star;
+      const double tol = std::max(1.0, cfg.precision * star);
+      int a = ns.front();
+      std::optional<int> b;
+      for (int x : ns) {
+        if (x <= star) a = x;
+        if (x > star && !b) b = x;
+      }
+      const bool open_above = e.n_hi_open && largest < cfg.max_containers;
+      const bool interval_ok =
+          e.n_lo && e.n_hi && star - *e.n_lo <= tol && *e.n_hi - star <= tol && !open_above;
+      const bool bracket_ok = !b || *b - a <= tol;
+      if (interval_ok && bracket_ok) {
+        r.precise = true;
+        return;
+      }
+      if (e.met_throughout && largest < cfg.max_containers) {
+        // Re-measured noisy densities now meet the objectives: grow again.
+        if (!grow()) return;
+        continue;
+      }
+      // A density near N* whose invocations were mostly noisy (other tasks on
+      // the walkers' CPUs) is measured again before it is trusted.
+      std::vector<int> near = {a};
+      if (b) near.push_back(*b);
+      if (has_ratio) near.push_back(ns.front());
+      int requiet = -1;
+      for (int c : near) {
+        int quiet = 0;
+        for (const Invocation& inv : r.densities[index_of(c)].invocations) quiet += !inv.noisy;
+        if (quiet < 2 && room(c)) {
+          requiet = c;
+          break;
+        }
+      }
+      if (requiet >= 0) {
+        if (!more(index_of(requiet))) return;
+        continue;
+      }
+      if (!e.undecided_metric.empty() && b && room(*b)) {
+        // An undecided density caps N*: more samples there.
+        if (!more(index_of(*b))) return;
+        continue;
+      }
+      if (open_above) {
+        const int up = std::min<long>(
+            cfg.max_containers,
+            std::max<long>(largest + 1, std::lround(largest * (1 + 4 * cfg.precision))));
+        if (!new_density(up, "refine")) return;
+        continue;
+      }
+      if (!bracket_ok && *b - a > 1) {
+        // Guided bisection: at the fitted crossing, but at least a quarter of
+        // the way in from either side, so the bracket shrinks geometrically.
+        const int quarter = std::max(1, (*b - a) / 4);
+        const int m = std::clamp(star, a + quarter, *b - quarter);
+        if (!new_density(m, "refine")) return;
+        continue;
+      }
+      // The interval is wide from noise: another invocation where it comes
+      // from, the densities either side of N* (and a ratio's reference).
+      std::vector<int> cands = {a};
+      if (b) cands.push_back(*b);
+      if (has_ratio) cands.push_back(ns.front());
+      int pick = -1;
+      size_t fewest = SIZE_MAX;
+      for (int c : cands) {
+        const size_t have = r.densities[index_of(c)].invocations.size();
+        if (room(c) && have < fewest) fewest = have, pick = c;
+      }
+      if (pick >= 0) {
+        if (!more(index_of(pick))) return;
+        continue;
+      }
+      // Every density near N* has its invocations: new evidence inside the
+      // interval, in its widest gap between measured densities (never next
+      // to one already measured), while the budget lasts.
+      const int lo_end = std::max(cfg.start, e.n_lo ? *e.n_lo : ns.front());
+      const int hi_end = std::min(cfg.max_containers, e.n_hi ? *e.n_hi : largest);
+      std::vector<int> pts = {lo_end, hi_end};
+      for (int x : ns) {
+        if (x > lo_end && x < hi_end) pts.push_back(x);
+      }
+      std::sort(pts.begin(), pts.end());
+      int gap = 0, m = -1;
+      for (size_t i = 0; i + 1 < pts.size(); ++i) {
+        if (pts[i + 1] - pts[i] > gap) gap = pts[i + 1] - pts[i], m = pts[i] + gap / 2;
+      }
+      if (m >= 0 && gap >= std::max(2.0, tol / 2) && index_of(m) == r.densities.size()) {
+        if (!new_density(m, "refine")) return;
+        continue;
+      }
+      // No gap worth a density: the densities either side of N* (and the
+      // reference) take invocations past --max-invocations, fewest first,
+      // until the budget ends.
+      int fewer = cands.front();
+      for (int x : cands) {
+        if (r.densities[index_of(x)].invocations.size() <
+            r.densities[index_of(fewer)].invocations.size())
+          fewer = x;
+      }
+      if (!more(index_of(fewer))) return;
     }
-    if (requiet >= 0) {
-      if (!more(index_of(requiet))) break;
-      continue;
+  };
+  refine();
+  // A ratio's reference, measured again last: a host whose speed drifted
+  // during the search then widens the interval instead of reading as an
+  // effect of N. Its time was kept back from the budget (reserve).
+  if (has_ratio && r.ended_by != "interrupted" && r.densities.size() > 1) {
+    int lowest = r.densities.front().containers;
+    for (const Density& d : r.densities) lowest = std::min(lowest, d.containers);
+    const std::string ended = r.ended_by;
+    bool ok = true;
+    for (int i = 0; i < cfg.invocations && ok; ++i) {
+      ok = elapsed() + last_invocation_s <= cfg.budget_s * 1.05 && invoke(index_of(lowest));
     }
-    if (!e.undecided_metric.empty() && b) {
-      // An undecided density caps N*: more samples there, or stop.
-      if (!room(*b) || !more(index_of(*b))) break;
-      continue;
+    if (ok) {
+      r.reference_remeasured = true;
+      r.ended_by = ended;
+    } else if (r.ended_by.empty() || r.ended_by == ended) {
+      r.ended_by = ended.empty() ? "budget" : ended;
     }
-    if (open_above) {
-      const int up = std::min<long>(
-          cfg.max_containers,
-          std::max<long>(largest + 1, std::lround(largest * (1 + 4 * cfg.precision))));
-      if (!new_density(up, "refine")) return r;
-      continue;
+    refit();
+    if (r.reference_remeasured && r.precise) {
+      // Precision is judged again with the reference measured twice.
+      const CapacityEstimate& e = r.estimate;
+      const double tol = e.n_star ? std::max(1.0, cfg.precision * *e.n_star) : 0;
+      r.precise = e.n_star && e.n_lo && e.n_hi && *e.n_star - *e.n_lo <= tol &&
+                  *e.n_hi - *e.n_star <= tol && !e.n_hi_open;
     }
-    if (!bracket_ok && *b - a > 1) {
-      // Guided bisection: at the fitted crossing, but at least a quarter of
-      // the way in from either side, so the bracket shrinks geometrically.
-      const int quarter = std::max(1, (*b - a) / 4);
-      const int m = std::clamp(star, a + quarter, *b - quarter);
-      if (!new_density(m, "refine")) return r;
-      continue;
-    }
-    // The interval is wide from noise: another invocation where it comes
-    // from, the densities either side of N* (and a ratio's reference).
-    std::vector<int> cands = {a};
-    if (b) cands.push_back(*b);
-    for (const Slo& s : slos) {
-      if (RatioBase(s.metric)) cands.push_back(ns.front());
-    }
-    int pick = -1;
-    size_t fewest = SIZE_MAX;
-    for (int c : cands) {
-      const size_t have = r.densities[index_of(c)].invocations.size();
-      if (room(c) && have < fewest) fewest = have, pick = c;
-    }
-    if (pick >= 0) {
-      if (!more(index_of(pick))) break;
-      continue;
-    }
-    // Every density near N* has its invocations: new evidence inside the
-    // wider side of the interval, while the budget lasts.
-    const int lo_end = e.n_lo ? *e.n_lo : ns.front(), hi_end = e.n_hi ? *e.n_hi : largest;
-    const int m = star - lo_end >= hi_end - star ? (lo_end + star + 1) / 2 : (star + hi_end) / 2;
-    if (m < cfg.start || m > cfg.max_containers || index_of(m) < r.densities.size()) break;
-    if (!new_density(m, "refine")) return r;
   }
   if (r.ended_by.empty()) {
     r.ended_by = r.estimate.met_throughout ? "max-containers" : "slo";
   }
   return r;
+}
+
+nlohmann::json Steadiness(const SearchResult& r) {
+  std::vector<double> rates, drifts;
+  for (const Density& d : r.densities) {
+    for (const Invocation& inv : d.invocations) {
+      auto c = inv.values.find("control_stat_per_s");
+      auto dr = inv.values.find("control_drift");
+      if (c != inv.values.end()) rates.push_back(c->second);
+      if (dr != inv.values.end()) drifts.push_back(std::fabs(dr->second));
+    }
+  }
+  if (rates.size() < 2) {
+    return {{"unsupported", "no control loop ran (it runs on the path walker's CPU: "
+                            "--path-walk-workers 0 has none)"}};
+  }
+  double mean = 0, var = 0;
+  for (double x : rates) mean += x / rates.size();
+  for (double x : rates) var += (x - mean) * (x - mean) / (rates.size() - 1);
+  std::sort(drifts.begin(), drifts.end());
+  return {{"control", "fstatat of 4 tmpfs components that cross no mountpoint, on the path "
+                      "walker's PU, 0.2 s right before and right after each window"},
+          {"invocations", rates.size()},
+          {"control_stat_per_s_mean", mean},
+          {"cv_between_invocations", std::sqrt(var) / mean},
+          {"drift_within_invocation_p50", drifts[drifts.size() / 2]},
+          {"drift_within_invocation_max", drifts.back()}};
 }
 
 std::string CapacitySentence(const SearchResult& r, const std::vector<Slo>& slos,
@@ -706,6 +787,15 @@ std::string CapacitySentence(const SearchResult& r, const std::vector<Slo>& slos
     s += "; at " + noisy +
          " containers fewer than two invocations ran on a quiet machine "
          "(flagged noisy), so the answer measures this machine's load as much as the kernel";
+  // The machine's own speed, which `noisy` (other tasks) cannot see: a VM's
+  // host can slow a vCPU by a fifth with nothing else running in the guest.
+  const nlohmann::json st = Steadiness(r);
+  if (!st.contains("unsupported")) {
+    auto pct = [](double v) { return Num(100 * v) + "%"; };
+    s += "; this machine's own speed (a control loop on the walker's CPU) varied " +
+         pct(st["cv_between_invocations"].get<double>()) + " between invocations (CV) and up to " +
+         pct(st["drift_within_invocation_max"].get<double>()) + " within one";
+  }
   return s + ".";
 }
 

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <random>
 
 #include "mntscale/capacity.h"
@@ -186,8 +187,9 @@ nlohmann::json CapacityEstimate::ToJson() const {
                       {"n_hi_open", n_hi_open},
                       {"met_throughout", met_throughout},
                       {"method",
-                       "isotonic fit over every invocation, bootstrap over invocations within "
-                       "densities (percentile interval)"},
+                       "isotonic fit over every invocation; bootstrap of mean metrics from "
+                       "relative residuals pooled over neighbouring densities, of quantiles over "
+                       "invocations within densities (percentile interval)"},
                       {"resamples", resamples},
                       {"seed", seed}};
   j["objectives"] = nlohmann::json::array();
@@ -251,11 +253,55 @@ CapacityEstimate EstimateCapacity(const std::vector<Slo>& slos,
     preps.push_back(p);
   }
 
-  // One objective's statistic at density i over the invocations idx (into
-  // use[i]). scaled: a replicate's deviations from the density's mean are
-  // widened by sqrt(m/(m-1)), because a bootstrap of m values has (m-1)/m of
-  // their variance, and m is 3 to 6 here.
-  auto stat = [&](const Prep& p, size_t i, const std::vector<int>& idx, bool scaled) -> double {
+  // Mean metrics are resampled as residuals: every density's invocations
+  // about their mean, relative (rates and times scale with their level),
+  // widened by sqrt(m/(m-1)) for the m values they come from, and pooled
+  // over the density and its nearest neighbours in log N (kPoolDensities,
+  // more until kPoolResiduals residuals). A replicate draws each density's
+  // values from its pool. With 3 invocations a density's own spread is a
+  // poor guess of the noise (three close values claimed [6000, 6000] while
+  // 2,560 was undecided, issue 22); neighbours share the noise's size when
+  // it changes with N.
+  constexpr size_t kPoolDensities = 5, kPoolResiduals = 12;
+  std::map<std::string, std::vector<std::vector<double>>> pool;  // key -> per density
+  std::map<std::string, std::vector<double>> level;  // key -> mean per density (nan: none)
+  for (const Prep& p : preps) {
+    if (p.qm || level.count(p.key)) continue;
+    std::vector<double>& lv = level[p.key];
+    std::vector<std::vector<double>> own(k);
+    for (size_t i = 0; i < k; ++i) {
+      const std::vector<double> xs = ValuesOf(use[i], p.key);
+      double mean = 0;
+      for (double x : xs) mean += x / xs.size();
+      lv.push_back(xs.empty() || !(mean != 0) ? std::nan("") : mean);
+      if (xs.size() < 2 || !(mean != 0)) continue;
+      const double c = std::sqrt(xs.size() / (xs.size() - 1.0));
+      for (double x : xs) own[i].push_back(c * (x / mean - 1));
+    }
+    std::vector<std::vector<double>>& pools = pool[p.key];
+    pools.assign(k, {});
+    for (size_t i = 0; i < k; ++i) {
+      std::vector<size_t> order(k);
+      for (size_t j = 0; j < k; ++j) order[j] = j;
+      auto dist = [&](size_t j) { return std::abs(std::log(double(ns[j]) / ns[i])); };
+      std::stable_sort(order.begin(), order.end(),
+                       [&](size_t x, size_t y) { return dist(x) < dist(y); });
+      size_t used = 0;
+      for (size_t j : order) {
+        if (own[j].empty()) continue;
+        if (used >= kPoolDensities && pools[i].size() >= kPoolResiduals) break;
+        pools[i].insert(pools[i].end(), own[j].begin(), own[j].end());
+        ++used;
+      }
+    }
+  }
+  // A replicate's mean of key at each density (filled per replicate).
+  std::map<std::string, std::vector<double>> drawn;
+
+  // One objective's statistic at density i: over the invocations idx (into
+  // use[i]) for the point and for quantiles; a replicate's drawn mean for
+  // mean metrics (boot).
+  auto stat = [&](const Prep& p, size_t i, const std::vector<int>& idx, bool boot) -> double {
     if (p.qm) {
       Histogram h;
       for (int j : idx) {
@@ -264,18 +310,13 @@ CapacityEstimate EstimateCapacity(const std::vector<Slo>& slos,
       }
       return h.Quantile(p.qm->q) * p.qm->scale;
     }
-    double mean = 0, c = 1;
-    if (scaled) {
-      const std::vector<double> all = ValuesOf(use[i], p.key);
-      for (double x : all) mean += x / all.size();
-      if (all.size() > 1) c = std::sqrt(all.size() / (all.size() - 1.0));
-    }
+    if (boot) return drawn[p.key][i];
     double sum = 0;
     int m = 0;
     for (int j : idx) {
       auto it = use[i][j]->values.find(p.key);
       if (it == use[i][j]->values.end()) continue;
-      sum += scaled ? mean + c * (it->second - mean) : it->second;
+      sum += it->second;
       ++m;
     }
     return m ? sum / m : std::nan("");
@@ -370,6 +411,18 @@ CapacityEstimate EstimateCapacity(const std::vector<Slo>& slos,
     for (size_t i = 0; i < k; ++i) {
       idx[i].resize(use[i].size());
       for (int& j : idx[i]) j = static_cast<int>(rng() % use[i].size());
+    }
+    for (auto& [key, lv] : level) {
+      std::vector<double>& out = drawn[key];
+      out.assign(k, std::nan(""));
+      for (size_t i = 0; i < k; ++i) {
+        const std::vector<double>& rs = pool[key][i];
+        const size_t m = ValuesOf(use[i], key).size();
+        if (std::isnan(lv[i]) || m == 0) continue;
+        double e = 0;
+        for (size_t j = 0; j < m && !rs.empty(); ++j) e += rs[rng() % rs.size()] / m;
+        out[i] = lv[i] * (1 + e);
+      }
     }
     double v = kInf;
     for (size_t o = 0; o < preps.size(); ++o) {

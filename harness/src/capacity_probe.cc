@@ -1,6 +1,7 @@
 // One density of `mntscale capacity` on the real kernel (capacity.h,
 // CapacityProbe). Its churn starts containers with container_start.h, the
 // model the start storm uses.
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -123,6 +124,34 @@ class OnCpuObserver : public RunObserver {
   double t0_ = 0;
 };
 
+// The control loop (issue 22): a fixed stat() of four tmpfs components that
+// cross no mountpoint, so the mount table's size does not reach it, timed on
+// the walker's PU for kControlS right before and right after the window.
+// What it measures is the host: a VM whose vCPU runs 620k stat/s one second
+// and 840k the next slows the walker the same way, and the capacity fit
+// reads the walker's rate relative to it (capacity.h, RatioBase).
+constexpr double kControlS = 0.2;
+double ControlRate(int dirfd, const Slot& slot) {
+  double rate = std::nan("");
+  std::thread t([&] {
+    PinCurrentThread(slot, false);
+    struct stat st;
+    long calls = 0;
+    const uint64_t a = MonotonicNs(), until = a + static_cast<uint64_t>(kControlS * 1e9);
+    uint64_t now = a;
+    while (now < until) {
+      for (int i = 0; i < 64; ++i) {
+        if (fstatat(dirfd, "a/b/c/d", &st, 0) != 0) return;
+      }
+      calls += 64;
+      now = MonotonicNs();
+    }
+    rate = calls / ((now - a) * 1e-9);
+  });
+  t.join();
+  return rate;
+}
+
 }  // namespace
 
 std::string ChurnStrategyName(const std::string& idmap) {
@@ -138,6 +167,7 @@ struct CapacityProbe::Impl {
   int rootfs_mounts = 0;  // runtime-namespace rootfs mounts mirroring the farm
   long next_start = 0;    // churn container serial, unique for the run
   std::vector<ActorSlot> plan;
+  Fd control_dir;  // the control loop's directory (ControlRate)
 
   Impl(Session& session, ProbeConfig c) : s(session), cfg(std::move(c)) {
     plan = PlanCapacityActors(s.topology(), cfg.path_walk_workers, cfg.health_workers);
@@ -149,6 +179,8 @@ struct CapacityProbe::Impl {
       MkdirP("/binds");
       MkdirP("/s");
       MkdirP("/r");
+      MkdirP("/control/a/b/c/d");
+      control_dir = Fd(static_cast<int>(Check(open("/control", O_PATH | O_DIRECTORY | O_CLOEXEC), "open", "/control")));
       for (const char* f : kRuntimeFiles) {
         WriteFile(bottom + "/etc/" + f, "");
         WriteFile(std::string("/binds/") + f, std::string(f) + "\n");
@@ -291,8 +323,12 @@ Invocation CapacityProbe::Measure(int n, int /*index*/) {
   Entry e;
   RunResult r;
   std::exception_ptr measure_error;
+  const bool control = m.cfg.path_walk_workers > 0;
+  double control_before = std::nan(""), control_after = std::nan("");
   try {
+    if (control) control_before = ControlRate(m.control_dir.get(), slot_of("path_walk", 0));
     r = s.Measure(std::move(spec), &e);
+    if (control) control_after = ControlRate(m.control_dir.get(), slot_of("path_walk", 0));
   } catch (...) {
     measure_error = std::current_exception();
   }
@@ -318,6 +354,12 @@ Invocation CapacityProbe::Measure(int n, int /*index*/) {
     if (on_cpu.on_cpu_s > 0) {
       inv.values["path_walk_per_cpu_s"] = r.ops / on_cpu.on_cpu_s;
       inv.walker_on_cpu_share = on_cpu.on_cpu_s / (r.measured_s * m.cfg.path_walk_workers);
+    }
+    if (control_before > 0 && control_after > 0) {
+      const double control = (control_before + control_after) / 2;
+      inv.values["control_stat_per_s"] = control;
+      inv.values["control_drift"] = control_after / control_before - 1;
+      inv.values["path_walk_per_control"] = inv.values["path_walk_per_worker"] / control;
     }
   }
   m.host.Run([&] {

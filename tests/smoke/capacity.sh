@@ -44,6 +44,10 @@ r = c["result"]
 assert r["ended_by"] == "max-containers" and r["n_star"] == hi and r["bracket"] == [hi, None], r
 assert r["failed_metric"] is None and r["limit"] is None and r["undecided_metric"] is None, r
 assert r["fit"]["met_throughout"] is True and r["n_hi"] == hi, r["fit"]
+st = r["steadiness"]
+assert st["invocations"] == sum(len(x["invocations"]) for x in c["densities"]), st
+assert st["cv_between_invocations"] >= 0 and st["drift_within_invocation_max"] >= 0, st
+assert "control loop on the walker's CPU" in r["sentence"], r["sentence"]
 dens = {x["containers"]: x for x in c["densities"]}
 assert sorted(dens) == [lo, hi], sorted(dens)
 for x in dens.values():
@@ -57,6 +61,9 @@ for x in dens.values():
         # Walks per on-CPU second are at least walks per wall second.
         assert inv["path_walk_per_cpu_s"] >= inv["path_walk_per_worker"] * 0.99, inv
         assert 0 < inv["path_walk_on_cpu_share"] <= 1.05, inv
+        # The control loop ran on the walker's PU before and after the window.
+        assert inv["control_stat_per_s"] > 0 and abs(inv["control_drift"]) < 10, inv
+        assert inv["at_s"] >= 0, inv
         assert inv["samples"]["health_stat_ns"] > 0, inv
     assert x["metrics"]["mountinfo_read_s"]["n"] == len(x["invocations"])
     h = x["metrics"]["health_stat_p99_ms"]  # pooled, with its sample count

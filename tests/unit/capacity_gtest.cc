@@ -155,18 +155,18 @@ struct FakeStarts : Fake {
 // and failed_metric never names the undecided objective.
 TEST(CapacitySearch, UndecidedDensityNeverRaisesNStar) {
   FakeStarts f;
-  f.from = 160;  // start_p99_s cannot be judged from 160 on; mountinfo fails there too
+  f.from = 100;  // start_p99_s cannot be judged from 100 on; mountinfo fails above
   SearchConfig c;
   c.max_containers = 10000;
   c.budget_s = 1e9;
   SearchResult r =
       RunCapacitySearch(c, ParseSlos({"start_p99_s<=1", "mountinfo_read_s<=137"}), f.Hooks());
   ASSERT_TRUE(r.n_star);
-  EXPECT_LE(*r.n_star, 80);  // 137 is where mountinfo crosses, but 160 was never decided
+  EXPECT_LT(*r.n_star, 100);  // 137 is where mountinfo crosses, but 100 is never decided
   EXPECT_EQ(r.failed_metric, "mountinfo_read_s");
   EXPECT_EQ(r.estimate.undecided_metric, "start_p99_s");
   for (const Density& d : r.densities) {
-    if (d.containers >= 160) EXPECT_EQ(d.verdicts.at("start_p99_s"), Verdict::kUndecided);
+    if (d.containers >= 100) EXPECT_EQ(d.verdicts.at("start_p99_s"), Verdict::kUndecided);
   }
   // Undecided above the crossing: it does not bind, and is not named.
   FakeStarts g;
@@ -249,7 +249,11 @@ TEST(CapacitySearch, SpendsTheBudgetInsideTheIntervalWhenInvocationsRunOut) {
   ASSERT_TRUE(r.n_star && r.estimate.n_lo && r.estimate.n_hi);
   int inside = 0;
   for (const Density& d : r.densities) {
-    EXPECT_LE(static_cast<int>(d.invocations.size()), c.max_invocations);
+    // Past --max-invocations only either side of N*, once no gap is left.
+    if (static_cast<int>(d.invocations.size()) > c.max_invocations) {
+      EXPECT_TRUE(d.containers >= *r.estimate.n_lo - 14 && d.containers <= *r.estimate.n_hi + 14)
+          << d.containers;
+    }
     inside += d.phase == "refine" && d.containers >= *r.estimate.n_lo &&
               d.containers <= *r.estimate.n_hi + 1;
   }
@@ -599,6 +603,137 @@ TEST(CapacitySlo, MeaninglessObjectivesRefusedNamingThem) {
   EXPECT_NE(error("path_walk_per_worker>=100", 2, 0).find("no path-walk worker"),
             std::string::npos);
   EXPECT_NE(error("health_stat_p99_ms<=50", 2, 1, 0).find("no health reader"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mntscale
+
+namespace mntscale {
+namespace {
+
+// Issue 22's design, as the search leaves it on a flat curve: six grown
+// densities of 3 invocations, a walker rate falling 10% over 2.7 decades of
+// N (the ratio crosses 0.9 at 5000) and noise of 10% of the level (8% was
+// measured on the 2-vCPU VM). Scanned over crossings 1000/3000/5000 and noise
+// 5%/10%: pooled residuals cover 0.915-0.935, each density's own
+// invocations 0.86-0.905; this is the design where the difference is
+// largest, with the crossing near the last density.
+struct Flat {
+  static constexpr double kTruth = 5000;
+  std::vector<int> ns = {10, 40, 160, 640, 2560, 6000};
+  int invocations = 3;
+  double cv = 0.1;
+  static double Rate(int n) { return 400e3 * (1 - 0.1 * std::log(n / 10.0) / std::log(kTruth / 10)); }
+  std::vector<Slo> Slos() const { return ParseSlos({"path_walk_ratio>=0.9"}); }
+  std::vector<Density> Draw(uint64_t seed) const {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<double> noise(0, cv);
+    std::vector<Density> ds;
+    for (int n : ns) {
+      Density d;
+      d.containers = n;
+      for (int i = 0; i < invocations; ++i) {
+        Invocation inv;
+        inv.values["path_walk_per_worker"] = Rate(n) * (1 + noise(rng));
+        d.invocations.push_back(inv);
+      }
+      ds.push_back(d);
+    }
+    return ds;
+  }
+};
+
+// The previous estimator's interval, for the check that it fails: each
+// density's own invocations resampled (widened by sqrt(m/(m-1))).
+std::pair<double, double> WithinDensityInterval(const Flat& f, const std::vector<Density>& ds,
+                                                uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<double> cs;
+  for (int b = 0; b < 1000; ++b) {
+    std::vector<double> ys, ws;
+    for (const Density& d : ds) {
+      double mean = 0;
+      for (const Invocation& inv : d.invocations) mean += inv.values.at("path_walk_per_worker") / 3;
+      double sum = 0;
+      for (size_t j = 0; j < d.invocations.size(); ++j) {
+        const double x = d.invocations[rng() % 3].values.at("path_walk_per_worker");
+        sum += mean + std::sqrt(1.5) * (x - mean);
+      }
+      ys.push_back(-sum / 3);  // fitted non-decreasing: the negated rate
+      ws.push_back(3);
+    }
+    const double ref = -ys[0];
+    for (double& y : ys) y /= ref;
+    bool met = false;
+    Slo slo{"path_walk_ratio", true, -0.9, "r"};
+    auto c = FitCrossing(f.ns, IsotonicFit(ys, ws), slo, &met);
+    cs.push_back(met ? 1e9 : c ? *c : 0);
+  }
+  std::sort(cs.begin(), cs.end());
+  return {cs[25], cs[974] + 1};
+}
+
+TEST(CapacityFit, SparseNoisyDesignIntervalCoversTheTrueCrossing) {
+  Flat f;
+  int ours = 0, within = 0;
+  for (uint64_t trial = 1; trial <= 200; ++trial) {
+    std::vector<Density> ds = f.Draw(trial);
+    CapacityEstimate e = EstimateCapacity(f.Slos(), ds, FitOptions{0.95, 1000, trial});
+    const double lo = e.n_lo ? *e.n_lo : 0;
+    const double hi = e.n_hi_open ? 1e9 : e.n_hi ? *e.n_hi + 1 : -1;
+    ours += lo <= Flat::kTruth && Flat::kTruth <= hi;
+    auto [wlo, whi] = WithinDensityInterval(f, ds, trial);
+    within += wlo <= Flat::kTruth && Flat::kTruth <= whi;
+  }
+  std::printf("sparse coverage: pooled residuals %.3f, within densities %.3f\n", ours / 200.0,
+              within / 200.0);
+  EXPECT_GE(ours / 200.0, 0.90);
+  EXPECT_LT(within / 200.0, 0.90);
+}
+
+// Issue 22, runs 2, 3 and 5 ended after 21-150 s of a 400 s budget: the
+// search must keep measuring while its interval is wider than --precision,
+// never at a density next to one it has, and measure a ratio's reference
+// again at the end.
+TEST(CapacitySearch, UsesItsBudgetAndMeasuresTheReferenceLast) {
+  Flat f;
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> noise(0, f.cv);
+  double clock = 0;
+  SearchHooks h;
+  h.measure = [&](int n, int) {
+    clock += 1;
+    Invocation inv;
+    inv.values["path_walk_per_worker"] = Flat::Rate(n) * (1 + noise(rng));
+    return inv;
+  };
+  h.elapsed_s = [&] { return clock; };
+  SearchConfig c;
+  c.start = 10;
+  c.growth = 4;
+  c.max_containers = 6000;
+  c.budget_s = 400;
+  SearchResult r = RunCapacitySearch(c, f.Slos(), h);
+  EXPECT_FALSE(r.precise);
+  EXPECT_EQ(r.ended_by, "budget");
+  EXPECT_GE(clock, 0.95 * c.budget_s);
+  EXPECT_LE(clock, 1.05 * c.budget_s);
+  std::vector<int> ns;
+  for (const Density& d : r.densities) ns.push_back(d.containers);
+  std::sort(ns.begin(), ns.end());
+  for (size_t i = 0; i + 1 < ns.size(); ++i) {
+    EXPECT_GE(ns[i + 1] - ns[i], 2) << "densities " << ns[i] << " and " << ns[i + 1];
+  }
+  EXPECT_TRUE(r.reference_remeasured);
+  // The last invocations measured were the reference's.
+  double last_at = -1, ref_last = -1;
+  for (const Density& d : r.densities) {
+    for (const Invocation& inv : d.invocations) {
+      last_at = std::max(last_at, inv.at_s);
+      if (d.containers == 10) ref_last = std::max(ref_last, inv.at_s);
+    }
+  }
+  EXPECT_EQ(ref_last, last_at);
 }
 
 }  // namespace

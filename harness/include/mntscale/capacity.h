@@ -103,6 +103,7 @@ struct Invocation {
   std::map<std::string, Histogram> samples;  // "start_ns", "health_stat_ns"
   bool noisy = false;
   double walker_on_cpu_share = -1;  // path walkers' on-CPU seconds per second of wall; -1: unknown
+  double at_s = -1;                 // when it began, seconds into the search; -1: unknown
   nlohmann::json attribution;  // null: none for this invocation
   nlohmann::json ToJson() const;
 };
@@ -203,6 +204,10 @@ struct SearchResult {
   std::string failed_metric;         // the objective whose fit crosses its bound at N*
   CapacityEstimate estimate;
   bool precise = false;  // the interval reached --precision
+  // A ratio's reference density measured again after the rest, so that a
+  // host that sped up or slowed down during the search widens the interval
+  // instead of reading as an effect of N (issue 22).
+  bool reference_remeasured = false;
   std::optional<KernelLimit> limit;
   std::vector<Density> densities;    // in the order measured
   nlohmann::json ToJson(double confidence, const std::string& sentence) const;
@@ -236,6 +241,11 @@ struct SearchHooks {
 // An undecided density is never counted as a pass.
 SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& slos,
                                const SearchHooks& hooks);
+
+// How steady the machine itself was over the search, from the control loop
+// every invocation runs on the walker's PU (capacity_probe.cc): its rate's CV
+// between invocations and its drift within one; "unsupported" without it.
+nlohmann::json Steadiness(const SearchResult& r);
 
 // The answer sentence for the report and stderr.
 std::string CapacitySentence(const SearchResult& r, const std::vector<Slo>& slos,
