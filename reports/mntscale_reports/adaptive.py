@@ -60,6 +60,9 @@ class Settings:
     min_invocations: int = 4
     max_cv: float = 0.10
     min_effect: float = 1.0
+    # Invocations flagged noisy count as evidence: only for a deliberate perturbation outside
+    # mntscale (--keep-noisy), never for a verdict on a shared machine.
+    keep_noisy: bool = False
 
     def __post_init__(self):
         for name in ("resolution", "budget"):
@@ -87,7 +90,8 @@ class Settings:
 
     def options(self):
         return compare.Options(alpha=self.look_alpha, threshold=self.threshold, min_invocations=self.min_invocations,
-                               max_cv=self.max_cv, min_effect=self.min_effect, equivalence=self.resolution)
+                               max_cv=self.max_cv, min_effect=self.min_effect, equivalence=self.resolution,
+                               keep_noisy=self.keep_noisy)
 
 
 @dataclass

@@ -83,6 +83,18 @@ def test_a_busy_machine_ends_undecided_at_the_budget_never_better():
     assert out.exit_code == adaptive.EXIT_UNDECIDED
 
 
+def test_keep_noisy_reaches_the_comparison_of_the_loop():
+    """ci/nightly --budget --keep-noisy: a deliberate neighbour (the tests' own mount_lock writers)
+    flags every invocation noisy; the loop must count them, as compare --keep-noisy does, and
+    decide; without it the same invocations are no evidence and it ends undecided."""
+    everything = lambda side, k: True  # noqa: E731
+    kept = _run(Bench(6, 0.97, noisy=everything, busy_factor=1.0), budget=120, keep_noisy=True)
+    assert adaptive.Settings(keep_noisy=True).options().keep_noisy
+    assert [p.verdict for p in kept.comparison.points] == ["worse", "worse"], adaptive.summary(kept)
+    dropped = _run(Bench(6, 0.97, noisy=everything, busy_factor=1.0), budget=120)
+    assert not any(p.verdict in ("better", "worse") for p in dropped.comparison.points)
+
+
 def test_budget_stops_a_wide_point_and_says_how_many_more():
     bench = Bench(4, 0.99, cv=0.03)
     out = _run(bench, budget=100, resolution=0.5)
