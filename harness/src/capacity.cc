@@ -568,7 +568,24 @@ SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& 
       const bool interval_ok =
           e.n_lo && e.n_hi && star - *e.n_lo <= tol && *e.n_hi - star <= tol && !open_above;
       const bool bracket_ok = !b || *b - a <= tol;
-      if (interval_ok && bracket_ok) {
+      // A density near N* whose invocations were mostly noisy (other tasks on
+      // the walkers' CPUs) is measured again before it is trusted, past
+      // --max-invocations (up to 3 times it) before the answer is called
+      // precise: the fit falls back on noisy invocations there.
+      std::vector<int> near = {a};
+      if (b) near.push_back(*b);
+      if (has_ratio) near.push_back(ns.front());
+      int requiet = -1;
+      for (int c : near) {
+        const Density& d = r.densities[index_of(c)];
+        int quiet = 0;
+        for (const Invocation& inv : d.invocations) quiet += !inv.noisy;
+        if (quiet < 2 && static_cast<int>(d.invocations.size()) < 3 * cfg.max_invocations) {
+          requiet = c;
+          break;
+        }
+      }
+      if (interval_ok && bracket_ok && requiet < 0) {
         r.precise = true;
         return;
       }
@@ -576,20 +593,6 @@ SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& 
         // Re-measured noisy densities now meet the objectives: grow again.
         if (!grow()) return;
         continue;
-      }
-      // A density near N* whose invocations were mostly noisy (other tasks on
-      // the walkers' CPUs) is measured again before it is trusted.
-      std::vector<int> near = {a};
-      if (b) near.push_back(*b);
-      if (has_ratio) near.push_back(ns.front());
-      int requiet = -1;
-      for (int c : near) {
-        int quiet = 0;
-        for (const Invocation& inv : r.densities[index_of(c)].invocations) quiet += !inv.noisy;
-        if (quiet < 2 && room(c)) {
-          requiet = c;
-          break;
-        }
       }
       if (requiet >= 0) {
         if (!more(index_of(requiet))) return;

@@ -738,3 +738,34 @@ TEST(CapacitySearch, UsesItsBudgetAndMeasuresTheReferenceLast) {
 
 }  // namespace
 }  // namespace mntscale
+
+namespace mntscale {
+namespace {
+
+// A density either side of N* whose invocations kept coming out noisy is
+// measured past --max-invocations until two are quiet, before the answer is
+// called precise (t2 of issue 22: 891 containers, 1 quiet of 6, decided N*).
+TEST(CapacitySearch, PreciseNeedsQuietEvidenceEitherSide) {
+  Fake f;
+  SearchConfig c;
+  c.max_containers = 10000;
+  c.budget_s = 1e9;
+  std::map<int, int> seen;
+  SearchHooks h = f.Hooks();
+  auto inner = h.measure;
+  h.measure = [&](int n, int i) {
+    Invocation inv = inner(n, i);
+    inv.noisy = i < c.max_invocations + 1;  // quiet only from the 8th on
+    ++seen[n];
+    return inv;
+  };
+  SearchResult r = RunCapacitySearch(c, ParseSlos({"mountinfo_read_s<=137"}), h);
+  ASSERT_TRUE(r.n_star && r.above);
+  EXPECT_TRUE(r.precise);
+  EXPECT_GE(seen[*r.above], c.max_invocations + 3);
+  EXPECT_EQ(CapacitySentence(r, ParseSlos({"mountinfo_read_s<=137"}), "p").find("flagged noisy"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace mntscale
