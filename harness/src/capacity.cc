@@ -15,6 +15,14 @@
 namespace mntscale {
 namespace {
 
+// A percentage as people write it: 35%, 9.1%.
+std::string Pct(double fraction) {
+  char buf[32];
+  const double v = 100 * fraction;
+  snprintf(buf, sizeof buf, std::fabs(v) >= 10 ? "%.0f%%" : "%.1f%%", v);
+  return buf;
+}
+
 std::string Num(double v) {
   char buf[64];
   snprintf(buf, sizeof buf, "%.4g", v);
@@ -341,6 +349,7 @@ nlohmann::json SearchResult::ToJson(double confidence, const std::string& senten
   j["conservative"] = j["n_lo"];
   j["precise"] = precise;
   j["reference_remeasured"] = reference_remeasured;
+  j["precision"] = precision;
   j["steadiness"] = Steadiness(*this);
   j["failed_metric"] = failed_metric.empty() ? nlohmann::json(nullptr) : nlohmann::json(failed_metric);
   j["undecided_metric"] = estimate.undecided_metric.empty()
@@ -410,9 +419,13 @@ void Decide(const std::vector<Slo>& slos, double confidence,
 
 }  // namespace
 
+// How often a ratio's reference density is measured again during refinement.
+constexpr double kReferenceEveryS = 30;
+
 SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& slos,
                                const SearchHooks& hooks) {
   SearchResult r;
+  r.precision = cfg.precision;
   auto elapsed = [&] { return hooks.elapsed_s ? hooks.elapsed_s() : 0.0; };
   const FitOptions fit{cfg.confidence, cfg.resamples, cfg.seed};
   double last_density_s = 0, last_invocation_s = 0;
@@ -588,6 +601,18 @@ SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& 
       if (interval_ok && bracket_ok && requiet < 0) {
         r.precise = true;
         return;
+      }
+      // A ratio's reference is measured again every kReferenceEveryS, so its
+      // invocations span the search and a host that drifts over minutes
+      // moves the reference with the densities instead of against them.
+      if (has_ratio) {
+        double ref_at = -1;
+        for (const Invocation& inv : r.densities[index_of(ns.front())].invocations)
+          ref_at = std::max(ref_at, inv.at_s);
+        if (elapsed() - ref_at > kReferenceEveryS) {
+          if (!more(index_of(ns.front()))) return;
+          continue;
+        }
       }
       if (e.met_throughout && largest < cfg.max_containers) {
         // Re-measured noisy densities now meet the objectives: grow again.
@@ -790,14 +815,31 @@ std::string CapacitySentence(const SearchResult& r, const std::vector<Slo>& slos
     s += "; at " + noisy +
          " containers fewer than two invocations ran on a quiet machine "
          "(flagged noisy), so the answer measures this machine's load as much as the kernel";
+  // An answer the search could not narrow to --precision says so, and why
+  // when the fit is flat against the noise (issue 22: a 10% fall over 2.7
+  // decades of N, invocations scattering 8%).
+  if (r.n_star && !r.precise && !e.met_throughout) {
+    s += "; N* is not resolved to ±" + Num(100 * r.precision) + "% (its interval spans " +
+         (e.n_lo ? std::to_string(*e.n_lo) : "below the lowest density") + "–" +
+         (e.n_hi ? std::to_string(*e.n_hi) + (e.n_hi_open ? "+" : "") : "?") + ")";
+    for (const ObjectiveFit& o : e.objectives) {
+      if (o.metric != r.failed_metric || std::isnan(o.scatter) || o.curve.size() < 2) continue;
+      const double first = o.curve.front().second, last = o.curve.back().second;
+      if (!(first != 0)) break;
+      s += ": over the densities measured the fit of " + o.metric + " moves " +
+           Pct(std::fabs(last - first) / std::fabs(first)) + " while single invocations scatter " +
+           Pct(o.scatter) + " about their density's mean; more invocations (--budget) or a steadier machine "
+           "narrow it";
+      break;
+    }
+  }
   // The machine's own speed, which `noisy` (other tasks) cannot see: a VM's
   // host can slow a vCPU by a fifth with nothing else running in the guest.
   const nlohmann::json st = Steadiness(r);
   if (!st.contains("unsupported")) {
-    auto pct = [](double v) { return Num(100 * v) + "%"; };
     s += "; this machine's own speed (a control loop on the walker's CPU) varied " +
-         pct(st["cv_between_invocations"].get<double>()) + " between invocations (CV) and up to " +
-         pct(st["drift_within_invocation_max"].get<double>()) + " within one";
+         Pct(st["cv_between_invocations"].get<double>()) + " between invocations (CV) and up to " +
+         Pct(st["drift_within_invocation_max"].get<double>()) + " within one";
   }
   return s + ".";
 }

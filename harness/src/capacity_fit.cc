@@ -173,6 +173,7 @@ nlohmann::json ObjectiveFit::ToJson() const {
                       {"crossing", opt(crossing)},
                       {"met_throughout", met_throughout},
                       {"interval", {opt(lo), opt(hi)}}};
+  if (!std::isnan(scatter)) j["scatter"] = scatter;
   if (undecided_at) j["undecided"] = {{"at", *undecided_at}, {"why", undecided_why}};
   return j;
 }
@@ -265,6 +266,7 @@ CapacityEstimate EstimateCapacity(const std::vector<Slo>& slos,
   constexpr size_t kPoolDensities = 5, kPoolResiduals = 12;
   std::map<std::string, std::vector<std::vector<double>>> pool;  // key -> per density
   std::map<std::string, std::vector<double>> level;  // key -> mean per density (nan: none)
+  std::map<std::string, double> scatter;             // key -> RMS of every residual
   for (const Prep& p : preps) {
     if (p.qm || level.count(p.key)) continue;
     std::vector<double>& lv = level[p.key];
@@ -278,6 +280,12 @@ CapacityEstimate EstimateCapacity(const std::vector<Slo>& slos,
       const double c = std::sqrt(xs.size() / (xs.size() - 1.0));
       for (double x : xs) own[i].push_back(c * (x / mean - 1));
     }
+    double sq = 0;
+    size_t count = 0;
+    for (const std::vector<double>& rs : own) {
+      for (double e : rs) sq += e * e, ++count;
+    }
+    scatter[p.key] = count ? std::sqrt(sq / count) : std::nan("");
     std::vector<std::vector<double>>& pools = pool[p.key];
     pools.assign(k, {});
     for (size_t i = 0; i < k; ++i) {
@@ -380,6 +388,7 @@ CapacityEstimate EstimateCapacity(const std::vector<Slo>& slos,
   int binding = -1;
   for (size_t o = 0; o < preps.size(); ++o) {
     point.push_back(evaluate(preps[o], all, false, &est.objectives[o]));
+    if (scatter.count(preps[o].key)) est.objectives[o].scatter = scatter[preps[o].key];
     const double v = value(point.back());
     if (binding < 0 || v < best) best = v, binding = static_cast<int>(o);
     if (point.back().real && *point.back().real < best_real) {

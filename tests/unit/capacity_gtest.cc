@@ -734,7 +734,29 @@ TEST(CapacitySearch, UsesItsBudgetAndMeasuresTheReferenceLast) {
     }
   }
   EXPECT_EQ(ref_last, last_at);
+  // ... and all along: never more than 30 s (here 30 invocations) apart.
+  std::vector<double> ref_at;
+  for (const Invocation& inv : r.densities[0].invocations) ref_at.push_back(inv.at_s);
+  std::sort(ref_at.begin(), ref_at.end());
+  double grown = 0;  // the refinement starts after the grown densities
+  for (const Density& d : r.densities) {
+    if (d.phase == "grow") grown = std::max(grown, d.invocations.back().at_s);
+  }
+  for (size_t i = 0; i + 1 < ref_at.size(); ++i) {
+    if (ref_at[i] >= grown) EXPECT_LE(ref_at[i + 1] - ref_at[i], 32) << ref_at[i];
+  }
+  EXPECT_GE(ref_at.size(), 300 / 32.0);
+  // An answer not narrowed to --precision says so, and that the fit is flat
+  // against the invocations' scatter (about the 10% drawn here).
+  const std::string sentence = CapacitySentence(r, f.Slos(), "k8s");
+  ASSERT_TRUE(r.n_star && !r.estimate.met_throughout) << sentence;  // seed 5 crosses
+  {
+    EXPECT_NE(sentence.find("N* is not resolved to ±10%"), std::string::npos) << sentence;
+    EXPECT_NE(sentence.find("while single invocations scatter"), std::string::npos) << sentence;
+  }
+  for (const ObjectiveFit& o : r.estimate.objectives) EXPECT_NEAR(o.scatter, f.cv, 0.03);
 }
+
 
 }  // namespace
 }  // namespace mntscale

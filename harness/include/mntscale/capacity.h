@@ -5,6 +5,7 @@
 // The output format is in README, "Capacity".
 #pragma once
 
+#include <cmath>
 #include <functional>
 #include <map>
 #include <memory>
@@ -160,6 +161,9 @@ struct ObjectiveFit {
   std::optional<int> undecided_at;  // lowest density it could not be judged at (caps crossing)
   std::string undecided_why;
   std::optional<double> lo, hi;  // its own bootstrap interval; hi nullopt: past the densities
+  // Mean metrics: the invocations' relative scatter about their density's
+  // mean (the residuals the bootstrap draws from, all densities); nan else.
+  double scatter = std::nan("");
   nlohmann::json ToJson() const;
 };
 
@@ -204,6 +208,7 @@ struct SearchResult {
   std::string failed_metric;         // the objective whose fit crosses its bound at N*
   CapacityEstimate estimate;
   bool precise = false;  // the interval reached --precision
+  double precision = 0.1;  // the --precision it aimed at
   // A ratio's reference density measured again after the rest, so that a
   // host that sped up or slowed down during the search widens the interval
   // instead of reading as an effect of N (issue 22).
