@@ -437,6 +437,37 @@ def _noise_note(res):
             "these figures describe this machine under its load as much as the mount machinery.")
 
 
+def _precision_note(res):
+    """Issue 22: an N* whose interval did not reach --precision says so (a version-2 result that
+    records `precise`), with the fit's fall against the invocations' scatter when it has them."""
+    r = res.result
+    if res.n_star is None or r.get("precise", True) or (r.get("fit") or {}).get("met_throughout"):
+        return ""
+    prec = r.get("precision")
+    text = (f" N* is not resolved to ±{100 * prec:g}%" if isinstance(prec, (int, float)) else
+            " N* is not resolved to its --precision") + f"{res.interval_text()}"
+    for o in (r.get("fit") or {}).get("objectives") or []:
+        curve, scatter = o.get("curve") or [], o.get("scatter")
+        if o.get("metric") != r.get("failed_metric") or not isinstance(scatter, (int, float)) or len(curve) < 2:
+            continue
+        first, last = curve[0][1], curve[-1][1]
+        if first:
+            text += (f": the fit of {o['metric']} moves {100 * abs(last - first) / abs(first):.0f}% over the "
+                     f"densities measured while single invocations scatter {100 * scatter:.1f}%")
+        break
+    return text + "."
+
+
+def _steadiness_note(res):
+    """The machine's own speed over the search (result.steadiness), which `noisy` cannot see."""
+    st = res.result.get("steadiness") or {}
+    cv, drift = st.get("cv_between_invocations"), st.get("drift_within_invocation_max")
+    if not isinstance(cv, (int, float)) or not isinstance(drift, (int, float)):
+        return ""
+    return (f" This machine's own speed (a control loop on the walker's CPU) varied {100 * cv:.1f}% between "
+            f"invocations and up to {100 * drift:.0f}% within one.")
+
+
 def decisive_noise(res):
     """(noisy, invocations) at the densities that decide the answer: N*'s and the first failing one."""
     if res.cap.get("version", 1) >= 2:  # N* falls between the bracket's densities, which the fit crosses
@@ -502,7 +533,7 @@ def sentence(res):
                 f"{_count(n)} {who} passed so far, which is not an answer.")
     if ended != "interrupted" and not res.complete:
         text += " The file is marked incomplete (complete=false): this is not a final answer."
-    return text + _undecided_note(res) + _noise_note(res)
+    return text + _undecided_note(res) + _noise_note(res) + _precision_note(res) + _steadiness_note(res)
 
 
 # --- Kubernetes snippet --------------------------------------------------------------------------

@@ -296,6 +296,26 @@ def test_a_busy_answer_is_withheld(tmp_path):
     assert "sustains" not in capacity.sentence(res) and capacity.publishable(res)
 
 
+def test_an_unresolved_answer_and_the_machines_steadiness_are_said(tmp_path):
+    """Issue 22: N* whose interval did not reach --precision says so, with the fit's fall against the
+    invocations' scatter; the control loop's steadiness is stated. A precise answer says neither."""
+    doc = _doc(SLO)
+    r = doc["capacity"]["result"]
+    assert "not resolved" not in capacity.sentence(capacity.load(SLO))
+    # The version-1 fixture, given the version-2 fields a search of issue 22 writes.
+    r.update(precise=False, precision=0.1, steadiness={"cv_between_invocations": 0.061,
+                                                       "drift_within_invocation_max": 0.16},
+             fit={"met_throughout": False, "objectives": [
+                 {"metric": r["failed_metric"], "scatter": 0.083, "curve": [[10, 1.0], [440, 0.92]]}]})
+    s = capacity.sentence(capacity.load(_write(tmp_path, "wide.json", doc)))
+    assert "N* is not resolved to ±10%" in s and "moves 8% over the densities measured" in s, s
+    assert "single invocations scatter 8.3%" in s, s
+    assert "varied 6.1% between invocations and up to 16% within one" in s, s
+    r["precise"] = True
+    s = capacity.sentence(capacity.load(_write(tmp_path, "precise.json", doc)))
+    assert "not resolved" not in s and "varied 6.1%" in s, s
+
+
 def test_no_driver_is_named_when_no_bucket_grew(tmp_path):
     doc = _doc(SLO)
     for d in doc["capacity"]["densities"]:
