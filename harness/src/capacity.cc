@@ -551,8 +551,8 @@ SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& 
   };
   // Refine: measure where the interval narrows most, until it is within
   // --precision of N* or the budget ends it. Returns when the search ends.
-  auto refine = [&] {
-    if (!new_density(cfg.start, "grow") || !grow()) return;
+  auto refine = [&](bool first) {
+    if (first && (!new_density(cfg.start, "grow") || !grow())) return;
     while (true) {
       const CapacityEstimate& e = r.estimate;
       std::vector<int> ns;
@@ -688,11 +688,13 @@ SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& 
       if (!more(index_of(fewer))) return;
     }
   };
-  refine();
   // A ratio's reference, measured again last: a host whose speed drifted
   // during the search then widens the interval instead of reading as an
-  // effect of N. Its time was kept back from the budget (reserve).
-  if (has_ratio && r.ended_by != "interrupted" && r.densities.size() > 1) {
+  // effect of N. Its time was kept back from the budget (reserve). When that
+  // widens an interval that had reached --precision, the search goes on.
+  for (bool first = true;; first = false) {
+    refine(first);
+    if (!has_ratio || r.ended_by == "interrupted" || r.densities.size() < 2) break;
     int lowest = r.densities.front().containers;
     for (const Density& d : r.densities) lowest = std::min(lowest, d.containers);
     const std::string ended = r.ended_by;
@@ -707,13 +709,13 @@ SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& 
       r.ended_by = ended.empty() ? "budget" : ended;
     }
     refit();
-    if (r.reference_remeasured && r.precise) {
-      // Precision is judged again with the reference measured twice.
-      const CapacityEstimate& e = r.estimate;
-      const double tol = e.n_star ? std::max(1.0, cfg.precision * *e.n_star) : 0;
-      r.precise = e.n_star && e.n_lo && e.n_hi && *e.n_star - *e.n_lo <= tol &&
-                  *e.n_hi - *e.n_star <= tol && !e.n_hi_open;
-    }
+    if (!ok || !ended.empty()) break;
+    // Precision is judged again with the reference measured last.
+    const CapacityEstimate& e = r.estimate;
+    const double tol = e.n_star ? std::max(1.0, cfg.precision * *e.n_star) : 0;
+    r.precise = e.n_star && e.n_lo && e.n_hi && *e.n_star - *e.n_lo <= tol &&
+                *e.n_hi - *e.n_star <= tol && !e.n_hi_open;
+    if (r.precise || !r.n_star) break;
   }
   if (r.ended_by.empty()) {
     r.ended_by = r.estimate.met_throughout ? "max-containers" : "slo";

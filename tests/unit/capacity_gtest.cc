@@ -839,3 +839,37 @@ TEST(CapacitySearch, FlatCurveIntervalsCoverTheCrossing) {
 
 }  // namespace
 }  // namespace mntscale
+
+namespace mntscale {
+namespace {
+
+// The reference measured last can widen an interval that had reached
+// --precision (the host drifted); the search then goes on refining while
+// the budget lasts, and ends precise again.
+TEST(CapacitySearch, RefinesAgainWhenTheLastReferenceWidensTheInterval) {
+  double clock = 0;
+  SearchHooks h;
+  h.measure = [&](int n, int i) {
+    clock += 1;
+    Invocation inv;
+    double v = 1000 - 2.0 * n + (i % 2 ? 1 : -1);
+    // The host slowed after 21 invocations: without it the search is precise
+    // after 21 and measures the reference last, 3 more; that reads lower.
+    if (n == 10 && clock > 21) v -= 60;
+    inv.values["path_walk_per_worker"] = v;
+    return inv;
+  };
+  h.elapsed_s = [&] { return clock; };
+  SearchConfig c;
+  c.max_containers = 10000;
+  c.budget_s = 1000;
+  SearchResult r = RunCapacitySearch(c, ParseSlos({"path_walk_ratio>=0.726"}), h);
+  ASSERT_TRUE(r.n_star);
+  EXPECT_TRUE(r.reference_remeasured);
+  EXPECT_TRUE(r.precise) << r.ToJson(0.95, "").dump();
+  EXPECT_EQ(r.ended_by, "slo");
+  EXPECT_GT(clock, 24);  // it measured again after the reference widened the interval
+}
+
+}  // namespace
+}  // namespace mntscale
