@@ -222,7 +222,8 @@ def run_vm(kernel, opts, accelerator, cpu_model, out_path, console_path, image=N
         log(f"kernel-matrix: [{kernel.label}] booting under {accelerator} ({opts.topology.describe()}), "
             f"timeout {opts.timeout:.0f}s")
         br = vm.boot(kernel.image, image, accelerator, opts.topology, opts.timeout,
-                     console_path=console_path, cpu=cpu_model)
+                     console_path=console_path, cpu=cpu_model,
+                     cmdline_extra=getattr(opts, "append", "") or "")
         outcome = vm.parse_console(br.console, br.timed_out, opts.timeout)
         run.notes += outcome.notes
         if outcome.ok:
@@ -553,6 +554,8 @@ def parse(argv):
     p.add_argument("--max-invocations", type=int, default=48, help="A/B with --budget: per side at most")
     p.add_argument("--preset", default=None,
                    help=f"mntscale preset to run (presets/NAME); default '{DEFAULT_PRESET}' unless --run-args")
+    p.add_argument("--append", default="",
+                   help="extra kernel command-line arguments for each guest, e.g. mitigations=off")
     p.add_argument("--run-args", default="", help="extra `mntscale run` arguments, one shell-quoted string")
     p.add_argument("--out", default=None, help="output directory (default ./kernel-matrix-DATE)")
     p.add_argument("--binary", default=None, help="mntscale binary (default $MNTSCALE_BINARY or build/mntscale)")

@@ -25,6 +25,12 @@ BEGIN = "@@KMATRIX-BEGIN@@"
 END = "@@KMATRIX-END@@"
 PROBE = "@@KMATRIX-PROBE@@"
 
+# Data files the harness reads at run time, copied beside the binary: the
+# harness looks next to its executable (/mntscale/) when the source tree is absent.
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DATA_FILES = {"mntscale/attribution_buckets.json":
+              os.path.join(REPO, "harness", "data", "attribution_buckets.json")}
+
 _LDD_ARROW = re.compile(r"^\s*(\S+)\s+=>\s+(\S+)\s+\(0x[0-9a-fA-F]+\)\s*$")
 _LDD_BARE = re.compile(r"^\s*(/\S+)\s+\(0x[0-9a-fA-F]+\)\s*$")
 _LDD_MISSING = re.compile(r"^\s*(\S+)\s+=>\s+not found\s*$")
@@ -367,6 +373,8 @@ def build_guest(binary, modules_dir, mntscale_args, accelerator, machine,
     a.add_file("kmatrix/env", guest_env(accelerator, machine).encode())
     a.add_file("kmatrix/need-fs", ("\n".join(need_fs) + "\n").encode())
     a.add_host_file("mntscale/mntscale", binary, 0o755)
+    for name, host_path in DATA_FILES.items():
+        a.add_host_file(name, host_path)
     libs = shared_libraries(binary) if libraries is None else libraries
     for lib in libs:
         # Same path as on the host: the binary's PT_INTERP and the loader's search

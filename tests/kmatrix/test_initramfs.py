@@ -127,3 +127,13 @@ def test_cpio_is_readable_by_cpio_tool(tmp_path):
     r = subprocess.run(["cpio", "-t"], input=gzip.decompress(path.read_bytes()), capture_output=True)
     assert r.returncode == 0
     assert r.stdout.decode().split() == ["x", "x/y"]
+
+
+def test_guest_image_holds_attribution_bucket_file_beside_binary(tmp_path):
+    # --attribute and --waits read it; without it every guest point is unsupported.
+    mods = _fake_modules(tmp_path, True)
+    img = ir.build_guest("/bin/true", mods, ["--scenario", "path_walk"], "tcg", "box-vm",
+                         busybox=shutil.which("busybox") or "/bin/true")
+    entries = ir.read_cpio(img.archive.to_cpio())
+    src = os.path.join(ir.REPO, "harness", "data", "attribution_buckets.json")
+    assert entries["mntscale/attribution_buckets.json"].data == open(src, "rb").read()
