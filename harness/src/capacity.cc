@@ -549,6 +549,14 @@ SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& 
     }
     return true;
   };
+  // N*'s interval within --precision of it either side (an interval open
+  // above counts only once the search reached --max-containers).
+  auto within_precision = [&](const CapacityEstimate& e, int largest) {
+    if (!e.n_star || !e.n_lo || !e.n_hi) return false;
+    const double tol = std::max(1.0, cfg.precision * *e.n_star);
+    return *e.n_star - *e.n_lo <= tol && *e.n_hi - *e.n_star <= tol &&
+           !(e.n_hi_open && largest < cfg.max_containers);
+  };
   // Refine: measure where the interval narrows most, until it is within
   // --precision of N* or the budget ends it. Returns when the search ends.
   auto refine = [&](bool first) {
@@ -578,8 +586,7 @@ SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& 
         if (x > star && !b) b = x;
       }
       const bool open_above = e.n_hi_open && largest < cfg.max_containers;
-      const bool interval_ok =
-          e.n_lo && e.n_hi && star - *e.n_lo <= tol && *e.n_hi - star <= tol && !open_above;
+      const bool interval_ok = within_precision(e, largest);
       const bool bracket_ok = !b || *b - a <= tol;
       // A density near N* whose invocations were mostly noisy (other tasks on
       // the walkers' CPUs) is measured again before it is trusted, past
@@ -711,10 +718,9 @@ SearchResult RunCapacitySearch(const SearchConfig& cfg, const std::vector<Slo>& 
     refit();
     if (!ok || !ended.empty()) break;
     // Precision is judged again with the reference measured last.
-    const CapacityEstimate& e = r.estimate;
-    const double tol = e.n_star ? std::max(1.0, cfg.precision * *e.n_star) : 0;
-    r.precise = e.n_star && e.n_lo && e.n_hi && *e.n_star - *e.n_lo <= tol &&
-                *e.n_hi - *e.n_star <= tol && !e.n_hi_open;
+    int largest = 0;
+    for (const Density& d : r.densities) largest = std::max(largest, d.containers);
+    r.precise = within_precision(r.estimate, largest);
     if (r.precise || !r.n_star) break;
   }
   if (r.ended_by.empty()) {
