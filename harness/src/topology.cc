@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iomanip>
+#include <map>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -128,9 +129,12 @@ class TopologyBuilder {
     Topology topo;
     topo.summary_.source = std::move(source);
     int n = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_PU);
-    int hw_cores = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_CORE);
+    // Cores and packages are numbered densely by the object itself, in the
+    // order of their first PU: a malformed XML can nest a Core in a Core, and
+    // then hwloc's per-type count is -1 (HWLOC_TYPE_DEPTH_MULTIPLE) and two
+    // cores share a logical index (found by fuzz_topology_xml).
+    std::map<hwloc_obj_t, int> core_ids, package_ids;
     std::vector<int> pus_in_core;
-    std::set<int> packages, cores;
     for (int i = 0; i < n; ++i) {
       hwloc_obj_t pu = hwloc_get_obj_by_type(t, HWLOC_OBJ_PU, i);
       hwloc_obj_t core = hwloc_get_ancestor_obj_by_type(t, HWLOC_OBJ_CORE, pu);
@@ -138,27 +142,23 @@ class TopologyBuilder {
       Pu p;
       p.os_index = static_cast<int>(pu->os_index);
       // Some VMs and XML files have no Core objects: a PU without one is a
-      // core of its own, numbered after the real ones.
-      p.core = core ? static_cast<int>(core->logical_index) : hw_cores + i;
-      p.package = pkg ? static_cast<int>(pkg->logical_index) : 0;
+      // core of its own.
+      p.core = core_ids.emplace(core ? core : pu, static_cast<int>(core_ids.size())).first->second;
+      p.package = package_ids.emplace(pkg, static_cast<int>(package_ids.size())).first->second;
       // The PU's nodeset is its local memory; the lowest node is the DRAM
       // one when HBM or CXL nodes share the same CPUs.
       p.numa =
           (pu->nodeset && !hwloc_bitmap_iszero(pu->nodeset)) ? hwloc_bitmap_first(pu->nodeset) : -1;
       // PUs of one core are consecutive in logical order, so counting
       // earlier PUs of the same core gives the SMT rank.
-      if (static_cast<size_t>(p.core) >= pus_in_core.size()) {
-        pus_in_core.resize(p.core + 1, 0);
-      }
+      pus_in_core.resize(core_ids.size(), 0);
       p.smt_rank = pus_in_core[p.core]++;
-      packages.insert(p.package);
-      cores.insert(p.core);
       topo.pus_.push_back(p);
     }
     TopologySummary& s = topo.summary_;
-    s.packages = static_cast<int>(packages.size());
+    s.packages = static_cast<int>(package_ids.size());
     s.numa_nodes = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_NUMANODE);
-    s.cores = static_cast<int>(cores.size());
+    s.cores = static_cast<int>(core_ids.size());
     s.pus = n;
     hwloc_obj_t info_obj = hwloc_get_obj_by_type(t, HWLOC_OBJ_PACKAGE, 0);
     if (!info_obj) info_obj = hwloc_get_root_obj(t);

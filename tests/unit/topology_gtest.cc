@@ -344,5 +344,24 @@ TEST(TopologyTest, BadXmlIsUsageError) {
   EXPECT_TRUE(Contains(msg, junk)) << msg;
 }
 
+// A Core nested in a Core, beside a PU with no Core: hwloc's per-type core
+// count is then -1, and numbering core-less PUs after it indexed a vector at
+// -1 (fuzz_topology_xml found it). Every PU gets a core of its own numbering
+// and an SMT rank within it.
+TEST(TopologyTest, XmlWithNestedCoresAndCorelessPu) {
+  Topology t = Topology::Xml(MNTSCALE_SOURCE_DIR
+                             "/fuzz/regressions/topology_xml/nested-core-without-core-pu.xml");
+  ASSERT_EQ(t.pus().size(), 4u);
+  std::map<int, int> per_core;
+  for (const Pu& pu : t.pus()) {
+    EXPECT_GE(pu.core, 0);
+    EXPECT_EQ(pu.smt_rank, per_core[pu.core]++);
+  }
+  EXPECT_EQ(t.summary().cores, static_cast<int>(per_core.size()));
+  // The core-less PU 0 is a core of its own, shared with no other PU.
+  EXPECT_EQ(per_core[t.pus()[0].core], 1);
+  EXPECT_EQ(Plan(t, "spread,share", 2).size(), 2u);
+}
+
 }  // namespace
 }  // namespace mntscale
