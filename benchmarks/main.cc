@@ -11,6 +11,7 @@
 #include "mntscale/results.h"
 #include "mntscale/runlock.h"
 #include "capacity_cmd.h"  // `capacity`
+#include "observe_cmd.h"   // `observe`
 #include "profile_cmd.h"  // `profile capture`
 #include "mntscale/sandbox.h"
 #include "mntscale/sys.h"
@@ -173,6 +174,7 @@ int Main(int argc, char** argv) {
 
   ProfileCommand profile_cmd(&app);  // `profile capture --runtime runc|crun`
   CapacityCommand capacity_cmd(&app);
+  ObserveCommand observe_cmd(&app);
 
   try {
     app.parse(argc, argv);
@@ -184,6 +186,10 @@ int Main(int argc, char** argv) {
   if (profile_cmd.parsed()) {
     RejectEmptyValues(*app.get_subcommand("profile")->get_subcommand("capture"));
     return profile_cmd.Run();
+  }
+  if (observe_cmd.parsed()) {
+    RejectEmptyValues(*app.get_subcommand("observe"));
+    return observe_cmd.Run();
   }
   if (capacity_cmd.parsed()) {
     RejectEmptyValues(*app.get_subcommand("capacity"));

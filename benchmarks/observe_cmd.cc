@@ -1,0 +1,217 @@
+#include "observe_cmd.h"
+
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <unordered_set>
+
+#include "mntscale/observe.h"
+#include "mntscale/results.h"
+#include "mntscale/session.h"
+#include "mntscale/sys.h"
+#include "mntscale/topology.h"
+
+namespace mntscale {
+namespace {
+
+constexpr const char* kHelp =
+    "Read the live host's mount pressure, changing nothing (issue 25; docs/observe.md). Each "
+    "interval: every mount namespace (through each process's /proc/PID/ns/mnt and each open fd "
+    "on one), its mounts (count, overlay mounts and their layers, idmapped mounts) by "
+    "listmount/statmount where the kernel has them (6.11+) or mountinfo, mount attach and "
+    "detach per second from fanotify mount events (6.15+) or from the difference between two "
+    "censuses, and user, system and steal CPU from /proc/stat. With --capacity, the host's "
+    "containers are related to a measured capacity of this kernel, CPU and container size. "
+    "Output: a summary on stdout, --json and --prom files (OpenMetrics text for node_exporter's "
+    "textfile collector), each rewritten atomically every interval. Needs root "
+    "(CAP_SYS_ADMIN and CAP_SYS_PTRACE).";
+
+double Wall() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+double Mono() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+// Sleeps until the monotonic time `until`, waking early on an interrupt.
+void SleepUntil(double until) {
+  while (!InterruptFlag().load()) {
+    double left = until - Mono();
+    if (left <= 0) return;
+    double step = std::min(left, 0.1);
+    timespec ts{static_cast<time_t>(step), static_cast<long>((step - std::floor(step)) * 1e9)};
+    nanosleep(&ts, nullptr);
+  }
+}
+
+// Mounts that came and went between two censuses, by mount id; a namespace
+// that appeared counts all its mounts as attached, one that went as detached.
+void Diff(const Census& a, const Census& b, long* attach, long* detach) {
+  for (const auto& [ino, ids] : b.ids) {
+    auto it = a.ids.find(ino);
+    if (it == a.ids.end()) {
+      *attach += static_cast<long>(ids.size());
+      continue;
+    }
+    std::unordered_set<uint64_t> before(it->second.begin(), it->second.end());
+    for (uint64_t id : ids) *attach += before.erase(id) ? 0 : 1;
+    *detach += static_cast<long>(before.size());
+  }
+  for (const auto& [ino, ids] : a.ids) {
+    if (!b.ids.count(ino)) *detach += static_cast<long>(ids.size());
+  }
+}
+
+}  // namespace
+
+ObserveCommand::ObserveCommand(CLI::App* app) {
+  cmd_ = app->add_subcommand("observe", kHelp);
+  cmd_->add_option("--interval", interval_s_, "Seconds between censuses")
+      ->capture_default_str()
+      ->check(CLI::Range(0.05, 86400.0));
+  cmd_->add_option("--count", count_,
+                   "Intervals to observe; 0 runs until SIGINT/SIGTERM (default 1, or 0 with "
+                   "--watch)")
+      ->check(CLI::Range(0, 100000000));
+  cmd_->add_option("--source", source_,
+                   "How mount tables are read: auto | listmount | mountinfo")
+      ->capture_default_str();
+  cmd_->add_option("--ops", ops_,
+                   "Mount operation rates from: auto (fanotify where the kernel has it, else "
+                   "diff) | fanotify | diff")
+      ->capture_default_str();
+  cmd_->add_option("--json", json_, "JSON file, rewritten atomically every interval");
+  cmd_->add_option("--prom", prom_,
+                   "OpenMetrics text file for node_exporter's textfile collector (name it "
+                   "*.prom), rewritten atomically every interval");
+  cmd_->add_option("--capacity", capacity_,
+                   "Capacity result files (mntscale capacity --out) to relate the host to")
+      ->expected(1, -1);
+  cmd_->add_option("--top", top_, "Largest namespaces to list in the summary")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000));
+  cmd_->add_flag("--watch", watch_, "Redraw the summary every interval (a terminal screen)");
+  cmd_->add_flag("--quiet", quiet_, "No summary on stdout");
+  cmd_->add_flag("--no-fd-scan", no_fd_scan_,
+                 "Find namespaces through processes only, not through open fds on them");
+}
+
+int ObserveCommand::Run() {
+  try {
+    CensusSource source = ParseCensusSource(source_);
+    if (ops_ != "auto" && ops_ != "fanotify" && ops_ != "diff") {
+      throw UsageError("--ops must be auto, fanotify or diff, not '" + ops_ + "'");
+    }
+    std::vector<CapacityRef> refs;
+    for (const std::string& f : capacity_) refs.push_back(LoadCapacityRef(f));
+    for (const std::string* out : {&json_, &prom_}) {
+      if (out->empty()) continue;
+      std::string dir = out->find('/') == std::string::npos ? "." : out->substr(0, out->rfind('/'));
+      if (dir.empty()) dir = "/";
+      if (access(dir.c_str(), W_OK) != 0) {
+        throw UsageError("cannot write '" + *out + "': its directory " + dir + ": " +
+                         ErrnoName(errno));
+      }
+    }
+    int count = count_ >= 0 ? count_ : (watch_ ? 0 : 1);
+
+    CensusReader reader(source, !no_fd_scan_);
+    std::unique_ptr<MountEventCounter> events;
+    std::string ops_why;
+    if (ops_ != "diff") {
+      ops_why = MountEventCounter::Unavailable();
+      if (ops_ == "fanotify" && !ops_why.empty()) throw UsageError("--ops fanotify: " + ops_why);
+      if (ops_why.empty()) events = std::make_unique<MountEventCounter>();
+    }
+    InstallInterruptHandler();
+
+    ObserveSample base;
+    base.kernel = KernelRelease();
+    const char* m = getenv("MNTSCALE_MACHINE");
+    char host[256] = "";
+    gethostname(host, sizeof(host) - 1);
+    base.machine = m ? m : host;
+    base.cpu_model = Topology::Host().summary().cpu_model;
+    base.cpus = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+
+    auto emit = [&](const ObserveSample& s) {
+      if (!json_.empty()) WriteFileAtomic(json_, ObserveJson(s, refs).dump(2) + "\n");
+      if (!prom_.empty()) WriteFileAtomic(prom_, ObserveOpenMetrics(s, refs));
+      if (quiet_) return;
+      std::string text = ObserveText(s, refs, top_);
+      if (watch_) text = "\033[H\033[2J" + text;  // home, clear
+      fputs(text.c_str(), stdout);
+      if (!watch_) fputs("\n", stdout);
+      fflush(stdout);
+    };
+
+    Census prev = reader.Read();
+    if (events) {
+      events->Watch(prev.namespaces);
+      events->Take();  // from here on
+    }
+    CpuTimes cpu0 = ReadCpuTimes();
+    double t0 = Mono(), last = t0;
+    for (int i = 1; count == 0 || i <= count; ++i) {
+      SleepUntil(t0 + i * interval_s_);
+      if (InterruptFlag().load()) break;
+      ObserveSample s = base;
+      s.census = reader.Read();
+      double now = Mono();
+      s.t = Wall();
+      s.interval_s = now - last;
+      last = now;
+      if (events) {
+        MountEventCounter::Counts c = events->Take();
+        s.ops_source = "fanotify";
+        s.ops_note =
+            "attach and detach events in namespaces marked at an earlier census (" +
+            std::to_string(c.watched) +
+            "); mounts of namespaces created or destroyed are not attach or detach events";
+        s.attach = c.attach;
+        s.detach = c.detach;
+        s.overflows = c.overflows;
+        events->Watch(s.census.namespaces);
+      } else {
+        Diff(prev, s.census, &s.attach, &s.detach);
+        s.ops_source = "diff";
+        s.ops_note = "mounts present at one census and not the next" +
+                     (ops_why.empty() ? std::string() : " (" + ops_why + ")") +
+                     "; a mount that came and went within one interval is not counted";
+      }
+      s.attach_per_s = s.attach / s.interval_s;
+      s.detach_per_s = s.detach / s.interval_s;
+      CpuTimes cpu1 = ReadCpuTimes();
+      double total = static_cast<double>(cpu1.Total() - cpu0.Total());
+      if (total > 0) {
+        s.user_share = (cpu1.user + cpu1.nice - cpu0.user - cpu0.nice) / total;
+        s.system_share =
+            (cpu1.system + cpu1.irq + cpu1.softirq - cpu0.system - cpu0.irq - cpu0.softirq) /
+            total;
+        s.steal_share = (cpu1.steal - cpu0.steal) / total;
+        s.idle_share = (cpu1.idle + cpu1.iowait - cpu0.idle - cpu0.iowait) / total;
+      }
+      cpu0 = cpu1;
+      emit(s);
+      prev = std::move(s.census);
+    }
+    return 0;
+  } catch (const UsageError& e) {
+    fprintf(stderr, "mntscale observe: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fprintf(stderr, "mntscale observe: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace mntscale
