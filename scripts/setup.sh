@@ -18,6 +18,7 @@ PKGS=(
   linux-perf  # tests/privileged/waits_gtest.cc checks --waits against perf lock contention
   clang libclang-rt-14-dev   # the sanitizer pass and libFuzzer targets (issue 14)
   stress-ng  # scripts/ab-trials: the CPU-bound neighbour of issue 23's verdict tests
+  prometheus-node-exporter prometheus  # tests/smoke/observe_prometheus.sh: node_exporter's textfile collector serves observe's metrics, promtool checks them
 )
 # The kernel matrix (scripts/kernel-matrix) needs these too; `--with-vm` adds them.
 VM_PKGS=(qemu-system-x86 kmod zstd xz-utils)
@@ -49,5 +50,14 @@ fi
 echo "setup.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# Packages that ship a daemon (prometheus, node_exporter) must not start it on
+# the machine that runs the tests: a policy-rc.d that says "not now" for the
+# length of the install, unless the host has one of its own.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && own_policy=1
+  trap '[ "$own_policy" = 1 ] && rm -f "$policy"' EXIT
+fi
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "setup.sh: done"

@@ -163,6 +163,38 @@ struct StatMountHead {
   char str[];
 };
 
+inline constexpr uint64_t kStatmountMntOpts = 0x80;
+inline constexpr uint64_t kOverlayMagic = 0x794c7630;  // OVERLAYFS_SUPER_MAGIC
+inline constexpr uint32_t kMntIdReqSize1 = 32;         // MNT_ID_REQ_SIZE_VER1: with mnt_ns_id
+// include/uapi/linux/nsfs.h: _IOR(0xb7, 0x5, __u64), 6.9+.
+inline constexpr unsigned long kNsGetMntnsId = 0x8008b705UL;
+
+// fanotify mount events (include/uapi/linux/fanotify.h, 6.15+).
+inline constexpr unsigned kFanClassNotif = 0, kFanCloexec = 1, kFanNonblock = 2;
+inline constexpr unsigned kFanUnlimitedQueue = 0x10;
+inline constexpr unsigned kFanReportMnt = 0x00004000;
+inline constexpr unsigned kFanMarkAdd = 1;
+inline constexpr unsigned kFanMarkMntns = 0x00000110;
+inline constexpr uint64_t kFanMntAttach = 0x01000000;
+inline constexpr uint64_t kFanMntDetach = 0x02000000;
+inline constexpr uint64_t kFanQOverflow = 0x00004000;
+inline constexpr uint8_t kFanEventInfoTypeMnt = 7;
+// struct fanotify_event_metadata, then info records {u8 type, u8 pad, u16
+// len} (for a mount event: then the u64 mount id).
+struct FanotifyEventHead {
+  uint32_t event_len;
+  uint8_t vers, reserved;
+  uint16_t metadata_len;
+  uint64_t mask;
+  int32_t fd, pid;
+};
+inline int FanotifyInit(unsigned flags, unsigned event_f_flags) {
+  return static_cast<int>(syscall(SYS_fanotify_init, flags, event_f_flags));
+}
+inline int FanotifyMark(int fan, unsigned flags, uint64_t mask, int dfd, const char* path) {
+  return static_cast<int>(syscall(SYS_fanotify_mark, fan, flags, mask, dfd, path));
+}
+
 // Raw shims: they return the syscall result and leave errno set, so hot loops
 // can use them without exceptions. Callers in setup code wrap them in Check().
 inline int FsOpen(const char* fs, unsigned flags) {
