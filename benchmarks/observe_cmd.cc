@@ -86,8 +86,11 @@ ObserveCommand::ObserveCommand(CLI::App* app) {
                    "How mount tables are read: auto | listmount | mountinfo")
       ->capture_default_str();
   cmd_->add_option("--ops", ops_,
-                   "Mount operation rates from: auto (fanotify where the kernel has it, else "
-                   "diff) | fanotify | diff")
+                   "Mount attach/detach rates from: diff (mount ids at one census and not the "
+                   "next; misses a mount that comes and goes within an interval) | fanotify "
+                   "(every attach and detach, Linux 6.15+; each mount then queues an event, which "
+                   "cost a churn of 17,000 mount writes/s 4% [1-7%] here: docs/observe.md) | auto "
+                   "(fanotify where the kernel has it, else diff)")
       ->capture_default_str();
   cmd_->add_option("--json", json_, "JSON file, rewritten atomically every interval");
   cmd_->add_option("--prom", prom_,
@@ -127,7 +130,7 @@ int ObserveCommand::Run() {
     CensusReader reader(source, !no_fd_scan_);
     std::unique_ptr<MountEventCounter> events;
     std::string ops_why;
-    if (ops_ != "diff") {
+    if (ops_ != "diff") {  // fanotify, or auto
       ops_why = MountEventCounter::Unavailable();
       if (ops_ == "fanotify" && !ops_why.empty()) throw UsageError("--ops fanotify: " + ops_why);
       if (ops_why.empty()) events = std::make_unique<MountEventCounter>();
@@ -186,7 +189,8 @@ int ObserveCommand::Run() {
         s.ops_source = "diff";
         s.ops_note = "mounts present at one census and not the next" +
                      (ops_why.empty() ? std::string() : " (" + ops_why + ")") +
-                     "; a mount that came and went within one interval is not counted";
+                     "; a mount that came and went within one interval is not counted (--ops "
+                     "fanotify counts every one on Linux 6.15+)";
       }
       s.attach_per_s = s.attach / s.interval_s;
       s.detach_per_s = s.detach / s.interval_s;

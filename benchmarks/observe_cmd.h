@@ -20,7 +20,7 @@ class ObserveCommand {
   double interval_s_ = 10;
   int count_ = -1;  // -1: 1, or forever with --watch
   int top_ = 5;
-  std::string source_ = "auto", ops_ = "auto", json_, prom_;
+  std::string source_ = "auto", ops_ = "diff", json_, prom_;
   std::vector<std::string> capacity_;
   bool watch_ = false, quiet_ = false, no_fd_scan_ = false;
 };

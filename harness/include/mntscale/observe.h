@@ -91,6 +91,27 @@ class MountEventCounter {
   std::unique_ptr<Impl> impl_;
 };
 
+// observe's reading cycle on a thread of its own, for measuring what observe
+// costs the host (the observe_cost scenario). The constructor takes the first
+// census and marks every namespace (the cold start, untimed), then the
+// thread repeats census, marks and a drain of the event counts every
+// interval_s, as `mntscale observe --interval` does; the destructor stops it
+// and closes the fanotify group, which removes its marks.
+class ObserveLoop {
+ public:
+  ObserveLoop(CensusReader* reader, bool events, double interval_s);
+  ~ObserveLoop();
+  ObserveLoop(const ObserveLoop&) = delete;
+  ObserveLoop& operator=(const ObserveLoop&) = delete;
+  int censuses() const;  // taken by the thread (the constructor's not counted)
+  double cpu_s() const;  // the thread's CPU time so far
+  long events() const;   // mount events counted by the thread
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // /proc/stat's aggregate line, in ticks.
 struct CpuTimes {
   uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
