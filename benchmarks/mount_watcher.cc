@@ -246,7 +246,10 @@ void MountWatcher(Session& s, const Point& p, Entry& e) {
   }
   e.Set("mounts_made", mounts.size());
   e.Set("noticed_share", mounts.empty() ? 0.0 : noticed / static_cast<double>(mounts.size()));
-  if (noticed) {
+  // Flat out, a read that began before one mount can end after the next one
+  // began, and its notice would be matched to the later mount: the delay is
+  // a paced figure only.
+  if (noticed && rate > 0) {
     e.Set("notice_delay_ns", delay.ToJson());
     e.Set("notice_delay_p50_ns", delay.Quantile(0.5));
     e.Set("notice_delay_p99_ns", delay.Quantile(0.99));
