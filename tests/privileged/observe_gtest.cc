@@ -12,11 +12,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "mntscale/churn.h"
 #include "mntscale/farm.h"
+#include "mntscale/idmap.h"
 #include "mntscale/observe.h"
 #include "mntscale/sandbox.h"
 #include "mntscale/sys.h"
@@ -86,6 +89,44 @@ TEST(ObserveCensus, ExactForAFarmOnBothSources) {
       EXPECT_EQ(now.overlay - before.overlay, n) << name << " N=" << n;
       EXPECT_EQ(now.layers - before.layers, n * profile.layers) << name << " N=" << n;
     }
+  }
+}
+
+// Idmapped mounts are counted as such on both sources: statmount's
+// MOUNT_ATTR_IDMAP and mountinfo's "idmapped" option.
+TEST(ObserveCensus, CountsIdmappedMountsOnBothSources) {
+  REQUIRE_ROOT();
+  Sandbox::Enter();
+  constexpr int kIdmapped = 7;
+  ScratchNs ns = NamespaceWithMounts(0, "private");
+  std::string err;
+  std::atomic<long> ops{0};
+  ns.Run([&] {
+    try {
+      for (int i = 0; i < kIdmapped; ++i) {
+        std::string dir = "/i" + std::to_string(i);
+        MkdirP(dir);
+        Fd m = CloneIdmapped("/src", ContainerUserNamespace(), &ops);
+        AttachMount(m, dir, &ops);
+      }
+    } catch (const Unsupported& e) {
+      err = e.what();
+    }
+  });
+  if (!err.empty()) GTEST_SKIP() << err;
+  struct stat st;
+  ASSERT_EQ(fstat(ns.fd(), &st), 0);
+  for (CensusSource src : {CensusSource::kListmount, CensusSource::kMountinfo}) {
+    CensusReader reader(src);
+    Census c = reader.Read();
+    const NamespaceCount* found = nullptr;
+    for (const NamespaceCount& n : c.namespaces) {
+      if (n.inode == st.st_ino) found = &n;
+    }
+    ASSERT_NE(found, nullptr) << CensusSourceName(src);
+    EXPECT_EQ(found->error, "");
+    EXPECT_EQ(found->idmapped, kIdmapped) << CensusSourceName(src);
+    EXPECT_EQ(found->mounts, 2 + kIdmapped) << CensusSourceName(src);  // root, /src, the clones
   }
 }
 
