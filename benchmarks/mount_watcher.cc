@@ -105,7 +105,8 @@ void WatchFanotify(int ns_fd, int stop, const std::atomic<bool>& ready, Watch* w
         ++w->events;
         if (h.mask & kFanQOverflow) ++w->overflows;
         // The info record after the head carries the mount id.
-        if ((h.mask & kFanMntAttach) && h.event_len >= h.metadata_len + 12u) {
+        if ((h.mask & kFanMntAttach) && h.event_len >= h.metadata_len + 12u &&
+            static_cast<uint8_t>(buf[at + h.metadata_len]) == kFanEventInfoTypeMnt) {
           uint64_t mnt_id;
           memcpy(&mnt_id, buf.data() + at + h.metadata_len + 4, 8);
           MntIdReq req{kMntIdReqSize1, 0, mnt_id, kStatmountMntPoint, ns_id};
