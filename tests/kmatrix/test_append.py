@@ -12,10 +12,9 @@ def test_cmdline_extra_is_appended_to_qemu_append():
     assert argv[argv.index("-append") + 1].endswith("rdinit=/init mitigations=off")
 
 
-def test_kernel_matrix_passes_append_to_boot():
-    import inspect
-    from kmatrix import cli
-    assert 'cmdline_extra=getattr(opts, "append"' in inspect.getsource(cli)
+# That kernel-matrix hands --append to the boot is checked by a real boot:
+# tests/kmatrix/boot_append_attribute.sh (label slow) finds the marker in the
+# guest's /proc/cmdline, as the result's context.platform.cmdline records it.
 
 
 def test_append_option_is_parsed():
