@@ -11,7 +11,8 @@ import math
 import os
 import sys
 
-from . import adaptive, capacity, claims, compare, load, machines, qualify, report, tables, usl
+from . import (adaptive, attribution_diff, capacity, claims, compare, load, machines, qualify, report,
+               tables, usl)
 from . import outputs as outputs_mod
 
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_UNDECIDED = 0, 1, 2, 3
@@ -83,6 +84,11 @@ def cmd_compare(args):
         return EXIT_BAD_INPUT
     doc = compare.to_json(result, [r.path for r in side["A"]], [r.path for r in side["B"]])
     full = compare.to_markdown(result)
+    why = attribution_diff.section([("A", attribution_diff.merged(side["A"])),
+                                    ("B", attribution_diff.merged(side["B"]))],
+                                   threshold=args.threshold / 100.0, title="Why A and B differ")
+    if why:
+        full += "\n" + why
     if args.out:
         _write(os.path.join(args.out, "compare.json"), json.dumps(doc, indent=1) + "\n")
         _write(os.path.join(args.out, "compare.md"), full)

@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass, field
 
 from . import claims as claims_mod
-from . import compare, load, outputs
+from . import attribution_diff, compare, load, outputs
 
 QUALIFIED, NOT_QUALIFIED, INCONCLUSIVE = "qualified", "not qualified", "inconclusive"
 EXIT_QUALIFIED, EXIT_NOT_QUALIFIED, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
@@ -276,6 +276,11 @@ def cmd_qualify(args):
               file=sys.stderr)
         return EXIT_BAD_INPUT
     text = to_markdown(q, facts_checked=scenarios is not None)
+    why = attribution_diff.section([("reference", attribution_diff.merged(reference)),
+                                    ("candidate", attribution_diff.merged(candidate))],
+                                   title="Why the candidate differs")
+    if why:
+        text += "\n" + why
     if args.out:
         _write(os.path.join(args.out, "qualify.md"), text)
         _write(os.path.join(args.out, "qualify.json"), json.dumps(to_json(q), indent=1) + "\n")

@@ -29,7 +29,7 @@ from . import vm
 SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REPORT = os.path.join(SOURCE_DIR, "reports", "mntscale_report.py")
 sys.path.insert(0, os.path.join(SOURCE_DIR, "reports"))
-from mntscale_reports import adaptive, compare, load  # noqa: E402 - needs the path above
+from mntscale_reports import adaptive, attribution_diff, compare, load  # noqa: E402 - needs the path above
 PYTHON = "/usr/bin/python3"
 TMP_PREFIX = "kmatrix-"
 
@@ -320,6 +320,17 @@ def scenario_table(runs):
     return "\n".join(lines)
 
 
+def attribution_section(runs):
+    """Markdown: for points run with --attribute, why each kernel differs from
+    the first one (reports/mntscale_reports/attribution_diff.py)."""
+    sides = []
+    for r in runs:
+        if r.ok and r.result:
+            with open(r.result) as f:
+                sides.append((r.label, json.load(f)))
+    return attribution_diff.section(sides)
+
+
 def _si(v):
     for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(v) >= scale:
@@ -354,6 +365,9 @@ def write_summary(outdir, runs, extra):
     table = scenario_table(runs)
     if table:
         lines += ["", "## Throughput per point (mean items/s; TCG numbers are emulated)", "", table]
+    why = attribution_section(runs)
+    if why:
+        lines += ["", why]
     text = "\n".join(lines) + "\n"
     with open(os.path.join(outdir, "summary.md"), "w") as f:
         f.write(text)

@@ -1,0 +1,159 @@
+"""Why two kernels differ: the time of one operation, decomposed (issue 29).
+
+For a point measured with --attribute on two kernels (or two sides of an
+A/B), each side's time per operation (workers / items_per_second) is split by
+the share of cpu-clock samples in each attribution bucket and each top kernel
+symbol, pooled over the point's repetitions: ns per operation per bucket and
+per symbol, as `perf diff` compares two profiles. The buckets and symbols
+that grew or shrank most explain the difference.
+
+Under emulation (TCG) absolute times are the emulator's, not a CPU's: the
+shares within one guest are meaningful, and a symbol that one kernel uses and
+the other does not (memset_erms against memset_orig) can be an emulation
+effect rather than a kernel one. Every table says so when a side is emulated.
+"""
+import statistics
+
+EMULATED_NOTE = ("emulated (TCG): absolute ns are the emulator's; shares within one guest are "
+                 "meaningful, and an instruction the emulator runs slowly (rep stosb in "
+                 "memset_erms, for one) shows as a kernel difference that a real CPU may not have")
+
+
+def _usable(entry):
+    a = entry.get("attribution")
+    return (isinstance(a, dict) and "unsupported" not in a and a.get("samples")
+            and entry.get("items_per_second"))
+
+
+def point_profile(entries):
+    """ns per op, by bucket and by top symbol, pooled over repetitions; None
+    when no entry has attribution and a throughput."""
+    entries = [e for e in entries if _usable(e)]
+    if not entries:
+        return None
+    workers = [max(1, int(e.get("params", {}).get("workers", 1) or 1)) for e in entries]
+    ns_op = [1e9 * w / e["items_per_second"] for e, w in zip(entries, workers)]
+    samples = sum(e["attribution"]["samples"] for e in entries)
+    mean_ns = statistics.fmean(ns_op)
+    buckets, symbols = {}, {}
+    for e in entries:
+        a = e["attribution"]
+        for b, n in a.get("bucket_samples", {}).items():
+            buckets[b] = buckets.get(b, 0) + n
+        for s in a.get("top_symbols", []):
+            symbols[s["symbol"]] = symbols.get(s["symbol"], 0) + s["samples"]
+    return {
+        "ns_per_op": mean_ns,
+        "ns_per_op_each": ns_op,
+        "items_per_second": [e["items_per_second"] for e in entries],
+        "samples": samples,
+        "buckets": {b: mean_ns * n / samples for b, n in buckets.items()},
+        "symbols": {s: mean_ns * n / samples for s, n in symbols.items()},
+    }
+
+
+def differs(a, b, threshold=0.05):
+    """(bool, why): do two profiles' throughputs differ? More than `threshold`
+    apart in mean time per op and, with two or more repetitions a side, with
+    no overlap between the sides' ranges."""
+    ta, tb = a["ns_per_op_each"], b["ns_per_op_each"]
+    change = b["ns_per_op"] / a["ns_per_op"] - 1
+    if abs(change) <= threshold:
+        return False, f"time per op {change:+.1%}, within ±{threshold:.0%}"
+    if len(ta) >= 2 and len(tb) >= 2:
+        if max(ta) >= min(tb) and max(tb) >= min(ta):
+            return False, (f"time per op {change:+.1%}, but the repetitions' ranges overlap "
+                           f"({min(ta):.0f}–{max(ta):.0f} and {min(tb):.0f}–{max(tb):.0f} ns)")
+        return True, f"time per op {change:+.1%}, the repetitions' ranges apart"
+    return True, f"time per op {change:+.1%} (one repetition a side: not tested for overlap)"
+
+
+def diff(a, b, top=8):
+    """Rows (name, a_ns, b_ns, delta_ns) for buckets and for the symbols that
+    moved most; a symbol outside one side's top list is None there."""
+    names = sorted(set(a["buckets"]) | set(b["buckets"]))
+    buckets = [(n, a["buckets"].get(n, 0.0), b["buckets"].get(n, 0.0),
+                b["buckets"].get(n, 0.0) - a["buckets"].get(n, 0.0)) for n in names]
+    buckets.sort(key=lambda r: -abs(r[3]))
+    syms = []
+    for s in set(a["symbols"]) | set(b["symbols"]):
+        va, vb = a["symbols"].get(s), b["symbols"].get(s)
+        syms.append((s, va, vb, (vb or 0.0) - (va or 0.0)))
+    syms.sort(key=lambda r: -abs(r[3]))
+    return {"total": (a["ns_per_op"], b["ns_per_op"], b["ns_per_op"] - a["ns_per_op"]),
+            "buckets": buckets, "symbols": syms[:top]}
+
+
+def _ns(v):
+    return "—" if v is None else f"{v:,.0f}"
+
+
+def markdown(point, label_a, label_b, a, b, emulated=False, why=""):
+    d = diff(a, b)
+    ta, tb, dt = d["total"]
+    out = [f"### {point}: {label_a} → {label_b}", "",
+           f"Time per operation {ta:,.0f} → {tb:,.0f} ns ({dt:+,.0f} ns, {tb / ta - 1:+.1%}); {why}.",
+           ""]
+    if emulated:
+        out += [f"Note: {EMULATED_NOTE}.", ""]
+    out += [f"| bucket | {label_a} ns/op | {label_b} ns/op | change |", "|---|---:|---:|---:|"]
+    out += [f"| {n} | {_ns(x)} | {_ns(y)} | {z:+,.0f} |" for n, x, y, z in d["buckets"]]
+    out += ["", f"| symbol (top moves) | {label_a} ns/op | {label_b} ns/op | change |",
+            "|---|---:|---:|---:|"]
+    out += [f"| {n} | {_ns(x)} | {_ns(y)} | {z:+,.0f} |" for n, x, y, z in d["symbols"]]
+    out += ["", "(— : not among that side's top symbols; its time is in its bucket above.)", ""]
+    return "\n".join(out)
+
+
+def _points(doc):
+    per = {}
+    for b in doc.get("benchmarks", []):
+        if b.get("run_type") == "iteration" and "skipped" not in b:
+            per.setdefault(b.get("run_name") or b.get("name"), []).append(b)
+    return per
+
+
+def _emulated(doc):
+    return bool(doc.get("context", {}).get("kernel", {}).get("emulated"))
+
+
+def merged(results):
+    """One document from several invocation files (load.ResultFile): their
+    benchmarks pooled, the first one's context."""
+    results = list(results)
+    if not results:
+        return {"benchmarks": []}
+    return {"context": results[0].raw.get("context", {}),
+            "benchmarks": [b for r in results for b in r.raw.get("benchmarks", [])]}
+
+
+def section(sides, threshold=0.05, title="Why the kernels differ"):
+    """Markdown for a list of (label, result document): every point with
+    attribution on the first side and another, whose throughput differs, is
+    decomposed against the first side. "" when no point has attribution on
+    two sides."""
+    if len(sides) < 2:
+        return ""
+    base_label, base_doc = sides[0]
+    base = _points(base_doc)
+    parts, same, had = [], [], False
+    for label, doc in sides[1:]:
+        other = _points(doc)
+        for point, entries in base.items():
+            a, b = point_profile(entries), point_profile(other.get(point, []))
+            if not a or not b:
+                continue
+            had = True
+            yes, why = differs(a, b, threshold)
+            if yes:
+                parts.append(markdown(point, base_label, label, a, b,
+                                      _emulated(base_doc) or _emulated(doc), why))
+            else:
+                same.append(f"- {point}, {base_label} → {label}: no difference to explain ({why})")
+    if not had:
+        return ""
+    text = [f"## {title} (attribution, ns per operation)", ""]
+    text += parts
+    if same:
+        text += same + [""]
+    return "\n".join(text)
