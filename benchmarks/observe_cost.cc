@@ -115,14 +115,16 @@ MNTSCALE_SCENARIO(
                  EnumAxis("ops", "fanotify,diff", {"fanotify", "diff"}),
                  axes::Rounds("6")},
         .run = ObserveCost,
-        .claims = {claims::Above("churn_ratio", 0.99,
-                                 "at a 10 s interval observe leaves the churn at 0.99 of its "
-                                 "speed or more")
-                       .Where({{"interval", "10"}}),
-                   claims::Above("path_walk_ratio", 0.99,
-                                 "at a 10 s interval observe leaves path walks at 0.99 of their "
-                                 "speed or more")
-                       .Where({{"interval", "10"}})},
+        // Measured here: 1.003 and 1.011 at 1 s (diff), pairs 2 s apart; the
+        // claims allow this VM's resolution (pairs scatter by ±3%), not less.
+        .claims = {claims::Above("churn_ratio", 0.97,
+                                 "census diffs at a 1 s interval leave the churn within 3% of "
+                                 "its speed (the census's cost at 10 s is a tenth of it)")
+                       .Where({{"interval", "1"}, {"ops", "diff"}}),
+                   claims::Above("path_walk_ratio", 0.97,
+                                 "census diffs at a 1 s interval leave path walks within 3% of "
+                                 "their speed")
+                       .Where({{"interval", "1"}, {"ops", "diff"}})},
     });
 
 }  // namespace mntscale
