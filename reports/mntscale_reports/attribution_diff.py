@@ -157,3 +157,39 @@ def section(sides, threshold=0.05, title="Why the kernels differ"):
     if same:
         text += same + [""]
     return "\n".join(text)
+
+
+def report_tables(results, threshold=0.05):
+    """tables.Table list for the HTML report and its summary.md: when the
+    result files (load.ResultFile) come from two or more kernels, the first
+    kernel (in file order) against each other one, for every point that
+    differs, by bucket and by the symbols that moved most."""
+    from . import tables  # here: tables imports nothing of ours, but keep the module light
+    by_kernel = {}
+    for r in results:
+        by_kernel.setdefault(r.kernel_release or "unknown", []).append(r)
+    if len(by_kernel) < 2:
+        return []
+    kernels = list(by_kernel)
+    base = merged(by_kernel[kernels[0]])
+    out = []
+    for k in kernels[1:]:
+        other = merged(by_kernel[k])
+        for point, entries in _points(base).items():
+            a, b = point_profile(entries), point_profile(_points(other).get(point, []))
+            if not a or not b:
+                continue
+            yes, why = differs(a, b, threshold)
+            if not yes:
+                continue
+            d = diff(a, b)
+            rows = [[f"bucket {n}", _ns(x), _ns(y), f"{z:+,.0f}"] for n, x, y, z in d["buckets"] if x or y]
+            rows += [[f"symbol {n}", _ns(x), _ns(y), f"{z:+,.0f}"] for n, x, y, z in d["symbols"]]
+            ta, tb, dt = d["total"]
+            note = f"Time per operation {ta:,.0f} → {tb:,.0f} ns ({dt:+,.0f}); {why}."
+            if _emulated(base) or _emulated(other):
+                note += f" Note: {EMULATED_NOTE}."
+            out.append(tables.Table(f"Why the kernels differ: {point}, {kernels[0]} → {k}",
+                                    ["bucket / symbol", f"{kernels[0]} ns/op", f"{k} ns/op", "change"],
+                                    rows, note=note))
+    return out

@@ -3,6 +3,7 @@
 import os
 from dataclasses import dataclass
 
+from . import attribution_diff
 from . import claims as claims_mod
 from . import findings as findings_mod
 from . import html, load, plots, stats, tables, usl, waits
@@ -65,6 +66,7 @@ def _tables(rep):
     after = [tables.usl_table(rep.fits), tables.density_table(rep.density),
              tables.skipped_table(load.all_skips(rep.results)), tables.points_table(load.all_points(rep.results))]
     after += waits.tables(load.all_points(rep.results))
+    after += attribution_diff.report_tables(rep.results)
     return before, after
 
 
@@ -77,6 +79,7 @@ def summary_markdown(rep):
     parts = ([facts_table(rep)] if rep.claims is not None else []) + [
              tables.usl_table(rep.fits), tables.density_table(rep.density),
              tables.skipped_table(load.all_skips(rep.results))]
+    parts += attribution_diff.report_tables(rep.results)
     if rep.errors:
         parts.append(tables.rejected_table(rep.errors))
     return "\n".join(lines) + "\n" + "\n".join(tables.markdown(t) for t in parts)

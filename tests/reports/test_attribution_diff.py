@@ -76,3 +76,20 @@ def test_compare_says_why_from_recorded_kernels(capsys):
     rows = [l for l in out.splitlines() if l.startswith("| memset_erms |")]
     assert rows and rows[0].endswith("| — | -8,891 |"), rows
     assert "emulated (TCG)" in out
+
+
+def test_report_of_two_kernels_holds_the_differential_table(tmp_path):
+    from mntscale_reports import cli
+    out = tmp_path / "rep"
+    rc = cli.main(["report", str(out), REC + "/61/6.1.0-57-cloud-amd64.json",
+                   REC + "/612/6.12.117+deb12-cloud-amd64.json"])
+    assert rc == 0
+    page = (out / "index.html").read_text()
+    summary = (out / "summary.md").read_text()
+    for text in (page, summary):
+        assert "Why the kernels differ: path_walk/layers:10/containers:1/workers:1/op:stat" in text
+        assert "symbol memset_erms" in text and "-8,891" in text
+    # One kernel: nothing to explain, no such table.
+    one = tmp_path / "one"
+    assert cli.main(["report", str(one), REC + "/61/6.1.0-57-cloud-amd64.json"]) == 0
+    assert "Why the kernels differ" not in (one / "index.html").read_text()
