@@ -4,8 +4,9 @@ For a point measured with --attribute on two kernels (or two sides of an
 A/B), each side's time per operation (workers / items_per_second) is split by
 the share of cpu-clock samples in each attribution bucket and each top kernel
 symbol, pooled over the point's repetitions: ns per operation per bucket and
-per symbol, as `perf diff` compares two profiles. The buckets and symbols
-that grew or shrank most explain the difference.
+per symbol, as `perf diff` compares two profiles; for --waits runs also the
+off-CPU (blocked) time per op by bucket, from the time decomposition. The
+buckets and symbols that grew or shrank most explain the difference.
 
 Under emulation (TCG) absolute times are the emulator's, not a CPU's: the
 shares within one guest are meaningful, and a symbol that one kernel uses and
@@ -43,6 +44,7 @@ def point_profile(entries):
         for s in a.get("top_symbols", []):
             symbols[s["symbol"]] = symbols.get(s["symbol"], 0) + s["samples"]
     return {
+        "blocked": _blocked(entries, mean_ns),
         "ns_per_op": mean_ns,
         "ns_per_op_each": ns_op,
         "items_per_second": [e["items_per_second"] for e in entries],
@@ -50,6 +52,30 @@ def point_profile(entries):
         "buckets": {b: mean_ns * n / samples for b, n in buckets.items()},
         "symbols": {s: mean_ns * n / samples for s, n in symbols.items()},
     }
+
+
+def _blocked(entries, ns_per_op):
+    """--waits runs: off-CPU time per op by bucket (and "preempted"), from the time
+    decomposition of the measured workers' roles: each bucket's share of their
+    wall time times the time per op. {} without a decomposition."""
+    blocked, wall = {}, 0.0
+    for e in entries:
+        td = e.get("time_decomposition")
+        if not isinstance(td, dict) or not isinstance(td.get("roles"), dict):
+            continue
+        measured = {w.get("role") for w in e.get("workers", []) if w.get("measured", True)}
+        for role, r in td["roles"].items():
+            if role not in measured or not isinstance(r, dict) or not r.get("wall_s"):
+                continue
+            wall += r["wall_s"]
+            for b, sec in (r.get("blocked_s") or {}).items():
+                blocked[b] = blocked.get(b, 0.0) + sec
+            # Runnable but not running (another task had the CPU): off CPU too.
+            if r.get("preempted_s"):
+                blocked["preempted"] = blocked.get("preempted", 0.0) + r["preempted_s"]
+    if not wall:
+        return {}
+    return {b: ns_per_op * sec / wall for b, sec in blocked.items()}
 
 
 def differs(a, b, threshold=0.05):
@@ -80,8 +106,13 @@ def diff(a, b, top=8):
         va, vb = a["symbols"].get(s), b["symbols"].get(s)
         syms.append((s, va, vb, (vb or 0.0) - (va or 0.0)))
     syms.sort(key=lambda r: -abs(r[3]))
+    blocked = []
+    for n in sorted(set(a.get("blocked", {})) | set(b.get("blocked", {}))):
+        x, y = a.get("blocked", {}).get(n), b.get("blocked", {}).get(n)
+        blocked.append((n, x, y, (y or 0.0) - (x or 0.0)))
+    blocked.sort(key=lambda r: -abs(r[3]))
     return {"total": (a["ns_per_op"], b["ns_per_op"], b["ns_per_op"] - a["ns_per_op"]),
-            "buckets": buckets, "symbols": syms[:top]}
+            "buckets": buckets, "symbols": syms[:top], "blocked": blocked}
 
 
 def _ns(v):
@@ -102,6 +133,11 @@ def markdown(point, label_a, label_b, a, b, emulated=False, why=""):
             "|---|---:|---:|---:|"]
     out += [f"| {n} | {_ns(x)} | {_ns(y)} | {z:+,.0f} |" for n, x, y, z in d["symbols"]]
     out += ["", "(— : not among that side's top symbols; its time is in its bucket above.)", ""]
+    if d["blocked"]:
+        out += [f"| blocked, off CPU (--waits) | {label_a} ns/op | {label_b} ns/op | change |",
+                "|---|---:|---:|---:|"]
+        out += [f"| {n} | {_ns(x)} | {_ns(y)} | {z:+,.0f} |" for n, x, y, z in d["blocked"]]
+        out += ["", "(— : that side ran without --waits.)", ""]
     return "\n".join(out)
 
 
@@ -185,6 +221,7 @@ def report_tables(results, threshold=0.05):
             d = diff(a, b)
             rows = [[f"bucket {n}", _ns(x), _ns(y), f"{z:+,.0f}"] for n, x, y, z in d["buckets"] if x or y]
             rows += [[f"symbol {n}", _ns(x), _ns(y), f"{z:+,.0f}"] for n, x, y, z in d["symbols"]]
+            rows += [[f"blocked {n}", _ns(x), _ns(y), f"{z:+,.0f}"] for n, x, y, z in d["blocked"]]
             ta, tb, dt = d["total"]
             note = f"Time per operation {ta:,.0f} → {tb:,.0f} ns ({dt:+,.0f}); {why}."
             if _emulated(base) or _emulated(other):

@@ -93,3 +93,28 @@ def test_report_of_two_kernels_holds_the_differential_table(tmp_path):
     one = tmp_path / "one"
     assert cli.main(["report", str(one), REC + "/61/6.1.0-57-cloud-amd64.json"]) == 0
     assert "Why the kernels differ" not in (one / "index.html").read_text()
+
+
+def with_waits(e, blocked, wall=2.0):
+    e = dict(e)
+    e["workers"] = [{"role": "reader", "measured": True}, {"role": "writer", "measured": False}]
+    e["time_decomposition"] = {"roles": {
+        "reader": {"wall_s": wall, "blocked_s": blocked},
+        "writer": {"wall_s": wall, "blocked_s": {"rcu_wait": 1.9}}}}  # not measured: not counted
+    return e
+
+
+def test_waits_runs_add_blocked_time_per_op_by_bucket():
+    a = [with_waits(x, {"namespace_sem": 0.2}) for x in A]  # 10% of 20 us
+    b = [with_waits(x, {"namespace_sem": 0.8, "rcu_wait": 0.1}) for x in B]  # 40%, 5% of 12.5 us
+    pa, pb = ad.point_profile(a), ad.point_profile(b)
+    assert pa["blocked"] == {"namespace_sem": 2000}
+    assert pb["blocked"] == {"namespace_sem": 5000, "rcu_wait": 625}
+    d = ad.diff(pa, pb)
+    assert d["blocked"][0] == ("namespace_sem", 2000, 5000, 3000)
+    assert ("rcu_wait", None, 625, 625) in d["blocked"]
+    text = ad.section([("a", doc(a)), ("b", doc(b))])
+    assert "| blocked, off CPU (--waits) | a ns/op | b ns/op | change |" in text
+    assert "| namespace_sem | 2,000 | 5,000 | +3,000 |" in text
+    # Without --waits there is no blocked table.
+    assert "blocked, off CPU" not in ad.section([("a", doc(A)), ("b", doc(B))])
