@@ -23,7 +23,8 @@ JSON
 host_mounts_unchanged || { echo "host mount table changed"; exit 1; }
 promtool check metrics < "$TMP/textfile/mntscale.prom"
 
-port=$(( 20000 + RANDOM % 20000 ))
+# A port the kernel just gave out free, not a random guess that may be taken.
+port=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 prometheus-node-exporter --web.listen-address="127.0.0.1:$port" --collector.disable-defaults \
   --collector.textfile --collector.textfile.directory="$TMP/textfile" > "$TMP/ne.log" 2>&1 &
 ne=$!
