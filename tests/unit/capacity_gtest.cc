@@ -4,6 +4,8 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <functional>
+#include <map>
 #include <random>
 #include <set>
 
@@ -96,6 +98,20 @@ struct Fake {
       return inv;
     };
     h.elapsed_s = [this] { return clock; };
+    return h;
+  }
+  // Hooks whose invocations `busy` changes after the curve made them (a
+  // neighbour that flags them noisy), counting invocations per density.
+  SearchHooks NoisyHooks(std::function<void(int n, int i, Invocation*)> busy,
+                         std::map<int, int>* seen) {
+    SearchHooks h = Hooks();
+    auto inner = h.measure;
+    h.measure = [inner, busy, seen](int n, int i) {
+      Invocation inv = inner(n, i);
+      busy(n, i, &inv);
+      ++(*seen)[n];
+      return inv;
+    };
     return h;
   }
 };
@@ -272,19 +288,16 @@ TEST(CapacitySearch, NoisyInvocationsAreMeasuredAgainNotTrusted) {
   c.max_containers = 10000;
   c.budget_s = 1e9;
   std::map<int, int> seen;
-  SearchHooks h = f.Hooks();
-  auto inner = h.measure;
-  h.measure = [&](int n, int i) {
-    Invocation inv = inner(n, i);
-    // The first two invocations at every density ran beside a busy neighbour
-    // and read far too high: the objective would fail everywhere.
-    if (i < 2) {
-      inv.noisy = true;
-      inv.values["mountinfo_read_s"] = 1000;
-    }
-    ++seen[n];
-    return inv;
-  };
+  SearchHooks h = f.NoisyHooks(
+      [](int, int i, Invocation* inv) {
+        // The first two invocations at every density ran beside a busy
+        // neighbour and read far too high: the objective would fail everywhere.
+        if (i < 2) {
+          inv->noisy = true;
+          inv->values["mountinfo_read_s"] = 1000;
+        }
+      },
+      &seen);
   auto slos = ParseSlos({"mountinfo_read_s<=137"});
   SearchResult r = RunCapacitySearch(c, slos, h);
   ASSERT_TRUE(r.n_star);
@@ -773,14 +786,9 @@ TEST(CapacitySearch, PreciseNeedsQuietEvidenceEitherSide) {
   c.max_containers = 10000;
   c.budget_s = 1e9;
   std::map<int, int> seen;
-  SearchHooks h = f.Hooks();
-  auto inner = h.measure;
-  h.measure = [&](int n, int i) {
-    Invocation inv = inner(n, i);
-    inv.noisy = i < c.max_invocations + 1;  // quiet only from the 8th on
-    ++seen[n];
-    return inv;
-  };
+  const int quiet_from = c.max_invocations + 1;  // quiet only from the 8th on
+  SearchHooks h =
+      f.NoisyHooks([quiet_from](int, int i, Invocation* inv) { inv->noisy = i < quiet_from; }, &seen);
   SearchResult r = RunCapacitySearch(c, ParseSlos({"mountinfo_read_s<=137"}), h);
   ASSERT_TRUE(r.n_star && r.above);
   EXPECT_TRUE(r.precise);
