@@ -15,6 +15,7 @@ PKGS=(
   busybox-static cpio file  # tests/kmatrix build and read a guest initramfs
   strace libbenchmark-tools  # compare.py reads results; tests/smoke/bad_input.sh: a refusal makes no namespace, mount or process
   runc crun  # the runtime farm, profile capture and their fidelity tests
+  containerd  # --farm containerd, the storm's runtime=containerd (issue 24); its daemon is held back by the policy-rc.d below
   linux-perf  # tests/privileged/waits_gtest.cc checks --waits against perf lock contention
   clang libclang-rt-14-dev   # the sanitizer pass and libFuzzer targets (issue 14)
   stress-ng  # scripts/ab-trials: the CPU-bound neighbour of issue 23's verdict tests
