@@ -98,29 +98,19 @@ void WatchFanotify(int ns_fd, int stop, const std::atomic<bool>& ready, Watch* w
     ssize_t n;
     while ((n = read(fan.get(), buf.data(), buf.size())) > 0) {
       ++w->reads;
-      for (ssize_t at = 0; at + static_cast<ssize_t>(sizeof(FanotifyEventHead)) <= n;) {
-        FanotifyEventHead h;
-        memcpy(&h, buf.data() + at, sizeof(h));
-        if (h.event_len < sizeof(h)) break;
-        ++w->events;
-        if (h.mask & kFanQOverflow) ++w->overflows;
-        // The info record after the head carries the mount id.
-        if ((h.mask & kFanMntAttach) && h.event_len >= h.metadata_len + 12u &&
-            static_cast<uint8_t>(buf[at + h.metadata_len]) == kFanEventInfoTypeMnt) {
-          uint64_t mnt_id;
-          memcpy(&mnt_id, buf.data() + at + h.metadata_len + 4, 8);
-          MntIdReq req{kMntIdReqSize1, 0, mnt_id, kStatmountMntPoint, ns_id};
-          if (StatMount(&req, sm.data(), sm.size(), 0) == 0) {
-            const auto* s = reinterpret_cast<const StatMountHead*>(sm.data());
-            if ((s->mask & kStatmountMntPoint) && strcmp(s->str + s->mnt_point, "/w") == 0) {
-              w->noticed_ns.push_back(MonoNs());
-            }
-          } else if (errno == ENOENT) {
-            w->noticed_ns.push_back(MonoNs());  // it came and went: noticed, already gone
+      w->events += ForEachFanotifyEvent(buf.data(), n, [&](const FanotifyEvent& e) {
+        if (e.mask & kFanQOverflow) ++w->overflows;
+        if (!(e.mask & kFanMntAttach) || !e.mnt_id) return;
+        MntIdReq req{kMntIdReqSize1, 0, e.mnt_id, kStatmountMntPoint, ns_id};
+        if (StatMount(&req, sm.data(), sm.size(), 0) == 0) {
+          const auto* s = reinterpret_cast<const StatMountHead*>(sm.data());
+          if ((s->mask & kStatmountMntPoint) && strcmp(s->str + s->mnt_point, "/w") == 0) {
+            w->noticed_ns.push_back(MonoNs());
           }
+        } else if (errno == ENOENT) {
+          w->noticed_ns.push_back(MonoNs());  // it came and went: noticed, already gone
         }
-        at += h.event_len;
-      }
+      });
     }
   }
   w->cpu_ns = ThreadCpuNs() - cpu0;

@@ -7,7 +7,6 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
-#include <unordered_set>
 
 #include "mntscale/observe.h"
 #include "mntscale/results.h"
@@ -30,12 +29,6 @@ constexpr const char* kHelp =
     "textfile collector), each rewritten atomically every interval. Needs root "
     "(CAP_SYS_ADMIN and CAP_SYS_PTRACE).";
 
-double Wall() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 double Mono() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -50,24 +43,6 @@ void SleepUntil(double until) {
     double step = std::min(left, 0.1);
     timespec ts{static_cast<time_t>(step), static_cast<long>((step - std::floor(step)) * 1e9)};
     nanosleep(&ts, nullptr);
-  }
-}
-
-// Mounts that came and went between two censuses, by mount id; a namespace
-// that appeared counts all its mounts as attached, one that went as detached.
-void Diff(const Census& a, const Census& b, long* attach, long* detach) {
-  for (const auto& [ino, ids] : b.ids) {
-    auto it = a.ids.find(ino);
-    if (it == a.ids.end()) {
-      *attach += static_cast<long>(ids.size());
-      continue;
-    }
-    std::unordered_set<uint64_t> before(it->second.begin(), it->second.end());
-    for (uint64_t id : ids) *attach += before.erase(id) ? 0 : 1;
-    *detach += static_cast<long>(before.size());
-  }
-  for (const auto& [ino, ids] : a.ids) {
-    if (!b.ids.count(ino)) *detach += static_cast<long>(ids.size());
   }
 }
 
@@ -157,56 +132,12 @@ int ObserveCommand::Run() {
       fflush(stdout);
     };
 
-    Census prev = reader.Read();
-    if (events) {
-      events->Watch(prev.namespaces);
-      events->Take();  // from here on
-    }
-    CpuTimes cpu0 = ReadCpuTimes();
-    double t0 = Mono(), last = t0;
+    ObserveCycle cycle(&reader, std::move(events), ops_why, base);
+    const double t0 = Mono();
     for (int i = 1; count == 0 || i <= count; ++i) {
       SleepUntil(t0 + i * interval_s_);
       if (InterruptFlag().load()) break;
-      ObserveSample s = base;
-      s.census = reader.Read();
-      double now = Mono();
-      s.t = Wall();
-      s.interval_s = now - last;
-      last = now;
-      if (events) {
-        MountEventCounter::Counts c = events->Take();
-        s.ops_source = "fanotify";
-        s.ops_note =
-            "attach and detach events in namespaces marked at an earlier census (" +
-            std::to_string(c.watched) +
-            "); mounts of namespaces created or destroyed are not attach or detach events";
-        s.attach = c.attach;
-        s.detach = c.detach;
-        s.overflows = c.overflows;
-        events->Watch(s.census.namespaces);
-      } else {
-        Diff(prev, s.census, &s.attach, &s.detach);
-        s.ops_source = "diff";
-        s.ops_note = "mounts present at one census and not the next" +
-                     (ops_why.empty() ? std::string() : " (" + ops_why + ")") +
-                     "; a mount that came and went within one interval is not counted (--ops "
-                     "fanotify counts every one on Linux 6.15+)";
-      }
-      s.attach_per_s = s.attach / s.interval_s;
-      s.detach_per_s = s.detach / s.interval_s;
-      CpuTimes cpu1 = ReadCpuTimes();
-      double total = static_cast<double>(cpu1.Total() - cpu0.Total());
-      if (total > 0) {
-        s.user_share = (cpu1.user + cpu1.nice - cpu0.user - cpu0.nice) / total;
-        s.system_share =
-            (cpu1.system + cpu1.irq + cpu1.softirq - cpu0.system - cpu0.irq - cpu0.softirq) /
-            total;
-        s.steal_share = (cpu1.steal - cpu0.steal) / total;
-        s.idle_share = (cpu1.idle + cpu1.iowait - cpu0.idle - cpu0.iowait) / total;
-      }
-      cpu0 = cpu1;
-      emit(s);
-      prev = std::move(s.census);
+      emit(cycle.Step());
     }
     return 0;
   } catch (const UsageError& e) {

@@ -127,6 +127,14 @@ std::vector<NamespaceCount> FindNamespaces(bool scan_fds, Census* c) {
   return out;
 }
 
+// A namespace file opened once, with the errno of a failed open.
+struct OpenedNs : Fd {
+  explicit OpenedNs(const std::string& path) : Fd(open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+    open_errno = valid() ? 0 : errno;
+  }
+  int open_errno;
+};
+
 struct Shape {
   bool overlay = false, idmapped = false;
   int layers = 0;
@@ -135,15 +143,15 @@ struct Shape {
 // The mountinfo of a process in the namespace. A namespace held only by an
 // fd has no process: a child enters it (setns also moves the child's root to
 // the namespace's root) and waits while its mountinfo is read.
-bool ReadMountinfo(const NamespaceCount& n, std::string* text, std::string* err) {
+// nsfd: the namespace, opened once by the caller (it also asks it its id).
+bool ReadMountinfo(const NamespaceCount& n, const OpenedNs& nsfd, std::string* text, std::string* err) {
   if (!n.held_by_fd) {
     if (TryReadFile("/proc/" + std::to_string(n.pid) + "/mountinfo", text)) return true;
     *err = "reading /proc/" + std::to_string(n.pid) + "/mountinfo: " + ErrnoName(errno);
     return false;
   }
-  Fd nsfd(open(n.path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!nsfd.valid()) {
-    *err = "open " + n.path + ": " + ErrnoName(errno);
+    *err = "open " + n.path + ": " + ErrnoName(nsfd.open_errno);
     return false;
   }
   int ready[2];
@@ -322,6 +330,12 @@ struct CensusReader::Impl {
           }
         } else if (errno == ENOENT) {
           continue;  // unmounted since listmount: not cached, counted as listed
+        } else {
+          // Listed but not readable (EPERM, ENOMEM, a buffer past 16 MiB):
+          // its shape is unknown, so it is neither counted as a plain mount
+          // nor cached; the next census asks again.
+          ++n->unreadable_mounts;
+          continue;
         }
         it = shapes.emplace(id, s).first;
       }
@@ -394,9 +408,9 @@ Census CensusReader::Read() {
       impl_->ReadListmount(&n, &ids, &live);
     } else {
       std::string text;
-      if (ReadMountinfo(n, &text, &n.error)) CountMountinfo(text, &n, &ids);
-      Fd nsfd(open(n.path.c_str(), O_RDONLY | O_CLOEXEC));
+      OpenedNs nsfd(n.path);  // one open serves the setns child and the id
       if (nsfd.valid()) n.ns_id = MntnsId(nsfd.get());
+      if (ReadMountinfo(n, nsfd, &text, &n.error)) CountMountinfo(text, &n, &ids);
     }
     if (!n.error.empty()) c.ids.erase(n.inode);
   }
@@ -453,17 +467,11 @@ struct MountEventCounter::Impl {
     for (;;) {
       ssize_t n = read(fan.get(), buf.data(), buf.size());
       if (n <= 0) return;  // EAGAIN: empty
-      for (ssize_t at = 0; at + 24 <= n;) {
-        uint32_t len;
-        uint64_t mask;
-        memcpy(&len, buf.data() + at, 4);
-        memcpy(&mask, buf.data() + at + 8, 8);
-        if (len < 24) return;
-        if (mask & kFanMntAttach) ++attach;
-        if (mask & kFanMntDetach) ++detach;
-        if (mask & kFanQOverflow) ++overflows;
-        at += len;
-      }
+      ForEachFanotifyEvent(buf.data(), n, [this](const FanotifyEvent& e) {
+        if (e.mask & kFanMntAttach) ++attach;
+        if (e.mask & kFanMntDetach) ++detach;
+        if (e.mask & kFanQOverflow) ++overflows;
+      });
     }
   }
 };
@@ -542,62 +550,6 @@ MountEventCounter::Counts MountEventCounter::Take() {
   c.watched = static_cast<int>(impl_->marked.size());
   return c;
 }
-
-// --- the loop, for measuring observe's cost ---------------------------------
-
-struct ObserveLoop::Impl {
-  CensusReader* reader;
-  std::unique_ptr<MountEventCounter> events;
-  double interval_s;
-  Fd stop;
-  std::thread thread;
-  std::atomic<int> censuses{0};
-  std::atomic<long> event_count{0};
-  std::atomic<uint64_t> cpu_ns{0};
-};
-
-ObserveLoop::ObserveLoop(CensusReader* reader, bool events, double interval_s)
-    : impl_(std::make_unique<Impl>()) {
-  impl_->reader = reader;
-  impl_->interval_s = interval_s;
-  if (events) impl_->events = std::make_unique<MountEventCounter>();
-  Census first = reader->Read();
-  if (impl_->events) {
-    impl_->events->Watch(first.namespaces);
-    impl_->events->Take();
-  }
-  impl_->stop.Reset(Check(eventfd(0, EFD_CLOEXEC), "eventfd", "observe loop"));
-  Impl* d = impl_.get();
-  impl_->thread = std::thread([d] {
-    pollfd p = {d->stop.get(), POLLIN, 0};
-    for (;;) {
-      int r = poll(&p, 1, static_cast<int>(d->interval_s * 1000));
-      if (r > 0 || (r < 0 && errno != EINTR)) break;
-      Census c = d->reader->Read();
-      if (d->events) {
-        d->events->Watch(c.namespaces);
-        MountEventCounter::Counts n = d->events->Take();
-        d->event_count += n.attach + n.detach;
-      }
-      ++d->censuses;
-      timespec ts;
-      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-      d->cpu_ns = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-    }
-  });
-}
-
-ObserveLoop::~ObserveLoop() {
-  uint64_t one = 1;
-  // An eventfd write of 8 bytes cannot fail short of EBADF; the thread
-  // also ends at its next census if it somehow did.
-  (void)!write(impl_->stop.get(), &one, sizeof(one));
-  if (impl_->thread.joinable()) impl_->thread.join();
-}
-
-int ObserveLoop::censuses() const { return impl_->censuses.load(); }
-double ObserveLoop::cpu_s() const { return impl_->cpu_ns.load() / 1e9; }
-long ObserveLoop::events() const { return impl_->event_count.load(); }
 
 // --- CPU ------------------------------------------------------------------
 

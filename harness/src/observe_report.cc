@@ -71,6 +71,7 @@ ObserveSummary Summarize(const Census& c) {
     s.overlay += n.overlay;
     s.overlay_layers += n.overlay_layers;
     s.idmapped += n.idmapped;
+    s.unreadable_mounts += n.unreadable_mounts;
     if (n.inode == c.host_inode) {
       s.host_mounts = n.mounts;
     } else {
@@ -216,7 +217,8 @@ nlohmann::json ObserveJson(const ObserveSample& s, const std::vector<CapacityRef
                   {{"p50", sum.mounts_p50}, {"p99", sum.mounts_p99}, {"max", sum.mounts_max}}},
                  {"overlay_mounts", sum.overlay},
                  {"overlay_layers", sum.overlay_layers},
-                 {"idmapped_mounts", sum.idmapped}};
+                 {"idmapped_mounts", sum.idmapped},
+                 {"unreadable_mounts", sum.unreadable_mounts}};
   nlohmann::json ns = nlohmann::json::array();
   for (const NamespaceCount& n : s.census.namespaces) {
     nlohmann::json e = {{"inode", n.inode},          {"pid", n.pid},
@@ -228,6 +230,7 @@ nlohmann::json ObserveJson(const ObserveSample& s, const std::vector<CapacityRef
       e["overlay_mounts"] = n.overlay;
       e["overlay_layers"] = n.overlay_layers;
       e["idmapped_mounts"] = n.idmapped;
+      if (n.unreadable_mounts) e["unreadable_mounts"] = n.unreadable_mounts;
     } else {
       e["unreadable"] = n.error;
     }
@@ -339,7 +342,11 @@ std::string ObserveText(const ObserveSample& s, const std::vector<CapacityRef>& 
   o << "mounts per namespace  p50 " << Num(sum.mounts_p50) << "  p99 " << Num(sum.mounts_p99)
     << "  max " << Num(sum.mounts_max) << "\n";
   o << "overlay " << sum.overlay << " (" << sum.overlay_layers << " layers)   idmapped "
-    << sum.idmapped << "\n";
+    << sum.idmapped;
+  if (sum.unreadable_mounts) {
+    o << "   (" << sum.unreadable_mounts << " mounts unreadable by statmount: shape unknown)";
+  }
+  o << "\n";
   if (!s.ops_source.empty()) {
     snprintf(b, sizeof(b), "mount ops  attach %.1f/s  detach %.1f/s  (%s)\n", s.attach_per_s,
              s.detach_per_s, s.ops_source.c_str());

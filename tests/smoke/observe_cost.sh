@@ -21,5 +21,8 @@ for b in it:
         assert len(x[k]) == 1 and x[k][0] > 0, (k, x)
     # A 2 s window at a 1 s interval holds two censuses (one at the window's end may fall out).
     assert x["observe_censuses"] >= 1 and x["observe_cpu_s"] > 0, x
-    assert (x["observe_mount_events"] > 0) == (p["ops"] == "fanotify"), x
+    # fanotify sees every one of the churn's mounts; the census diff only
+    # those standing at a census (often none at this rate)
+    if p["ops"] == "fanotify":
+        assert x["observe_mount_events"] > 0, x
 PY

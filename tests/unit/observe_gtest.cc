@@ -9,6 +9,8 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <vector>
+#include <cstring>
 
 #include "mntscale/observe.h"
 #include "mntscale/sys.h"
@@ -75,6 +77,18 @@ TEST(ObserveSummary, CountsContainersApartFromTheHostAndUnreadable) {
   EXPECT_EQ(s.mounts_max, 30);
   EXPECT_EQ(s.overlay, 412);
   EXPECT_EQ(s.overlay_layers, 412 * 8);
+  EXPECT_EQ(s.unreadable_mounts, 0);
+}
+
+TEST(ObserveSummary, MountsWhoseShapeIsUnknownAreSaidNotCountedPlain) {
+  ObserveSample sample = Host(3, 30);
+  sample.census.namespaces[1].unreadable_mounts = 2;  // statmount failed on 2 listed mounts
+  ObserveSummary s = Summarize(sample.census);
+  EXPECT_EQ(s.unreadable_mounts, 2);
+  EXPECT_EQ(s.mounts_total, 25 + 3 * 30);  // still listed, still counted
+  nlohmann::json j = ObserveJson(sample, {});
+  EXPECT_EQ(j["census"]["unreadable_mounts"], 2);
+  EXPECT_NE(ObserveText(sample, {}, 5).find("2 mounts unreadable by statmount"), std::string::npos);
 }
 
 CapacityRef Ref(const std::string& kernel = "6.18.44-fc-v1098", int mounts = 30) {
@@ -188,3 +202,61 @@ TEST(ObserveOpenMetrics, EveryMetricHasHelpAndType) {
 
 }  // namespace
 }  // namespace mntscale
+
+namespace {
+// A fanotify event as the kernel lays it out: the metadata head, then (for
+// a mount event) one info record {u8 type, u8 pad, u16 len, u64 mnt_id}.
+std::string FanEvent(uint64_t mask, uint64_t mnt_id, bool info) {
+  mntscale::FanotifyEventHead h{};
+  h.metadata_len = sizeof(h);
+  h.event_len = sizeof(h) + (info ? 12 : 0);
+  h.mask = mask;
+  std::string s(reinterpret_cast<const char*>(&h), sizeof(h));
+  if (info) {
+    char rec[12] = {static_cast<char>(mntscale::kFanEventInfoTypeMnt), 0, 12, 0};
+    memcpy(rec + 4, &mnt_id, 8);
+    s.append(rec, sizeof rec);
+  }
+  return s;
+}
+}  // namespace
+
+TEST(ObserveFanotify, EachEventWithItsMountIdAndATornTailLeftAlone) {
+  using namespace mntscale;
+  std::string buf = FanEvent(kFanMntAttach, 41, true) + FanEvent(kFanMntDetach, 42, true) +
+                    FanEvent(kFanQOverflow, 0, false);
+  const std::string torn = FanEvent(kFanMntAttach, 43, true).substr(0, 30);
+  buf += torn;  // a head whose event runs past the buffer: not an event
+  std::vector<FanotifyEvent> seen;
+  int n = ForEachFanotifyEvent(buf.data(), buf.size(),
+                               [&](const FanotifyEvent& e) { seen.push_back(e); });
+  ASSERT_EQ(n, 3);
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].mask, kFanMntAttach);
+  EXPECT_EQ(seen[0].mnt_id, 41u);
+  EXPECT_EQ(seen[1].mask, kFanMntDetach);
+  EXPECT_EQ(seen[1].mnt_id, 42u);
+  EXPECT_EQ(seen[2].mask, kFanQOverflow);
+  EXPECT_EQ(seen[2].mnt_id, 0u);  // no info record, no id
+  // A length shorter than the head stops the walk instead of looping.
+  std::string bad = FanEvent(kFanMntAttach, 7, true);
+  uint32_t zero = 0;
+  memcpy(bad.data(), &zero, 4);
+  EXPECT_EQ(ForEachFanotifyEvent(bad.data(), bad.size(), [](const FanotifyEvent&) {}), 0);
+}
+
+TEST(ObserveCycle, CensusDiffCountsMountsByIdAndWholeNamespaces) {
+  using namespace mntscale;
+  Census a, b;
+  a.ids[1] = {10, 11, 12};  // namespace 1: 12 goes, 13 comes
+  b.ids[1] = {10, 11, 13};
+  a.ids[2] = {20, 21};      // namespace 2 goes with its 2 mounts
+  b.ids[3] = {30, 31, 32};  // namespace 3 comes with its 3
+  long attach = 0, detach = 0;
+  CensusDiff(a, b, &attach, &detach);
+  EXPECT_EQ(attach, 1 + 3);
+  EXPECT_EQ(detach, 1 + 2);
+  attach = detach = 0;
+  CensusDiff(b, b, &attach, &detach);
+  EXPECT_EQ(attach + detach, 0);
+}

@@ -34,6 +34,9 @@ struct NamespaceCount {
   long overlay = 0;         // overlayfs mounts
   long overlay_layers = 0;  // their lower layers, summed
   long idmapped = 0;        // mounts with an idmapping (MOUNT_ATTR_IDMAP)
+  // listmount: mounts listed whose statmount failed other than by ENOENT:
+  // counted in mounts, their shape (overlay, layers, idmap) unknown.
+  long unreadable_mounts = 0;
   std::string error;        // non-empty: not read, and why
 };
 
@@ -92,11 +95,10 @@ class MountEventCounter {
 };
 
 // observe's reading cycle on a thread of its own, for measuring what observe
-// costs the host (the observe_cost scenario). The constructor takes the first
-// census and marks every namespace (the cold start, untimed), then the
-// thread repeats census, marks and a drain of the event counts every
-// interval_s, as `mntscale observe --interval` does; the destructor stops it
-// and closes the fanotify group, which removes its marks.
+// costs the host (the observe_cost scenario): an ObserveCycle stepped every
+// interval_s, exactly as `mntscale observe --interval` steps it (census,
+// marks and drain, or the census diff, and /proc/stat); the destructor stops
+// it and closes the fanotify group, which removes its marks.
 class ObserveLoop {
  public:
   ObserveLoop(CensusReader* reader, bool events, double interval_s);
@@ -105,7 +107,7 @@ class ObserveLoop {
   ObserveLoop& operator=(const ObserveLoop&) = delete;
   int censuses() const;  // taken by the thread (the constructor's not counted)
   double cpu_s() const;  // the thread's CPU time so far
-  long events() const;   // mount events counted by the thread
+  long events() const;   // mounts attached and detached, as the cycle counted them
 
  private:
   struct Impl;
@@ -151,12 +153,46 @@ struct ObserveSample {
   std::string kernel, machine, cpu_model;
 };
 
+// Mounts attached and detached between censuses a and b, by mount id; a
+// namespace that appeared counts all its mounts as attached, one that went
+// as detached. Pure.
+void CensusDiff(const Census& a, const Census& b, long* attach, long* detach);
+
+// One observe interval after another: the census, the mounts attached and
+// detached since the last step (fanotify mount events, or the census diff),
+// and the CPU shares from /proc/stat. `mntscale observe` and ObserveLoop
+// both step it, so what observe_cost measures is what the command does.
+class ObserveCycle {
+ public:
+  // Takes the first census (the cold start: untimed, not a sample) and, with
+  // an event counter, marks every namespace in it. Without one, attach and
+  // detach come from census diffs; diff_why says why not fanotify ("" when
+  // the diff was asked for). base: the machine fields every sample carries.
+  ObserveCycle(CensusReader* reader, std::unique_ptr<MountEventCounter> events,
+               std::string diff_why = "", ObserveSample base = {});
+  ~ObserveCycle();
+  ObserveCycle(const ObserveCycle&) = delete;
+  ObserveCycle& operator=(const ObserveCycle&) = delete;
+  // The interval since the last step (or the constructor); the sample stays
+  // valid until the next step.
+  const ObserveSample& Step();
+
+ private:
+  CensusReader* reader_;
+  std::unique_ptr<MountEventCounter> events_;
+  std::string diff_why_;
+  ObserveSample base_, sample_;  // sample_.census: the previous census
+  CpuTimes cpu0_;
+  double last_;
+};
+
 // Derived figures, pure.
 struct ObserveSummary {
   long namespaces = 0, containers = 0;  // containers: namespaces but the host's
   long mounts_total = 0, host_mounts = 0;
   double mounts_p50 = 0, mounts_p99 = 0, mounts_max = 0;  // over containers
   long overlay = 0, overlay_layers = 0, idmapped = 0, unreadable = 0;
+  long unreadable_mounts = 0;  // listed, shape unknown (statmount failed)
 };
 ObserveSummary Summarize(const Census& c);
 

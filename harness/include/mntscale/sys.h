@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -188,6 +189,36 @@ struct FanotifyEventHead {
   uint64_t mask;
   int32_t fd, pid;
 };
+// One event of a fanotify read buffer: its mask, and the mount id of a mount
+// event's info record (0 when it carries none).
+struct FanotifyEvent {
+  uint64_t mask = 0;
+  uint64_t mnt_id = 0;
+};
+// Calls fn(const FanotifyEvent&) for each whole event in buf[0, n), in order;
+// stops at a length that is too short or runs past n (a torn or foreign
+// buffer). Returns how many events it passed on. observe's counter and the
+// mount_watcher scenario both read their queues through it.
+template <typename F>
+int ForEachFanotifyEvent(const char* buf, ssize_t n, F&& fn) {
+  int count = 0;
+  const ssize_t head = static_cast<ssize_t>(sizeof(FanotifyEventHead));
+  for (ssize_t at = 0; at + head <= n;) {
+    FanotifyEventHead h;
+    memcpy(&h, buf + at, sizeof(h));
+    if (h.event_len < sizeof(h) || at + static_cast<ssize_t>(h.event_len) > n) break;
+    FanotifyEvent e;
+    e.mask = h.mask;
+    if (h.metadata_len >= sizeof(h) && h.event_len >= h.metadata_len + 12u &&
+        static_cast<uint8_t>(buf[at + h.metadata_len]) == kFanEventInfoTypeMnt) {
+      memcpy(&e.mnt_id, buf + at + h.metadata_len + 4, 8);
+    }
+    fn(e);
+    ++count;
+    at += h.event_len;
+  }
+  return count;
+}
 inline int FanotifyInit(unsigned flags, unsigned event_f_flags) {
   return static_cast<int>(syscall(SYS_fanotify_init, flags, event_f_flags));
 }
