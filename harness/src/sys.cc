@@ -161,27 +161,48 @@ void WriteFile(const std::string& path, const std::string& data) {
 }
 
 void WriteFileAtomic(const std::string& path, const std::string& data) {
-  std::string tmp = path + ".tmp." + std::to_string(getpid());
-  {
-    Fd fd(open(tmp.c_str(), O_WRONLY | O_CLOEXEC | O_TRUNC | O_CREAT, 0644));
-    Check(fd.get(), "open", tmp);
-    size_t off = 0;
-    while (off < data.size()) {
-      ssize_t n = write(fd.get(), data.data() + off, data.size() - off);
-      if (n < 0) {
-        int err = errno;
-        unlink(tmp.c_str());
-        throw SysError("write", tmp, err);
-      }
-      off += static_cast<size_t>(n);
-    }
-    fsync(fd.get());
+  AtomicFile f(path);
+  f.Write(data.data(), data.size());
+  f.Commit();
+}
+
+AtomicFile::AtomicFile(const std::string& path)
+    : path_(path), tmp_(path + ".tmp." + std::to_string(getpid())) {
+  fd_.Reset(open(tmp_.c_str(), O_WRONLY | O_CLOEXEC | O_TRUNC | O_CREAT, 0644));
+  Check(fd_.get(), "open", tmp_);
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_.valid()) unlink(tmp_.c_str());  // not committed
+}
+
+void AtomicFile::Write(const void* data, size_t n) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    ssize_t w = write(fd_.get(), p, n);
+    if (w < 0 && errno == EINTR) continue;
+    Check(w, "write", tmp_);
+    p += w;
+    n -= static_cast<size_t>(w);
   }
-  if (rename(tmp.c_str(), path.c_str()) < 0) {
-    int err = errno;
-    unlink(tmp.c_str());
-    throw SysError("rename", tmp + " -> " + path, err);
+}
+
+void AtomicFile::WriteAt(const void* data, size_t n, off_t at) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    ssize_t w = pwrite(fd_.get(), p, n, at);
+    if (w < 0 && errno == EINTR) continue;
+    Check(w, "pwrite", tmp_);
+    p += w;
+    at += w;
+    n -= static_cast<size_t>(w);
   }
+}
+
+void AtomicFile::Commit() {
+  Check(fsync(fd_.get()), "fsync", tmp_);
+  Check(rename(tmp_.c_str(), path_.c_str()), "rename", tmp_ + " -> " + path_);
+  fd_.Reset();
 }
 
 void MkdirP(const std::string& path, mode_t mode) {

@@ -272,6 +272,26 @@ bool TryReadFile(const std::string& path, std::string* out);
 void WriteFile(const std::string& path, const std::string& data);  // throws
 // Writes path atomically: a temp file beside it, fsync, rename.
 void WriteFileAtomic(const std::string& path, const std::string& data);
+
+// WriteFileAtomic for a file too large to hold in memory: written in pieces
+// under a temporary name beside path, then fsync and rename by Commit(). A
+// reader of path sees the old file or the whole new one; destroyed without
+// Commit() (an exception on the way), the temporary is removed.
+class AtomicFile {
+ public:
+  explicit AtomicFile(const std::string& path);  // throws SysError
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  void Write(const void* data, size_t n);              // all n bytes, or SysError
+  void WriteAt(const void* data, size_t n, off_t at);  // over bytes already written
+  void Commit();
+
+ private:
+  std::string path_, tmp_;
+  Fd fd_;
+};
+
 void MkdirP(const std::string& path, mode_t mode = 0755);
 
 }  // namespace mntscale
