@@ -55,7 +55,8 @@ cat > config.toml <<'TOML'
 version = 2
 root = "/mnt/root"
 state = "/mnt/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
+# opt would create /opt/containerd on the host's filesystem.
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt"]
 [grpc]
   address = "/mnt/containerd.sock"
 [ttrpc]
