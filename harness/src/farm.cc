@@ -131,6 +131,9 @@ void MountRuntimeKinds(const Profile& p, const std::string& root, const std::str
       Mount("tmpfs", root + path, "tmpfs", MS_RDONLY, "size=0", ops);
     } else {
       Mount(null_src.c_str(), root + path, nullptr, MS_BIND, nullptr, ops);
+      if (p.masked_files == "host-null-ro") {
+        Mount(nullptr, root + path, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr, ops);
+      }
     }
   }
 }
@@ -158,6 +161,17 @@ Farm::Farm(const Profile& profile, const Image& image, int builders, const std::
     // (runc binds the container's /dev/null), else an empty file.
     const std::string null = dir + "/null";
     if (mknod(null.c_str(), S_IFCHR | 0666, makedev(1, 3)) != 0) WriteFile(null, "");
+    if (profile_.masked_files == "host-null-ro") {
+      // The host's /dev/null as crun binds it (devtmpfs): devtmpfs has one
+      // superblock, so a mount of it in the base namespace is the host's /dev.
+      OnPrivateThread([&] {
+        SetNs(base_ns_fd_, "base namespace");
+        const std::string devtmpfs = InBase(dir) + "/devtmpfs";
+        MkdirP(devtmpfs);
+        Check(mount("devtmpfs", devtmpfs.c_str(), "devtmpfs", MS_NOSUID | MS_NOEXEC, nullptr),
+              "mount", "devtmpfs, " + devtmpfs, "masked_files host-null-ro needs devtmpfs");
+      });
+    }
   }
   if (profile_.ns_mode == "shared") MakeSharedNamespace();
   if (profile_.idmap != "none") ContainerUserNamespace();  // fails here, not in a builder
@@ -232,7 +246,9 @@ void Farm::BuildRange(int first, int last, std::vector<Container>* out, std::ato
       if (profile_.dev) WriteFile(root + BindTarget(b, nullptr), "");
       MountBind(b, farm, root);
     }
-    MountRuntimeKinds(profile_, root, farm + "/null", &mount_ops_);
+    MountRuntimeKinds(profile_, root,
+                      farm + (profile_.masked_files == "host-null-ro" ? "/devtmpfs/null" : "/null"),
+                      &mount_ops_);
     if (profile_.readonly_root) {
       Mount(nullptr, root, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr, &mount_ops_);
     }

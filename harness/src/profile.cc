@@ -82,6 +82,7 @@ void Profile::Validate() const {
   RequireOneOf("root_switch", root_switch, {"pivot_root", "chroot"});
   RequireOneOf("idmap", idmap, {"none", "per-layer", "parent"});
   RequireOneOf("cgroup", cgroup, {"none", "v1", "v2"});
+  RequireOneOf("masked_files", masked_files, {"container-null", "host-null-ro"});
   RequirePaths("bind_paths", bind_paths);
   RequirePaths("readonly_paths", readonly_paths);
   RequirePaths("masked_paths", masked_paths);
@@ -124,6 +125,7 @@ nlohmann::json Profile::ToJson() const {
   if (devpts) j["devpts"] = true;
   if (!readonly_paths.empty()) j["readonly_paths"] = readonly_paths;
   if (!masked_paths.empty()) j["masked_paths"] = masked_paths;
+  if (masked_files != "container-null") j["masked_files"] = masked_files;
   if (cgroup != "none") j["cgroup"] = cgroup;
   if (!cgroup_controllers.empty()) j["cgroup_controllers"] = cgroup_controllers;
   if (readonly_root) j["readonly_root"] = true;
@@ -186,6 +188,9 @@ Profile Profile::FromJson(const nlohmann::json& j, const std::string& origin) {
       p.readonly_paths = StringList(v, origin, k);
     } else if (k == "masked_paths") {
       p.masked_paths = StringList(v, origin, k);
+    } else if (k == "masked_files") {
+      want(v.is_string(), "a string");
+      p.masked_files = v;
     } else if (k == "cgroup") {
       want(v.is_string(), "a string");
       p.cgroup = v;

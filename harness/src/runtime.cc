@@ -225,13 +225,23 @@ nlohmann::json LoadOciSpec(const std::string& path) {
   return j;
 }
 
-std::string HelperPath() {
+// The executable's directory, read once at load: HelperPath() may be called
+// from a thread inside a runtime supervisor's mount namespace, whose /proc
+// (of the supervisor's PID namespace) has no /proc/self for this process.
+// Seen in a cgroup v2 guest, where the build directory's helper path
+// compiled in below does not exist either.
+const std::string kExeDir = [] {
   char self[4096];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    std::string dir(self, n);
-    dir = dir.substr(0, dir.rfind('/'));
-    for (const std::string& p : {dir + "/mntscale-mountinfo", dir + "/../mntscale-mountinfo"}) {
+  if (n <= 0) return std::string();
+  std::string dir(self, n);
+  return dir.substr(0, dir.rfind('/'));
+}();
+
+std::string HelperPath() {
+  if (!kExeDir.empty()) {
+    for (const std::string& p :
+         {kExeDir + "/mntscale-mountinfo", kExeDir + "/../mntscale-mountinfo"}) {
       if (access(p.c_str(), X_OK) == 0) return p;
     }
   }
@@ -570,6 +580,9 @@ Profile ProfileFromCapture(const CaptureResult& cap, const std::string& name, in
       p.readonly_paths.push_back(mp);
     } else if (under_proc || under_sys) {
       p.masked_paths.push_back(mp);
+      // A masked file bound from the host's /dev/null shows the host's /dev
+      // (devtmpfs), read-only: crun's way; runc binds the container's own.
+      if (m.fstype != "tmpfs" && m.readonly) p.masked_files = "host-null-ro";
     } else {
       p.bind_paths.push_back(mp + (m.readonly ? ":ro" : ""));
     }

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from . import accel as accel_mod
 from . import initramfs as ir
 from . import kernels as kmod
+from . import runtimes as rt_mod
 from . import topology as topo_mod
 from . import vm
 
@@ -63,6 +64,9 @@ class KernelRun:
     notes: list = field(default_factory=list)
     measured: int = 0
     skipped: dict = field(default_factory=dict)  # run_name -> reason
+    cgroups: dict = field(default_factory=dict)  # --cgroup: what the guest mounted (vm.parse_console)
+    guest_files: dict = field(default_factory=dict)  # name -> path of each file the guest sent back
+    fidelity: dict = field(default_factory=dict)  # --runtime-fidelity: runtimes.fidelity_summary
 
 
 # --- the run inside a guest or on this machine -------------------------------------------------
@@ -187,13 +191,34 @@ def run_native(kernel, opts, out_path, console_path):
     return run
 
 
+def guest_cmdline(opts):
+    """--append, and what --cgroup needs on the guest kernel's command line."""
+    cg = getattr(opts, "cgroup", None)
+    return " ".join(x for x in (getattr(opts, "append", "") or "",
+                                ir.CGROUP_CMDLINE.get(cg, "") if cg else "") if x)
+
+
+def guest_payload(opts):
+    """(programs, ship, steps) of build_guest for --cgroup and --runtime-fidelity."""
+    programs, ship, steps = [], {}, []
+    if getattr(opts, "cgroup", None) or getattr(opts, "fidelity", None):
+        programs = list(opts.programs)
+        ship[rt_mod.GUEST_HELPER] = opts.helper
+    if getattr(opts, "fidelity", None):
+        ship[rt_mod.GUEST_GTEST] = opts.gtest_binary
+        steps = rt_mod.steps(opts.fidelity)
+    return programs, ship, steps
+
+
 def build_image(kernel, opts, accelerator, workdir):
+    programs, ship, steps = guest_payload(opts)
     img = ir.build_guest(opts.binary, kernel.modules_dir, mntscale_args(opts, guest=True), accelerator,
                          opts.vm_machine, want_modules=opts.modules, need_fs=opts.need_fs,
-                         busybox=opts.busybox)
-    # presets/ and profiles/ resolve against the source dir compiled into the binary:
-    # the same absolute path exists in the guest.
-    for sub in ("presets", "profiles"):
+                         busybox=opts.busybox, cgroup=getattr(opts, "cgroup", None),
+                         programs=programs, ship=ship, steps=steps)
+    # presets/, profiles/ and the OCI specs in profiles/specs/ resolve against the
+    # source dir compiled into the binary: the same absolute path exists in the guest.
+    for sub in ("presets", "profiles", os.path.join("profiles", "specs")):
         d = os.path.join(opts.source_dir, sub)
         if os.path.isdir(d):
             for f in sorted(os.listdir(d)):
@@ -222,10 +247,10 @@ def run_vm(kernel, opts, accelerator, cpu_model, out_path, console_path, image=N
         log(f"kernel-matrix: [{kernel.label}] booting under {accelerator} ({opts.topology.describe()}), "
             f"timeout {opts.timeout:.0f}s")
         br = vm.boot(kernel.image, image, accelerator, opts.topology, opts.timeout,
-                     console_path=console_path, cpu=cpu_model,
-                     cmdline_extra=getattr(opts, "append", "") or "")
+                     console_path=console_path, cpu=cpu_model, cmdline_extra=guest_cmdline(opts))
         outcome = vm.parse_console(br.console, br.timed_out, opts.timeout)
         run.notes += outcome.notes
+        keep_guest_outputs(run, opts, outcome, out_path)
         if outcome.ok:
             with open(out_path + ".tmp", "wb") as f:
                 f.write(outcome.payload)
@@ -246,6 +271,29 @@ def run_vm(kernel, opts, accelerator, cpu_model, out_path, console_path, image=N
             shutil.rmtree(workdir, ignore_errors=True)
     run.seconds = time.monotonic() - start
     return run
+
+
+def keep_guest_outputs(run, opts, outcome, out_path):
+    """The guest's extra files beside its result (RESULT.guest/), its cgroup
+    mounts, and the fidelity verdict of --runtime-fidelity."""
+    run.cgroups = outcome.cgroups
+    if outcome.files:
+        d = out_path[:-len(".json")] + ".guest" if out_path.endswith(".json") else out_path + ".guest"
+        os.makedirs(d, exist_ok=True)
+        for name, data in sorted(outcome.files.items()):
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(data)
+            run.guest_files[name] = os.path.join(d, name)
+    if getattr(opts, "cgroup", None) and outcome.release and not outcome.cgroups and not outcome.reason:
+        run.notes.append(f"the guest did not report its cgroup mounts (--cgroup {opts.cgroup})")
+    if getattr(opts, "fidelity", None) and outcome.release:
+        run.fidelity = rt_mod.fidelity_summary(outcome.files, opts.fidelity)
+        run.notes.append(rt_mod.describe(run.fidelity))
+
+
+def checks_failed(runs):
+    """Runs whose result came back but whose guest checks (fidelity) did not pass."""
+    return [r for r in runs if r.fidelity and r.fidelity.get("problems")]
 
 
 # --- accelerator -------------------------------------------------------------------------------
@@ -354,6 +402,9 @@ def write_summary(outdir, runs, extra):
         lines.append(f"| {r.label} | {r.release or r.expected_release} | {acc} | {status} | "
                      f"{r.seconds:.0f}s | {r.measured} | {len(r.skipped)} |")
     for r in runs:
+        if r.cgroups:
+            lines += ["", f"{r.label} cgroups: " + "; ".join(f"{k} {','.join(v)}" for k, v in r.cgroups.items())]
+    for r in runs:
         if r.notes:
             lines += ["", f"{r.label}: " + "; ".join(r.notes)]
         if r.skipped:
@@ -438,9 +489,16 @@ def matrix(opts):
              "binary": opts.binary, "report": html or "not made (no results)",
              **({"preset": opts.preset_note} if opts.preset_note else {}),
              "wall_seconds": round(time.monotonic() - t0, 1)}
+    if getattr(opts, "cgroup", None):
+        extra["cgroup"] = f"{opts.cgroup}: cgroup2 alone at /sys/fs/cgroup ({ir.CGROUP_CMDLINE[opts.cgroup]})"
+    if getattr(opts, "fidelity", None):
+        extra["runtime fidelity"] = (f"{', '.join(opts.fidelity)}: {rt_mod.GTEST_NAME} "
+                                     f"--gtest_filter={rt_mod.gtest_filter(opts.fidelity)}")
     text = write_summary(opts.out, runs, extra)
     print(text)
-    return 0 if runs and all(r.ok for r in runs) else 1
+    for r in checks_failed(runs):
+        log(f"kernel-matrix: [{r.label}] guest checks failed: " + "; ".join(r.fidelity["problems"]))
+    return 0 if runs and all(r.ok for r in runs) and not checks_failed(runs) else 1
 
 
 def ab(opts):
@@ -591,6 +649,17 @@ def parse(argv):
     p.add_argument("--keep-images", action="store_true")
     p.add_argument("--tmpdir", default=None)
     p.add_argument("--quiet-guest", action="store_true", help="pass --quiet to mntscale")
+    p.add_argument("--cgroup", default=None,
+                   help="guest cgroup layout: v2 = the unified hierarchy alone (cgroup2 at /sys/fs/cgroup, "
+                        "cgroup_no_v1=all, controllers enabled for children), with runc, crun and "
+                        "containerd's programs in the guest (default: no cgroup mounted)")
+    p.add_argument("--runtime-fidelity", dest="fidelity_arg", default=None, metavar="RUNTIMES",
+                   help="runc,crun: before the run, the guest runs the runtime fidelity tests "
+                        "(privileged_runtime_gtest) and a `profile capture` for each; outputs in "
+                        "OUT/results/LABEL.guest/")
+    p.add_argument("--gtest-binary", default=None,
+                   help="the runtime gtest for --runtime-fidelity (default: tests/privileged_runtime_gtest "
+                        "beside the mntscale binary)")
     o = p.parse_args(argv)
     if bool(o.baseline) != bool(o.candidate):
         p.error("--baseline and --candidate go together")
@@ -612,6 +681,7 @@ def parse(argv):
     if not os.access(o.binary, os.X_OK):
         p.error(f"mntscale binary {o.binary} not found (build it, or --binary / $MNTSCALE_BINARY)")
     o.source_dir = SOURCE_DIR
+    check_runtime_options(p, o)
     o.modules = o.modules or ["overlay"]
     o.need_fs = ["overlay", "tmpfs"]
     o.vm_machine = o.vm_machine or f"{os.uname().nodename}-vm"
@@ -624,6 +694,45 @@ def parse(argv):
     except (topo_mod.TopologyError, OSError, ValueError) as e:
         p.error(str(e))
     return o
+
+
+def check_runtime_options(p, o, find=rt_mod.which):
+    """--cgroup and --runtime-fidelity: refused (exit 2, p.error) before anything is
+    built when the value is unknown, a kernel is `native`, or what the guest needs
+    is not on this machine. Sets o.cgroup, o.fidelity, o.programs, o.helper, o.gtest_binary."""
+    o.fidelity, o.programs, o.helper = [], [], None
+    if o.cgroup is not None and o.cgroup not in ir.CGROUP_MODES:
+        p.error(f"--cgroup '{o.cgroup}': not a guest cgroup layout kernel-matrix builds (known: "
+                f"{', '.join(ir.CGROUP_MODES)}: the unified hierarchy alone); leave --cgroup out for "
+                "the guest's default (no cgroup mounted)")
+    if o.fidelity_arg is not None:
+        try:
+            o.fidelity = rt_mod.parse_runtimes(o.fidelity_arg)
+        except ValueError as e:
+            p.error(str(e))
+    if o.gtest_binary and not o.fidelity:
+        p.error("--gtest-binary is the test --runtime-fidelity runs: give --runtime-fidelity too")
+    if not (o.cgroup or o.fidelity):
+        return
+    what = f"--cgroup {o.cgroup}" if o.cgroup else "--runtime-fidelity"
+    if "native" in (o.kernels or []) or "native" in (o.baseline, o.candidate):
+        p.error(f"{what} sets up a guest; `native` runs on this machine's own cgroups and runtimes")
+    o.programs, missing = rt_mod.guest_programs(find)
+    absent = [r for r in rt_mod.RUNTIMES if r in missing]
+    if len(absent) == len(rt_mod.RUNTIMES):
+        p.error(f"{what}: neither runc nor crun is installed here (scripts/setup.sh installs them)")
+    for r in o.fidelity:
+        if r in absent:
+            p.error(f"--runtime-fidelity {r}: {r} is not installed here (scripts/setup.sh installs it)")
+    o.helper = rt_mod.default_helper(o.binary)
+    if not os.access(o.helper, os.X_OK):
+        p.error(f"{what}: the static helper {o.helper} is missing (cmake --build build --target "
+                "mntscale-mountinfo); runtimes run it in every container")
+    if o.fidelity:
+        o.gtest_binary = os.path.abspath(o.gtest_binary or rt_mod.default_gtest(o.binary))
+        if not os.access(o.gtest_binary, os.X_OK):
+            p.error(f"--runtime-fidelity: {o.gtest_binary} not found (cmake --build build --target "
+                    "privileged_runtime_gtest, or --gtest-binary)")
 
 
 def sweep_stale_tmp(tmpdir):

@@ -24,6 +24,16 @@ RC = "@@KMATRIX-RC@@"
 BEGIN = "@@KMATRIX-BEGIN@@"
 END = "@@KMATRIX-END@@"
 PROBE = "@@KMATRIX-PROBE@@"
+CGROUPS = "@@KMATRIX-CGROUPS@@"  # the cgroup mounts a --cgroup guest made
+FILE = "@@KMATRIX-FILE@@"  # a named file from /tmp/out, base64 up to END
+
+# --cgroup: the hierarchies a guest can be given. v2 is the unified hierarchy
+# alone (cgroup_no_v1=all, cgroup2 at /sys/fs/cgroup): what crun needs, and
+# what runc takes its cgroup v2 path on. Without --cgroup the guest mounts none.
+CGROUP_MODES = ("v2",)
+CGROUP_CMDLINE = {"v2": "cgroup_no_v1=all"}
+# Where a guest's extra outputs go; stage2 streams each file there to the host.
+GUEST_OUT = "/tmp/out"
 
 # Data files the harness reads at run time, copied beside the binary: the
 # harness looks next to its executable (/mntscale/) when the source tree is absent.
@@ -289,7 +299,7 @@ exec /bin/busybox switch_root /newroot /kmatrix/stage2
 
 STAGE2 = """#!/bin/busybox sh
 /bin/busybox --install -s /bin
-export PATH=/bin:/usr/bin
+export PATH=/bin:/usr/bin:/usr/sbin:/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
@@ -303,6 +313,7 @@ done
 for fs in $(cat /kmatrix/need-fs); do
   grep -qw "$fs" /proc/filesystems || { say "%(FAIL)s filesystem $fs not available on $(uname -r)"; done_; }
 done
+[ -f /kmatrix/cgroup ] && . /kmatrix/cgroup
 say "%(READY)s $(uname -r) cpus=$(grep -c ^processor /proc/cpuinfo)"
 . /kmatrix/env
 cd /tmp
@@ -316,8 +327,31 @@ if [ -s /tmp/result.json ]; then
   gzip -c /tmp/result.json | base64 > /dev/console
   say "%(END)s"
 fi
+for f in %(OUT)s/*; do
+  [ -f "$f" ] || continue
+  say "%(FILE)s ${f##*/}"
+  gzip -c "$f" | base64 > /dev/console
+  say "%(END)s"
+done
 done_
-""" % {"FAIL": FAIL, "READY": READY, "RC": RC, "BEGIN": BEGIN, "END": END}
+""" % {"FAIL": FAIL, "READY": READY, "RC": RC, "BEGIN": BEGIN, "END": END, "FILE": FILE,
+       "OUT": GUEST_OUT}
+
+# Sourced by stage2 in a --cgroup v2 guest, after /sys is mounted. Only the unified
+# hierarchy: a v1 mount found here is a failure, not a note. Every controller the
+# kernel offers is enabled in the root's subtree_control, as systemd does on a v2
+# host: runc and crun put each container in a child cgroup and write its limits
+# there, which needs the controllers delegated to the children.
+CGROUP_V2 = """mkdir -p /sys/fs/cgroup
+mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup || { say "%(FAIL)s mount cgroup2 /sys/fs/cgroup failed"; done_; }
+for c in $(cat /sys/fs/cgroup/cgroup.controllers); do
+  echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/console || say "kmatrix: cannot enable cgroup controller $c"
+done
+mounts=$(awk '$3 == "cgroup" || $3 == "cgroup2" { printf "%%s%%s:%%s", sep, $3, $2; sep = "," }' /proc/mounts)
+[ "$mounts" = "cgroup2:/sys/fs/cgroup" ] || { say "%(FAIL)s cgroup v2 only was asked for, but the cgroup mounts are: $mounts"; done_; }
+grep -qw cgroup_no_v1=all /proc/cmdline || { say "%(FAIL)s cgroup_no_v1=all is not on the kernel command line"; done_; }
+say "%(CGROUPS)s mounts=$mounts no_v1=all subtree_control=$(tr ' ' ',' < /sys/fs/cgroup/cgroup.subtree_control)"
+""" % {"FAIL": FAIL, "CGROUPS": CGROUPS}
 
 PROBE_INIT = """#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
@@ -334,11 +368,38 @@ def guest_env(accelerator, machine):
             f"export MNTSCALE_MACHINE={shlex.quote(machine)}\n")
 
 
-def run_script(mntscale_args):
-    """/kmatrix/run: the mntscale command, result to /tmp/result.json."""
+def run_script(mntscale_args, steps=()):
+    """/kmatrix/run: `steps` (argv lists, each run in turn, its output and exit code
+    kept in GUEST_OUT/NAME.log and NAME.exit), then the mntscale run, its result to
+    /tmp/result.json.
+
+    A step is (name, argv); the files it writes to GUEST_OUT reach the host
+    beside the result, so a failed or skipped step is read there, not guessed."""
+    lines = ["#!/bin/busybox sh"]
+    if steps:
+        lines.append(f"mkdir -p {GUEST_OUT}")
+    for name, argv in steps:
+        log = f"{GUEST_OUT}/{name}.log"
+        lines.append(f"echo 'kmatrix: step {name}' > /dev/console")
+        lines.append(" ".join(shlex.quote(a) for a in argv) + f" > {log} 2>&1")
+        lines.append(f"echo $? > {GUEST_OUT}/{name}.exit")
+        lines.append(f"cat {log} > /dev/console")
     cmd = " ".join(shlex.quote(a) for a in ["/mntscale/mntscale", "run", *mntscale_args,
                                             "--out", "/tmp/result.json"])
-    return "#!/bin/busybox sh\nexec " + cmd + "\n"
+    lines.append("exec " + cmd)
+    return "\n".join(lines) + "\n"
+
+
+def add_program(archive, host_path, guest_path=None, libraries=None):
+    """A host binary at the same path in the guest (or guest_path), with its shared
+    libraries at theirs (the loader and search path then work unchanged).
+    Returns the libraries. `libraries` overrides ldd (tests)."""
+    archive.add_host_file((guest_path or host_path).lstrip("/"), os.path.realpath(host_path), 0o755)
+    libs = shared_libraries(host_path) if libraries is None else libraries
+    for lib in libs:
+        # realpath: copy the content, not the symlink.
+        archive.add_host_file(lib.lstrip("/"), os.path.realpath(lib), 0o755)
+    return libs
 
 
 def base_archive(busybox="/bin/busybox"):
@@ -364,22 +425,38 @@ class GuestImage:
 
 def build_guest(binary, modules_dir, mntscale_args, accelerator, machine,
                 want_modules=("overlay",), need_fs=("overlay", "tmpfs"), busybox="/bin/busybox",
-                libraries=None):
-    """The run image for one kernel. `libraries` overrides ldd (tests)."""
+                libraries=None, cgroup=None, programs=(), ship=None, steps=()):
+    """The run image for one kernel. `libraries` overrides ldd (tests).
+
+    cgroup: None (no cgroup mounted) or one of CGROUP_MODES. programs: host
+    binaries copied at their own paths with their libraries (runc, crun, ...).
+    ship: {guest path: host path} of programs with their libraries at another
+    path (the static helper, a gtest binary). steps: run before mntscale (run_script).
+    """
+    if cgroup is not None and cgroup not in CGROUP_MODES:
+        raise ImageError(f"cgroup mode {cgroup!r} is not one of: {', '.join(CGROUP_MODES)}")
     a = base_archive(busybox)
+    a.add_dir("run")
     a.add_file("init", STAGE1.encode(), 0o755)
     a.add_file("kmatrix/stage2", STAGE2.encode(), 0o755)
-    a.add_file("kmatrix/run", run_script(mntscale_args).encode(), 0o755)
+    a.add_file("kmatrix/run", run_script(mntscale_args, steps).encode(), 0o755)
     a.add_file("kmatrix/env", guest_env(accelerator, machine).encode())
     a.add_file("kmatrix/need-fs", ("\n".join(need_fs) + "\n").encode())
+    if cgroup == "v2":
+        a.add_file("kmatrix/cgroup", CGROUP_V2.encode())
     a.add_host_file("mntscale/mntscale", binary, 0o755)
     for name, host_path in DATA_FILES.items():
         a.add_host_file(name, host_path)
-    libs = shared_libraries(binary) if libraries is None else libraries
+    # Same path as on the host: the binary's PT_INTERP and the loader's search
+    # path then work unchanged.
+    libs = list(shared_libraries(binary) if libraries is None else libraries)
     for lib in libs:
-        # Same path as on the host: the binary's PT_INTERP and the loader's search
-        # path then work unchanged. realpath: copy the content, not the symlink.
         a.add_host_file(lib.lstrip("/"), os.path.realpath(lib), 0o755)
+    extra = [(p, None) for p in programs] + sorted((h, g) for g, h in (ship or {}).items())
+    for host_path, guest_path in extra:
+        for lib in add_program(a, host_path, guest_path):
+            if lib not in libs:
+                libs.append(lib)
     paths, missing = module_closure(list(want_modules), modules_dir) if modules_dir else ([], list(want_modules))
     order = []
     for p in paths:

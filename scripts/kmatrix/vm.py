@@ -154,6 +154,8 @@ class GuestOutcome:
     rc: Optional[int] = None
     payload: Optional[bytes] = None  # the result JSON
     notes: list = field(default_factory=list)
+    files: dict = field(default_factory=dict)  # name -> bytes, from the guest's /tmp/out
+    cgroups: dict = field(default_factory=dict)  # a --cgroup guest's CGROUPS line, as key -> [values]
 
 
 _B64 = re.compile(r"^[A-Za-z0-9+/=]+$")
@@ -164,10 +166,25 @@ def parse_console(text, timed_out=False, timeout=None):
     """What happened in the guest, from its serial console. Pure: tests feed it text."""
     lines = [l.rstrip("\r") for l in text.splitlines()]
     out = GuestOutcome(ok=False)
-    in_payload, b64 = False, []
+    in_payload, b64, file_name = False, [], None
     for l in lines:
         s = l.strip()
-        if ir.READY in s:
+        if ir.CGROUPS in s:
+            for kv in s.split(ir.CGROUPS, 1)[1].split():
+                k, _, v = kv.partition("=")
+                out.cgroups[k] = [x for x in v.split(",") if x]
+        elif ir.FILE in s:
+            file_name, b64 = os.path.basename(s.split(ir.FILE, 1)[1].strip()), []
+        elif file_name is not None and ir.END in s:
+            try:
+                out.files[file_name] = gzip.decompress(base64.b64decode("".join(b64)))
+            except Exception as e:  # noqa: BLE001 - any corruption is one failure
+                out.notes.append(f"guest file {file_name} corrupt: {e}")
+            file_name = None
+        elif file_name is not None:
+            if _B64.match(s):
+                b64.append(s)
+        elif ir.READY in s:
             out.release = s.split(ir.READY, 1)[1].split()[0] if s.split(ir.READY, 1)[1].split() else ""
         elif ir.FAIL in s:
             out.reason = "guest: " + s.split(ir.FAIL, 1)[1].strip()
@@ -186,6 +203,8 @@ def parse_console(text, timed_out=False, timeout=None):
                 out.notes.append(f"result payload corrupt: {e}")
         elif in_payload and _B64.match(s):
             b64.append(s)
+    if file_name is not None:
+        out.notes.append(f"guest file {file_name} cut off" + (" (timeout)" if timed_out else ""))
     panic = next((m.group(0).strip() for l in lines if (m := _PANIC.search(l))), None)
     if out.reason:
         return out

@@ -33,6 +33,7 @@ TEST(RuntimeProfileFields, BadValuesAreNamed) {
   EXPECT_NE(Error({{"bind_paths", {"/a", "/b"}}, {"binds", 1}}).find("'bind_paths'"),
             std::string::npos);
   EXPECT_NE(Error({{"captured", 3}}).find("'captured'"), std::string::npos);
+  EXPECT_NE(Error({{"masked_files", "host-null"}}).find("'masked_files'"), std::string::npos);
 }
 
 TEST(RuntimeProfileFields, CountAndRoundTrip) {
@@ -59,8 +60,8 @@ TEST(RuntimeProfileFields, CountAndRoundTrip) {
 
 TEST(RuntimeProfileFields, OldProfilesKeepTheirJson) {
   nlohmann::json j = Profile().ToJson();
-  for (const char* k : {"bind_paths", "devpts", "readonly_paths", "masked_paths", "cgroup",
-                        "cgroup_controllers", "readonly_root", "captured"}) {
+  for (const char* k : {"bind_paths", "devpts", "readonly_paths", "masked_paths", "masked_files",
+                        "cgroup", "cgroup_controllers", "readonly_root", "captured"}) {
     EXPECT_FALSE(j.contains(k)) << k;
   }
   EXPECT_EQ(Profile().MountsPerContainer(), 8);
@@ -112,6 +113,32 @@ TEST(CapturedTable, BecomesTheProfileThatReproducesIt) {
   EXPECT_EQ(p.MountsPerContainer(), static_cast<int>(kRunc.size()));
   EXPECT_EQ(p.captured["mount_count"], kRunc.size());
   EXPECT_EQ(MountKeys(p.captured["mounts"]), MountKeys(cap.mounts));
+}
+
+// crun 1.8.1's default container in a cgroup v2 guest (Debian 6.1, issue 24,
+// abridged): masked files are the host's /dev/null (devtmpfs), read-only,
+// where runc binds the container's own (tmpfs, read-write).
+const std::vector<std::string> kCrunV2 = {
+    "60 40 0:33 / / ro,relatime - overlay overlay rw,lowerdir=/l",
+    "61 60 0:35 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw",
+    "62 60 0:36 / /dev rw,nosuid - tmpfs tmpfs rw,size=65536k,mode=755",
+    "63 60 0:26 / /sys/fs/cgroup ro,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw",
+    "64 61 0:5 /null /proc/kcore ro,nosuid,relatime - devtmpfs devtmpfs rw,size=1000k",
+    "65 61 0:37 / /proc/acpi ro,relatime - tmpfs tmpfs ro,size=0k",
+};
+
+TEST(CapturedTable, CrunMaskedFilesAreTheHostsNullReadOnly) {
+  CaptureResult cap{"crun 1.8.1", "`crun spec` default", "", ParseMountinfo(kCrunV2)};
+  Profile p = ProfileFromCapture(cap, "crun-test", 2);
+  EXPECT_EQ(p.cgroup, "v2");
+  EXPECT_EQ(p.masked_paths, (std::vector<std::string>{"/proc/kcore", "/proc/acpi"}));
+  EXPECT_EQ(p.masked_files, "host-null-ro");
+  EXPECT_EQ(p.ToJson()["masked_files"], "host-null-ro");
+  EXPECT_EQ(Profile::FromJson(p.ToJson(), "round.json").masked_files, "host-null-ro");
+  // runc's table keeps the default, and its JSON does not name the field.
+  Profile r = ProfileFromCapture({"runc 1.1.5", "", "", ParseMountinfo(kRunc)}, "runc-test", 3);
+  EXPECT_EQ(r.masked_files, "container-null");
+  EXPECT_FALSE(r.ToJson().contains("masked_files"));
 }
 
 // issue 28: the profile a spec would make is checked before the runtime runs.

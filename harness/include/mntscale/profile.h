@@ -29,6 +29,10 @@ struct Profile {
   // Masked as runc does: a directory gets a read-only tmpfs, a file a bind of
   // a null device. A path the container lacks is skipped, as runc skips it.
   std::vector<std::string> masked_paths;
+  // What a masked file is bound from: "container-null" (runc: the
+  // container's /dev/null, a node on its tmpfs /dev, read-write) or
+  // "host-null-ro" (crun 1.8: the host's /dev/null, devtmpfs, read-only).
+  std::string masked_files = "container-null";
   std::string cgroup = "none";  // none | v1 | v2, read-only at /sys/fs/cgroup
   // v1: one cgroup mount each under a tmpfs, named by their options
   // ("cpu", "cpu,cpuacct", "name=systemd").
