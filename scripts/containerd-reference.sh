@@ -33,7 +33,9 @@ unshare -m -p -f --mount-proc --propagation private bash -s "$n" "$ns" <<'INNER'
 set -euo pipefail
 n=$1 ns=$2
 mount -t tmpfs tmpfs /mnt
-mount -t tmpfs tmpfs /run/containerd 2>/dev/null || { mkdir -p /run/containerd && mount -t tmpfs tmpfs /run/containerd; }
+# A tmpfs over all of /run, never a mkdir of /run/containerd (that would be
+# the host's filesystem): the shims' sockets go to /run/containerd/s.
+mount -t tmpfs tmpfs /run
 cd /mnt
 mkdir -p root state tmp img/blobs/sha256 layer/bin
 cp /bin/busybox layer/bin/busybox
