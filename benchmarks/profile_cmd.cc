@@ -14,7 +14,7 @@ ProfileCommand::ProfileCommand(CLI::App* app) {
   profile->require_subcommand(1);
   capture_ = profile->add_subcommand(
       "capture", "Start one container with a real runtime and write the profile of its mounts");
-  capture_->add_option("--runtime", runtime_, "runc | crun")->required();
+  capture_->add_option("--runtime", runtime_, "runc | crun | containerd")->required();
   capture_->add_option("--spec", spec_,
                        "An OCI config.json (default: the runtime's `spec` output)");
   capture_->add_option("--layers", layers_, "Overlay lower layers of the bundle's rootfs")

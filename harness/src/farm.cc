@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "mntscale/idmap.h"
-#include "mntscale/runtime.h"
+#include "mntscale/real_runtime.h"
 #include "mntscale/sandbox.h"
 #include "mntscale/scratch.h"
 #include "mntscale/sys.h"
@@ -141,8 +141,8 @@ Farm::Farm(const Profile& profile, const Image& image, int builders, const std::
     : profile_(profile), image_(image), builders_(builders), id_(g_farm_ids++) {
   profile_.Validate();
   if (!runtime.empty() && runtime != "builtin") {
-    runtime_ = std::make_unique<RuntimeFarm>(
-        runtime, Sandbox::Current().workdir() + "/rt" + std::to_string(id_));
+    ValidateFarmBackend(runtime);
+    runtime_ = OpenRealRuntime(runtime, Sandbox::Current().workdir() + "/rt" + std::to_string(id_));
     return;
   }
   if (std::string why = RootlessProfileProblem(profile_); !why.empty()) throw Unsupported(why);
