@@ -58,6 +58,15 @@ std::string LastLogLine(const std::string& log) {
   return ErrorLine(text);
 }
 
+// dir, once containerd's binaries are known to be there: the constructor
+// refuses before it makes a directory or starts anything.
+const std::string& Installed(const std::string& dir) {
+  if (std::string m = ContainerdMissingBinary(); !m.empty()) {
+    throw Unsupported("containerd: '" + m + "' is not installed (scripts/setup.sh installs it)");
+  }
+  return dir;
+}
+
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
   return s;
@@ -73,14 +82,11 @@ std::string ContainerdMissingBinary() {
 }
 
 ContainerdFarm::ContainerdFarm(const std::string& dir, int parallel)
-    : dir_(dir),
+    : dir_(Installed(dir)),
       ns_(CgroupPrefix() + "c" + std::to_string(g_daemons++)),
       sock_(dir + "/containerd.sock"),
       state_(dir + "/state"),
       sup_(dir + "/cmd", parallel, "containerd") {
-  if (std::string m = ContainerdMissingBinary(); !m.empty()) {
-    throw Unsupported("containerd: '" + m + "' is not installed (scripts/setup.sh installs it)");
-  }
   for (const char* d : {"/root", "/state", "/tmp", "/images", "/run/containerd"}) MkdirP(dir_ + d);
   // containerd-shim-runc-v2 (1.6) puts its sockets in /run/containerd/s/
   // and runc its state in /run/containerd/runc/, whatever the config says.

@@ -60,6 +60,9 @@ class ContainerdFarm : public RealRuntime {
   const std::string& ns() const { return ns_; }
   const std::string& dir() const { return dir_; }
   std::string version() const { return version_; }
+  // The daemon's pid in the supervisor's PID namespace (its /proc is in
+  // mount_ns()); -1 once it was stopped.
+  int daemon_pid() const { return daemon_pid_; }
   // Processes in the supervisor's PID namespace whose command name starts
   // with prefix ("containerd-shim", "containerd").
   int CountProcesses(const std::string& prefix) const;
