@@ -172,7 +172,7 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   plan->add_option("--preset", plan_preset, "Plan a preset: its points, placements, run time");
 
-  ProfileCommand profile_cmd(&app);  // `profile capture --runtime runc|crun`
+  ProfileCommand profile_cmd(&app);  // `profile capture --runtime runc|crun|containerd`
   CapacityCommand capacity_cmd(&app);
   ObserveCommand observe_cmd(&app);
 
