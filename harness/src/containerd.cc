@@ -169,7 +169,8 @@ void ContainerdFarm::Shutdown() {
 }
 
 int ContainerdFarm::Ctr(const std::vector<std::string>& args, std::string* output) {
-  std::vector<std::string> argv = {"ctr", "-a", sock_, "-n", ns_};
+  // A daemon that stops answering fails the command instead of hanging the run.
+  std::vector<std::string> argv = {"ctr", "--timeout", "120s", "-a", sock_, "-n", ns_};
   argv.insert(argv.end(), args.begin(), args.end());
   return sup_.Command(argv, output);
 }
