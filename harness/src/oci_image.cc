@@ -217,9 +217,10 @@ OciImage WriteOciArchive(const std::vector<std::string>& layer_dirs, const std::
 
 namespace {
 
+// Where a blob's data lies in the archive: only the manifest and config are
+// read again, so a check holds no more than those two in memory.
 struct Blob {
-  int64_t size = 0;
-  std::optional<std::string> text;  // when small enough to be JSON this check reads
+  int64_t size = 0, offset = 0;
 };
 using Blobs = std::map<std::string, Blob>;  // by digest, "sha256:<hex>"
 
@@ -257,15 +258,20 @@ std::string DescriptorProblem(const json& d, const std::string& what,
 }
 
 // The blob's JSON object, or discarded with *why set.
-json BlobJson(const Blobs& blobs, const std::string& digest, const std::string& what,
+json BlobJson(int fd, const Blobs& blobs, const std::string& digest, const std::string& what,
               std::string* why) {
   const Blob& b = blobs.at(digest);
-  json j = b.text ? json::parse(*b.text, nullptr, false) : json(json::value_t::discarded);
+  json j(json::value_t::discarded);
+  std::string text(static_cast<size_t>(std::min(b.size, kMaxJsonBytes)), '\0');
+  if (b.size <= kMaxJsonBytes &&
+      pread(fd, text.data(), text.size(), b.offset) == static_cast<ssize_t>(text.size())) {
+    j = json::parse(text, nullptr, false);
+  }
   if (!j.is_object()) *why = what + " " + Short(digest) + ": not JSON";
   return j;
 }
 
-std::string ImageProblem(const std::optional<std::string>& layout,
+std::string ImageProblem(int fd, const std::optional<std::string>& layout,
                          const std::optional<std::string>& index_text, const Blobs& blobs) {
   if (!layout) return "oci-layout missing";
   const json l = json::parse(*layout, nullptr, false);
@@ -283,7 +289,7 @@ std::string ImageProblem(const std::optional<std::string>& layout,
   std::string why, digest;
   why = DescriptorProblem(manifests[0], "index.json manifest", {kManifestType}, blobs, &digest);
   if (!why.empty()) return why;
-  const json manifest = BlobJson(blobs, digest, "manifest", &why);
+  const json manifest = BlobJson(fd, blobs, digest, "manifest", &why);
   if (!why.empty()) return why;
   if (manifest.value("schemaVersion", json()) != 2) return "manifest: schemaVersion is not 2";
   if (manifest.contains("mediaType") && manifest["mediaType"] != kManifestType) {
@@ -292,7 +298,7 @@ std::string ImageProblem(const std::optional<std::string>& layout,
   why = DescriptorProblem(manifest.value("config", json()), "manifest config", {kConfigType}, blobs,
                           &digest);
   if (!why.empty()) return why;
-  const json config = BlobJson(blobs, digest, "config", &why);
+  const json config = BlobJson(fd, blobs, digest, "config", &why);
   if (!why.empty()) return why;
   const json& layers = manifest.value("layers", json());
   if (!layers.is_array() || layers.empty()) return "manifest: no layers";
@@ -335,34 +341,25 @@ std::string OciArchiveProblem(const std::string& path, int64_t max_bytes) {
     std::string name = e.name;
     while (name.compare(0, 2, "./") == 0) name.erase(0, 2);
     if (e.type != '0' && e.type != '\0') continue;  // directories, links: nothing to check
-    std::optional<std::string>* top = name == "oci-layout"   ? &layout
-                                      : name == "index.json" ? &index
-                                                             : nullptr;
-    if (top && e.size > kMaxJsonBytes) return name + ": " + std::to_string(e.size) + " bytes";
-    if (!top && name.compare(0, 13, "blobs/sha256/") != 0) continue;
-    const std::string digest = top ? "" : "sha256:" + name.substr(13);
-    if (!top && !IsSha256Digest(digest)) return name + ": not named by a sha256 digest";
-    Sha256 sha;
-    std::string text;
-    const bool keep = e.size <= kMaxJsonBytes;
-    if (!tar.Data([&](const char* p, size_t n) {
-          sha.Update(p, n);
-          if (keep) text.append(p, n);
-        })) {
-      break;
+    if (name == "oci-layout" || name == "index.json") {
+      if (e.size > kMaxJsonBytes) return name + ": " + std::to_string(e.size) + " bytes";
+      std::string& text = (name == "oci-layout" ? layout : index).emplace();
+      if (!tar.Data([&](const char* p, size_t n) { text.append(p, n); })) break;
+      continue;
     }
-    if (top) {
-      *top = std::move(text);
-    } else if (const std::string actual = "sha256:" + sha.HexDigest(); actual != digest) {
+    if (name.compare(0, 13, "blobs/sha256/") != 0) continue;
+    const std::string digest = "sha256:" + name.substr(13);
+    if (!IsSha256Digest(digest)) return name + ": not named by a sha256 digest";
+    blobs[digest] = Blob{.size = e.size, .offset = tar.offset()};
+    Sha256 sha;
+    if (!tar.Data([&](const char* p, size_t n) { sha.Update(p, n); })) break;
+    if (const std::string actual = "sha256:" + sha.HexDigest(); actual != digest) {
       return "blob " + Short(digest) + " does not match its digest (its content is " +
              Short(actual) + ")";
-    } else {
-      blobs[digest] =
-          Blob{.size = e.size, .text = keep ? std::optional(std::move(text)) : std::nullopt};
     }
   }
   if (!tar.error().empty()) return tar.error();
-  return ImageProblem(layout, index, blobs);
+  return ImageProblem(fd.get(), layout, index, blobs);
 }
 
 }  // namespace mntscale

@@ -252,10 +252,12 @@ bool TarReader::Skip(int64_t n) {
 
 bool TarReader::ReadSmall(int64_t n, std::string* out, const char* what) {
   if (n > kMaxMetaBytes) {
-    return Fail(std::string(what) + " header of " + std::to_string(n) + " bytes");
+    return Fail(std::string(what) + " header of " + std::to_string(n) + " bytes, more than " +
+                std::to_string(kMaxMetaBytes) + " (a path or two)");
   }
-  if (n > file_size_ - pos_)
+  if (n > file_size_ - pos_) {
     return Fail("truncated tar: the file ends inside a " + std::string(what) + " header");
+  }
   out->resize(static_cast<size_t>(n));
   return ReadExact(out->data(), out->size()) && Skip((kTarBlock - n % kTarBlock) % kTarBlock);
 }

@@ -78,6 +78,8 @@ class TarReader {
   // the next Next().
   bool Data(const std::function<void(const char*, size_t)>& fn);
   const std::string& error() const { return error_; }
+  // Where the current entry's data begins, before Data() reads it.
+  int64_t offset() const { return pos_; }
 
  private:
   bool Fail(const std::string& why);
