@@ -217,12 +217,38 @@ void ContainerdFarm::UseImage(const std::vector<std::string>& layer_dirs) {
   storm_ref_ = ref;
 }
 
-std::string ContainerdFarm::Run(const std::string& ref, const std::string& id) {
+std::string ContainerdFarm::ImportArchive(const std::string& archive) {
+  const std::string ref = "mntscale.local/" + ns_ + ":image" + std::to_string(serial_++);
+  std::string out;
+  const int rc = Ctr({"images", "import", "--index-name", ref, archive}, &out);
+  if (rc != 0) {
+    throw Unsupported("containerd: `ctr images import` of " + archive + " failed (exit " +
+                      std::to_string(rc) + "): " + ErrorLine(out));
+  }
+  return ref;
+}
+
+RealRuntime::Started ContainerdFarm::StartForeign(const std::string& ref) {
+  Started s;
+  s.id = "i" + std::to_string(serial_++);
+  // ctr's --mount: the holder, copied to the sandbox, read-only at a path of
+  // its own
+  const std::string holder = dir_ + "/foreign-holder";
+  RuntimeFarm::InstallHolder(holder);
+  const std::string mount = "type=bind,src=" + holder + "/bin/mntscale-mountinfo" +
+                            ",dst=" + kForeignHolder + ",options=rbind:ro";
+  s.ns_fd = sup_.OpenMountNs(std::stoi(Run(ref, s.id, {"--mount", mount}, kForeignHolder)), s.id);
+  return s;
+}
+
+std::string ContainerdFarm::Run(const std::string& ref, const std::string& id,
+                                const std::vector<std::string>& extra, const std::string& exe) {
   std::string out;
   ++runs_;
-  const int rc = Ctr({"run", "-d", "--null-io", "--env", "MNTSCALE_HOLD=1", ref, id,
-                      "/bin/mntscale-mountinfo"},
-                     &out);
+  std::vector<std::string> args = {"run", "-d", "--null-io", "--env", "MNTSCALE_HOLD=1"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  for (const std::string& a : {ref, id, exe}) args.push_back(a);
+  const int rc = Ctr(args, &out);
   if (rc != 0) {
     Stop(id);
     throw Unsupported("containerd: `ctr run` failed (exit " + std::to_string(rc) +
@@ -331,7 +357,7 @@ long ContainerdFarm::calls(const std::string& verb) const {
   return 0;
 }
 
-void CaptureContainerdMounts(int layers, CaptureResult* cap) {
+void CaptureContainerdMounts(int layers, const std::string& image_path, CaptureResult* cap) {
   static std::atomic<int> serial{0};
   const std::string dir =
       Sandbox::Current().workdir() + "/containerd-capture" + std::to_string(serial++);
@@ -340,17 +366,27 @@ void CaptureContainerdMounts(int layers, CaptureResult* cap) {
   shape.depth = 2;
   shape.files_per_dir = 1;
   shape.binds = 0;
-  const Image img = BuildImage(dir + "/img", shape);
-  RuntimeFarm::InstallHolder(img.layer_dirs.front());
   ContainerdFarm ctrd(dir + "/containerd");
-  ctrd.UseImage(img.layer_dirs);
-  RealRuntime::Started s = ctrd.Start("");
+  RealRuntime::Started s;
+  if (image_path.empty()) {
+    const Image img = BuildImage(dir + "/img", shape);
+    RuntimeFarm::InstallHolder(img.layer_dirs.front());
+    ctrd.UseImage(img.layer_dirs);
+    s = ctrd.Start("");
+    cap->note = "rootfs from containerd's overlayfs snapshotter (" + std::to_string(layers) +
+                " layers), run by containerd-shim-runc-v2";
+  } else {
+    s = ctrd.StartForeign(ctrd.ImportArchive(image_path));
+    cap->note = "rootfs from containerd's overlayfs snapshotter (image " + image_path +
+                "), run by containerd-shim-runc-v2; the holder's bind at " + kForeignHolder +
+                " left out";
+  }
   Fd ns(s.ns_fd);
-  cap->mounts = ReadNamespaceMounts(ns.get());
+  for (const MountInfoEntry& m : ReadNamespaceMounts(ns.get())) {
+    if (m.mount_point != kForeignHolder) cap->mounts.push_back(m);
+  }
   cap->runtime = "containerd " + ctrd.version();
   cap->spec = "`ctr run` default";
-  cap->note = "rootfs from containerd's overlayfs snapshotter (" + std::to_string(layers) +
-              " layers), run by containerd-shim-runc-v2";
 }
 
 }  // namespace mntscale

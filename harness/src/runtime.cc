@@ -25,6 +25,7 @@
 #include "mntscale/containerd.h"
 #include "mntscale/datafile.h"
 #include "mntscale/farm.h"
+#include "mntscale/oci_image.h"
 #include "mntscale/sandbox.h"
 #include "mntscale/scratch.h"
 #include "mntscale/sys.h"
@@ -326,6 +327,20 @@ std::string FindRuntime(const std::string& runtime) {
 
 void ValidateCaptureRequest(const CaptureRequest& req) {
   if (std::string why = RuntimeMissing(req.runtime); !why.empty()) throw UsageError(why);
+  if (!req.image_path.empty()) {
+    if (req.runtime != "containerd") {
+      throw UsageError("--image is only used with --runtime containerd (runc and crun run a "
+                       "bundle of generated layers)");
+    }
+    struct stat st;
+    if (stat(req.image_path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      throw UsageError("--image '" + req.image_path + "' is not a regular file");
+    }
+    if (std::string why = OciArchiveProblem(req.image_path); !why.empty()) {
+      throw UsageError("--image '" + req.image_path +
+                       "' is not an OCI image archive that can be imported: " + why);
+    }
+  }
   if (req.runtime == "containerd" && !req.spec_path.empty()) {
     throw UsageError("--spec is not used with --runtime containerd: it captures the container "
                      "`ctr run` makes from its default spec");
@@ -396,7 +411,7 @@ CaptureResult CaptureRuntimeMounts(const CaptureRequest& req) {
   ValidateCaptureRequest(req);
   if (req.runtime == "containerd") {
     CaptureResult cap;
-    CaptureContainerdMounts(req.layers, &cap);
+    CaptureContainerdMounts(req.layers, req.image_path, &cap);
     return cap;
   }
   const std::string bin = FindRuntime(req.runtime);

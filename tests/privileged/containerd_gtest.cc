@@ -249,6 +249,9 @@ TEST(ContainerdInput, BadInputIsAUsageErrorBeforeAnythingIsStarted) {
   EXPECT_THROW(ValidateCaptureRequest({"containerd", "/etc/hostname", 1}), UsageError);
   EXPECT_THROW(ValidateCaptureRequest({"containerd", "", 0}), UsageError);
   EXPECT_THROW(ValidateFarmBackend("containerd2"), UsageError);
+  EXPECT_THROW(ValidateCaptureRequest({"containerd", "", 1, "/etc/hostname"}), UsageError);
+  EXPECT_THROW(ValidateCaptureRequest({"containerd", "", 1, "/etc"}), UsageError);
+  EXPECT_THROW(ValidateCaptureRequest({"runc", "", 1, "/etc/hostname"}), UsageError);
   const std::string path = getenv("PATH") ? getenv("PATH") : "";
   setenv("PATH", "/nonexistent", 1);
   EXPECT_THROW(ValidateFarmBackend("containerd"), UsageError);

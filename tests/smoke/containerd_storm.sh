@@ -29,6 +29,10 @@ bad "unknown runtime 'containerd2'" "$BIN" profile capture --runtime containerd2
 bad "'containerd' is not installed" env PATH=/nonexistent "$BIN" profile capture --runtime containerd --out "$TMP/p.json"
 echo '{"ociVersion": "1.0.2", "linux": {}}' > "$TMP/spec.oci"
 bad "--spec is not used with --runtime containerd" "$BIN" profile capture --runtime containerd --spec "$TMP/spec.oci" --out "$TMP/p.json"
+echo garbage > "$TMP/bad.tar"
+bad "is not an OCI image archive that can be imported" "$BIN" profile capture --runtime containerd --image "$TMP/bad.tar" --out "$TMP/p.json"
+bad "is not a regular file" "$BIN" profile capture --runtime containerd --image "$TMP" --out "$TMP/p.json"
+bad "--image is only used with --runtime containerd" "$BIN" profile capture --runtime runc --image "$TMP/bad.tar" --out "$TMP/p.json"
 [ $fail -eq 0 ] || exit 1
 [ -z "$(pgrep -f 'containerd.* /tmp/\.mntscale-')" ] || echo "note: another run's containerd is up"
 
@@ -83,6 +87,39 @@ assert c["runtime"].startswith("containerd 1."), c["runtime"]
 assert c["mount_count"] == len(c["mounts"]) == d["mounts_per_container"] >= 10, (c["mount_count"], d["mounts_per_container"])
 assert c["mounts"][0]["mount_point"] == "/" and c["mounts"][0]["fstype"] == "overlay", c["mounts"][0]
 print("containerd capture:", c["mount_count"], "mounts")
+PY
+# --image: an OCI archive written here (one layer, no holder: it is bound in
+# and left out of the table) gives the same table as the generated image.
+mkdir -p "$TMP/layer/etc" && echo mntscale > "$TMP/layer/etc/hostname"
+$PY - "$TMP/layer" "$TMP/img.tar" <<'PY' || exit 1
+import hashlib, io, json, os, sys, tarfile
+src, out = sys.argv[1], sys.argv[2]
+def blob(b): return "sha256:" + hashlib.sha256(b).hexdigest()
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w") as t:
+    for name in sorted(os.listdir(src)):
+        t.add(os.path.join(src, name), arcname=name)
+layer = buf.getvalue()
+cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                  "rootfs": {"type": "layers", "diff_ids": [blob(layer)]}}).encode()
+man = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                  "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": blob(cfg), "size": len(cfg)},
+                  "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": blob(layer), "size": len(layer)}]}).encode()
+idx = json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                  "digest": blob(man), "size": len(man)}]}).encode()
+with tarfile.open(out, "w") as t:
+    for name, data in [("oci-layout", b'{"imageLayoutVersion": "1.0.0"}'), ("index.json", idx)] + \
+            [("blobs/sha256/" + blob(b)[7:], b) for b in (layer, cfg, man)]:
+        ti = tarfile.TarInfo(name); ti.size = len(data); t.addfile(ti, io.BytesIO(data))
+PY
+"$BIN" profile capture --runtime containerd --image "$TMP/img.tar" --out "$TMP/img.json" || { echo "FAIL: containerd capture --image"; exit 1; }
+$PY - "$TMP/ctrd.json" "$TMP/img.json" <<'PY' || exit 1
+import json, sys
+keys = lambda f: sorted((m["mount_point"], m["fstype"], m["ro"]) for m in json.load(open(f))["captured"]["mounts"])
+gen, img = keys(sys.argv[1]), keys(sys.argv[2])
+assert gen == img, (gen, img)
+assert not [k for k in img if k[0] == "/.mntscale-holder"], img
+print("containerd capture --image:", len(img), "mounts, as the generated image's")
 PY
 host_mounts_unchanged || { echo "FAIL: host mount table changed"; exit 1; }
 

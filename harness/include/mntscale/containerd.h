@@ -53,6 +53,12 @@ class ContainerdFarm : public RealRuntime {
 
   // Imports layer_dirs (bottom first) as one image; returns its reference.
   std::string Import(const std::vector<std::string>& layer_dirs);
+  // Imports an OCI archive written elsewhere (its index kept under a name of
+  // ours); returns that reference.
+  std::string ImportArchive(const std::string& archive);
+  // `ctr run` of a foreign image (ImportArchive), the holder bound read-only
+  // at kForeignHolder and run from there.
+  Started StartForeign(const std::string& ref);
   // `ctr -a <socket> -n <namespace> args...` in the supervisor.
   int Ctr(const std::vector<std::string>& args, std::string* output);
   // The containerd namespace (CgroupPrefix() + "c<n>"): containers' cgroups
@@ -72,7 +78,9 @@ class ContainerdFarm : public RealRuntime {
   void Shutdown();
 
  private:
-  std::string Run(const std::string& ref, const std::string& id);
+  std::string Run(const std::string& ref, const std::string& id,
+                  const std::vector<std::string>& extra = {},
+                  const std::string& exe = "/bin/mntscale-mountinfo");
   std::string dir_, ns_, sock_, state_, version_;
   RuntimeSupervisor sup_;
   int daemon_pid_ = -1;  // in the supervisor's PID namespace
@@ -83,9 +91,13 @@ class ContainerdFarm : public RealRuntime {
 };
 
 // `profile capture --runtime containerd`: one container of an image of
-// `layers` layers (and the holder), its mount table read from inside;
-// cap->runtime is "containerd <version>".
+// `layers` layers (and the holder), or of the OCI archive image_path with
+// the holder bound in read-only (that bind is left out of the table), its
+// mount table read from inside; cap->runtime is "containerd <version>".
 struct CaptureResult;
-void CaptureContainerdMounts(int layers, CaptureResult* cap);
+void CaptureContainerdMounts(int layers, const std::string& image_path, CaptureResult* cap);
+
+// Where the holder is bound into a foreign image's container.
+inline constexpr char kForeignHolder[] = "/.mntscale-holder";
 
 }  // namespace mntscale

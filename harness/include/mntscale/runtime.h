@@ -37,12 +37,17 @@ struct CaptureRequest {
   std::string runtime;    // runc | crun | containerd
   std::string spec_path;  // an OCI config.json; "" for the runtime's `spec` default
   int layers = 1;         // overlay lower layers of the bundle's rootfs
+  // containerd only: an OCI image archive (oci_image.h's layout) to run
+  // instead of a generated image of `layers` layers; "" for none.
+  std::string image_path;
 };
 
 // Every input checked before anything is built; throws UsageError naming an
 // unknown runtime, a runtime binary not on PATH, a spec that is not a
 // regular file of at most kMaxDataFileBytes, not valid JSON, not an OCI
-// runtime spec or one whose mounts make a profile outside the profile limits
+// runtime spec or one whose mounts make a profile outside the profile limits,
+// an --image that is not a regular file holding an importable OCI archive
+// (OciArchiveProblem) or given with a runtime other than containerd
 // (ProfileFromSpec), or layers out of range.
 void ValidateCaptureRequest(const CaptureRequest& req);
 // A runtime's absolute path on PATH, or "".
