@@ -25,8 +25,8 @@
 
 #include "mntscale/background.h"
 #include "mntscale/container_start.h"
-#include "mntscale/idmap.h"
 #include "mntscale/containerd.h"
+#include "mntscale/idmap.h"
 #include "mntscale/runtime.h"
 #include "mntscale/sandbox.h"
 #include "mntscale/scratch.h"
@@ -184,9 +184,11 @@ void ContainerStartStorm(Session& s, const Point& p, Entry& e) {
   const uint64_t t1 = MonotonicNs();
   r.kept.clear();
   for (const std::string& id : st.ids) st.real->Stop(id);
-  if (!st.real || !st.real->PreparesRootfs()) st.Run([&] {
-    for (int k = 0; k < starts; ++k) umount2((Bundle(st, k) + "/rootfs").c_str(), MNT_DETACH);
-  });
+  if (!st.real || !st.real->PreparesRootfs()) {  // containerd's shim unmounted its own
+    st.Run([&] {
+      for (int k = 0; k < starts; ++k) umount2((Bundle(st, k) + "/rootfs").c_str(), MNT_DETACH);
+    });
+  }
   const double teardown_s = (MonotonicNs() - t1) * 1e-9;
   bg.Stop();
 

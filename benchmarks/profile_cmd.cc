@@ -19,9 +19,10 @@ ProfileCommand::ProfileCommand(CLI::App* app) {
                        "An OCI config.json (default: the runtime's `spec` output)");
   capture_->add_option("--layers", layers_, "Overlay lower layers of the bundle's rootfs")
       ->capture_default_str();
-  capture_->add_option("--image", image_,
-                       "containerd only: an OCI image archive (an OCI image layout in a tar) to run "
-                       "instead of L generated layers");
+  capture_->add_option(
+      "--image", image_,
+      "containerd only: an OCI image archive (an OCI image layout in a tar) to run "
+      "instead of L generated layers");
   capture_->add_option("--name", name_, "Profile name (default: the --out file's stem)");
   capture_->add_option("--out", out_, "Profile file to write, e.g. profiles/runc-default.json")
       ->required();

@@ -43,11 +43,21 @@ std::string Config(const std::string& dir, const std::string& sock) {
   std::string disabled;
   for (const char* p : kDisabledPlugins) disabled += (disabled.empty() ? "" : ", ") + Quoted(p);
   return "version = 2\n"
-         "root = " + Quoted(dir + "/root") + "\n"
-         "state = " + Quoted(dir + "/state") + "\n"
-         "disabled_plugins = [" + disabled + "]\n"
-         "[grpc]\n  address = " + Quoted(sock) + "\n"
-         "[ttrpc]\n  address = " + Quoted(sock + ".ttrpc") + "\n"
+         "root = " +
+         Quoted(dir + "/root") +
+         "\n"
+         "state = " +
+         Quoted(dir + "/state") +
+         "\n"
+         "disabled_plugins = [" +
+         disabled +
+         "]\n"
+         "[grpc]\n  address = " +
+         Quoted(sock) +
+         "\n"
+         "[ttrpc]\n  address = " +
+         Quoted(sock + ".ttrpc") +
+         "\n"
          "[metrics]\n  address = \"\"\n"
          "[plugins.\"io.containerd.grpc.v1.cri\"]\n";
 }
@@ -102,14 +112,14 @@ ContainerdFarm::ContainerdFarm(const std::string& dir, int parallel)
   std::string out;
   // TMPDIR: the unpacker mounts each layer's snapshot in os.TempDir() to
   // apply it.
-  int rc = sup_.Command({"env", "TMPDIR=" + dir_ + "/tmp", "sh", "-c",
-                        "containerd --config \"$0\" >\"$1\" 2>&1 & echo $!",
-                        dir_ + "/config.toml", log},
-                       &out);
+  int rc = sup_.Command(
+      {"env", "TMPDIR=" + dir_ + "/tmp", "sh", "-c",
+       "containerd --config \"$0\" >\"$1\" 2>&1 & echo $!", dir_ + "/config.toml", log},
+      &out);
   if (rc != 0) throw Unsupported("containerd: the daemon did not launch: " + ErrorLine(out));
   daemon_pid_ = std::stoi(out);
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::duration<double>(kStartTimeoutS);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::duration<double>(kStartTimeoutS);
   for (;;) {
     if (Ctr({"version"}, &out) == 0) break;
     if (CountProcesses("containerd") == CountProcesses("containerd-shim")) {
@@ -293,7 +303,8 @@ Container ContainerdFarm::Create(int index, const Image& image) {
   c.ns_fd = sup_.OpenMountNs(std::stoi(Run(ref, id)), id);
   c.mounts = static_cast<int>(ReadNamespaceMounts(c.ns_fd).size());
   // The snapshot's upper dir, from the rootfs overlay the shim mounted.
-  const std::string rootfs = state_ + "/io.containerd.runtime.v2.task/" + ns_ + "/" + id + "/rootfs";
+  const std::string rootfs =
+      state_ + "/io.containerd.runtime.v2.task/" + ns_ + "/" + id + "/rootfs";
   sup_.InNamespace([&] {
     for (const MountInfoEntry& m : ParseMountinfo(ThreadMountinfo())) {
       if (m.mount_point != rootfs) continue;

@@ -34,7 +34,8 @@ void ValidateFarmBackend(const std::string& farm) {
   if (!known) {
     throw UsageError("--farm '" + farm + "' is not one of: builtin, runc, crun, containerd");
   }
-  if (std::string why = RuntimeMissing(farm); !why.empty()) throw UsageError("--farm " + farm + ": " + why);
+  if (std::string why = RuntimeMissing(farm); !why.empty())
+    throw UsageError("--farm " + farm + ": " + why);
 }
 
 }  // namespace mntscale

@@ -49,8 +49,8 @@ int RuntimeFarm::CreateBundle(const std::string& b, const std::string& id,
   nlohmann::json sp = spec;
   sp["linux"]["cgroupsPath"] = "/" + id;
   WriteFile(b + "/config.json", sp.dump());
-  const std::initializer_list<std::string> tail = {"create", "--bundle", b, "--pid-file",
-                                                   b + "/pid", id};
+  const std::initializer_list<std::string> tail = {"create",     "--bundle", b,
+                                                   "--pid-file", b + "/pid", id};
   std::string out;
   ++creates_;
   int rc = Command(Argv(tail), &out);
@@ -104,9 +104,7 @@ void RuntimeFarm::Delete(const Container& c) {
   const std::string& id = ids_[c.index];
   Stop(id);
   const std::string rootfs = dir_ + "/" + id + "/rootfs";
-  sup_.InNamespace([&] {
-    umount2(rootfs.c_str(), MNT_DETACH);
-  });
+  sup_.InNamespace([&] { umount2(rootfs.c_str(), MNT_DETACH); });
 }
 
 RuntimeFarm::Started RuntimeFarm::Start(const std::string& bundle) {

@@ -229,8 +229,8 @@ RuntimeSupervisor::RuntimeSupervisor(const std::string& dir, int parallel, const
     Release();  // the destructor does not run after a throwing constructor
     throw Unsupported(what + ": the runtime supervisor did not start");
   }
-  mnt_ = static_cast<int>(open(("/proc/" + std::to_string(pid_) + "/ns/mnt").c_str(),
-                               O_RDONLY | O_CLOEXEC));
+  mnt_ = static_cast<int>(
+      open(("/proc/" + std::to_string(pid_) + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC));
   if (mnt_ < 0) {
     const int err = errno;
     Release();

@@ -35,7 +35,8 @@ std::string HostMountinfo() {
     if (unshare(CLONE_FS) == 0 && setns(g_host_ns, CLONE_NEWNS) == 0) {
       text = ReadFile("/proc/thread-self/mountinfo");
     }
-  }).join();
+  })
+      .join();
   return text;
 }
 const std::string g_host_before = ReadFile("/proc/self/mountinfo");
@@ -164,8 +165,8 @@ TEST_F(ContainerdTest, FarmOnTheSandboxRunsContainersAndLeavesNothing) {
     EXPECT_TRUE(outside.empty()) << "containerd holds files outside the sandbox: "
                                  << testing::PrintToString(outside);
     EXPECT_EQ(shim_sockets.size(), 3u);
-    for (const char* f : {"/containerd.sock", "/config.toml",
-                          "/root/io.containerd.metadata.v1.bolt/meta.db"}) {
+    for (const char* f :
+         {"/containerd.sock", "/config.toml", "/root/io.containerd.metadata.v1.bolt/meta.db"}) {
       EXPECT_EQ(access((dir + f).c_str(), F_OK), 0) << dir + f;
     }
     // Nothing of it on the sandbox's own /run, nor on the host's.
