@@ -42,24 +42,14 @@ std::string Quoted(const std::string& s) { return "\"" + s + "\""; }
 std::string Config(const std::string& dir, const std::string& sock) {
   std::string disabled;
   for (const char* p : kDisabledPlugins) disabled += (disabled.empty() ? "" : ", ") + Quoted(p);
-  return "version = 2\n"
-         "root = " +
-         Quoted(dir + "/root") +
-         "\n"
-         "state = " +
-         Quoted(dir + "/state") +
-         "\n"
-         "disabled_plugins = [" +
-         disabled +
-         "]\n"
-         "[grpc]\n  address = " +
-         Quoted(sock) +
-         "\n"
-         "[ttrpc]\n  address = " +
-         Quoted(sock + ".ttrpc") +
-         "\n"
-         "[metrics]\n  address = \"\"\n"
-         "[plugins.\"io.containerd.grpc.v1.cri\"]\n";
+  std::string c = "version = 2\n";
+  c += "root = " + Quoted(dir + "/root") + "\n";
+  c += "state = " + Quoted(dir + "/state") + "\n";
+  c += "disabled_plugins = [" + disabled + "]\n";
+  c += "[grpc]\n  address = " + Quoted(sock) + "\n";
+  c += "[ttrpc]\n  address = " + Quoted(sock + ".ttrpc") + "\n";
+  c += "[metrics]\n  address = \"\"\n";
+  return c;
 }
 
 std::string LastLogLine(const std::string& log) {
@@ -114,7 +104,7 @@ ContainerdFarm::ContainerdFarm(const std::string& dir, int parallel)
   // apply it.
   int rc = sup_.Command(
       {"env", "TMPDIR=" + dir_ + "/tmp", "sh", "-c",
-       "containerd --config \"$0\" >\"$1\" 2>&1 & echo $!", dir_ + "/config.toml", log},
+       "containerd --config \"$0\" </dev/null >\"$1\" 2>&1 & echo $!", dir_ + "/config.toml", log},
       &out);
   if (rc != 0) throw Unsupported("containerd: the daemon did not launch: " + ErrorLine(out));
   daemon_pid_ = std::stoi(out);

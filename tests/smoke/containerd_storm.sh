@@ -123,6 +123,20 @@ print("containerd capture --image:", len(img), "mounts, as the generated image's
 PY
 host_mounts_unchanged || { echo "FAIL: host mount table changed"; exit 1; }
 
+# A daemon that cannot start: the point says why, in the daemon's last words.
+mkdir -p "$TMP/bin"
+printf '#!/bin/sh\necho "level=fatal msg=\\"mntscale smoke: no daemon\\"" >&2\nexit 1\n' > "$TMP/bin/containerd"
+chmod +x "$TMP/bin/containerd"
+PATH="$TMP/bin:$PATH" "$BIN" run --farm containerd --scenario path_walk --containers 1 --workers 1 \
+  --op stat --warmup 0.05 --window 0.1 --windows 1 --quiet --out "$TMP/d.json" 2>/dev/null
+$PY - "$TMP/d.json" <<'PY' || exit 1
+import json, sys
+it = [b for b in json.load(open(sys.argv[1]))["benchmarks"] if b["run_type"] == "iteration"]
+assert it and all(b.get("skipped", "").startswith("unsupported: containerd: the daemon exited: ") and
+                  "mntscale smoke: no daemon" in b["skipped"] for b in it), [b.get("skipped") for b in it]
+print("a daemon that cannot start:", it[0]["skipped"])
+PY
+
 # SIGKILL while a containerd storm is starting containers.
 "$BIN" run --wait --scenario container_start_storm --set runtime=containerd --set strategy=none \
   --set layers=2 --set starts=400 --set parallel=2 --warmup 0.05 --window 0.1 --windows 1 \
