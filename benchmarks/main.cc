@@ -134,7 +134,7 @@ int Main(int argc, char** argv) {
   CLI::App* run = app.add_subcommand("run", "Build containers and run scenarios; write JSON results");
   AddPlanOptions(run, &req, &shorthands);
   run->add_option("--topology", req.cfg.topology, "Must be 'host' for run")->capture_default_str();
-  run->add_option("--farm", req.cfg.farm, "builtin | runc | crun: who creates the containers")
+  run->add_option("--farm", req.cfg.farm, "builtin | runc | crun | containerd: who creates the containers")
       ->capture_default_str();
   run->add_option("--preset", preset_name,
                   "A versioned preset in presets/ (or a JSON file); options given here override it");
@@ -172,7 +172,7 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   plan->add_option("--preset", plan_preset, "Plan a preset: its points, placements, run time");
 
-  ProfileCommand profile_cmd(&app);  // `profile capture --runtime runc|crun`
+  ProfileCommand profile_cmd(&app);  // `profile capture --runtime runc|crun|containerd`
   CapacityCommand capacity_cmd(&app);
   ObserveCommand observe_cmd(&app);
 

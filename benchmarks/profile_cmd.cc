@@ -14,11 +14,15 @@ ProfileCommand::ProfileCommand(CLI::App* app) {
   profile->require_subcommand(1);
   capture_ = profile->add_subcommand(
       "capture", "Start one container with a real runtime and write the profile of its mounts");
-  capture_->add_option("--runtime", runtime_, "runc | crun")->required();
+  capture_->add_option("--runtime", runtime_, "runc | crun | containerd")->required();
   capture_->add_option("--spec", spec_,
                        "An OCI config.json (default: the runtime's `spec` output)");
   capture_->add_option("--layers", layers_, "Overlay lower layers of the bundle's rootfs")
       ->capture_default_str();
+  capture_->add_option(
+      "--image", image_,
+      "containerd only: an OCI image archive (an OCI image layout in a tar) to run "
+      "instead of L generated layers");
   capture_->add_option("--name", name_, "Profile name (default: the --out file's stem)");
   capture_->add_option("--out", out_, "Profile file to write, e.g. profiles/runc-default.json")
       ->required();
@@ -29,7 +33,7 @@ int ProfileCommand::Run() {
   // (main.cc has refused empty values): the runtime, layers and the spec
   // (read as a data file, then the profile its mounts would make against the
   // profile limits), the output path, then the name.
-  CaptureRequest req{runtime_, spec_, layers_};
+  CaptureRequest req{runtime_, spec_, layers_, image_};
   ValidateCaptureRequest(req);  // UsageError: exit 2, nothing built yet
   CheckOutputPath(out_);
   std::string name = name_;
@@ -54,7 +58,8 @@ int ProfileCommand::Run() {
   Profile p = ProfileFromCapture(cap, name, layers_);
   nlohmann::json j = p.ToJson();
   j["description"] = "Captured by `mntscale profile capture --runtime " + runtime_ +
-                     (spec_.empty() ? "" : " --spec " + spec_) + "` from " + cap.runtime + " (" +
+                     (spec_.empty() ? "" : " --spec " + spec_) +
+                     (image_.empty() ? "" : " --image " + image_) + "` from " + cap.runtime + " (" +
                      cap.spec + "): " + std::to_string(cap.mounts.size()) +
                      " mounts in the container's namespace.";
   RefuseNonRegularOutput(out_);  // again: the capture took a while

@@ -14,7 +14,7 @@ class ProfileCommand {
 
  private:
   CLI::App* capture_ = nullptr;
-  std::string runtime_, spec_, out_, name_;
+  std::string runtime_, spec_, image_, out_, name_;
   int layers_ = 1;
 };
 

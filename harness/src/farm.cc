@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "mntscale/idmap.h"
-#include "mntscale/runtime.h"
+#include "mntscale/real_runtime.h"
 #include "mntscale/sandbox.h"
 #include "mntscale/scratch.h"
 #include "mntscale/sys.h"
@@ -144,15 +144,15 @@ Farm::Farm(const Profile& profile, const Image& image, int builders, const std::
     : profile_(profile), image_(image), builders_(builders), id_(g_farm_ids++) {
   profile_.Validate();
   if (!runtime.empty() && runtime != "builtin") {
-    runtime_ = std::make_unique<RuntimeFarm>(
-        runtime, Sandbox::Current().workdir() + "/rt" + std::to_string(id_));
+    ValidateFarmBackend(runtime);
+    runtime_ = OpenRealRuntime(runtime, Sandbox::Current().workdir() + "/rt" + std::to_string(id_));
     return;
   }
   if (std::string why = RootlessProfileProblem(profile_); !why.empty()) throw Unsupported(why);
   if (builders_ <= 0) builders_ = std::max(1u, std::thread::hardware_concurrency());
   base_ns_fd_ = BaseNamespace();
   std::string dir = Sandbox::Current().workdir() + "/f" + std::to_string(id_);
-  MkdirP(dir + "/binds");
+  MkdirP(dir + "/binds/dir");
   for (int b = 0; b < profile_.binds; ++b) {
     WriteFile(dir + "/binds/b" + std::to_string(b), "bind " + std::to_string(b) + "\n");
   }
@@ -283,7 +283,10 @@ std::string Farm::BindTarget(size_t b, bool* readonly) const {
 void Farm::MountBind(size_t b, const std::string& farm, const std::string& root) {
   bool ro = false;
   const std::string t = root + BindTarget(b, &ro);
-  const std::string src = farm + "/binds/b" + std::to_string(b);
+  // A directory in the image (containerd's tmpfs /run) takes a directory.
+  struct stat st;
+  const bool dir = stat(t.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  const std::string src = farm + "/binds/" + (dir ? "dir" : "b" + std::to_string(b));
   if (b < profile_.bind_paths.size() && access(t.c_str(), F_OK) != 0) {
     // A runtime's bind target the image does not provide: the runtime
     // creates it too (in the container's upper layer).

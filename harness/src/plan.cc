@@ -319,8 +319,10 @@ void ApplyPreset(const Preset& p, const std::function<bool(const char*)>& given,
 
 void ResolveRequest(RunRequest* req) {
   req->cfg.mode = ParseMode(req->mode);
-  if (req->cfg.farm != "builtin" && req->cfg.farm != "runc" && req->cfg.farm != "crun") {
-    throw UsageError("--farm must be builtin, runc or crun; got '" + req->cfg.farm + "'");
+  if (req->cfg.farm != "builtin" && req->cfg.farm != "runc" && req->cfg.farm != "crun" &&
+      req->cfg.farm != "containerd") {
+    throw UsageError("--farm must be builtin, runc, crun or containerd; got '" + req->cfg.farm +
+                     "'");
   }
   if (!req->profile.empty()) req->cfg.profile = Profile::Load(req->profile);
   req->cfg.events.clear();

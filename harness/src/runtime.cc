@@ -22,8 +22,10 @@
 #include <set>
 #include <sstream>
 
+#include "mntscale/containerd.h"
 #include "mntscale/datafile.h"
 #include "mntscale/farm.h"
+#include "mntscale/oci_image.h"
 #include "mntscale/sandbox.h"
 #include "mntscale/scratch.h"
 #include "mntscale/sys.h"
@@ -146,56 +148,6 @@ RunOutput RunInPidNamespace(const std::vector<std::string>& argv, const std::str
   return r;
 }
 
-// The cgroup mounts this namespace sees: where a runtime makes a container's
-// cgroupsPath directories.
-std::vector<std::string> CgroupMounts() {
-  std::vector<std::string> dirs;
-  for (const MountInfoEntry& m : ParseMountinfo(ThreadMountinfo())) {
-    if (m.fstype == "cgroup" || m.fstype == "cgroup2") dirs.push_back(m.mount_point);
-  }
-  return dirs;
-}
-
-// A process outside the runtime's PID namespace that outlives us: when the
-// pipe it holds closes (we finished, or were SIGKILLed), it removes every
-// cgroup directory named prefix* at the top of each cgroup mount, retrying
-// while the killed containers' processes drain out of them. Returns the
-// pipe's write end.
-int StartCgroupJanitor(const std::string& prefix) {
-  const std::vector<std::string> mounts = CgroupMounts();
-  int p[2];
-  Check(pipe2(p, O_CLOEXEC), "pipe2", "cgroup janitor");
-  pid_t pid = fork();
-  Check(pid, "fork", "cgroup janitor");
-  if (pid == 0) {
-    close(p[1]);
-    setsid();
-    char c;
-    while (read(p[0], &c, 1) > 0 || errno == EINTR) {
-    }
-    for (int attempt = 0; attempt < 100; ++attempt) {
-      bool left = false;
-      for (const std::string& m : mounts) {
-        DIR* d = opendir(m.c_str());
-        if (!d) continue;
-        while (dirent* e = readdir(d)) {
-          if (strncmp(e->d_name, prefix.c_str(), prefix.size()) != 0) continue;
-          if (rmdir((m + "/" + e->d_name).c_str()) != 0 && errno != ENOENT) left = true;
-        }
-        closedir(d);
-      }
-      if (!left) break;
-      struct timespec ts = {0, 50 * 1000 * 1000};
-      nanosleep(&ts, nullptr);
-    }
-    _exit(0);
-  }
-  close(p[0]);
-  return p[1];
-}
-
-std::string CgroupPrefix() { return "mntscale-" + std::to_string(getpid()) + "-"; }
-
 nlohmann::json LoadOciSpec(const std::string& path) {
   // The data-file reader: a FIFO or /dev/zero is refused at once, never read.
   const std::string text = ReadDataFile(path, "--spec");
@@ -249,22 +201,6 @@ std::string HelperPath() {
   if (!built.empty() && access(built.c_str(), X_OK) == 0) return built;
   throw Unsupported(
       "the static helper mntscale-mountinfo was not built (it needs libc.a: libc6-dev)");
-}
-
-// The line of a runtime's stderr that says why: its last error line, else
-// its last line.
-std::string ErrorLine(const std::string& s) {
-  std::istringstream ss(s);
-  std::string line, last, error;
-  while (std::getline(ss, line)) {
-    if (line.empty()) continue;
-    last = line;
-    if (line.find("error") != std::string::npos &&
-        line.find("level=warning") == std::string::npos) {
-      error = line;
-    }
-  }
-  return !error.empty() ? error : !last.empty() ? last : "(no message)";
 }
 
 std::string FirstLine(const std::string& s) {
@@ -400,13 +336,24 @@ std::string FindRuntime(const std::string& runtime) {
 }
 
 void ValidateCaptureRequest(const CaptureRequest& req) {
-  bool known = false;
-  for (const char* r : kRuntimes) known |= req.runtime == r;
-  if (!known) throw UsageError("unknown runtime '" + req.runtime + "' (known: runc, crun)");
-  if (FindRuntime(req.runtime).empty()) {
-    throw UsageError("runtime '" + req.runtime +
-                     "' is not installed (not found on PATH); scripts/setup.sh installs runc "
-                     "and crun");
+  if (std::string why = RuntimeMissing(req.runtime); !why.empty()) throw UsageError(why);
+  if (!req.image_path.empty()) {
+    if (req.runtime != "containerd") {
+      throw UsageError("--image is only used with --runtime containerd (runc and crun run a "
+                       "bundle of generated layers)");
+    }
+    struct stat st;
+    if (stat(req.image_path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      throw UsageError("--image '" + req.image_path + "' is not a regular file");
+    }
+    if (std::string why = OciArchiveProblem(req.image_path); !why.empty()) {
+      throw UsageError("--image '" + req.image_path +
+                       "' is not an OCI image archive that can be imported: " + why);
+    }
+  }
+  if (req.runtime == "containerd" && !req.spec_path.empty()) {
+    throw UsageError("--spec is not used with --runtime containerd: it captures the container "
+                     "`ctr run` makes from its default spec");
   }
   if (req.layers < 1 || req.layers > kMaxLayers) {
     throw UsageError("--layers " + std::to_string(req.layers) + " is out of range [1, " +
@@ -472,6 +419,11 @@ Profile ProfileFromSpec(const nlohmann::json& spec, int layers) {
 
 CaptureResult CaptureRuntimeMounts(const CaptureRequest& req) {
   ValidateCaptureRequest(req);
+  if (req.runtime == "containerd") {
+    CaptureResult cap;
+    CaptureContainerdMounts(req.layers, req.image_path, &cap);
+    return cap;
+  }
   const std::string bin = FindRuntime(req.runtime);
   CaptureResult cap;
   {
@@ -609,330 +561,11 @@ std::vector<MountInfoEntry> ReadNamespaceMounts(int ns_fd) {
   return out;
 }
 
-}  // namespace mntscale
-
-namespace mntscale {
-namespace {
-
-// The supervisor: init of the runtime's PID namespace, with a /proc of that
-// namespace in a mount namespace of its own. Each request on the socket is
-// NUL-separated (an output file, then argv) and carries one fd: the socket
-// its exit code goes back on. Up to `parallel` commands run at once, each
-// under a runner child that waits for it and replies; the rest queue. The
-// supervisor reaps the runners and everything reparented to it (held
-// container inits). When the socket closes it exits, and with it the
-// namespace and every command still running.
-[[noreturn]] void SupervisorLoop(int sock, int parent_pidfd, int parallel) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  pollfd alive = {parent_pidfd, POLLIN, 0};
-  if (poll(&alive, 1, 0) != 0) _exit(125);
-  if (unshare(CLONE_NEWNS) != 0) _exit(124);
-  if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) _exit(124);
-  sigset_t chld;
-  sigemptyset(&chld);
-  sigaddset(&chld, SIGCHLD);
-  sigprocmask(SIG_BLOCK, &chld, nullptr);
-  const int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (sfd < 0) _exit(124);
-  int ready = 0;
-  if (send(sock, &ready, sizeof ready, 0) < 0) _exit(123);
-  struct Request {
-    std::string msg;
-    int reply;
-  };
-  std::deque<Request> queue;
-  std::set<pid_t> runners;
-  static char buf[65536];
-  for (;;) {
-    while (static_cast<int>(runners.size()) < parallel && !queue.empty()) {
-      Request r = std::move(queue.front());
-      queue.pop_front();
-      pid_t runner = fork();
-      if (runner == 0) {
-        close(sock);
-        close(sfd);
-        std::vector<char*> args;
-        for (size_t i = 0; i < r.msg.size(); i += strlen(r.msg.data() + i) + 1)
-          args.push_back(r.msg.data() + i);
-        args.push_back(nullptr);
-        pid_t child = fork();
-        if (child == 0) {
-          sigprocmask(SIG_UNBLOCK, &chld, nullptr);
-          int out = open(args[0], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-          if (out < 0) _exit(127);
-          dup2(out, 1);
-          dup2(out, 2);
-          execvp(args[1], args.data() + 1);
-          _exit(127);
-        }
-        int code = 126, st = 0;
-        if (child > 0 && waitpid(child, &st, 0) == child) {
-          code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        }
-        send(r.reply, &code, sizeof code, MSG_NOSIGNAL);
-        _exit(0);
-      }
-      close(r.reply);  // the runner holds it; a failed fork closes it unanswered
-      if (runner > 0) runners.insert(runner);
-    }
-    pollfd fds[2] = {{sock, POLLIN, 0}, {sfd, POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0 && errno != EINTR) _exit(122);
-    if (fds[1].revents & POLLIN) {
-      signalfd_siginfo si;
-      while (read(sfd, &si, sizeof si) > 0) {
-      }
-      int st = 0;
-      for (pid_t w; (w = waitpid(-1, &st, WNOHANG)) > 0;) runners.erase(w);
-    }
-    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-      char cbuf[CMSG_SPACE(sizeof(int))];
-      iovec iov = {buf, sizeof buf - 1};
-      msghdr mh{};
-      mh.msg_iov = &iov;
-      mh.msg_iovlen = 1;
-      mh.msg_control = cbuf;
-      mh.msg_controllen = sizeof cbuf;
-      ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-      if (n <= 0) _exit(0);
-      cmsghdr* cm = CMSG_FIRSTHDR(&mh);
-      if (!cm || cm->cmsg_type != SCM_RIGHTS) continue;  // no reply socket: not ours
-      int reply;
-      memcpy(&reply, CMSG_DATA(cm), sizeof reply);
-      queue.push_back({std::string(buf, n), reply});
-    }
-  }
-}
-
-}  // namespace
-
-void ValidateFarmBackend(const std::string& farm) {
-  if (farm == "builtin") return;
-  bool known = false;
-  for (const char* r : kRuntimes) known |= farm == r;
-  if (!known) throw UsageError("--farm '" + farm + "' is not one of: builtin, runc, crun");
-  if (FindRuntime(farm).empty()) {
-    throw UsageError("--farm " + farm + ": runtime '" + farm +
-                     "' is not installed (not found on PATH); scripts/setup.sh installs it");
-  }
-}
-
-RuntimeFarm::RuntimeFarm(const std::string& runtime, const std::string& dir, int parallel)
-    : runtime_(runtime), bin_(FindRuntime(runtime)), dir_(dir), state_(dir + "/state") {
-  ValidateFarmBackend(runtime);
-  MkdirP(state_);
-  janitor_ = StartCgroupJanitor(CgroupPrefix());
-  int sv[2];
-  Check(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), "socketpair", "supervisor");
-  Fd self(static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0)));
-  Check(self.get(), "pidfd_open", "self", "needs Linux >= 5.3");
-  long pid = syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
-  Check(pid, "clone", "CLONE_NEWPID (runtime supervisor)");
-  if (pid == 0) {
-    close(sv[0]);
-    SupervisorLoop(sv[1], self.get(), std::max(1, parallel));
-  }
-  close(sv[1]);
-  sock_ = sv[0];
-  sup_pid_ = static_cast<int>(pid);
-  try {
-    Init();
-  } catch (...) {
-    Release();  // the destructor does not run after a throwing constructor
-    throw;
-  }
-}
-
-void RuntimeFarm::Init() {
-  int ready = -1;
-  if (recv(sock_, &ready, sizeof ready, 0) != sizeof ready || ready != 0) {
-    throw Unsupported(runtime_ + " farm: the runtime supervisor did not start");
-  }
-  sup_mnt_ = static_cast<int>(
-      Check(open(("/proc/" + std::to_string(sup_pid_) + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC),
-            "open", "supervisor's mount namespace"));
-  std::string out;
-  const std::string spec_dir = dir_ + "/spec";
-  MkdirP(spec_dir);
-  if (Command({"sh", "-c", "cd " + spec_dir + " && exec " + bin_ + " spec"}, &out) != 0) {
-    throw Unsupported(runtime_ + ": `" + runtime_ + " spec` failed: " + ErrorLine(out));
-  }
-  spec_ = nlohmann::json::parse(ReadFile(spec_dir + "/config.json"));
-  spec_["root"]["path"] = "rootfs";
-  spec_["process"]["terminal"] = false;
-  spec_["process"]["args"] = {"/bin/true-static"};
-}
-
-RuntimeFarm::~RuntimeFarm() { Release(); }
-
-void RuntimeFarm::Release() {
-  if (sock_ >= 0) close(sock_);  // the supervisor exits; its PID namespace dies
-  if (sup_pid_ > 0) waitpid(sup_pid_, nullptr, 0);
-  if (sup_mnt_ >= 0) close(sup_mnt_);
-  if (janitor_ >= 0) close(janitor_);  // and the janitor removes the cgroups
-  sock_ = sup_pid_ = sup_mnt_ = janitor_ = -1;
-}
-
-int RuntimeFarm::Command(const std::vector<std::string>& argv, std::string* output) {
-  const std::string out_file = dir_ + "/cmd-" + std::to_string(commands_++) + ".out";
-  std::string msg = out_file + '\0';
-  for (const std::string& a : argv) msg += a + '\0';
-  int rs[2];
-  Check(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rs), "socketpair", "command reply");
-  Fd reply(rs[0]);
-  {
-    Fd theirs(rs[1]);
-    Check(SendWithFd(sock_, msg.data(), msg.size(), theirs.get()), "sendmsg", "runtime supervisor");
-  }
-  int code = -1;
-  ssize_t n;
-  while ((n = recv(reply.get(), &code, sizeof code, 0)) < 0 && errno == EINTR) {
-  }
-  if (n != sizeof code) {
-    throw SysError("recv", "runtime supervisor", n < 0 ? errno : EPIPE,
-                   "the supervisor or its runner died before the command ended");
-  }
-  if (output) TryReadFile(out_file, output);
-  unlink(out_file.c_str());
-  return code;
-}
-
-std::vector<std::string> RuntimeFarm::Argv(std::initializer_list<std::string> tail) const {
-  std::vector<std::string> argv = {bin_};
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    argv.insert(argv.end(), global_opts_.begin(), global_opts_.end());
-  }
-  argv.push_back("--root");
-  argv.push_back(state_);
-  argv.insert(argv.end(), tail.begin(), tail.end());
-  return argv;
-}
-
-int RuntimeFarm::CreateBundle(const std::string& b, const std::string& id,
-                              const nlohmann::json& spec) {
-  nlohmann::json sp = spec;
-  sp["linux"]["cgroupsPath"] = "/" + id;
-  WriteFile(b + "/config.json", sp.dump());
-  const std::initializer_list<std::string> tail = {"create", "--bundle", b, "--pid-file",
-                                                   b + "/pid", id};
-  std::string out;
-  ++creates_;
-  int rc = Command(Argv(tail), &out);
-  bool retried = false;
-  if (rc != 0 && runtime_ == "crun" && out.find("hybrid") != std::string::npos) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (global_opts_.empty()) global_opts_ = {"--cgroup-manager=disabled"};
-    }
-    retried = true;
-    ++creates_;
-    rc = Command(Argv(tail), &out);
-  }
-  if (rc != 0) {
-    throw Unsupported(runtime_ + ": cannot create a container on this host" +
-                      (retried ? " (even with --cgroup-manager=disabled)" : "") + ": " +
-                      ErrorLine(out));
-  }
-  return std::stoi(ReadFile(b + "/pid"));
-}
-
-int RuntimeFarm::OpenNs(int pid, const std::string& id) const {
-  int fd = -1;
-  OnPrivateThread([&] {  // the pid is in the supervisor's PID namespace: its /proc
-    Check(setns(sup_mnt_, CLONE_NEWNS), "setns", "supervisor's mount namespace");
-    fd = static_cast<int>(
-        Check(open(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC),
-              "open", "/proc/" + std::to_string(pid) + "/ns/mnt of " + id));
-  });
-  return fd;
-}
-
-Container RuntimeFarm::Create(int index, const Image& image) {
-  auto t0 = std::chrono::steady_clock::now();
-  const std::string id = CgroupPrefix() + "f" + std::to_string(serial_++);
-  const std::string b = dir_ + "/" + id;
-  for (const char* d : {"", "/upper", "/work", "/rootfs"}) MkdirP(b + d);
-  std::string lower;
-  for (auto it = image.layer_dirs.rbegin(); it != image.layer_dirs.rend(); ++it) {
-    lower += (lower.empty() ? "" : ":") + *it;
-  }
-  const std::string opts = "lowerdir=" + lower + ",upperdir=" + b + "/upper,workdir=" + b + "/work";
-  OnPrivateThread([&] {  // the overlay lives where the runtime runs
-    Check(setns(sup_mnt_, CLONE_NEWNS), "setns", "supervisor's mount namespace");
-    Check(mount("overlay", (b + "/rootfs").c_str(), "overlay", 0, opts.c_str()), "mount",
-          "overlay, " + b + "/rootfs");
-  });
-  const int pid = CreateBundle(b, id, spec_);
-  Container c;
-  c.index = index;
-  c.upper = b + "/upper";
-  c.ns_fd = OpenNs(pid, id);
-  c.mounts = static_cast<int>(ReadNamespaceMounts(c.ns_fd).size());
-  c.build_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (static_cast<int>(ids_.size()) <= index) ids_.resize(index + 1);
-  ids_[index] = id;
-  return c;
-}
-
-void RuntimeFarm::Delete(const Container& c) {
-  if (c.ns_fd >= 0) close(c.ns_fd);
-  if (c.index < 0 || c.index >= static_cast<int>(ids_.size())) return;
-  const std::string& id = ids_[c.index];
-  Stop(id);
-  const std::string rootfs = dir_ + "/" + id + "/rootfs";
-  OnPrivateThread([&] {
-    Check(setns(sup_mnt_, CLONE_NEWNS), "setns", "supervisor's mount namespace");
-    umount2(rootfs.c_str(), MNT_DETACH);
-  });
-}
-
 void RuntimeFarm::InstallHolder(const std::string& layer_dir) {
   MkdirP(layer_dir + "/bin");
   const std::string exe = layer_dir + "/bin/mntscale-mountinfo";
   WriteFile(exe, ReadFile(HelperPath()));
   Check(chmod(exe.c_str(), 0755), "chmod", exe);
-}
-
-RuntimeFarm::Started RuntimeFarm::Start(const std::string& bundle) {
-  Started s;
-  s.id = CgroupPrefix() + "s" + std::to_string(serial_++);
-  nlohmann::json spec = spec_;
-  spec["process"]["args"] = {"/bin/mntscale-mountinfo"};
-  spec["process"]["env"].push_back("MNTSCALE_HOLD=1");
-  const int pid = CreateBundle(bundle, s.id, spec);
-  std::string out;
-  ++starts_;
-  if (int rc = Command(Argv({"start", s.id}), &out); rc != 0) {
-    Stop(s.id);
-    throw Unsupported(runtime_ + ": `start` of a created container failed (exit " +
-                      std::to_string(rc) + "): " + ErrorLine(out));
-  }
-  s.ns_fd = OpenNs(pid, s.id);
-  return s;
-}
-
-void RuntimeFarm::Stop(const std::string& id) {
-  ++deletes_;
-  Command(Argv({"delete", "--force", id}), nullptr);
-}
-
-std::string RuntimeFarm::Status(const std::string& id) {
-  std::string out;
-  if (Command(Argv({"state", id}), &out) != 0) return "unknown: " + ErrorLine(out);
-  try {  // stdout+stderr share the output: the JSON object is the state
-    const size_t a = out.find('{'), b = out.rfind('}');
-    if (a == std::string::npos || b == std::string::npos) return "unknown: " + ErrorLine(out);
-    return nlohmann::json::parse(out.substr(a, b - a + 1)).value("status", "unknown");
-  } catch (const nlohmann::json::exception&) {
-    return "unknown: " + ErrorLine(out);
-  }
-}
-
-long RuntimeFarm::calls(const std::string& verb) const {
-  if (verb == "create") return creates_;
-  if (verb == "start") return starts_;
-  if (verb == "delete") return deletes_;
-  return 0;
 }
 
 }  // namespace mntscale

@@ -22,17 +22,18 @@ struct Container {
   double build_s = 0;  // wall time to build it
 };
 
-class RuntimeFarm;
+class RealRuntime;
 
 using ProgressFn = std::function<void(int done, int total)>;
 
 class Farm {
  public:
   // image: built under the sandbox work area (see Images()). runtime: ""
-  // or "builtin" for the farm's own builders, "runc" or "crun" to have
-  // that runtime create every container from its default spec (the
-  // profile's layers and image still make the rootfs; its mount kinds do
-  // not apply: the runtime's spec decides them).
+  // or "builtin" for the farm's own builders, "runc", "crun" or
+  // "containerd" to have that runtime create every container from its
+  // default spec (the profile's layers and image still make the rootfs,
+  // containerd's from an archive of them its snapshotter unpacks; the
+  // profile's mount kinds do not apply: the runtime's spec decides them).
   Farm(const Profile& profile, const Image& image, int builders, const std::string& runtime = "");
   ~Farm();
   Farm(const Farm&) = delete;
@@ -64,7 +65,7 @@ class Farm {
   void MountBind(size_t b, const std::string& farm, const std::string& root);
   Profile profile_;
   Image image_;
-  std::unique_ptr<RuntimeFarm> runtime_;
+  std::unique_ptr<RealRuntime> runtime_;
   int builders_;
   int id_;
   int base_ns_fd_ = -1;    // namespace whose root is the sandbox tmpfs

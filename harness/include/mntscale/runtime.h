@@ -13,6 +13,8 @@
 
 #include "mntscale/farm.h"
 #include "mntscale/profile.h"
+#include "mntscale/real_runtime.h"
+#include "mntscale/runtime_supervisor.h"
 
 namespace mntscale {
 
@@ -31,18 +33,21 @@ std::vector<MountInfoEntry> ParseMountinfo(const std::vector<std::string>& lines
 std::vector<std::string> MountKeys(const std::vector<MountInfoEntry>& mounts);
 std::vector<std::string> MountKeys(const nlohmann::json& captured_mounts);
 
-inline constexpr const char* kRuntimes[] = {"runc", "crun"};
-
 struct CaptureRequest {
-  std::string runtime;    // runc | crun
+  std::string runtime;    // runc | crun | containerd
   std::string spec_path;  // an OCI config.json; "" for the runtime's `spec` default
   int layers = 1;         // overlay lower layers of the bundle's rootfs
+  // containerd only: an OCI image archive (oci_image.h's layout) to run
+  // instead of a generated image of `layers` layers; "" for none.
+  std::string image_path;
 };
 
 // Every input checked before anything is built; throws UsageError naming an
 // unknown runtime, a runtime binary not on PATH, a spec that is not a
 // regular file of at most kMaxDataFileBytes, not valid JSON, not an OCI
-// runtime spec or one whose mounts make a profile outside the profile limits
+// runtime spec or one whose mounts make a profile outside the profile limits,
+// an --image that is not a regular file holding an importable OCI archive
+// (OciArchiveProblem) or given with a runtime other than containerd
 // (ProfileFromSpec), or layers out of range.
 void ValidateCaptureRequest(const CaptureRequest& req);
 // A runtime's absolute path on PATH, or "".
@@ -84,60 +89,53 @@ std::vector<MountInfoEntry> ReadNamespaceMounts(int ns_fd);
 // with this process; state is on the sandbox tmpfs; a janitor removes the
 // containers' cgroups even after a SIGKILL. Up to `parallel` commands run at
 // once (each with its own exit code and output); more wait their turn.
-class RuntimeFarm {
+class RuntimeFarm : public RealRuntime {
  public:
   // Unsupported if the runtime cannot run here.
   RuntimeFarm(const std::string& runtime, const std::string& dir, int parallel = 1);
-  ~RuntimeFarm();
+  ~RuntimeFarm() override;
   RuntimeFarm(const RuntimeFarm&) = delete;
   RuntimeFarm& operator=(const RuntimeFarm&) = delete;
-  Container Create(int index, const Image& image);
-  void Delete(const Container& c);
+  Container Create(int index, const Image& image) override;
+  void Delete(const Container& c) override;
 
   // The runtime's mount namespace (the supervisor's): where a bundle's
   // rootfs is mounted before Start, as containerd mounts it in its own.
-  int mount_ns() const { return sup_mnt_; }
+  int mount_ns() const override { return sup_.mount_ns(); }
+  bool PreparesRootfs() const override { return false; }
   // The static process Start runs, put in a layer (dir: the layer's root):
   // it prints its mountinfo and holds the container up until Stop.
   static void InstallHolder(const std::string& layer_dir);
-  struct Started {
-    std::string id;
-    int ns_fd = -1;  // the container's mount namespace; the caller owns it
-  };
   // A real container start from bundle (bundle/rootfs mounted in
   // mount_ns()): config.json from the runtime's default spec running the
   // holder, then `create` and `start`. Safe from several threads at once.
   // Unsupported (why in the runtime's words) where it cannot run here.
-  Started Start(const std::string& bundle);
+  Started Start(const std::string& bundle) override;
   // `delete --force` of a started container: its processes killed, its
   // state and cgroups removed (the caller unmounts the rootfs).
-  void Stop(const std::string& id);
+  void Stop(const std::string& id) override;
   // The runtime's `state` status of a container: created, running, stopped.
-  std::string Status(const std::string& id);
+  std::string Status(const std::string& id) override;
   // Commands run so far, by verb (create, start, delete).
-  long calls(const std::string& verb) const;
+  long calls(const std::string& verb) const override;
   // Runs argv in the runtime's PID namespace (up to `parallel` at once);
   // its exit code, and its stdout+stderr in *output.
-  int Command(const std::vector<std::string>& argv, std::string* output);
+  int Command(const std::vector<std::string>& argv, std::string* output) {
+    return sup_.Command(argv, output);
+  }
 
  private:
-  void Init();     // after the supervisor is up: the default spec
-  void Release();  // the supervisor (and with it the runtime's processes) gone
   // `create` of bundle b as id (retried without a cgroup manager on a
   // hybrid host for crun); the held init's pid, in the supervisor's PID ns.
   int CreateBundle(const std::string& b, const std::string& id, const nlohmann::json& spec);
   std::vector<std::string> Argv(std::initializer_list<std::string> tail) const;
-  int OpenNs(int pid, const std::string& id) const;
   std::string runtime_, bin_, dir_, state_;
+  RuntimeSupervisor sup_;
   nlohmann::json spec_;
-  int sock_ = -1, sup_pid_ = -1, sup_mnt_ = -1, janitor_ = -1;
-  std::atomic<long> serial_{0}, commands_{0}, creates_{0}, starts_{0}, deletes_{0};
+  std::atomic<long> serial_{0}, creates_{0}, starts_{0}, deletes_{0};
   std::vector<std::string> ids_;  // by container index
   mutable std::mutex mu_;         // guards global_opts_
   std::vector<std::string> global_opts_;  // e.g. crun's --cgroup-manager=disabled
 };
-
-// "builtin", or a runtime that is installed; UsageError otherwise.
-void ValidateFarmBackend(const std::string& farm);
 
 }  // namespace mntscale

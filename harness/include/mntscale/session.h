@@ -25,7 +25,7 @@ struct SessionConfig {
   std::string topology = "host";
   std::string placement = "spread";
   Profile profile;
-  std::string farm = "builtin";  // builtin | runc | crun: who creates the containers
+  std::string farm = "builtin";  // builtin | runc | crun | containerd: who creates the containers
   WorkerMode mode = WorkerMode::kThread;
   double warmup_s = 0.3;
   double window_s = 0.5;
