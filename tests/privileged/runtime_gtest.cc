@@ -65,7 +65,7 @@ class RuntimeTest : public ::testing::Test {
 
 // The shipped profiles reproduce the tables they were captured from.
 TEST_F(RuntimeTest, ShippedProfilesReproduceTheirCapturedTable) {
-  for (const char* name : {"runc-default", "k8s-containerd"}) {
+  for (const char* name : {"runc-default", "k8s-containerd", "containerd-default"}) {
     Profile p = Profile::Load(name);
     ASSERT_TRUE(p.captured.contains("mounts")) << name << " has no captured table";
     auto want = MountKeys(p.captured["mounts"]);
