@@ -323,6 +323,17 @@ std::vector<std::string> MountKeys(const nlohmann::json& captured_mounts) {
   return keys;
 }
 
+std::string MountKeysDiff(const std::vector<std::string>& want, const std::vector<std::string>& got) {
+  std::string out;
+  for (const auto& w : want) {
+    if (std::find(got.begin(), got.end(), w) == got.end()) out += "\n  missing: " + w;
+  }
+  for (const auto& g : got) {
+    if (std::find(want.begin(), want.end(), g) == want.end()) out += "\n  extra:   " + g;
+  }
+  return out;
+}
+
 std::string FindRuntime(const std::string& runtime) {
   const char* path = getenv("PATH");
   std::istringstream ss(path ? path : "");

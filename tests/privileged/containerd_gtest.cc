@@ -41,16 +41,6 @@ std::string HostMountinfo() {
 }
 const std::string g_host_before = ReadFile("/proc/self/mountinfo");
 
-std::string Diff(const std::vector<std::string>& want, const std::vector<std::string>& got) {
-  std::string out;
-  for (const auto& w : want) {
-    if (std::find(got.begin(), got.end(), w) == got.end()) out += "\n  missing: " + w;
-  }
-  for (const auto& g : got) {
-    if (std::find(want.begin(), want.end(), g) == want.end()) out += "\n  extra:   " + g;
-  }
-  return out;
-}
 
 // Processes (this PID namespace's view) whose command line names `needle`.
 std::vector<std::string> ProcessesNaming(const std::string& needle) {
@@ -231,7 +221,7 @@ TEST_F(ContainerdTest, FarmFromCaptureMatchesContainerdMountForMount) {
     farm.Grow(1);
     EXPECT_EQ(farm.containers()[0].mounts, p.MountsPerContainer());
     auto got = MountKeys(ReadNamespaceMounts(farm.containers()[0].ns_fd));
-    EXPECT_EQ(want, got) << Diff(want, got);
+    EXPECT_EQ(want, got) << MountKeysDiff(want, got);
   }
   // --farm containerd: containerd's own containers hold the captured table.
   Farm farm(p, img, 1, "containerd");
@@ -239,7 +229,7 @@ TEST_F(ContainerdTest, FarmFromCaptureMatchesContainerdMountForMount) {
   ASSERT_EQ(farm.size(), 2);
   for (const Container& c : farm.containers()) {
     auto got = MountKeys(ReadNamespaceMounts(c.ns_fd));
-    EXPECT_EQ(want, got) << Diff(want, got);
+    EXPECT_EQ(want, got) << MountKeysDiff(want, got);
   }
   farm.Teardown();
   auto host = HostMountinfo();

@@ -17,16 +17,6 @@
 namespace mntscale {
 namespace {
 
-std::string Diff(const std::vector<std::string>& want, const std::vector<std::string>& got) {
-  std::string out;
-  for (const auto& w : want) {
-    if (std::find(got.begin(), got.end(), w) == got.end()) out += "\n  missing: " + w;
-  }
-  for (const auto& g : got) {
-    if (std::find(want.begin(), want.end(), g) == want.end()) out += "\n  extra:   " + g;
-  }
-  return out;
-}
 
 // The mount table of one container the farm builds from p.
 std::vector<std::string> FarmKeys(Profile p) {
@@ -71,7 +61,7 @@ TEST_F(RuntimeTest, ShippedProfilesReproduceTheirCapturedTable) {
     auto want = MountKeys(p.captured["mounts"]);
     EXPECT_EQ(static_cast<int>(want.size()), p.MountsPerContainer()) << name;
     auto got = FarmKeys(p);
-    EXPECT_EQ(want, got) << name << Diff(want, got);
+    EXPECT_EQ(want, got) << name << MountKeysDiff(want, got);
   }
 }
 
@@ -86,13 +76,13 @@ TEST_F(RuntimeTest, FarmMatchesRuncDefaultMountForMount) {
   EXPECT_GE(want.size(), 10u);
   Profile p = ProfileFromCapture(cap, "live-runc", 2);
   auto got = FarmKeys(p);
-  EXPECT_EQ(want, got) << Diff(want, got);
+  EXPECT_EQ(want, got) << MountKeysDiff(want, got);
   // And the shipped runc-default, where this host has the layout it was
   // captured on (the cgroup hierarchy decides the cgroup mounts).
   Profile shipped = Profile::Load("runc-default");
   if (shipped.cgroup == p.cgroup) {
     auto ship = MountKeys(shipped.captured["mounts"]);
-    EXPECT_EQ(ship, want) << "runc-default differs from runc here" << Diff(ship, want);
+    EXPECT_EQ(ship, want) << "runc-default differs from runc here" << MountKeysDiff(ship, want);
   }
 }
 
@@ -106,7 +96,7 @@ TEST_F(RuntimeTest, FarmMatchesRuncWithContainerdPodSpec) {
   }
   auto want = MountKeys(cap.mounts);
   auto got = FarmKeys(ProfileFromCapture(cap, "live-k8s", 2));
-  EXPECT_EQ(want, got) << Diff(want, got);
+  EXPECT_EQ(want, got) << MountKeysDiff(want, got);
 }
 
 TEST_F(RuntimeTest, FarmMatchesCrunDefaultOrSaysWhyNot) {
@@ -117,7 +107,7 @@ TEST_F(RuntimeTest, FarmMatchesCrunDefaultOrSaysWhyNot) {
   }
   auto want = MountKeys(cap.mounts);
   auto got = FarmKeys(ProfileFromCapture(cap, "live-crun", 2));
-  EXPECT_EQ(want, got) << Diff(want, got);
+  EXPECT_EQ(want, got) << MountKeysDiff(want, got);
 }
 
 // --farm runc: the runtime's own containers, entered through the held init,
@@ -138,7 +128,7 @@ TEST_F(RuntimeTest, RuntimeFarmContainersMatchTheBuiltInFarm) {
   for (const Container& c : farm.containers()) {
     EXPECT_EQ(c.mounts, p.MountsPerContainer());
     auto got = MountKeys(ReadNamespaceMounts(c.ns_fd));
-    EXPECT_EQ(MountKeys(cap.mounts), got) << Diff(MountKeys(cap.mounts), got);
+    EXPECT_EQ(MountKeys(cap.mounts), got) << MountKeysDiff(MountKeys(cap.mounts), got);
   }
   farm.Shrink(1);
   EXPECT_EQ(farm.size(), 1);

@@ -170,3 +170,11 @@ TEST(SpecProfile, LimitsCheckedBeforeTheRuntimeRuns) {
 
 }  // namespace
 }  // namespace mntscale
+
+TEST(MountKeysDiff, NamesWhatIsMissingAndWhatIsExtra) {
+  using mntscale::MountKeysDiff;
+  const std::vector<std::string> want = {"/ overlay rw private", "/proc proc rw private"};
+  EXPECT_EQ(MountKeysDiff(want, want), "");
+  EXPECT_EQ(MountKeysDiff(want, {"/ overlay rw private", "/run tmpfs rw private"}),
+            "\n  missing: /proc proc rw private\n  extra:   /run tmpfs rw private");
+}

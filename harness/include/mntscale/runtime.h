@@ -32,6 +32,10 @@ std::vector<MountInfoEntry> ParseMountinfo(const std::vector<std::string>& lines
 // ro|rw propagation", sorted; IDs, sources and mount roots are ignored.
 std::vector<std::string> MountKeys(const std::vector<MountInfoEntry>& mounts);
 std::vector<std::string> MountKeys(const nlohmann::json& captured_mounts);
+// What differs between two MountKeys lists, for a test's or a check's
+// message: "\n  missing: KEY" for each of want not in got, "\n  extra:   KEY"
+// for each of got not in want; "" when they hold the same keys.
+std::string MountKeysDiff(const std::vector<std::string>& want, const std::vector<std::string>& got);
 
 struct CaptureRequest {
   std::string runtime;    // runc | crun | containerd
