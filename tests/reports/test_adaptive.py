@@ -162,3 +162,18 @@ def test_cpu_quota_refuses_a_bad_percent_before_making_a_cgroup(pct):
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "cpu-quota")
     r = subprocess.run([script, pct, "true"], capture_output=True, text=True)
     assert r.returncode == 2 and "whole percent" in r.stderr, r.stderr
+
+
+def test_cpu_quota_runs_in_its_own_cgroup_and_removes_it():
+    import glob
+    import subprocess
+    if os.geteuid() != 0:
+        pytest.skip("cpu-quota needs root to make a cgroup")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "cpu-quota")
+    r = subprocess.run([script, "50", "sh", "-c", "cat /proc/self/cgroup; exit 3"], capture_output=True, text=True)
+    if r.returncode == 77:
+        pytest.skip(r.stderr.strip())
+    assert r.returncode == 3, r.stdout + r.stderr  # the command's exit code
+    names = [line.rsplit("/", 1)[-1] for line in r.stdout.splitlines() if "mntscale-quota-50-" in line]
+    assert names, r.stdout  # it ran inside a cgroup of its own
+    assert not [p for p in glob.glob("/sys/fs/cgroup/**/" + names[0], recursive=True)], names[0]
