@@ -22,6 +22,7 @@
 #include <set>
 #include <sstream>
 
+#include "mntscale/container_start.h"
 #include "mntscale/containerd.h"
 #include "mntscale/datafile.h"
 #include "mntscale/farm.h"
@@ -261,10 +262,7 @@ std::string SetUpBundle(const std::string& bundle, int layers) {
   shape.binds = 0;
   const Image& img = GetImage(shape);
   for (const char* d : {"", "/upper", "/work", "/rootfs", "/binds"}) MkdirP(bundle + d);
-  std::string lower;
-  for (auto it = img.layer_dirs.rbegin(); it != img.layer_dirs.rend(); ++it) {
-    lower += (lower.empty() ? "" : ":") + *it;
-  }
+  const std::string lower = LowerDirs(img.layer_dirs);
   std::string opts =
       "lowerdir=" + lower + ",upperdir=" + bundle + "/upper,workdir=" + bundle + "/work";
   Check(mount("overlay", (bundle + "/rootfs").c_str(), "overlay", 0, opts.c_str()), "mount",

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "mntscale/datafile.h"
+#include "mntscale/container_start.h"
 #include "mntscale/runtime.h"
 #include "mntscale/sys.h"
 
@@ -77,10 +78,7 @@ Container RuntimeFarm::Create(int index, const Image& image) {
   const std::string id = CgroupPrefix() + "f" + std::to_string(serial_++);
   const std::string b = dir_ + "/" + id;
   for (const char* d : {"", "/upper", "/work", "/rootfs"}) MkdirP(b + d);
-  std::string lower;
-  for (auto it = image.layer_dirs.rbegin(); it != image.layer_dirs.rend(); ++it) {
-    lower += (lower.empty() ? "" : ":") + *it;
-  }
+  const std::string lower = LowerDirs(image.layer_dirs);
   const std::string opts = "lowerdir=" + lower + ",upperdir=" + b + "/upper,workdir=" + b + "/work";
   sup_.InNamespace([&] {  // the overlay lives where the runtime runs
     Check(mount("overlay", (b + "/rootfs").c_str(), "overlay", 0, opts.c_str()), "mount",
