@@ -175,9 +175,8 @@ void ContainerStartStorm(Session& s, const Point& p, Entry& e) {
     e.Set("container_mounts", static_cast<double>(container_mounts) / starts);
     e.Set("runtime_creates", st.real->calls("create"));
     e.Set("runtime_starts", st.real->calls("start"));
-    int running = 0;  // the runtime's word that each start ran its process
-    for (const std::string& id : st.ids) running += st.real->Status(id) == "running";
-    e.Set("runtime_running", running);
+    // the runtime's word that each start ran its process
+    e.Set("runtime_running", st.real->CountRunning(st.ids));
   }
 
   bg.SetPhase(kTeardown);

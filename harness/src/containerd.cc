@@ -351,6 +351,16 @@ std::string ContainerdFarm::Status(const std::string& id) {
   return it == tasks.end() ? "unknown: no task " + id : Lower(it->second);
 }
 
+int ContainerdFarm::CountRunning(const std::vector<std::string>& ids) {
+  const auto tasks = Tasks();
+  int n = 0;
+  for (const std::string& id : ids) {
+    const auto it = tasks.find(id);
+    n += it != tasks.end() && Lower(it->second) == "running";
+  }
+  return n;
+}
+
 long ContainerdFarm::calls(const std::string& verb) const {
   // `ctr run` is containerd's create and start in one request
   if (verb == "create" || verb == "start") return runs_;

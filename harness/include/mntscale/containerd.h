@@ -49,6 +49,7 @@ class ContainerdFarm : public RealRuntime {
   Started Start(const std::string& bundle) override;
   void Stop(const std::string& id) override;
   std::string Status(const std::string& id) override;
+  int CountRunning(const std::vector<std::string>& ids) override;  // one `ctr task ls`
   long calls(const std::string& verb) const override;
 
   // Imports layer_dirs (bottom first) as one image; returns its reference.

@@ -52,6 +52,13 @@ class RealRuntime {
   virtual void Stop(const std::string& id) = 0;
   // "created", "running", "stopped", or "unknown: why".
   virtual std::string Status(const std::string& id) = 0;
+  // How many of ids are "running": Status of each, or one listing where the
+  // runtime has one (containerd's `ctr task ls`).
+  virtual int CountRunning(const std::vector<std::string>& ids) {
+    int n = 0;
+    for (const std::string& id : ids) n += Status(id) == "running";
+    return n;
+  }
   // Runtime commands so far, by verb ("create", "start", "delete").
   virtual long calls(const std::string& verb) const = 0;
 };
