@@ -6,9 +6,9 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
-#include "mntscale/scratch.h"
-#include "mntscale/session.h"
-#include "mntscale/sys.h"
+#include "mntscale/model/scratch.h"
+#include "mntscale/suite/session.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

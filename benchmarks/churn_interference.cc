@@ -6,9 +6,9 @@
 // writers that share nothing with the readers still slow them down.
 #include <algorithm>
 
-#include "mntscale/churn.h"
-#include "mntscale/session.h"
-#include "mntscale/sys.h"
+#include "mntscale/run/churn.h"
+#include "mntscale/suite/session.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

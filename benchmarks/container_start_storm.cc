@@ -23,15 +23,15 @@
 #include <mutex>
 #include <thread>
 
-#include "mntscale/background.h"
-#include "mntscale/container_start.h"
-#include "mntscale/containerd.h"
-#include "mntscale/idmap.h"
-#include "mntscale/runtime.h"
-#include "mntscale/sandbox.h"
-#include "mntscale/scratch.h"
-#include "mntscale/session.h"
-#include "mntscale/sys.h"
+#include "mntscale/run/background.h"
+#include "mntscale/model/container_start.h"
+#include "mntscale/runtimes/containerd.h"
+#include "mntscale/model/idmap.h"
+#include "mntscale/runtimes/runtime.h"
+#include "mntscale/model/sandbox.h"
+#include "mntscale/model/scratch.h"
+#include "mntscale/suite/session.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

@@ -13,10 +13,10 @@
 #include <cstdio>
 #include <memory>
 
-#include "mntscale/background.h"
-#include "mntscale/scratch.h"
-#include "mntscale/session.h"
-#include "mntscale/sys.h"
+#include "mntscale/run/background.h"
+#include "mntscale/model/scratch.h"
+#include "mntscale/suite/session.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

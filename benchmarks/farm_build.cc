@@ -2,8 +2,8 @@
 // copy_tree of a one-mount namespace, an overlay mount (L+1 private clones),
 // binds, proc/dev/shm/mqueue and a pivot_root; each teardown an umount_tree
 // under namespace_sem plus an RCU grace period.
-#include "mntscale/sandbox.h"
-#include "mntscale/session.h"
+#include "mntscale/model/sandbox.h"
+#include "mntscale/suite/session.h"
 
 namespace mntscale {
 namespace {

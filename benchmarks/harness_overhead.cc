@@ -3,7 +3,7 @@
 // runner, alternated so drift hits both. The ratio should be close to 1.
 #include <algorithm>
 
-#include "mntscale/session.h"
+#include "mntscale/suite/session.h"
 
 namespace mntscale {
 namespace {

@@ -8,8 +8,8 @@
 #include <map>
 #include <tuple>
 
-#include "mntscale/session.h"
-#include "mntscale/sys.h"
+#include "mntscale/suite/session.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

@@ -10,9 +10,9 @@
 #include <algorithm>
 #include <memory>
 
-#include "mntscale/scratch.h"
-#include "mntscale/session.h"
-#include "mntscale/sys.h"
+#include "mntscale/model/scratch.h"
+#include "mntscale/suite/session.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

@@ -5,10 +5,10 @@
 // and while another namespace churns (writers hold namespace_sem for write).
 #include <vector>
 
-#include "mntscale/churn.h"
-#include "mntscale/sandbox.h"
-#include "mntscale/session.h"
-#include "mntscale/sys.h"
+#include "mntscale/run/churn.h"
+#include "mntscale/model/sandbox.h"
+#include "mntscale/suite/session.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

@@ -19,11 +19,11 @@
 #include <cstring>
 #include <thread>
 
-#include "mntscale/churn.h"
-#include "mntscale/observe.h"
-#include "mntscale/sandbox.h"
-#include "mntscale/session.h"
-#include "mntscale/sys.h"
+#include "mntscale/run/churn.h"
+#include "mntscale/live/observe.h"
+#include "mntscale/model/sandbox.h"
+#include "mntscale/suite/session.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

@@ -12,10 +12,10 @@
 #include <optional>
 #include <thread>
 
-#include "mntscale/background.h"
-#include "mntscale/churn.h"
-#include "mntscale/session.h"
-#include "mntscale/sys.h"
+#include "mntscale/run/background.h"
+#include "mntscale/run/churn.h"
+#include "mntscale/suite/session.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

@@ -8,11 +8,11 @@
 #include <algorithm>
 #include <numeric>
 
-#include "mntscale/churn.h"
-#include "mntscale/observe.h"
-#include "mntscale/runner.h"
-#include "mntscale/session.h"
-#include "mntscale/sys.h"
+#include "mntscale/run/churn.h"
+#include "mntscale/live/observe.h"
+#include "mntscale/run/runner.h"
+#include "mntscale/suite/session.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

@@ -2,7 +2,7 @@
 // sequence and looks up each mount it crosses in the global mount hash, so
 // throughput per worker should not depend on how many containers exist; when
 // it does, the global structures are the cause.
-#include "mntscale/session.h"
+#include "mntscale/suite/session.h"
 
 namespace mntscale {
 namespace {

@@ -7,10 +7,10 @@
 
 #include <chrono>
 
-#include "mntscale/histogram.h"
-#include "mntscale/scratch.h"
-#include "mntscale/session.h"
-#include "mntscale/sys.h"
+#include "mntscale/sys/histogram.h"
+#include "mntscale/model/scratch.h"
+#include "mntscale/suite/session.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

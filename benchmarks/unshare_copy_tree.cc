@@ -12,11 +12,11 @@
 #include <memory>
 #include <thread>
 
-#include "mntscale/background.h"
-#include "mntscale/churn.h"
-#include "mntscale/sandbox.h"
-#include "mntscale/session.h"
-#include "mntscale/sys.h"
+#include "mntscale/run/background.h"
+#include "mntscale/run/churn.h"
+#include "mntscale/model/sandbox.h"
+#include "mntscale/suite/session.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

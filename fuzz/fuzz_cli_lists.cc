@@ -6,10 +6,10 @@
 #include <string>
 #include <vector>
 
-#include "mntscale/counters.h"
-#include "mntscale/scenario.h"
-#include "mntscale/sys.h"
-#include "mntscale/topology.h"
+#include "mntscale/observe/counters.h"
+#include "mntscale/suite/scenario.h"
+#include "mntscale/sys/sys.h"
+#include "mntscale/run/topology.h"
 
 namespace {
 

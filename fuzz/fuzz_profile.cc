@@ -4,8 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "mntscale/profile.h"
-#include "mntscale/sys.h"
+#include "mntscale/model/profile.h"
+#include "mntscale/sys/sys.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   nlohmann::json j = nlohmann::json::parse(data, data + size, nullptr, false, true);

@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <string>
 
-#include "mntscale/sys.h"
-#include "mntscale/topology.h"
+#include "mntscale/sys/sys.h"
+#include "mntscale/run/topology.h"
 
 namespace {
 constexpr long kFuzzMaxPus = 256;

@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <string>
 
-#include "mntscale/sys.h"
-#include "mntscale/topology.h"
+#include "mntscale/sys/sys.h"
+#include "mntscale/run/topology.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path =

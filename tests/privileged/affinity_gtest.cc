@@ -9,11 +9,11 @@
 #include <string>
 #include <vector>
 
-#include "mntscale/observer.h"
-#include "mntscale/ops.h"
-#include "mntscale/runner.h"
-#include "mntscale/sandbox.h"
-#include "mntscale/topology.h"
+#include "mntscale/observe/observer.h"
+#include "mntscale/run/ops.h"
+#include "mntscale/run/runner.h"
+#include "mntscale/model/sandbox.h"
+#include "mntscale/run/topology.h"
 
 namespace mntscale {
 namespace {

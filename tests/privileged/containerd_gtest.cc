@@ -16,12 +16,12 @@
 #include <chrono>
 #include <thread>
 
-#include "mntscale/containerd.h"
-#include "mntscale/farm.h"
-#include "mntscale/runtime.h"
-#include "mntscale/sandbox.h"
-#include "mntscale/scratch.h"
-#include "mntscale/sys.h"
+#include "mntscale/runtimes/containerd.h"
+#include "mntscale/model/farm.h"
+#include "mntscale/runtimes/runtime.h"
+#include "mntscale/model/sandbox.h"
+#include "mntscale/model/scratch.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

@@ -14,9 +14,9 @@
 #include <future>
 #include <thread>
 
-#include "mntscale/attribution.h"
-#include "mntscale/counters.h"
-#include "mntscale/sys.h"
+#include "mntscale/observe/attribution.h"
+#include "mntscale/observe/counters.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

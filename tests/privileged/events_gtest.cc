@@ -12,13 +12,13 @@
 #include <chrono>
 #include <thread>
 
-#include "mntscale/background.h"
-#include "mntscale/events.h"
-#include "mntscale/farm.h"
-#include "mntscale/sandbox.h"
-#include "mntscale/scratch.h"
-#include "mntscale/sys.h"
-#include "mntscale/topology.h"
+#include "mntscale/run/background.h"
+#include "mntscale/run/events.h"
+#include "mntscale/model/farm.h"
+#include "mntscale/model/sandbox.h"
+#include "mntscale/model/scratch.h"
+#include "mntscale/sys/sys.h"
+#include "mntscale/run/topology.h"
 
 namespace mntscale {
 namespace {

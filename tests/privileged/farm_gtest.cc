@@ -15,12 +15,12 @@
 #include <thread>
 #include <vector>
 
-#include "mntscale/farm.h"
-#include "mntscale/runner.h"
-#include "mntscale/sandbox.h"
-#include "mntscale/scratch.h"
-#include "mntscale/session.h"
-#include "mntscale/sys.h"
+#include "mntscale/model/farm.h"
+#include "mntscale/run/runner.h"
+#include "mntscale/model/sandbox.h"
+#include "mntscale/model/scratch.h"
+#include "mntscale/suite/session.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

@@ -11,13 +11,13 @@
 #include <atomic>
 #include <sstream>
 
-#include "mntscale/farm.h"
-#include "mntscale/idmap.h"
-#include "mntscale/runner.h"
-#include "mntscale/sandbox.h"
-#include "mntscale/scratch.h"
-#include "mntscale/sys.h"
-#include "mntscale/topology.h"
+#include "mntscale/model/farm.h"
+#include "mntscale/model/idmap.h"
+#include "mntscale/run/runner.h"
+#include "mntscale/model/sandbox.h"
+#include "mntscale/model/scratch.h"
+#include "mntscale/sys/sys.h"
+#include "mntscale/run/topology.h"
 
 namespace mntscale {
 namespace {

@@ -17,12 +17,12 @@
 #include <string>
 #include <vector>
 
-#include "mntscale/churn.h"
-#include "mntscale/farm.h"
-#include "mntscale/idmap.h"
-#include "mntscale/observe.h"
-#include "mntscale/sandbox.h"
-#include "mntscale/sys.h"
+#include "mntscale/run/churn.h"
+#include "mntscale/model/farm.h"
+#include "mntscale/model/idmap.h"
+#include "mntscale/live/observe.h"
+#include "mntscale/model/sandbox.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

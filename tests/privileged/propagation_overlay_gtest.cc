@@ -9,9 +9,9 @@
 
 #include <set>
 
-#include "mntscale/sandbox.h"
-#include "mntscale/scratch.h"
-#include "mntscale/sys.h"
+#include "mntscale/model/sandbox.h"
+#include "mntscale/model/scratch.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

@@ -22,8 +22,8 @@
 #include <string>
 #include <thread>
 
-#include "mntscale/quietness.h"
-#include "mntscale/sys.h"
+#include "mntscale/observe/quietness.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

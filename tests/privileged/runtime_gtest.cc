@@ -9,10 +9,10 @@
 #include <chrono>
 #include <thread>
 
-#include "mntscale/farm.h"
-#include "mntscale/runtime.h"
-#include "mntscale/sandbox.h"
-#include "mntscale/sys.h"
+#include "mntscale/model/farm.h"
+#include "mntscale/runtimes/runtime.h"
+#include "mntscale/model/sandbox.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

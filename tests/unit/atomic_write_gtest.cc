@@ -10,8 +10,8 @@
 #include <string>
 #include <thread>
 
-#include "mntscale/results.h"
-#include "mntscale/sys.h"
+#include "mntscale/suite/results.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "../../harness/src/attribution_internal.h"
-#include "mntscale/sys.h"
+#include "../../harness/observe/attribution_internal.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

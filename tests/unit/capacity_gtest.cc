@@ -9,10 +9,10 @@
 #include <random>
 #include <set>
 
-#include "mntscale/capacity.h"
-#include "mntscale/runner.h"
-#include "mntscale/sys.h"
-#include "mntscale/topology.h"
+#include "mntscale/capacity/capacity.h"
+#include "mntscale/run/runner.h"
+#include "mntscale/sys/sys.h"
+#include "mntscale/run/topology.h"
 
 namespace mntscale {
 namespace {

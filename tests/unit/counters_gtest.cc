@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "../../harness/src/attribution_internal.h"
-#include "../../harness/src/counters_internal.h"
-#include "mntscale/sys.h"
+#include "../../harness/observe/attribution_internal.h"
+#include "../../harness/observe/counters_internal.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

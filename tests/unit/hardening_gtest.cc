@@ -10,15 +10,15 @@
 #include <filesystem>
 #include <fstream>
 
-#include "mntscale/datafile.h"
-#include "mntscale/preset.h"
-#include "mntscale/profile.h"
-#include "mntscale/quietness.h"
-#include "mntscale/results.h"
-#include "mntscale/runlock.h"
-#include "mntscale/scenario.h"
-#include "mntscale/sys.h"
-#include "mntscale/topology.h"
+#include "mntscale/sys/datafile.h"
+#include "mntscale/suite/preset.h"
+#include "mntscale/model/profile.h"
+#include "mntscale/observe/quietness.h"
+#include "mntscale/suite/results.h"
+#include "mntscale/sys/runlock.h"
+#include "mntscale/suite/scenario.h"
+#include "mntscale/sys/sys.h"
+#include "mntscale/run/topology.h"
 
 namespace mntscale {
 namespace {

@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "mntscale/histogram.h"
+#include "mntscale/sys/histogram.h"
 
 namespace mntscale {
 namespace {

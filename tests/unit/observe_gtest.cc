@@ -12,8 +12,8 @@
 #include <vector>
 #include <cstring>
 
-#include "mntscale/observe.h"
-#include "mntscale/sys.h"
+#include "mntscale/live/observe.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

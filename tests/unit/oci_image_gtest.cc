@@ -15,9 +15,9 @@
 #include <utility>
 #include <vector>
 
-#include "../../harness/src/tar.h"
-#include "mntscale/oci_image.h"
-#include "mntscale/sys.h"
+#include "../../harness/runtimes/tar.h"
+#include "mntscale/runtimes/oci_image.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

@@ -2,9 +2,9 @@
 // built, and the time estimate's farm-reuse rule (the one Session uses).
 #include <gtest/gtest.h>
 
-#include "mntscale/plan.h"
-#include "mntscale/scenario.h"
-#include "mntscale/sys.h"
+#include "mntscale/suite/plan.h"
+#include "mntscale/suite/scenario.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

@@ -6,10 +6,10 @@
 #include <string>
 #include <vector>
 
-#include "mntscale/preset.h"
-#include "mntscale/profile.h"
-#include "mntscale/sys.h"
-#include "mntscale/topology.h"
+#include "mntscale/suite/preset.h"
+#include "mntscale/model/profile.h"
+#include "mntscale/sys/sys.h"
+#include "mntscale/run/topology.h"
 
 namespace mntscale {
 namespace {

@@ -9,10 +9,10 @@
 #include <set>
 #include <tuple>
 
-#include "mntscale/profile.h"
-#include "mntscale/results.h"
-#include "mntscale/scenario.h"
-#include "mntscale/sys.h"
+#include "mntscale/model/profile.h"
+#include "mntscale/suite/results.h"
+#include "mntscale/suite/scenario.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

@@ -2,9 +2,9 @@
 // parsing, and the profile a captured mount table becomes.
 #include <gtest/gtest.h>
 
-#include "mntscale/profile.h"
-#include "mntscale/runtime.h"
-#include "mntscale/sys.h"
+#include "mntscale/model/profile.h"
+#include "mntscale/runtimes/runtime.h"
+#include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {

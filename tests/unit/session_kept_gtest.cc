@@ -3,7 +3,7 @@
 // scenario starts, so nothing one scenario built leaks into the next.
 #include <gtest/gtest.h>
 
-#include "mntscale/session.h"
+#include "mntscale/suite/session.h"
 
 namespace mntscale {
 namespace {

@@ -14,8 +14,8 @@
 #include <thread>
 #include <utility>
 
-#include "mntscale/sys.h"
-#include "mntscale/topology.h"
+#include "mntscale/sys/sys.h"
+#include "mntscale/run/topology.h"
 
 namespace mntscale {
 namespace {

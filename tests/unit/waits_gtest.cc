@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "../../harness/src/attribution_internal.h"
-#include "../../harness/src/waits_internal.h"
+#include "../../harness/observe/attribution_internal.h"
+#include "../../harness/observe/waits_internal.h"
 
 namespace mntscale {
 namespace {

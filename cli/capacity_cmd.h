@@ -1,0 +1,30 @@
+// `mntscale capacity`: the largest container count this host sustains under
+// stated objectives, by measurement (issue 18; harness/capacity.h).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "mntscale/capacity/capacity.h"
+
+namespace mntscale {
+
+class CapacityCommand {
+ public:
+  explicit CapacityCommand(CLI::App* app);  // registers `capacity`
+  bool parsed() const { return cmd_->parsed(); }
+  // 0 searched (whatever ended it); 2 bad input; 130 interrupted.
+  int Run(int argc, char** argv);
+
+ private:
+  CLI::App* cmd_ = nullptr;
+  std::string profile_ = "k8s-containerd", idmap_ = "per-layer", out_, mode_ = "thread";
+  std::vector<std::string> slos_;
+  double churn_rate_ = 2.0, window_s_ = 1.0;
+  std::string machine_;
+  bool waits_ = false, attribute_ = false, quiet_ = false, wait_ = false;
+  SearchConfig search_;
+};
+
+}  // namespace mntscale

@@ -1,0 +1,888 @@
+// Wall-time attribution: lock contention (lock:contention_begin/end) and
+// off-CPU time (sched:sched_switch plus switch records) on each worker,
+// through perf_event_open(PERF_TYPE_TRACEPOINT). Waits and blocked stacks are
+// named with the same bucket file as the cpu-clock sampler. tracefs, which
+// holds the tracepoint ids, is mounted only inside the harness's private
+// mount namespace.
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <optional>
+
+#include "attribution_internal.h"
+#include "mntscale/observe/attribution.h"
+#include "mntscale/observe/counters.h"
+#include "mntscale/sys/histogram.h"
+#include "mntscale/model/sandbox.h"
+#include "mntscale/sys/sys.h"
+#include "mntscale/model/userns.h"
+#include "perf_ring.h"
+#include "waits_internal.h"
+
+namespace mntscale {
+namespace waits {
+
+void WaitPairer::Begin(uint64_t t_ns, uint64_t lock, std::string bucket, std::string site) {
+  for (const Open& o : open_) {
+    if (o.lock == lock) {
+      ++merged_begins_;
+      return;
+    }
+  }
+  open_.push_back({lock, t_ns, std::move(bucket), std::move(site)});
+}
+
+void WaitPairer::End(uint64_t t_ns, uint64_t lock) {
+  for (size_t i = open_.size(); i-- > 0;) {
+    if (open_[i].lock != lock) continue;
+    Open& o = open_[i];
+    waits_.push_back({std::move(o.bucket), std::move(o.site), t_ns > o.t_ns ? t_ns - o.t_ns : 0});
+    dropped_begins_ += open_.size() - i - 1;
+    open_.resize(i);
+    return;
+  }
+  ++unmatched_ends_;
+}
+
+void WaitPairer::Finish(uint64_t window_end_ns) {
+  for (const Open& o : open_) {
+    ++open_at_end_;
+    if (window_end_ns > o.t_ns) open_ns_ += window_end_ns - o.t_ns;
+  }
+  open_.clear();
+}
+
+void OffCpuTracker::Switch(uint64_t t_ns, std::string label) {
+  Clip(&t_ns);
+  pending_ = std::move(label);
+  pending_t_ = t_ns;
+}
+
+void OffCpuTracker::Out(uint64_t t_ns, bool preempt_flag) {
+  Clip(&t_ns);
+  if (!seen_) since_ = start_;  // on CPU from the window's start
+  seen_ = true;
+  if (off_) return;  // a second out without an in: keep the first
+  ++switches_;
+  // The tracepoint fires just before the switch record; its time is when
+  // the task stopped running.
+  uint64_t t = !pending_.empty() && pending_t_ <= t_ns ? pending_t_ : t_ns;
+  if (t > since_) on_ns_ += t - since_;
+  off_label_ = !pending_.empty() ? pending_ : preempt_flag ? kPreempted : kOffUnknown;
+  pending_.clear();
+  off_ = true;
+  since_ = t;
+}
+
+void OffCpuTracker::In(uint64_t t_ns) {
+  Clip(&t_ns);
+  if (!seen_) {
+    // Off CPU since before the window: why is unknown.
+    seen_ = true;
+    off_ = true;
+    off_label_ = kOffUnknown;
+    since_ = start_;
+  }
+  if (!off_) return;
+  if (t_ns > since_) off_ns_[off_label_] += t_ns - since_;
+  off_ = false;
+  since_ = t_ns;
+}
+
+void OffCpuTracker::Finish(uint64_t window_end_ns) {
+  if (!seen_) {
+    // No switch in the whole window: it ran throughout (a task that slept
+    // throughout would have been switched in to end its sleep).
+    on_ns_ += window_end_ns > start_ ? window_end_ns - start_ : 0;
+    seen_ = true;
+    since_ = window_end_ns;
+    return;
+  }
+  if (window_end_ns > since_) {
+    if (off_) {
+      off_ns_[off_label_] += window_end_ns - since_;
+    } else {
+      on_ns_ += window_end_ns - since_;
+    }
+  }
+  since_ = window_end_ns;
+}
+
+std::optional<Field> FindField(std::string_view format, std::string_view name) {
+  size_t pos = 0;
+  while ((pos = format.find("field:", pos)) != std::string_view::npos) {
+    size_t semi = format.find(';', pos);
+    if (semi == std::string_view::npos) break;
+    std::string_view decl = format.substr(pos + 6, semi - pos - 6);
+    // "unsigned int flags", "char prev_comm[16]", "void * lock_addr"
+    size_t br = decl.find('[');
+    std::string_view ident = decl.substr(0, br);
+    while (!ident.empty() && ident.back() == ' ') ident.remove_suffix(1);
+    size_t sp = ident.find_last_of(" *");
+    ident = sp == std::string_view::npos ? ident : ident.substr(sp + 1);
+    size_t line_end = format.find('\n', semi);
+    std::string_view rest = format.substr(semi, line_end - semi);
+    pos = semi;
+    if (ident != name) continue;
+    size_t o = rest.find("offset:"), s = rest.find("size:");
+    if (o == std::string_view::npos || s == std::string_view::npos) return std::nullopt;
+    Field f;
+    f.offset = std::strtoul(std::string(rest.substr(o + 7)).c_str(), nullptr, 10);
+    f.size = std::strtoul(std::string(rest.substr(s + 5)).c_str(), nullptr, 10);
+    return f;
+  }
+  return std::nullopt;
+}
+
+bool SwitchedOutRunnable(int64_t prev_state) { return (prev_state & 0xff) == 0; }
+
+std::string LockType(uint32_t flags) {
+  // include/trace/events/lock.h: LCB_F_SPIN 1, READ 2, WRITE 4, RT 8,
+  // PERCPU 16, MUTEX 32; the names are perf lock's.
+  constexpr uint32_t kSpin = 1, kRead = 2, kWrite = 4, kRt = 8, kPercpu = 16, kMutex = 32;
+  if (flags & kMutex) return "mutex";
+  if (flags & kRt) return "rtmutex";
+  if (flags & kPercpu) return flags & kRead ? "pcpu-sem:R" : "pcpu-sem:W";
+  if (flags & kSpin) {
+    if (flags & kRead) return "rwlock:R";
+    if (flags & kWrite) return "rwlock:W";
+    return "spinlock";
+  }
+  if (flags & kRead) return "rwsem:R";
+  if (flags & kWrite) return "rwsem:W";
+  return "unknown";
+}
+
+std::string_view LockCaller(std::span<const std::string_view> frames) {
+  static const attribution::Pattern kLockFrames[] = {
+      attribution::Pattern::Parse("__mutex_lock*"),
+      attribution::Pattern::Parse("mutex_lock*"),
+      attribution::Pattern::Parse("__ww_mutex_lock*"),
+      attribution::Pattern::Parse("rt_mutex*"),
+      attribution::Pattern::Parse("rwsem_*"),
+      attribution::Pattern::Parse("__down_*"),
+      attribution::Pattern::Parse("down_read*"),
+      attribution::Pattern::Parse("down_write*"),
+      attribution::Pattern::Parse("percpu_down_*"),
+      attribution::Pattern::Parse("percpu_rwsem_*"),
+      attribution::Pattern::Parse("__percpu_down_*"),
+      attribution::Pattern::Parse("_raw_*"),
+      attribution::Pattern::Parse("queued_*"),
+      attribution::Pattern::Parse("native_queued_*"),
+      attribution::Pattern::Parse("__pv_queued_*"),
+      attribution::Pattern::Parse("osq_lock"),
+      attribution::Pattern::Parse("do_raw_*"),
+      attribution::Pattern::Parse("__schedule"),
+      attribution::Pattern::Parse("schedule*"),
+      attribution::Pattern::Parse("perf_trace_*"),
+      attribution::Pattern::Parse("trace_contention_*"),
+  };
+  for (std::string_view f : frames) {
+    bool lock = false;
+    for (const auto& p : kLockFrames) {
+      if (p.Matches(f)) {
+        lock = true;
+        break;
+      }
+    }
+    if (!lock) return f;
+  }
+  return frames.empty() ? std::string_view(attribution::kUnknownSymbol) : frames.back();
+}
+
+uint64_t Percentile(std::vector<uint64_t>* v, double p) {
+  if (v->empty()) return 0;
+  std::sort(v->begin(), v->end());
+  size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * v->size()));
+  return (*v)[std::clamp<size_t>(rank, 1, v->size()) - 1];
+}
+
+}  // namespace waits
+
+namespace {
+
+using attribution::BucketSet;
+using attribution::KernelSymbols;
+
+// 4 MiB per task holds a 0.5 s window of a mount/umount writer (~3.5k
+// switches and waits a second with chains); 1 MiB each beyond 16 tasks.
+constexpr int kDataPagesLog2 = 10;
+constexpr int kDataPagesLog2Many = 8;
+constexpr size_t kManyTasks = 16;
+constexpr int kMaxStack = 64;
+constexpr size_t kTopSites = 5;
+// |residual| allowed: 5% of wall + 2 ms + 20 us per traced switch. From the
+// scheduler starting a task to perf's switch-in record (context switch, perf
+// context sched-in) the task runs but the trace still has it off CPU:
+// 6-11 us per switch measured on the 6.18 VM.
+constexpr double kTolerance = 0.05;
+constexpr double kToleranceAbsS = 0.002;
+constexpr double kTolerancePerSwitchS = 20e-6;
+}  // namespace
+
+namespace waits {
+bool WithinTolerance(double residual_s, double wall_s, int workers, double switches) {
+  return std::fabs(residual_s) <=
+         kTolerance * wall_s + kToleranceAbsS * workers + kTolerancePerSwitchS * switches;
+}
+}  // namespace waits
+
+namespace {
+
+constexpr const char* kOtherLock = "other";
+constexpr const char* kOtherSleep = "other_sleep";
+
+// Where tracefs is, mounting it in the sandbox's namespace if needed.
+// Throws Unsupported with the reason.
+std::string TracefsRoot() {
+  static std::string root;
+  if (!root.empty()) return root;
+  for (const char* c : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
+    if (access((std::string(c) + "/events").c_str(), R_OK) == 0) return root = c;
+  }
+  if (Rootless()) {
+    throw Unsupported(
+        "rootless mode: tracefs cannot be mounted from a user namespace, and tracepoint "
+        "events need CAP_PERFMON in the initial one");
+  }
+  if (!Sandbox::Entered()) {
+    throw Unsupported(
+        "tracefs is not mounted and the harness is not in its private mount namespace: "
+        "mntscale mounts tracefs only there, never on the host");
+  }
+  std::string dir = Sandbox::Enter().workdir() + "/.tracefs";
+  if (mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST) {
+    throw Unsupported(SysError::Format("mkdir", dir, errno, ""));
+  }
+  if (mount("tracefs", dir.c_str(), "tracefs", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) < 0) {
+    int err = errno;
+    throw Unsupported("no tracefs: " + SysError::Format("mount", "tracefs on " + dir, err,
+                                                        "kernel without CONFIG_TRACING, or "
+                                                        "no CAP_SYS_ADMIN"));
+  }
+  return root = dir;
+}
+
+struct Tracepoint {
+  uint64_t id = 0;
+  std::string format;
+};
+
+std::optional<Tracepoint> ReadTracepoint(const std::string& root, const std::string& sys,
+                                         const std::string& name) {
+  std::string base = root + "/events/" + sys + "/" + name;
+  Tracepoint tp;
+  std::string id;
+  if (!TryReadFile(base + "/id", &id) || !TryReadFile(base + "/format", &tp.format)) {
+    return std::nullopt;
+  }
+  tp.id = std::strtoull(id.c_str(), nullptr, 10);
+  return tp;
+}
+
+std::string OpenHint(int err) {
+  if (err == EACCES || err == EPERM) {
+    std::string paranoid = "?";
+    TryReadFile("/proc/sys/kernel/perf_event_paranoid", &paranoid);
+    while (!paranoid.empty() && paranoid.back() == '\n') paranoid.pop_back();
+    return "kernel.perf_event_paranoid=" + paranoid +
+           ": tracepoint events with kernel call chains need root (CAP_PERFMON and "
+           "CAP_SYS_ADMIN for tracepoints) or paranoid <= -1";
+  }
+  if (err == ENOENT || err == EINVAL) return "tracepoint id unknown to perf on this kernel";
+  if (err == ENOMEM) return "perf ring buffer over kernel.perf_event_mlock_kb";
+  return "";
+}
+
+perf_event_attr TraceAttr(uint64_t id, bool context_switches) {
+  perf_event_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.size = sizeof(attr);
+  attr.type = PERF_TYPE_TRACEPOINT;
+  attr.config = id;
+  attr.sample_period = 1;
+  attr.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CALLCHAIN | PERF_SAMPLE_RAW;
+  attr.disabled = 1;
+  attr.exclude_callchain_user = 1;
+  attr.sample_max_stack = kMaxStack;
+  attr.use_clockid = 1;
+  attr.clockid = CLOCK_MONOTONIC;  // comparable with MonotonicNs()
+  attr.sample_id_all = 1;          // switch records carry pid/tid and time
+  attr.context_switch = context_switches ? 1 : 0;
+  return attr;
+}
+
+// A task's time on CPU so far (ns), from /proc/<tid>/schedstat; false when
+// the kernel has no schedstat (CONFIG_SCHED_INFO) or the task is gone.
+bool ReadSchedRuntime(pid_t tid, uint64_t* ns) {
+  std::string text;
+  if (!TryReadFile("/proc/" + std::to_string(tid) + "/schedstat", &text)) return false;
+  char* end = nullptr;
+  *ns = std::strtoull(text.c_str(), &end, 10);
+  return end != text.c_str();
+}
+
+// Which parts work here, decided once up front.
+struct Plan {
+  std::string tracefs;
+  std::optional<Tracepoint> begin, end, sched;
+  waits::Field lock_addr, lock_flags, end_lock_addr, prev_state;
+  std::string locks_unsupported, offcpu_unsupported;
+};
+
+Plan Probe() {
+  Plan p;
+  p.tracefs = TracefsRoot();  // throws: nothing works without it
+  p.begin = ReadTracepoint(p.tracefs, "lock", "contention_begin");
+  p.end = ReadTracepoint(p.tracefs, "lock", "contention_end");
+  p.sched = ReadTracepoint(p.tracefs, "sched", "sched_switch");
+  if (!p.begin || !p.end) {
+    p.locks_unsupported =
+        "tracepoint lock:contention_begin/end absent on this kernel (needs Linux >= 5.19)";
+  } else {
+    auto a = waits::FindField(p.begin->format, "lock_addr");
+    auto f = waits::FindField(p.begin->format, "flags");
+    auto e = waits::FindField(p.end->format, "lock_addr");
+    if (!a || !f || !e || a->size != 8 || e->size != 8 || f->size != 4) {
+      p.locks_unsupported = "lock:contention_begin/end have an unknown format on this kernel";
+    } else {
+      p.lock_addr = *a;
+      p.lock_flags = *f;
+      p.end_lock_addr = *e;
+    }
+  }
+  if (!p.sched) {
+    p.offcpu_unsupported = "tracepoint sched:sched_switch absent on this kernel";
+  } else if (auto s = waits::FindField(p.sched->format, "prev_state");
+             !s || (s->size != 8 && s->size != 4)) {
+    p.offcpu_unsupported = "sched:sched_switch has no prev_state field on this kernel";
+  } else {
+    p.prev_state = *s;
+  }
+  // Probe one event on this thread so perf_event_paranoid speaks up front.
+  for (auto* tp : {&p.sched, &p.begin}) {
+    if (!*tp) continue;
+    perf_event_attr attr = TraceAttr((*tp)->id, false);
+    long fd = syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      throw Unsupported(SysError::Format(
+          "perf_event_open", "tracepoint id " + std::to_string((*tp)->id), err, OpenHint(err)));
+    }
+    close(static_cast<int>(fd));
+  }
+  if (!p.locks_unsupported.empty() && !p.offcpu_unsupported.empty()) {
+    throw Unsupported(p.locks_unsupported + "; " + p.offcpu_unsupported);
+  }
+  return p;
+}
+
+template <typename T>
+T Load(const char* p) {
+  T v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+struct LockStats {
+  std::vector<uint64_t> ns;
+  std::map<std::string, std::pair<uint64_t, uint64_t>> sites;  // site -> count, total
+  std::map<std::string, uint64_t> site_max;
+
+  void Add(const waits::Wait& w) {
+    ns.push_back(w.ns);
+    auto& s = sites[w.site];
+    ++s.first;
+    s.second += w.ns;
+    site_max[w.site] = std::max(site_max[w.site], w.ns);
+  }
+  nlohmann::json ToJson() {
+    uint64_t total = 0, max = 0;
+    for (uint64_t v : ns) {
+      total += v;
+      max = std::max(max, v);
+    }
+    nlohmann::json j = {{"count", ns.size()}, {"total_s", total * 1e-9}, {"max_s", max * 1e-9}};
+    j["p50_s"] =
+        ns.empty() ? nlohmann::json(nullptr) : nlohmann::json(waits::Percentile(&ns, 50) * 1e-9);
+    j["p99_s"] =
+        ns.empty() ? nlohmann::json(nullptr) : nlohmann::json(waits::Percentile(&ns, 99) * 1e-9);
+    std::vector<std::pair<std::string, std::pair<uint64_t, uint64_t>>> v(sites.begin(),
+                                                                         sites.end());
+    std::sort(v.begin(), v.end(),
+              [](const auto& a, const auto& b) { return a.second.second > b.second.second; });
+    nlohmann::json top = nlohmann::json::array();
+    for (size_t i = 0; i < v.size() && i < kTopSites; ++i) {
+      top.push_back({{"site", v[i].first},
+                     {"count", v[i].second.first},
+                     {"total_s", v[i].second.second * 1e-9},
+                     {"max_s", site_max[v[i].first] * 1e-9}});
+    }
+    j["sites"] = top;
+    return j;
+  }
+};
+
+class WaitTracer : public RunObserver {
+ public:
+  WaitTracer(Plan plan, std::string buckets_path, BucketSet buckets, KernelSymbols symbols)
+      : plan_(std::move(plan)),
+        buckets_path_(std::move(buckets_path)),
+        buckets_(std::move(buckets)),
+        symbols_(std::move(symbols)) {}
+
+  void OnWorkersReady(const std::vector<pid_t>& tids) override {
+    tasks_.clear();
+    error_.clear();
+    try {
+      int pages_log2 = tids.size() > kManyTasks ? kDataPagesLog2Many : kDataPagesLog2;
+      for (pid_t tid : tids) tasks_.push_back(OpenTask(tid, pages_log2));
+    } catch (const std::exception& e) {
+      tasks_.clear();  // all workers or none
+      error_ = e.what();
+    }
+  }
+
+  void OnMeasureStart() override {
+    for (auto& t : tasks_) t->ring->Drain([](auto&, auto, auto) {});
+    for (auto& t : tasks_) t->sched_ok = ReadSchedRuntime(t->tid, &t->sched_start);
+    t_start_ = MonotonicNs();
+    for (auto& t : tasks_) {
+      t->offcpu.emplace(t_start_);
+      t->ring->Enable(true);
+      for (Fd& fd : t->others) ioctl(fd.get(), PERF_EVENT_IOC_ENABLE, 0);
+    }
+    measuring_ = true;
+  }
+
+  void OnWindowEnd(int) override { DrainAll(); }
+
+  void OnMeasureEnd() override {
+    t_end_ = MonotonicNs();
+    for (auto& t : tasks_) {
+      t->sched_ok = t->sched_ok && ReadSchedRuntime(t->tid, &t->sched_end);
+      t->ring->Enable(false);
+      for (Fd& fd : t->others) ioctl(fd.get(), PERF_EVENT_IOC_DISABLE, 0);
+    }
+    DrainAll();
+    for (auto& t : tasks_) {
+      t->pairer.Finish(t_end_);
+      t->offcpu->Finish(t_end_);
+    }
+    measuring_ = false;
+  }
+
+  void Report(nlohmann::json* entry) override {
+    nlohmann::json& w = (*entry)["waits"];
+    w = nlohmann::json::object();
+    if (!error_.empty()) {
+      w = {{"unsupported", error_}};
+      (*entry)["time_decomposition"] = {{"unsupported", error_}};
+      return;
+    }
+    std::vector<std::string> roles = Roles(*entry);
+    w["window_s"] = (t_end_ - t_start_) * 1e-9;
+    w["tasks"] = tasks_.size();
+    w["tracefs"] = plan_.tracefs;
+    w["buckets_file"] = buckets_path_;
+    uint64_t lost = 0;
+    for (auto& t : tasks_) lost += t->lost;
+    w["lost_records"] = lost;
+    if (lost) w["note"] = "records were lost (ring full): waits and off-CPU time are partial";
+    w["locks"] = LocksJson(roles);
+    w["off_cpu"] = OffCpuJson(roles);
+    (*entry)["time_decomposition"] = Decomposition(*entry, roles);
+  }
+
+ private:
+  struct Task {
+    pid_t tid = 0;
+    std::unique_ptr<PerfRing> ring;
+    std::vector<Fd> others;  // events writing into ring
+    waits::WaitPairer pairer;
+    std::optional<waits::OffCpuTracker> offcpu;
+    uint64_t lost = 0;
+    uint64_t sched_start = 0, sched_end = 0;  // sum_exec_runtime, ns
+    bool sched_ok = false;
+  };
+
+  std::unique_ptr<Task> OpenTask(pid_t tid, int pages_log2) {
+    auto t = std::make_unique<Task>();
+    t->tid = tid;
+    std::vector<uint64_t> ids;
+    if (plan_.offcpu_unsupported.empty()) ids.push_back(plan_.sched->id);
+    if (plan_.locks_unsupported.empty()) {
+      ids.push_back(plan_.begin->id);
+      ids.push_back(plan_.end->id);
+    }
+    for (size_t i = 0; i < ids.size(); ++i) {
+      // The first event owns the ring and, when off-CPU time is traced,
+      // emits the switch records.
+      perf_event_attr attr = TraceAttr(ids[i], i == 0 && plan_.offcpu_unsupported.empty());
+      if (i == 0) {
+        t->ring = std::make_unique<PerfRing>(tid, attr, pages_log2,
+                                             "tracepoint " + std::to_string(ids[i]), OpenHint);
+        continue;
+      }
+      long fd = syscall(SYS_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+      if (fd < 0) {
+        int err = errno;
+        throw SysError("perf_event_open",
+                       "tracepoint " + std::to_string(ids[i]) + ", tid " + std::to_string(tid), err,
+                       OpenHint(err));
+      }
+      t->others.emplace_back(static_cast<int>(fd));
+      if (ioctl(static_cast<int>(fd), PERF_EVENT_IOC_SET_OUTPUT, t->ring->fd()) < 0) {
+        throw SysError("ioctl", "PERF_EVENT_IOC_SET_OUTPUT, tid " + std::to_string(tid), errno, "");
+      }
+    }
+    return t;
+  }
+
+  void DrainAll() {
+    if (!measuring_) return;
+    for (auto& t : tasks_) {
+      Task& task = *t;
+      task.ring->Drain([&](const perf_event_header& hdr, const char* p, const char* end) {
+        OnRecord(task, hdr, p, end);
+      });
+    }
+  }
+
+  bool InWindow(uint64_t t) const { return t >= t_start_ && (t_end_ == 0 || t <= t_end_); }
+
+  void OnRecord(Task& task, const perf_event_header& hdr, const char* p, const char* end) {
+    if (hdr.type == PERF_RECORD_LOST && end - p >= 16) {
+      task.lost += Load<uint64_t>(p + 8);
+      return;
+    }
+    if (hdr.type == PERF_RECORD_SWITCH && end - p >= 16) {
+      uint64_t t = Load<uint64_t>(p + 8);  // sample_id: pid, tid, time
+      if (!InWindow(t)) return;
+      if (hdr.misc & PERF_RECORD_MISC_SWITCH_OUT) {
+        task.offcpu->Out(t, hdr.misc & PERF_RECORD_MISC_SWITCH_OUT_PREEMPT);
+      } else {
+        task.offcpu->In(t);
+      }
+      return;
+    }
+    if (hdr.type != PERF_RECORD_SAMPLE || end - p < 24) return;
+    uint64_t t = Load<uint64_t>(p + 8);
+    uint64_t nr = Load<uint64_t>(p + 16);
+    const char* ips = p + 24;
+    nr = std::min<uint64_t>(nr, static_cast<uint64_t>(end - ips) / 8);
+    const char* raw = ips + nr * 8;
+    if (end - raw < 4) return;
+    uint32_t raw_size = Load<uint32_t>(raw);
+    raw += 4;
+    if (raw_size < 8 || end - raw < static_cast<long>(raw_size)) return;
+    if (!InWindow(t)) return;
+    uint16_t type = Load<uint16_t>(raw);
+    auto field = [&](const waits::Field& f) -> uint64_t {
+      if (f.offset + f.size > raw_size) return 0;
+      return f.size == 8 ? Load<uint64_t>(raw + f.offset) : Load<uint32_t>(raw + f.offset);
+    };
+    // Copy the chain: ips is not 8-byte aligned in the record copy.
+    chain_.assign(nr, 0);
+    if (nr) memcpy(chain_.data(), ips, nr * 8);
+    std::span<const uint64_t> chain(chain_);
+    if (plan_.sched && type == plan_.sched->id) {
+      if (waits::SwitchedOutRunnable(static_cast<int64_t>(field(plan_.prev_state)))) {
+        task.offcpu->Switch(t, waits::kPreempted);
+      } else {
+        std::vector<std::string_view> frames = attribution::KernelFrames(symbols_, chain);
+        std::string b = attribution::ClassifyFrames(buckets_, frames);
+        task.offcpu->Switch(t, b == attribution::kOtherKernelBucket ? kOtherSleep : b);
+      }
+    } else if (plan_.begin && type == plan_.begin->id) {
+      std::vector<std::string_view> frames = attribution::KernelFrames(symbols_, chain);
+      std::string b = attribution::ClassifyFrames(buckets_, frames);
+      std::string site = std::string(waits::LockCaller(frames)) + " " +
+                         waits::LockType(static_cast<uint32_t>(field(plan_.lock_flags)));
+      task.pairer.Begin(t, field(plan_.lock_addr),
+                        b == attribution::kOtherKernelBucket ? kOtherLock : b, std::move(site));
+    } else if (plan_.end && type == plan_.end->id) {
+      task.pairer.End(t, field(plan_.end_lock_addr));
+    }
+  }
+
+  // Worker roles from the entry's "workers" (runner); "worker" otherwise.
+  std::vector<std::string> Roles(const nlohmann::json& entry) const {
+    std::vector<std::string> roles(tasks_.size(), "worker");
+    if (entry.contains("workers") && entry["workers"].is_array() &&
+        entry["workers"].size() == tasks_.size()) {
+      for (size_t i = 0; i < tasks_.size(); ++i) {
+        const auto& r = entry["workers"][i]["role"];
+        if (r.is_string() && !r.get<std::string>().empty()) roles[i] = r.get<std::string>();
+      }
+    }
+    return roles;
+  }
+
+  std::vector<std::string> LockBuckets() const {
+    std::vector<std::string> names;
+    for (const auto& b : buckets_.buckets()) {
+      if (b.mount_machinery) names.push_back(b.name);
+    }
+    names.push_back(kOtherLock);
+    return names;
+  }
+
+  nlohmann::json LocksJson(const std::vector<std::string>& roles) {
+    if (!plan_.locks_unsupported.empty()) return {{"unsupported", plan_.locks_unsupported}};
+    std::map<std::string, std::map<std::string, LockStats>> by_role;
+    std::map<std::string, LockStats> all;
+    uint64_t unmatched = 0, dropped = 0, merged = 0, open = 0, open_ns = 0;
+    for (const std::string& r : roles) by_role[r];  // every traced role, waits or not
+    for (size_t i = 0; i < tasks_.size(); ++i) {
+      const auto& pr = tasks_[i]->pairer;
+      for (const auto& wt : pr.waits()) {
+        all[wt.bucket].Add(wt);
+        by_role[roles[i]][wt.bucket].Add(wt);
+      }
+      unmatched += pr.unmatched_ends();
+      dropped += pr.dropped_begins();
+      merged += pr.merged_begins();
+      open += pr.open_at_end();
+      open_ns += pr.open_ns();
+    }
+    auto table = [&](std::map<std::string, LockStats>& m) {
+      nlohmann::json j = nlohmann::json::object();
+      for (const std::string& b : LockBuckets()) j[b] = m[b].ToJson();
+      for (auto& [b, s] : m) {
+        if (!j.contains(b)) j[b] = s.ToJson();
+      }
+      return j;
+    };
+    nlohmann::json j;
+    j["buckets"] = table(all);
+    j["roles"] = nlohmann::json::object();
+    for (auto& [role, m] : by_role) j["roles"][role] = table(m);
+    j["unmatched_ends"] = unmatched;
+    j["dropped_begins"] = dropped;
+    j["merged_begins"] = merged;
+    j["open_at_end"] = open;
+    j["open_at_end_s"] = open_ns * 1e-9;
+    j["events"] = "lock:contention_begin, lock:contention_end";
+    j["naming"] =
+        "bucket of the deepest frame of the chain at contention_begin matching the bucket file; "
+        "site = first non-lock caller and perf lock's lock type";
+    j["edges"] =
+        "waits open at the window's end (open_at_end) and ends whose begin preceded the window "
+        "(unmatched_ends) are not in the counts";
+    return j;
+  }
+
+  nlohmann::json OffCpuJson(const std::vector<std::string>& roles) {
+    if (!plan_.offcpu_unsupported.empty()) return {{"unsupported", plan_.offcpu_unsupported}};
+    nlohmann::json j;
+    std::map<std::string, std::map<std::string, uint64_t>> by_role;
+    std::map<std::string, uint64_t> switches;
+    for (size_t i = 0; i < tasks_.size(); ++i) {
+      for (const auto& [label, ns] : tasks_[i]->offcpu->off_ns()) by_role[roles[i]][label] += ns;
+      switches[roles[i]] += tasks_[i]->offcpu->switches();
+    }
+    j["roles"] = nlohmann::json::object();
+    for (auto& [role, m] : by_role) {
+      nlohmann::json r = nlohmann::json::object();
+      for (auto& [label, ns] : m) r[label] = ns * 1e-9;
+      j["roles"][role] = {{"seconds", r}, {"switches_out", switches[role]}};
+    }
+    j["events"] = "sched:sched_switch, PERF_RECORD_SWITCH";
+    j["labels"] =
+        "preempted: switched out runnable (prev_state 0): a busy or shared CPU, noise, not "
+        "kernel behaviour; unknown: off CPU since before the window or its switch sample lost; "
+        "other_sleep: blocked outside the buckets; else the bucket of the blocked stack";
+    return j;
+  }
+
+  nlohmann::json Decomposition(const nlohmann::json& entry, const std::vector<std::string>& roles) {
+    nlohmann::json d;
+    d["tolerance"] = {{"fraction_of_wall", kTolerance},
+                      {"absolute_s", kToleranceAbsS},
+                      {"per_switch_s", kTolerancePerSwitchS}};
+    if (!plan_.offcpu_unsupported.empty()) {
+      d["unsupported"] = "off-CPU time: " + plan_.offcpu_unsupported;
+      return d;
+    }
+    const bool runner = entry.contains("workers") && entry["workers"].is_array() &&
+                        entry["workers"].size() == tasks_.size();
+    const nlohmann::json* samples = nullptr;
+    if (entry.contains("attribution") && entry["attribution"].contains("worker_bucket_samples") &&
+        entry["attribution"]["worker_bucket_samples"].size() == tasks_.size()) {
+      samples = &entry["attribution"]["worker_bucket_samples"];
+    }
+    d["on_cpu_source"] =
+        "schedstat: sum_exec_runtime read at the traced window's start and end (else the runner's "
+        "thread clock, else switch records); user/kernel split by the runner's getrusage, else by "
+        "cpu-clock samples";
+    if (samples) {
+      d["kernel_split"] = "cpu-clock samples of each worker, by bucket";
+    } else if (entry.contains("attribution") && entry["attribution"].contains("unsupported")) {
+      d["kernel_split"] = "unsupported: " + entry["attribution"]["unsupported"].get<std::string>();
+    } else {
+      d["kernel_split"] = "unsupported: cpu-clock sampling not enabled";
+    }
+    const double wall = (t_end_ - t_start_) * 1e-9;
+    nlohmann::json workers = nlohmann::json::array();
+    std::map<std::string, nlohmann::json> role_sum;
+    for (size_t i = 0; i < tasks_.size(); ++i) {
+      const auto& oc = *tasks_[i]->offcpu;
+      const Task& task = *tasks_[i];
+      // On-CPU time over exactly the traced window: the scheduler's own
+      // sum_exec_runtime, read at t_start and t_end. The runner's thread
+      // clocks cover a slightly longer span (from when the worker notices
+      // the phase change to when it notices the stop, after every
+      // observer's OnMeasureEnd), so they only give the user/kernel ratio.
+      const double traced_on = oc.on_cpu_ns() * 1e-9;
+      double runner_cpu = -1, user_frac = -1;
+      if (runner) {
+        const auto& wk = entry["workers"][i];
+        auto num = [&](const char* k) { return wk[k].is_number() ? wk[k].get<double>() : 0.0; };
+        double u = num("user_s"), s = num("sys_s");
+        runner_cpu = num("cpu_s");
+        // No runner clocks (an observed actor, not a worker): the samples split it.
+        user_frac = u + s > 0 ? u / (u + s) : -1;
+      }
+      uint64_t us = 0, ks = 0;
+      if (samples) {
+        for (auto& [b, n] : (*samples)[i].items()) {
+          (b == attribution::kUserBucket ? us : ks) += n.get<uint64_t>();
+        }
+        if (user_frac < 0 && us + ks) user_frac = static_cast<double>(us) / (us + ks);
+      }
+      const char* source;
+      double on_cpu;
+      if (task.sched_ok) {
+        on_cpu = (task.sched_end - task.sched_start) * 1e-9;
+        source = "schedstat";
+      } else if (runner) {
+        on_cpu = runner_cpu;
+        source = "runner thread clock";
+      } else {
+        on_cpu = traced_on;
+        source = "switch records";
+      }
+      const bool split = user_frac >= 0;
+      double user = split ? on_cpu * user_frac : 0, kernel = on_cpu - user;
+      nlohmann::json kb = nlohmann::json::object();
+      if (samples && split) {
+        for (auto& [b, n] : (*samples)[i].items()) {
+          if (b != attribution::kUserBucket && ks) kb[b] = kernel * n.get<uint64_t>() / ks;
+        }
+        if (!ks && kernel > 0) kb["unattributed"] = kernel;
+      } else if (split) {
+        kb["unattributed"] = kernel;
+      }
+      nlohmann::json blocked = nlohmann::json::object();
+      double preempted = 0, unknown = 0, blocked_sum = 0;
+      for (const auto& [label, ns] : oc.off_ns()) {
+        if (label == waits::kPreempted) {
+          preempted += ns * 1e-9;
+        } else if (label == waits::kOffUnknown) {
+          unknown += ns * 1e-9;
+        } else {
+          blocked[label] = ns * 1e-9;
+          blocked_sum += ns * 1e-9;
+        }
+      }
+      nlohmann::json wj;
+      wj["worker"] = i;
+      wj["tid"] = tasks_[i]->tid;
+      wj["role"] = roles[i];
+      wj["wall_s"] = wall;
+      wj["on_cpu_source"] = source;
+      if (split) {
+        wj["user_s"] = user;
+        wj["kernel_s"] = kb;
+      } else {
+        wj["on_cpu_s"] = on_cpu;  // not split: no runner clocks, no samples
+      }
+      // Cross-checks of the on-CPU figure.
+      wj["traced_on_cpu_s"] = traced_on;
+      if (runner) wj["runner_cpu_s"] = runner_cpu;
+      wj["blocked_s"] = blocked;
+      wj["preempted_s"] = preempted;
+      wj["off_cpu_unknown_s"] = unknown;
+      double residual = wall - (user + kernel + blocked_sum + preempted + unknown);
+      wj["residual_s"] = residual;
+      wj["switches_out"] = oc.switches();
+      wj["within_tolerance"] = waits::WithinTolerance(residual, wall, 1, oc.switches());
+      workers.push_back(wj);
+      // Role sums.
+      nlohmann::json& r = role_sum[roles[i]];
+      if (r.is_null()) r = nlohmann::json::object();
+      auto add = [](nlohmann::json& obj, const std::string& k, double v) {
+        obj[k] = obj.value(k, 0.0) + v;
+      };
+      add(r, "wall_s", wall);
+      add(r, "user_s", user);
+      add(r, "preempted_s", preempted);
+      add(r, "off_cpu_unknown_s", unknown);
+      add(r, "residual_s", residual);
+      if (!r.contains("kernel_s")) r["kernel_s"] = nlohmann::json::object();
+      if (!r.contains("blocked_s")) r["blocked_s"] = nlohmann::json::object();
+      for (auto& [b, v] : kb.items()) add(r["kernel_s"], b, v.get<double>());
+      if (!split) add(r["kernel_s"], "unattributed", on_cpu);
+      for (auto& [b, v] : blocked.items()) add(r["blocked_s"], b, v.get<double>());
+      r["workers"] = r.value("workers", 0) + 1;
+      r["switches_out"] = r.value("switches_out", 0) + oc.switches();
+      r["on_cpu_source"] = source;
+    }
+    nlohmann::json rj = nlohmann::json::object();
+    for (auto& [role, r] : role_sum) {
+      double w = r["wall_s"].get<double>();
+      r["within_tolerance"] =
+          waits::WithinTolerance(r["residual_s"].get<double>(), w, r["workers"].get<int>(),
+                                 r["switches_out"].get<double>());
+      double mount_on = 0, mount_off = 0;
+      bool on_known = samples != nullptr;
+      for (auto& [b, v] : r["kernel_s"].items()) {
+        if (buckets_.IsMountBucket(b)) mount_on += v.get<double>();
+      }
+      for (auto& [b, v] : r["blocked_s"].items()) {
+        if (buckets_.IsMountBucket(b)) mount_off += v.get<double>();
+      }
+      r["mount_off_cpu_share"] = w > 0 ? mount_off / w : 0.0;
+      if (on_known && w > 0) {
+        r["mount_pressure_share"] = (mount_on + mount_off) / w;
+      } else {
+        r["mount_pressure_share"] = nullptr;  // on-CPU part unknown, not zero
+      }
+      rj[role] = r;
+    }
+    d["roles"] = rj;
+    d["workers"] = workers;
+    d["mount_pressure_share"] =
+        "(on-CPU kernel time in mount buckets + blocked time in mount buckets) / wall";
+    return d;
+  }
+
+  Plan plan_;
+  std::string buckets_path_;
+  BucketSet buckets_;
+  KernelSymbols symbols_;
+  std::vector<std::unique_ptr<Task>> tasks_;
+  std::vector<uint64_t> chain_;
+  std::string error_;
+  bool measuring_ = false;
+  uint64_t t_start_ = 0, t_end_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<RunObserver> MakeWaitTracer(const WaitConfig& config) {
+  Plan plan = Probe();  // first: its reasons (rootless, no tracefs) are the root causes
+  std::string path = attribution::LocateBucketsFile(config.buckets_file);
+  BucketSet buckets = BucketSet::Load(path);
+  KernelSymbols symbols = KernelSymbols::Load();
+  return std::make_unique<WaitTracer>(std::move(plan), std::move(path), std::move(buckets),
+                                      std::move(symbols));
+}
+
+}  // namespace mntscale
