@@ -109,9 +109,8 @@ int CapacityCommand::Run(int argc, char** argv) {
   const bool shared_ns = cfg.profile.ns_mode == "shared";
   const int extra = static_cast<int>(std::lround(churn_rate_)) + 64;
   // The first density must fit the kernel's limits, or there is nothing to search.
-  if (auto lim = KernelLimitAt(search_.start, per, shared_ns, extra)) {
-    throw UsageError("--start " + std::to_string(search_.start) + " would pass " + lim->name +
-                     " = " + std::to_string(lim->value));
+  if (auto lim = CheckLimits({search_.start, per, shared_ns, extra})) {
+    throw UsageError("--start: " + lim->Message());
   }
   const bool default_out = out_.empty();
   if (default_out) out_ = DefaultOutputPath();
@@ -191,7 +190,7 @@ int CapacityCommand::Run(int argc, char** argv) {
         throw;
       }
     };
-    hooks.limit = [&](int n) { return KernelLimitAt(n, per, shared_ns, extra); };
+    hooks.limit = [&](int n) { return CheckLimits({n, per, shared_ns, extra}); };
     hooks.elapsed_s = elapsed;
     hooks.on_density = [&](const SearchResult& r) {
       const Density& d = r.densities.back();

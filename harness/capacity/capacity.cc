@@ -34,13 +34,6 @@ std::string Trim(const std::string& s) {
   return a == std::string::npos ? "" : s.substr(a, b - a + 1);
 }
 
-long MemAvailableKbNow() {
-  std::string meminfo;
-  if (!TryReadFile("/proc/meminfo", &meminfo)) return 0;
-  auto pos = meminfo.find("MemAvailable:");
-  return pos == std::string::npos ? 0 : std::strtol(meminfo.c_str() + pos + 13, nullptr, 10);
-}
-
 }  // namespace
 
 bool IsCapacityMetric(const std::string& name) {
@@ -269,40 +262,6 @@ void ValidateSearchConfig(const SearchConfig& c) {
   TCritical(1, c.confidence);
 }
 
-nlohmann::json KernelLimit::ToJson() const {
-  return {{"name", name}, {"value", value}, {"at", at}};
-}
-
-std::optional<KernelLimit> KernelLimitAt(int n, int mounts_per_container, bool shared_ns,
-                                         int extra) {
-  const long mount_max = ReadSysctl("fs.mount-max");
-  const long ns_max = ReadSysctl("user.max_mnt_namespaces");
-  // The runtime's namespace holds one rootfs per container (and the shared
-  // namespace every container's mounts): the largest single table.
-  const long in_one_ns = std::max<long>(shared_ns ? 1L * n * mounts_per_container : 0,
-                                        static_cast<long>(n) + extra);
-  if (mount_max > 0 && in_one_ns > mount_max) return KernelLimit{"fs.mount-max", mount_max, n};
-  if (ns_max >= 0 && !shared_ns && n + extra + 64 > ns_max)
-    return KernelLimit{"user.max_mnt_namespaces", ns_max, n};
-  // An fd per namespace and a second while the mount census counts them
-  // (seen: 12,007 nsfs fds at 6,000 containers; EMFILE at 10,240 under 20,000).
-  const rlim_t want = static_cast<rlim_t>(2L * (n + extra) + 1024);
-  struct rlimit rl;
-  getrlimit(RLIMIT_NOFILE, &rl);
-  if (rl.rlim_cur < want) {
-    struct rlimit up = rl;
-    up.rlim_cur = want;
-    if (up.rlim_max < want) up.rlim_max = want;
-    if (setrlimit(RLIMIT_NOFILE, &up) != 0)
-      return KernelLimit{"RLIMIT_NOFILE", static_cast<long>(rl.rlim_max), n};
-  }
-  // About 64 KiB of kernel and tmpfs memory per container (plan.cc's figure).
-  const long avail_kb = MemAvailableKbNow();
-  if (avail_kb > 0 && 64L * (n + extra) > avail_kb)
-    return KernelLimit{"MemAvailable", avail_kb * 1024, n};
-  return std::nullopt;
-}
-
 std::optional<KernelLimit> LimitOfError(const std::string& call, int err, int n) {
   if (err == ENOSPC) {
     // unshare/setns/clone: too many mount namespaces; mount calls: fs.mount-max.
@@ -315,7 +274,7 @@ std::optional<KernelLimit> LimitOfError(const std::string& call, int err, int n)
     getrlimit(RLIMIT_NOFILE, &rl);
     return KernelLimit{"RLIMIT_NOFILE", static_cast<long>(rl.rlim_cur), n};
   }
-  if (err == ENOMEM) return KernelLimit{"MemAvailable", MemAvailableKbNow() * 1024, n};
+  if (err == ENOMEM) return KernelLimit{"MemAvailable", MemAvailableKb() * 1024, n};
   return std::nullopt;
 }
 

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <map>
 
+#include "mntscale/model/limits.h"
 #include "mntscale/observe/counters.h"
 #include "mntscale/sys/sys.h"
 
@@ -144,13 +145,6 @@ void RequireUsed(const std::vector<std::pair<std::string, std::string>>& ov,
                        axis + "=" + list + "'; axes: " + names + ")");
     }
   }
-}
-
-long MemAvailableKb() {
-  std::string meminfo;
-  if (!TryReadFile("/proc/meminfo", &meminfo)) return 0;
-  auto pos = meminfo.find("MemAvailable:");
-  return pos == std::string::npos ? 0 : std::strtol(meminfo.c_str() + pos + 13, nullptr, 10);
 }
 
 PointCost CostOf(const ScenarioInfo& s, const Point& p) {
@@ -394,44 +388,9 @@ Plan MakePresetPlan(const Preset& preset, const RunRequest& req, const Topology&
 }
 
 void PreflightLimits(const Plan& plan, const Profile& profile) {
-  const long n = plan.max_containers;
-  if (n == 0) return;
-  const long per = profile.MountsPerContainer();
-  long mount_max = ReadSysctl("fs.mount-max");
-  long ns_max = ReadSysctl("user.max_mnt_namespaces");
-  long in_one_ns = profile.ns_mode == "shared" ? n * per : per;
-  if (mount_max > 0 && in_one_ns > mount_max) {
-    throw UsageError(std::to_string(n) + " containers x " + std::to_string(per) +
-                     " mounts in one namespace would pass fs.mount-max = " +
-                     std::to_string(mount_max));
-  }
-  if (ns_max >= 0 && profile.ns_mode != "shared" && n + 64 > ns_max) {
-    throw UsageError(std::to_string(n) +
-                     " container namespaces would pass user.max_mnt_namespaces = " +
-                     std::to_string(ns_max));
-  }
-  // One fd per namespace, and a second while the mount census counts them
-  // (OwnNamespaceMounts), plus slack for workers, counters and the process.
-  rlim_t want = static_cast<rlim_t>(2L * n + 1024);
-  struct rlimit rl;
-  getrlimit(RLIMIT_NOFILE, &rl);
-  if (rl.rlim_cur < want) {
-    struct rlimit up = rl;
-    up.rlim_cur = want;
-    if (up.rlim_max < want) up.rlim_max = want;  // root may raise the hard limit
-    if (setrlimit(RLIMIT_NOFILE, &up) != 0) {
-      throw UsageError(std::to_string(n) + " containers need " + std::to_string(want) +
-                       " file descriptors but RLIMIT_NOFILE is " + std::to_string(rl.rlim_cur) +
-                       " (hard " + std::to_string(rl.rlim_max) +
-                       ") and cannot be raised: " + ErrnoName(errno));
-    }
-  }
-  long avail_kb = MemAvailableKb();
-  // About 64 KiB of kernel and tmpfs memory per container, measured loosely.
-  if (avail_kb > 0 && n * 64 > avail_kb) {
-    throw UsageError(std::to_string(n) + " containers need about " + std::to_string(n * 64 / 1024) +
-                     " MiB but only " + std::to_string(avail_kb / 1024) + " MiB is available");
-  }
+  if (plan.max_containers == 0) return;
+  const Demand d{plan.max_containers, profile.MountsPerContainer(), profile.ns_mode == "shared", 0};
+  if (auto lim = CheckLimits(d)) throw UsageError(lim->Message());
 }
 
 Estimate EstimatePlan(const Plan& plan, const SessionConfig& cfg, double build_s_per_container) {

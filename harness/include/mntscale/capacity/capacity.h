@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "mntscale/model/limits.h"
 #include "mntscale/sys/histogram.h"
 #include "mntscale/model/profile.h"
 #include "mntscale/run/topology.h"
@@ -127,18 +128,7 @@ struct SearchConfig {
 // max_containers < start, budget <= 0).
 void ValidateSearchConfig(const SearchConfig& c);
 
-struct KernelLimit {
-  std::string name;  // "user.max_mnt_namespaces", "fs.mount-max", "RLIMIT_NOFILE", "MemAvailable"
-  long value = 0;
-  int at = 0;  // the density that would pass it
-  nlohmann::json ToJson() const;
-};
-// The first kernel or process limit a density of n containers of
-// mounts_per_container (plus `extra` namespaces and mounts for the churn and
-// the runtime's namespace) would pass; nullopt when none. Raises
-// RLIMIT_NOFILE when it can instead of reporting it.
-std::optional<KernelLimit> KernelLimitAt(int n, int mounts_per_container, bool shared_ns,
-                                         int extra);
+// KernelLimit and the limits check are model/limits.h (one rule for run and capacity).
 
 struct Density {
   int containers = 0;
