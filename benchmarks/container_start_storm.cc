@@ -39,7 +39,7 @@ namespace {
 enum Phase { kIdle = 0, kStorm = 1, kTeardown = 2 };
 
 struct Storm {
-  std::string strategy;               // none | per-layer-idmap | parent-idmap
+  IdmapStrategy strategy = IdmapStrategy::kNone;
   ScratchNs host;                     // model: the runtime's namespace
   std::unique_ptr<RealRuntime> real;  // runc | crun | containerd, in a namespace of its own
   Container ns;                       // where layers and overlays are mounted
@@ -63,10 +63,7 @@ std::string Bundle(const Storm& st, int k) { return st.base + "/s/" + std::to_st
 std::string PrepareRoot(const Storm& st, int k, std::atomic<long>* ops) {
   Check(setns(st.ns.ns_fd, CLONE_NEWNS), "setns", "runtime's namespace");
   const std::string c = Bundle(st, k);
-  const std::string idmap = st.strategy == "none"              ? "none"
-                            : st.strategy == "per-layer-idmap" ? "per-layer"
-                                                               : "parent";
-  MountContainerRootfs(c, idmap, st.layers, st.userns, ops);
+  MountContainerRootfs(c, st.strategy, st.layers, st.userns, ops);
   return c;
 }
 
@@ -103,8 +100,8 @@ void ContainerStartStorm(Session& s, const Point& p, Entry& e) {
   const int layers = p.Int("layers"), parallel = p.Int("parallel"), starts = p.Int("starts");
   const std::string runtime = p.Str("runtime");
   Storm st;
-  st.strategy = p.Str("strategy");
-  if (runtime == "containerd" && st.strategy != "none") {
+  st.strategy = ParseIdmapStrategy(p.Str("strategy"), "strategy");
+  if (runtime == "containerd" && st.strategy != IdmapStrategy::kNone) {
     throw Unsupported("containerd 1.6 does not idmap layers (2.x does)");
   }
   st.ns = st.host.container();
@@ -128,7 +125,7 @@ void ContainerStartStorm(Session& s, const Point& p, Entry& e) {
         WriteFile(std::string("/binds/") + f, std::string(f) + "\n");
       }
     }
-    if (st.strategy != "none") {
+    if (st.strategy != IdmapStrategy::kNone) {
       st.userns = ContainerUserNamespace();
       std::atomic<long> probe{0};
       // Unsupported before tmpfs idmap (6.3)

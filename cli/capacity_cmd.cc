@@ -79,10 +79,7 @@ int CapacityCommand::Run(int argc, char** argv) {
   // Every input checked before anything is built (main.cc has refused empty values).
   const std::vector<Slo> slos = ParseSlos(slos_);
   ValidateSearchConfig(search_);
-  if (idmap_ == "per-layer-idmap") idmap_ = "per-layer";
-  if (idmap_ == "parent-idmap") idmap_ = "parent";
-  if (idmap_ != "none" && idmap_ != "per-layer" && idmap_ != "parent")
-    throw UsageError("--idmap must be none, per-layer or parent; got '" + idmap_ + "'");
+  idmap_strategy_ = ParseIdmapStrategy(idmap_, "--idmap");
   if (!std::isfinite(churn_rate_) || churn_rate_ < 0 || churn_rate_ > 1000)
     throw UsageError("--churn-rate must be between 0 and 1000 starts per second, got " +
                      std::to_string(churn_rate_));
@@ -145,7 +142,7 @@ int CapacityCommand::Run(int argc, char** argv) {
     const nlohmann::json context = session.sink().Document(false, "")["context"];
     ProbeConfig pc;
     pc.churn_rate = churn_rate_;
-    pc.idmap = idmap_;
+    pc.idmap = idmap_strategy_;
     std::unique_ptr<CapacityProbe> probe;
     try {
       probe = std::make_unique<CapacityProbe>(session, pc);
@@ -159,7 +156,7 @@ int CapacityCommand::Run(int argc, char** argv) {
                             {"profile", cfg.profile.name},
                             {"mounts_per_container", per}};
       cap["churn"] = {{"starts_per_s", churn_rate_},
-                      {"strategy", ChurnStrategyName(idmap_)},
+                      {"strategy", IdmapStrategyAxisName(idmap_strategy_)},
                       {"layers", probe->layers()}};
       cap["workers"] = {{"path_walk", pc.path_walk_workers}, {"health", pc.health_workers}};
       cap["placement"] = CapacityPlacementJson(probe->placement());
@@ -217,7 +214,7 @@ int CapacityCommand::Run(int argc, char** argv) {
             "mntscale capacity: %s with %s churn at %g starts/s; measured %zu densities (%s) in "
             "%.0f s, %d of %d invocations on a busy machine (noisy); the search ended by %s; "
             "results in %s. %s\n",
-            cfg.profile.name.c_str(), ChurnStrategyName(idmap_).c_str(), churn_rate_,
+            cfg.profile.name.c_str(), IdmapStrategyAxisName(idmap_strategy_), churn_rate_,
             r.densities.size(), curve.c_str(), elapsed(), noisy, invocations, r.ended_by.c_str(),
             out_.c_str(), sentence.c_str());
     if (!complete) status = 130;

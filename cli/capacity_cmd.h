@@ -20,6 +20,7 @@ class CapacityCommand {
  private:
   CLI::App* cmd_ = nullptr;
   std::string profile_ = "k8s-containerd", idmap_ = "per-layer", out_, mode_ = "thread";
+  IdmapStrategy idmap_strategy_ = IdmapStrategy::kPerLayer;  // idmap_, parsed
   std::vector<std::string> slos_;
   double churn_rate_ = 2.0, window_s_ = 1.0;
   std::string machine_;

@@ -33,7 +33,7 @@ std::string Rootfs(long k) { return "/s/" + std::to_string(k) + "/rootfs"; }
 
 // The storm's container start k (container_start.h) on the calling thread,
 // which has its own fs_struct. Returns the container's namespace.
-int StartContainer(int host_fd, const std::string& idmap, const std::vector<std::string>& layers,
+int StartContainer(int host_fd, IdmapStrategy idmap, const std::vector<std::string>& layers,
                    int userns, long k, std::atomic<long>* ops) {
   Check(setns(host_fd, CLONE_NEWNS), "setns", "runtime namespace");
   MountContainerRootfs("/s/" + std::to_string(k), idmap, layers, userns, ops);
@@ -154,9 +154,6 @@ double ControlRate(int dirfd, const Slot& slot) {
 
 }  // namespace
 
-std::string ChurnStrategyName(const std::string& idmap) {
-  return idmap == "none" ? "none" : idmap + "-idmap";
-}
 
 struct CapacityProbe::Impl {
   Session& s;
@@ -185,7 +182,7 @@ struct CapacityProbe::Impl {
         WriteFile(bottom + "/etc/" + f, "");
         WriteFile(std::string("/binds/") + f, std::string(f) + "\n");
       }
-      if (cfg.idmap != "none") {
+      if (cfg.idmap != IdmapStrategy::kNone) {
         userns = ContainerUserNamespace();
         std::atomic<long> probe{0};
         CloneIdmapped("/layers", userns, &probe);  // Unsupported before tmpfs idmap (6.3)

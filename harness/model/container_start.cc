@@ -30,14 +30,14 @@ std::string LowerDirs(const std::vector<std::string>& layers) {
   return lower;
 }
 
-void MountContainerRootfs(const std::string& dir, const std::string& idmap,
+void MountContainerRootfs(const std::string& dir, IdmapStrategy idmap,
                           const std::vector<std::string>& layers, int userns,
                           std::atomic<long>* ops) {
   for (const char* d : {"", "/upper", "/work", "/rootfs", "/idm"}) {
     Check(mkdir((dir + d).c_str(), 0755), "mkdir", dir + d);
   }
   std::vector<std::string> temp;
-  const std::string lower = idmap == "none" ? LowerDirs(layers)
+  const std::string lower = idmap == IdmapStrategy::kNone ? LowerDirs(layers)
                                             : IdmapLayers(idmap, layers, dir + "/idm", userns, &temp, ops);
   const std::string opts =
       "lowerdir=" + lower + ",upperdir=" + dir + "/upper,workdir=" + dir + "/work";

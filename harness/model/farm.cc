@@ -210,7 +210,7 @@ void Farm::BuildRange(int first, int last, std::vector<Container>* out, std::ato
     for (const char* d : {"", "/upper", "/work", "/root"}) {
       Check(mkdir((c + d).c_str(), 0755), "mkdir", c + d);
     }
-    if (profile_.idmap == "none") {
+    if (profile_.idmap == IdmapStrategy::kNone) {
       MountOverlay(lower, c, root);
     } else {
       // The runtime's idmapped layer mounts live only until the overlay holds

@@ -130,11 +130,36 @@ void AttachMount(const Fd& mnt, const std::string& target, std::atomic<long>* op
   ops->fetch_add(1, std::memory_order_relaxed);
 }
 
-std::string IdmapLayers(const std::string& mode, const std::vector<std::string>& layers,
+IdmapStrategy ParseIdmapStrategy(const std::string& s, const std::string& what) {
+  if (s == "none") return IdmapStrategy::kNone;
+  if (s == "per-layer" || s == "per-layer-idmap") return IdmapStrategy::kPerLayer;
+  if (s == "parent" || s == "parent-idmap") return IdmapStrategy::kParent;
+  throw UsageError(what + " must be none, per-layer or parent; got '" + s + "'");
+}
+
+const char* IdmapStrategyName(IdmapStrategy s) {
+  switch (s) {
+    case IdmapStrategy::kNone: return "none";
+    case IdmapStrategy::kPerLayer: return "per-layer";
+    case IdmapStrategy::kParent: return "parent";
+  }
+  return "none";
+}
+
+const char* IdmapStrategyAxisName(IdmapStrategy s) {
+  switch (s) {
+    case IdmapStrategy::kNone: return "none";
+    case IdmapStrategy::kPerLayer: return "per-layer-idmap";
+    case IdmapStrategy::kParent: return "parent-idmap";
+  }
+  return "none";
+}
+
+std::string IdmapLayers(IdmapStrategy mode, const std::vector<std::string>& layers,
                         const std::string& dir, int userns_fd, std::vector<std::string>* mounted,
                         std::atomic<long>* ops) {
   std::string lower;
-  if (mode == "per-layer") {
+  if (mode == IdmapStrategy::kPerLayer) {
     std::vector<std::string> attached;
     for (size_t i = 0; i < layers.size(); ++i) {
       std::string at = dir + "/l" + std::to_string(i);
@@ -148,7 +173,7 @@ std::string IdmapLayers(const std::string& mode, const std::vector<std::string>&
     }
     return lower;
   }
-  if (mode == "parent") {
+  if (mode == IdmapStrategy::kParent) {
     // Every layer lives in one parent directory, as in a snapshotter's store.
     std::string parent = layers.front().substr(0, layers.front().rfind('/'));
     for (const std::string& l : layers) {
@@ -165,7 +190,7 @@ std::string IdmapLayers(const std::string& mode, const std::vector<std::string>&
     }
     return lower;
   }
-  throw UsageError("idmap mode '" + mode + "' is not per-layer or parent");
+  throw UsageError("IdmapLayers: strategy none has no idmapped layers");
 }
 
 void UnmountAll(const std::vector<std::string>& mounted, std::atomic<long>* ops) {

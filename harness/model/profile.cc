@@ -80,7 +80,6 @@ void Profile::Validate() const {
   RequireOneOf("overlay_api", overlay_api, {"mount", "fsmount"});
   RequireOneOf("ns_mode", ns_mode, {"private", "shared"});
   RequireOneOf("root_switch", root_switch, {"pivot_root", "chroot"});
-  RequireOneOf("idmap", idmap, {"none", "per-layer", "parent"});
   RequireOneOf("cgroup", cgroup, {"none", "v1", "v2"});
   RequireOneOf("masked_files", masked_files, {"container-null", "host-null-ro"});
   RequirePaths("bind_paths", bind_paths);
@@ -117,7 +116,7 @@ nlohmann::json Profile::ToJson() const {
           {"overlay_api", overlay_api},
           {"ns_mode", ns_mode},
           {"root_switch", root_switch},
-          {"idmap", idmap},
+          {"idmap", IdmapStrategyName(idmap)},
           {"mounts_per_container", MountsPerContainer()}};
   // Runtime mount kinds appear only when used, so older profiles' JSON (and
   // the results that carry it) keep their exact shape.
@@ -178,7 +177,7 @@ Profile Profile::FromJson(const nlohmann::json& j, const std::string& origin) {
       p.root_switch = v;
     } else if (k == "idmap") {
       want(v.is_string(), "a string");
-      p.idmap = v;
+      p.idmap = ParseIdmapStrategy(v, origin + ": profile field 'idmap'");
     } else if (k == "bind_paths") {
       p.bind_paths = StringList(v, origin, k);
     } else if (k == "devpts") {

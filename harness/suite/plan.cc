@@ -67,8 +67,8 @@ PlannedScenario PlanOne(const ScenarioInfo& s,
     if (s.FindAxis("layers")) mine.emplace_back("layers", std::to_string(pr.layers));
     if (s.FindAxis("binds")) mine.emplace_back("binds", std::to_string(pr.binds));
     // The storm's strategy is the profile's idmap ("per-layer" -> per-layer-idmap).
-    if (!own_profile.empty() && pr.idmap != "none" && s.FindAxis("strategy")) {
-      mine.emplace_back("strategy", pr.idmap);
+    if (!own_profile.empty() && pr.idmap != IdmapStrategy::kNone && s.FindAxis("strategy")) {
+      mine.emplace_back("strategy", IdmapStrategyAxisName(pr.idmap));
     }
   }
   bool sized = !placements.empty();

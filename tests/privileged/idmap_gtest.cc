@@ -73,7 +73,7 @@ TEST(ScenariosA, PerLayerIdmapMakesIdmappedMounts) {
     std::atomic<long> ops{0};
     std::string lower;
     try {
-      lower = IdmapLayers("per-layer", layers.dirs, "/idm", userns, &mounted, &ops);
+      lower = IdmapLayers(IdmapStrategy::kPerLayer, layers.dirs, "/idm", userns, &mounted, &ops);
     } catch (const Unsupported& u) {
       skip = u.what();
       return;
@@ -123,7 +123,7 @@ TEST(ScenariosA, ParentIdmapMakesOneIdmappedMount) {
     std::vector<std::string> mounted;
     std::atomic<long> ops{0};
     try {
-      IdmapLayers("parent", layers.dirs, "/idm", ContainerUserNamespace(), &mounted, &ops);
+      IdmapLayers(IdmapStrategy::kParent, layers.dirs, "/idm", ContainerUserNamespace(), &mounted, &ops);
     } catch (const Unsupported& u) {
       skip = u.what();
       return;

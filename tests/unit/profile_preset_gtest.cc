@@ -58,7 +58,7 @@ TEST(ProfileFiles, ShapesMatchTheirNames) {
 
   Profile nf = Profile::Load("netflix-50-layer-idmap.json");
   EXPECT_EQ(nf.layers, 50);
-  EXPECT_EQ(nf.idmap, "per-layer");
+  EXPECT_EQ(nf.idmap, IdmapStrategy::kPerLayer);
 
   EXPECT_EQ(Profile::Load("shared-namespace").ns_mode, "shared");
 }

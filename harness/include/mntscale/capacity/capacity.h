@@ -276,12 +276,10 @@ class Session;
 // mountinfo read of the runtime's namespace is timed at the end.
 struct ProbeConfig {
   double churn_rate = 2.0;       // starts (and stops) per second
-  std::string idmap = "none";    // none | per-layer | parent
+  IdmapStrategy idmap = IdmapStrategy::kNone;
   int path_walk_workers = 1;
   int health_workers = 1;
 };
-// "per-layer-idmap", "parent-idmap" or "none" for the contract's churn.strategy.
-std::string ChurnStrategyName(const std::string& idmap);
 
 class CapacityProbe {
  public:

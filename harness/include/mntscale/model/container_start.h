@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "mntscale/model/idmap_strategy.h"
+
 namespace mntscale {
 
 // The files a runtime binds into every container's /etc.
@@ -21,7 +23,7 @@ std::string LowerDirs(const std::vector<std::string>& layers);
 // rootfs,idm}, the lower layers per idmap ("none" | "per-layer" |
 // "parent", clones idmapped into userns), the overlay at dir/rootfs; the
 // temporary idmapped clones go again (the overlay holds its own).
-void MountContainerRootfs(const std::string& dir, const std::string& idmap,
+void MountContainerRootfs(const std::string& dir, IdmapStrategy idmap,
                           const std::vector<std::string>& layers, int userns,
                           std::atomic<long>* ops);
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "mntscale/model/idmap_strategy.h"
 #include "mntscale/sys/sys.h"
 
 namespace mntscale {
@@ -43,7 +44,7 @@ void AttachMount(const Fd& mnt, const std::string& target, std::atomic<long>* op
 // mounts. layers_bottom_first are absolute paths in the caller's root.
 // *mounted receives what to unmount once the overlay holds its private
 // clones.
-std::string IdmapLayers(const std::string& mode,
+std::string IdmapLayers(IdmapStrategy mode,
                         const std::vector<std::string>& layers_bottom_first, const std::string& dir,
                         int userns_fd, std::vector<std::string>* mounted, std::atomic<long>* ops);
 

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "mntscale/model/idmap_strategy.h"
+
 namespace mntscale {
 
 struct Profile {
@@ -19,7 +21,7 @@ struct Profile {
   std::string overlay_api = "mount";  // mount | fsmount
   std::string ns_mode = "private";    // private | shared (the mitigation)
   std::string root_switch = "pivot_root";  // pivot_root | chroot
-  std::string idmap = "none";              // none | per-layer | parent
+  IdmapStrategy idmap = IdmapStrategy::kNone;
 
   // Mount kinds real runtimes add (see `mntscale profile capture`). Their
   // defaults add nothing, so profiles that do not name them keep their shape.
