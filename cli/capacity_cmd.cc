@@ -4,10 +4,11 @@
 #include <cmath>
 #include <cstdio>
 
-#include "mntscale/suite/results.h"
-#include "mntscale/sys/runlock.h"
+#include "command.h"
+#include "mntscale/model/limits.h"
 #include "mntscale/run/runner.h"
-#include "mntscale/model/sandbox.h"
+#include "mntscale/suite/measured_command.h"
+#include "mntscale/suite/results.h"
 #include "mntscale/suite/session.h"
 #include "mntscale/sys/sys.h"
 
@@ -75,9 +76,9 @@ CapacityCommand::CapacityCommand(CLI::App* app) {
                  "When another run holds the machine's run lock, wait for it instead of exiting 2");
 }
 
-int CapacityCommand::Run(int argc, char** argv) {
+void CapacityCommand::Check() {
   // Every input checked before anything is built (main.cc has refused empty values).
-  const std::vector<Slo> slos = ParseSlos(slos_);
+  slos_parsed_ = ParseSlos(slos_);
   ValidateSearchConfig(search_);
   idmap_strategy_ = ParseIdmapStrategy(idmap_, "--idmap");
   if (!std::isfinite(churn_rate_) || churn_rate_ < 0 || churn_rate_ > 1000)
@@ -88,11 +89,9 @@ int CapacityCommand::Run(int argc, char** argv) {
                      std::to_string(window_s_));
   CheckMachineName(machine_);
   const ProbeConfig defaults;  // the workers the probe runs
-  CheckSlosMeaningful(slos, churn_rate_, defaults.path_walk_workers, defaults.health_workers);
-  SessionConfig cfg;
-  cfg.machine = machine_;  // the context's machine.name, as for run
-  cfg.mode = ParseMode(mode_);
-  cfg.profile = Profile::Load(profile_);
+  CheckSlosMeaningful(slos_parsed_, churn_rate_, defaults.path_walk_workers,
+                      defaults.health_workers);
+  profile_loaded_ = Profile::Load(profile_);
   const double one = EstimateDensitySeconds(search_.start, search_.invocations, window_s_);
   if (search_.budget_s < one) {
     char buf[256];
@@ -102,126 +101,91 @@ int CapacityCommand::Run(int argc, char** argv) {
              search_.budget_s, search_.invocations, window_s_, search_.start, one);
     throw UsageError(buf);
   }
-  const int per = cfg.profile.MountsPerContainer();
-  const bool shared_ns = cfg.profile.ns_mode == "shared";
-  const int extra = static_cast<int>(std::lround(churn_rate_)) + 64;
   // The first density must fit the kernel's limits, or there is nothing to search.
-  if (auto lim = CheckLimits({search_.start, per, shared_ns, extra})) {
-    throw UsageError("--start: " + lim->Message());
-  }
-  const bool default_out = out_.empty();
-  if (default_out) out_ = DefaultOutputPath();
-  CheckOutputPath(out_);
-  const std::string out_stamp = OutputStamp(out_);
-  RunLock lock = RunLock::Acquire(RunLock::DefaultPath(), wait_, quiet_);
-  RefuseOutputWrittenSince(out_, out_stamp);
-  if (default_out) fprintf(stderr, "mntscale: no --out given; results go to %s\n", out_.c_str());
+  if (auto lim = CheckLimits(DemandAt(search_.start))) throw UsageError("--start: " + lim->Message());
+}
 
+Demand CapacityCommand::DemandAt(int n) const {
+  // The churn's namespaces and the runtime's, besides the farm's.
+  const long extra = std::lround(churn_rate_) + 64;
+  return {n, profile_loaded_.MountsPerContainer(), profile_loaded_.ns_mode == "shared", extra};
+}
+
+int CapacityCommand::Run(int argc, char** argv) {
+  Check();
+  MeasuredCommand command(&out_, wait_, quiet_);
+  SessionConfig cfg;
+  cfg.machine = machine_;  // the context's machine.name, as for run
+  cfg.mode = ParseMode(mode_);
+  cfg.profile = profile_loaded_;
   cfg.window_s = window_s_ / 2;
   cfg.windows = 2;
   cfg.warmup_s = 0.1;
   cfg.quiet = true;  // the search prints its own progress
   cfg.attribute = attribute_ || waits_;
   cfg.waits = waits_;
-  nlohmann::json opts = nlohmann::json::object();
-  for (const CLI::Option* opt : cmd_->get_options()) {
-    if (opt->count() && !opt->get_lnames().empty())
-      opts[opt->get_lnames()[0]] = opt->as<std::vector<std::string>>();
-  }
-  cfg.cli = {{"argv", std::vector<std::string>(argv, argv + argc)}, {"options", opts}};
+  cfg.cli = CommandLineRecord(*cmd_, argc, argv);
 
-  Sandbox& sandbox = Sandbox::Enter();
-  InstallInterruptHandler();
+  command.Enter();
+  Failpoint("capacity-after-sandbox");
   const auto t0 = std::chrono::steady_clock::now();
   auto elapsed = [t0] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
-  int status = 0;
-  {
-    Session session(cfg, Topology::Load("host"));
-    const nlohmann::json context = session.sink().Document(false, "")["context"];
-    ProbeConfig pc;
-    pc.churn_rate = churn_rate_;
-    pc.idmap = idmap_strategy_;
-    std::unique_ptr<CapacityProbe> probe;
-    try {
-      probe = std::make_unique<CapacityProbe>(session, pc);
-    } catch (const Unsupported& u) {
-      fprintf(stderr, "mntscale: %s\n", u.what());
-      return 3;
-    }
-    auto document = [&](const SearchResult& r, bool complete) {
-      nlohmann::json cap = {{"version", 2},
-                            {"complete", complete},
-                            {"profile", cfg.profile.name},
-                            {"mounts_per_container", per}};
-      cap["churn"] = {{"starts_per_s", churn_rate_},
-                      {"strategy", IdmapStrategyAxisName(idmap_strategy_)},
-                      {"layers", probe->layers()}};
-      cap["workers"] = {{"path_walk", pc.path_walk_workers}, {"health", pc.health_workers}};
-      cap["placement"] = CapacityPlacementJson(probe->placement());
-      cap["slo"] = nlohmann::json::array();
-      for (const Slo& s : slos) cap["slo"].push_back(s.ToJson());
-      cap["search"] = search_.ToJson();
-      cap["search"]["window_s"] = window_s_;
-      cap["densities"] = nlohmann::json::array();
-      for (const Density& d : r.densities) cap["densities"].push_back(d.ToJson());
-      SearchResult shown = r;
-      if (!complete && shown.ended_by.empty()) shown.ended_by = "interrupted";
-      cap["result"] = shown.ToJson(search_.confidence,
-                                   CapacitySentence(shown, slos, cfg.profile.name));
-      cap["elapsed_s"] = elapsed();
-      RefuseNonRegularOutput(out_);
-      WriteFileAtomic(out_, nlohmann::json{{"context", context}, {"capacity", cap}}.dump(2) + "\n");
-    };
-    SearchHooks hooks;
-    hooks.measure = [&](int n, int i) {
-      if (!quiet_) fprintf(stderr, "capacity: %d containers, invocation %d ...\n", n, i + 1);
-      try {
-        return probe->Measure(n, i);
-      } catch (const SysError& e) {
-        if (auto lim = LimitOfError(e.call(), e.err(), n)) {
-          if (!quiet_) fprintf(stderr, "capacity: %d containers: %s\n", n, e.what());
-          throw LimitReached(*lim);
-        }
-        throw;
-      }
-    };
-    hooks.limit = [&](int n) { return CheckLimits({n, per, shared_ns, extra}); };
-    hooks.elapsed_s = elapsed;
-    hooks.on_density = [&](const SearchResult& r) {
-      const Density& d = r.densities.back();
-      if (!quiet_) {
-        std::string line;
-        for (const auto& [k, v] : d.verdicts) line += " " + k + "=" + VerdictName(v);
-        fprintf(stderr, "capacity: %d containers: %s (%zu invocations, %.1f s):%s\n", d.containers,
-                VerdictName(d.verdict), d.invocations.size(), d.seconds, line.c_str());
-      }
-      document(r, false);
-    };
-    SearchResult r = RunCapacitySearch(search_, slos, hooks);
-    const bool complete = r.ended_by != "interrupted";
-    document(r, complete);
-    const std::string sentence = CapacitySentence(r, slos, cfg.profile.name);
-    std::string curve;
-    int noisy = 0, invocations = 0;
-    for (const Density& d : r.densities) {
-      for (const Invocation& inv : d.invocations) noisy += inv.noisy, ++invocations;
-      curve += (curve.empty() ? "" : ", ") + std::to_string(d.containers) + " " +
-               VerdictName(d.verdict);
-    }
-    fprintf(stderr,
-            "mntscale capacity: %s with %s churn at %g starts/s; measured %zu densities (%s) in "
-            "%.0f s, %d of %d invocations on a busy machine (noisy); the search ended by %s; "
-            "results in %s. %s\n",
-            cfg.profile.name.c_str(), IdmapStrategyAxisName(idmap_strategy_), churn_rate_,
-            r.densities.size(), curve.c_str(), elapsed(), noisy, invocations, r.ended_by.c_str(),
-            out_.c_str(), sentence.c_str());
-    if (!complete) status = 130;
-    probe.reset();
+  Session session(cfg, Topology::Load("host"));
+  const nlohmann::json context = session.sink().Document(false, "")["context"];
+  ProbeConfig pc;
+  pc.churn_rate = churn_rate_;
+  pc.idmap = idmap_strategy_;
+  std::unique_ptr<CapacityProbe> probe;
+  try {
+    probe = std::make_unique<CapacityProbe>(session, pc);
+  } catch (const Unsupported& u) {
+    fprintf(stderr, "mntscale: %s\n", u.what());
+    return 3;  // the sandbox is left by `command`
   }
-  sandbox.Leave();
-  return status;
+  const CapacityRun run{cfg.profile.name, cfg.profile.MountsPerContainer(), churn_rate_,
+                        idmap_strategy_, probe->layers(), pc.path_walk_workers,
+                        pc.health_workers, CapacityPlacementJson(probe->placement()),
+                        slos_parsed_, search_, window_s_};
+  auto write = [&](const SearchResult& r, bool complete) {
+    RefuseNonRegularOutput(command.out());
+    WriteFileAtomic(command.out(),
+                    nlohmann::json{{"context", context},
+                                   {"capacity", CapacityDocument(run, r, complete, elapsed())}}
+                            .dump(2) +
+                        "\n");
+  };
+  SearchHooks hooks;
+  hooks.measure = [&](int n, int i) {
+    if (!quiet_) fprintf(stderr, "capacity: %d containers, invocation %d ...\n", n, i + 1);
+    try {
+      return probe->Measure(n, i);
+    } catch (const SysError& e) {
+      if (auto lim = LimitOfError(e.call(), e.err(), n)) {
+        if (!quiet_) fprintf(stderr, "capacity: %d containers: %s\n", n, e.what());
+        throw LimitReached(*lim);
+      }
+      throw;
+    }
+  };
+  hooks.limit = [&](int n) { return CheckLimits(DemandAt(n)); };
+  hooks.elapsed_s = elapsed;
+  hooks.on_density = [&](const SearchResult& r) {
+    const Density& d = r.densities.back();
+    if (!quiet_) {
+      std::string line;
+      for (const auto& [k, v] : d.verdicts) line += " " + k + "=" + VerdictName(v);
+      fprintf(stderr, "capacity: %d containers: %s (%zu invocations, %.1f s):%s\n", d.containers,
+              VerdictName(d.verdict), d.invocations.size(), d.seconds, line.c_str());
+    }
+    write(r, false);
+  };
+  const SearchResult r = RunCapacitySearch(search_, slos_parsed_, hooks);
+  const bool complete = r.ended_by != "interrupted";
+  write(r, complete);
+  fprintf(stderr, "mntscale capacity: %s\n", CapacitySummary(run, r, elapsed(), command.out()).c_str());
+  return complete ? 0 : 130;
 }
 
 }  // namespace mntscale

@@ -18,6 +18,8 @@ class CapacityCommand {
   int Run(int argc, char** argv);
 
  private:
+  void Check();                 // every input, before anything is built
+  Demand DemandAt(int n) const;  // what n containers ask of the kernel
   CLI::App* cmd_ = nullptr;
   std::string profile_ = "k8s-containerd", idmap_ = "per-layer", out_, mode_ = "thread";
   IdmapStrategy idmap_strategy_ = IdmapStrategy::kPerLayer;  // idmap_, parsed
@@ -26,6 +28,8 @@ class CapacityCommand {
   std::string machine_;
   bool waits_ = false, attribute_ = false, quiet_ = false, wait_ = false;
   SearchConfig search_;
+  std::vector<Slo> slos_parsed_;
+  Profile profile_loaded_;
 };
 
 }  // namespace mntscale

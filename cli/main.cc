@@ -1,4 +1,4 @@
-// mntscale: the command line. It turns flags into a plan (harness/plan.h)
+// mntscale: the command line. It turns flags into a plan (harness/include/mntscale/suite/plan.h)
 // and hands it to the harness; mntscale has its own runner and writes Google
 // Benchmark's JSON format with a richer context.
 #include <CLI/CLI.hpp>
@@ -9,7 +9,9 @@
 #include "mntscale/observe/counters.h"
 #include "mntscale/suite/plan.h"
 #include "mntscale/suite/results.h"
-#include "mntscale/sys/runlock.h"
+#include "mntscale/suite/measured_command.h"
+#include "mntscale/suite/session.h"
+#include "command.h"
 #include "capacity_cmd.h"  // `capacity`
 #include "observe_cmd.h"   // `observe`
 #include "profile_cmd.h"  // `profile capture`
@@ -52,36 +54,23 @@ int CmdRun(RunRequest& req, const Preset* preset, bool wait) {
   for (const std::string& n : plan.notes) fprintf(stderr, "mntscale: note: %s\n", n.c_str());
   PreflightLimits(plan, req.cfg.profile);
   // Output safety, then one run at a time: both before anything is built.
-  const bool default_out = req.cfg.out.empty();
-  if (default_out) req.cfg.out = DefaultOutputPath();
-  CheckOutputPath(req.cfg.out);
-  const std::string out_stamp = OutputStamp(req.cfg.out);
-  RunLock lock = RunLock::Acquire(RunLock::DefaultPath(), wait, req.cfg.quiet);
-  RefuseOutputWrittenSince(req.cfg.out, out_stamp);
-  if (default_out) fprintf(stderr, "mntscale: no --out given; results go to %s\n", req.cfg.out.c_str());
-
-  Sandbox& sandbox = Sandbox::Enter();
-  InstallInterruptHandler();
-  int status = 0;
-  {
-    Session session(req.cfg, topo);
-    status = RunPlan(plan, session);
-    session.Finish();
-    if (status == 130) {
-      fprintf(stderr,
-              "mntscale: interrupted; %d finished points written to %s, marked incomplete\n",
-              static_cast<int>(session.sink().entries().size()), req.cfg.out.c_str());
-    } else {
-      if (!req.cfg.quiet) fprintf(stderr, "mntscale: wrote %s\n", req.cfg.out.c_str());
-      // A run that measured nothing (every point unsupported, skipped or
-      // failed) says so in its exit code.
-      if (!MeasuredAnything(session.sink().entries())) {
-        fprintf(stderr, "mntscale: nothing could be measured: every point was skipped or failed\n");
-        status = kExitNothingMeasured;
-      }
-    }
+  MeasuredCommand command(&req.cfg.out, wait, req.cfg.quiet);
+  command.Enter();
+  Session session(req.cfg, topo);
+  int status = RunPlan(plan, session);
+  session.Finish();
+  if (status == 130) {
+    fprintf(stderr, "mntscale: interrupted; %d finished points written to %s, marked incomplete\n",
+            static_cast<int>(session.sink().entries().size()), req.cfg.out.c_str());
+    return status;
   }
-  sandbox.Leave();
+  if (!req.cfg.quiet) fprintf(stderr, "mntscale: wrote %s\n", req.cfg.out.c_str());
+  // A run that measured nothing (every point unsupported, skipped or failed)
+  // says so in its exit code.
+  if (!MeasuredAnything(session.sink().entries())) {
+    fprintf(stderr, "mntscale: nothing could be measured: every point was skipped or failed\n");
+    status = kExitNothingMeasured;
+  }
   return status;
 }
 
@@ -206,12 +195,7 @@ int Main(int argc, char** argv) {
       return 0;
     }
     TakeShorthands(shorthands, *run, &req);
-    nlohmann::json cli = nlohmann::json::object();
-    for (const CLI::Option* opt : run->get_options()) {
-      if (opt->count() && !opt->get_lnames().empty())
-        cli[opt->get_lnames()[0]] = opt->as<std::vector<std::string>>();
-    }
-    req.cfg.cli = {{"argv", std::vector<std::string>(argv, argv + argc)}, {"options", cli}};
+    req.cfg.cli = CommandLineRecord(*run, argc, argv);
     // First, while the process has one thread: a user namespace of our own
     // when we are not root.
     EnterUserNamespaceIfNeeded(userns);

@@ -296,4 +296,25 @@ class CapacityProbe {
   std::unique_ptr<Impl> impl_;
 };
 
+// What a capacity result says about its search besides the densities: the
+// `capacity` object of the output (README, "Capacity"), written after every
+// density and once at the end.
+struct CapacityRun {
+  std::string profile;
+  int mounts_per_container = 0;
+  double churn_rate = 0;
+  IdmapStrategy idmap = IdmapStrategy::kNone;
+  int layers = 0;
+  int path_walk_workers = 0, health_workers = 0;
+  nlohmann::json placement;
+  std::vector<Slo> slos;
+  SearchConfig search;
+  double window_s = 0;
+};
+nlohmann::json CapacityDocument(const CapacityRun& run, const SearchResult& r, bool complete,
+                                double elapsed_s);
+// The one-paragraph summary `capacity` ends with on stderr.
+std::string CapacitySummary(const CapacityRun& run, const SearchResult& r, double elapsed_s,
+                            const std::string& out);
+
 }  // namespace mntscale
