@@ -17,13 +17,13 @@ namespace {
 Profile VariantProfile(Profile pr, const std::string& variant) {
   if (variant == "baseline") {
   } else if (variant == "shared-ns") {
-    pr.ns_mode = "shared";
+    pr.ns_mode = NsMode::kShared;
   } else if (variant == "3-layers") {
     pr.layers = 3;
   } else if (variant == "no-binds") {
     pr.binds = 0;
   } else if (variant == "chroot") {
-    pr.root_switch = "chroot";
+    pr.root_switch = RootSwitch::kChroot;
   }
   pr.Validate();
   return pr;
@@ -46,8 +46,8 @@ void Mitigations(Session& s, const Point& p, Entry& e) {
   }
   e.Set("variant_layers", pr.layers);
   e.Set("variant_binds", pr.binds);
-  e.Set("variant_ns_mode", pr.ns_mode);
-  e.Set("variant_root_switch", pr.root_switch);
+  e.Set("variant_ns_mode", Name(pr.ns_mode));
+  e.Set("variant_root_switch", Name(pr.root_switch));
   e.Set("mounts_per_container", pr.MountsPerContainer());
   e.Set("mounts_held", farm.MountsHeld());
 }

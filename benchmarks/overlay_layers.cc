@@ -31,7 +31,8 @@ uint64_t NowNs() {
 
 void OverlayLayersRun(Session& s, const Point& p, Entry& e) {
   const int layers = p.Int("layers");
-  const std::string api = p.Str("overlay_api"), lookup = p.Str("lookup");
+  const OverlayApi api = ParseEnum(kOverlayApis, p.Str("overlay_api"), "overlay_api");
+  const std::string lookup = p.Str("lookup");
   ScratchNs ns;
   OverlayLayers ol;
   Histogram mount_h, umount_h, lookup_h;

@@ -108,7 +108,7 @@ void CapacityCommand::Check() {
 Demand CapacityCommand::DemandAt(int n) const {
   // The churn's namespaces and the runtime's, besides the farm's.
   const long extra = std::lround(churn_rate_) + 64;
-  return {n, profile_loaded_.MountsPerContainer(), profile_loaded_.ns_mode == "shared", extra};
+  return {n, profile_loaded_.MountsPerContainer(), profile_loaded_.ns_mode == NsMode::kShared, extra};
 }
 
 int CapacityCommand::Run(int argc, char** argv) {

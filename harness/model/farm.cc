@@ -102,9 +102,9 @@ void MountRuntimeKinds(const Profile& p, const std::string& root, const std::str
           "newinstance,ptmxmode=0666,mode=0620", ops);
   }
   const std::string cg = root + "/sys/fs/cgroup";
-  if (p.cgroup != "none" && !p.sys) MkdirP(cg);
-  if (p.cgroup == "v2") Mount("cgroup2", cg, "cgroup2", kHard | MS_RDONLY, nullptr, ops);
-  if (p.cgroup == "v1") {
+  if (p.cgroup != CgroupMount::kNone && !p.sys) MkdirP(cg);
+  if (p.cgroup == CgroupMount::kV2) Mount("cgroup2", cg, "cgroup2", kHard | MS_RDONLY, nullptr, ops);
+  if (p.cgroup == CgroupMount::kV1) {
     Mount("tmpfs", cg, "tmpfs", kHard, "mode=755,size=64k", ops);
     for (const std::string& c : p.cgroup_controllers) {
       // A named hierarchy without controllers mounts as "none,name=X" in dir X.
@@ -131,7 +131,7 @@ void MountRuntimeKinds(const Profile& p, const std::string& root, const std::str
       Mount("tmpfs", root + path, "tmpfs", MS_RDONLY, "size=0", ops);
     } else {
       Mount(null_src.c_str(), root + path, nullptr, MS_BIND, nullptr, ops);
-      if (p.masked_files == "host-null-ro") {
+      if (p.masked_files == MaskedFiles::kHostNullRo) {
         Mount(nullptr, root + path, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr, ops);
       }
     }
@@ -161,7 +161,7 @@ Farm::Farm(const Profile& profile, const Image& image, int builders, const std::
     // (runc binds the container's /dev/null), else an empty file.
     const std::string null = dir + "/null";
     if (mknod(null.c_str(), S_IFCHR | 0666, makedev(1, 3)) != 0) WriteFile(null, "");
-    if (profile_.masked_files == "host-null-ro") {
+    if (profile_.masked_files == MaskedFiles::kHostNullRo) {
       // The host's /dev/null as crun binds it (devtmpfs): devtmpfs has one
       // superblock, so a mount of it in the base namespace is the host's /dev.
       OnPrivateThread([&] {
@@ -173,7 +173,7 @@ Farm::Farm(const Profile& profile, const Image& image, int builders, const std::
       });
     }
   }
-  if (profile_.ns_mode == "shared") MakeSharedNamespace();
+  if (profile_.ns_mode == NsMode::kShared) MakeSharedNamespace();
   if (profile_.idmap != "none") ContainerUserNamespace();  // fails here, not in a builder
 }
 
@@ -189,8 +189,8 @@ Farm::~Farm() { Teardown(); }
 
 void Farm::BuildRange(int first, int last, std::vector<Container>* out, std::atomic<int>* done) {
   const std::string farm = "/f" + std::to_string(id_);
-  const bool shared = profile_.ns_mode == "shared";
-  const bool pivot = !shared && profile_.root_switch == "pivot_root";
+  const bool shared = profile_.ns_mode == NsMode::kShared;
+  const bool pivot = !shared && profile_.root_switch == RootSwitch::kPivotRoot;
   std::string lower;
   std::vector<std::string> layers;  // bottom first, as the builders see them
   for (const std::string& l : image_.layer_dirs) layers.push_back(InBase(l));
@@ -247,7 +247,7 @@ void Farm::BuildRange(int first, int last, std::vector<Container>* out, std::ato
       MountBind(b, farm, root);
     }
     MountRuntimeKinds(profile_, root,
-                      farm + (profile_.masked_files == "host-null-ro" ? "/devtmpfs/null" : "/null"),
+                      farm + (profile_.masked_files == MaskedFiles::kHostNullRo ? "/devtmpfs/null" : "/null"),
                       &mount_ops_);
     if (profile_.readonly_root) {
       Mount(nullptr, root, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr, &mount_ops_);
@@ -302,7 +302,7 @@ void Farm::MountBind(size_t b, const std::string& farm, const std::string& root)
 
 void Farm::MountOverlay(const std::string& lower, const std::string& c, const std::string& root) {
   const std::string upper = c + "/upper", work = c + "/work";
-  if (profile_.overlay_api == "mount") {
+  if (profile_.overlay_api == OverlayApi::kMount) {
     std::string opts = "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work;
     Check(mount("overlay", root.c_str(), "overlay", 0, opts.c_str()), "mount", "overlay, " + root,
           opts.size() >= 4096 ? "option string longer than one page (lowerdir+ needs 6.7+)" : "");
@@ -412,7 +412,7 @@ double Farm::Grow(int n, const ProgressFn& progress) {
 
 double Farm::Teardown(int threads) {
   auto t0 = Clock::now();
-  if (profile_.ns_mode == "shared") {
+  if (profile_.ns_mode == NsMode::kShared) {
     containers_.clear();
     if (shared_ns_fd_ >= 0) close(shared_ns_fd_);
     shared_ns_fd_ = -1;
@@ -440,7 +440,7 @@ double Farm::Teardown(int threads) {
 
 void Farm::Shrink(int n) {
   if (n >= size()) return;
-  if (profile_.ns_mode == "shared") {
+  if (profile_.ns_mode == NsMode::kShared) {
     // Every container lives in the one namespace: start it afresh.
     Teardown();
     MakeSharedNamespace();

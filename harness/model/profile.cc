@@ -13,17 +13,6 @@ void RequireRange(const char* field, int v, int lo, int hi) {
   }
 }
 
-void RequireOneOf(const char* field, const std::string& v,
-                  std::initializer_list<const char*> allowed) {
-  std::string list;
-  for (const char* a : allowed) {
-    if (v == a) return;
-    list += list.empty() ? a : std::string(", ") + a;
-  }
-  throw UsageError("profile field '" + std::string(field) + "' = '" + v +
-                   "' is not one of: " + list);
-}
-
 void RequirePaths(const char* field, const std::vector<std::string>& paths) {
   for (const std::string& v : paths) {
     std::string path = SplitBindPath(v, nullptr);
@@ -63,11 +52,11 @@ int Profile::MountsPerContainer() const {
   if (proc) n += 1;
   if (sys) n += 1;
   if (dev) n += 3;                      // /dev, /dev/shm, /dev/mqueue
-  if (root_switch == "chroot") n += 1;  // the namespace keeps the work tmpfs
+  if (root_switch == RootSwitch::kChroot) n += 1;  // the namespace keeps the work tmpfs
   if (dev && devpts) n += 1;
   n += static_cast<int>(readonly_paths.size() + masked_paths.size());
-  if (cgroup == "v1") n += 1 + static_cast<int>(cgroup_controllers.size());
-  if (cgroup == "v2") n += 1;
+  if (cgroup == CgroupMount::kV1) n += 1 + static_cast<int>(cgroup_controllers.size());
+  if (cgroup == CgroupMount::kV2) n += 1;
   return n;
 }
 
@@ -77,11 +66,6 @@ void Profile::Validate() const {
   RequireRange("depth", depth, 1, 64);
   RequireRange("files_per_dir", files_per_dir, 0, 10000);
   RequireRange("binds", binds, 0, 1000);
-  RequireOneOf("overlay_api", overlay_api, {"mount", "fsmount"});
-  RequireOneOf("ns_mode", ns_mode, {"private", "shared"});
-  RequireOneOf("root_switch", root_switch, {"pivot_root", "chroot"});
-  RequireOneOf("cgroup", cgroup, {"none", "v1", "v2"});
-  RequireOneOf("masked_files", masked_files, {"container-null", "host-null-ro"});
   RequirePaths("bind_paths", bind_paths);
   RequirePaths("readonly_paths", readonly_paths);
   RequirePaths("masked_paths", masked_paths);
@@ -90,10 +74,10 @@ void Profile::Validate() const {
                      " paths but 'binds' is " + std::to_string(binds));
   }
   if (devpts && !dev) throw UsageError("profile field 'devpts' needs \"dev\": true");
-  if (cgroup == "v1" && cgroup_controllers.empty()) {
+  if (cgroup == CgroupMount::kV1 && cgroup_controllers.empty()) {
     throw UsageError("profile field 'cgroup' = 'v1' needs 'cgroup_controllers'");
   }
-  if (cgroup != "v1" && !cgroup_controllers.empty()) {
+  if (cgroup != CgroupMount::kV1 && !cgroup_controllers.empty()) {
     throw UsageError("profile field 'cgroup_controllers' needs \"cgroup\": \"v1\"");
   }
   for (const std::string& c : cgroup_controllers) {
@@ -113,9 +97,9 @@ nlohmann::json Profile::ToJson() const {
           {"proc", proc},
           {"sys", sys},
           {"dev", dev},
-          {"overlay_api", overlay_api},
-          {"ns_mode", ns_mode},
-          {"root_switch", root_switch},
+          {"overlay_api", Name(overlay_api)},
+          {"ns_mode", Name(ns_mode)},
+          {"root_switch", Name(root_switch)},
           {"idmap", IdmapStrategyName(idmap)},
           {"mounts_per_container", MountsPerContainer()}};
   // Runtime mount kinds appear only when used, so older profiles' JSON (and
@@ -124,8 +108,8 @@ nlohmann::json Profile::ToJson() const {
   if (devpts) j["devpts"] = true;
   if (!readonly_paths.empty()) j["readonly_paths"] = readonly_paths;
   if (!masked_paths.empty()) j["masked_paths"] = masked_paths;
-  if (masked_files != "container-null") j["masked_files"] = masked_files;
-  if (cgroup != "none") j["cgroup"] = cgroup;
+  if (masked_files != MaskedFiles::kContainerNull) j["masked_files"] = Name(masked_files);
+  if (cgroup != CgroupMount::kNone) j["cgroup"] = Name(cgroup);
   if (!cgroup_controllers.empty()) j["cgroup_controllers"] = cgroup_controllers;
   if (readonly_root) j["readonly_root"] = true;
   if (!captured.is_null()) j["captured"] = captured;
@@ -168,13 +152,13 @@ Profile Profile::FromJson(const nlohmann::json& j, const std::string& origin) {
       p.dev = v;
     } else if (k == "overlay_api") {
       want(v.is_string(), "a string");
-      p.overlay_api = v;
+      p.overlay_api = ParseEnum(kOverlayApis, v.get<std::string>(), origin + ": profile field 'overlay_api'");
     } else if (k == "ns_mode") {
       want(v.is_string(), "a string");
-      p.ns_mode = v;
+      p.ns_mode = ParseEnum(kNsModes, v.get<std::string>(), origin + ": profile field 'ns_mode'");
     } else if (k == "root_switch") {
       want(v.is_string(), "a string");
-      p.root_switch = v;
+      p.root_switch = ParseEnum(kRootSwitches, v.get<std::string>(), origin + ": profile field 'root_switch'");
     } else if (k == "idmap") {
       want(v.is_string(), "a string");
       p.idmap = ParseIdmapStrategy(v, origin + ": profile field 'idmap'");
@@ -189,10 +173,10 @@ Profile Profile::FromJson(const nlohmann::json& j, const std::string& origin) {
       p.masked_paths = StringList(v, origin, k);
     } else if (k == "masked_files") {
       want(v.is_string(), "a string");
-      p.masked_files = v;
+      p.masked_files = ParseEnum(kMaskedFiles, v.get<std::string>(), origin + ": profile field 'masked_files'");
     } else if (k == "cgroup") {
       want(v.is_string(), "a string");
-      p.cgroup = v;
+      p.cgroup = ParseEnum(kCgroupMounts, v.get<std::string>(), origin + ": profile field 'cgroup'");
     } else if (k == "cgroup_controllers") {
       p.cgroup_controllers = StringList(v, origin, k);
     } else if (k == "readonly_root") {

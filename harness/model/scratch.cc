@@ -142,9 +142,9 @@ OverlayLayers MakeOverlayLayers(const std::string& dir, int layers, int depth) {
   return ol;
 }
 
-void MountOverlayAt(const std::string& api, const std::vector<std::string>& lower,
+void MountOverlayAt(OverlayApi api, const std::vector<std::string>& lower,
                     const std::string& upper, const std::string& work, const std::string& target) {
-  if (api == "mount") {
+  if (api == OverlayApi::kMount) {
     std::string list;
     for (auto it = lower.rbegin(); it != lower.rend(); ++it) {
       list += (list.empty() ? "" : ":") + *it;  // top layer first
@@ -158,7 +158,6 @@ void MountOverlayAt(const std::string& api, const std::vector<std::string>& lowe
           "overlay, " + target);
     return;
   }
-  if (api != "fsmount") throw UsageError("unknown overlay api '" + api + "' (mount, fsmount)");
   FsmountOverlay(std::vector<std::string>(lower.rbegin(), lower.rend()), upper, work, target,
                  /*lowerdir_fallback=*/false);
 }

@@ -99,7 +99,7 @@ nlohmann::json UserNamespaceJson() {
 }
 
 std::string RootlessProfileProblem(const Profile& profile) {
-  if (g_state.created && profile.cgroup != "none") {
+  if (g_state.created && profile.cgroup != CgroupMount::kNone) {
     return "cgroup mounts need CAP_SYS_ADMIN in the initial user namespace; run as root "
            "without --userns, or use a profile with \"cgroup\": \"none\"";
   }

@@ -526,9 +526,9 @@ Profile ProfileFromCapture(const CaptureResult& cap, const std::string& name, in
                (mp == "/dev/mqueue" && m.fstype == "mqueue")) {
       // part of "dev"
     } else if (mp == "/sys/fs/cgroup" && m.fstype == "tmpfs") {
-      p.cgroup = "v1";
+      p.cgroup = CgroupMount::kV1;
     } else if (mp == "/sys/fs/cgroup" && m.fstype == "cgroup2") {
-      p.cgroup = "v2";
+      p.cgroup = CgroupMount::kV2;
     } else if (mp.rfind("/sys/fs/cgroup/", 0) == 0 && m.fstype == "cgroup") {
       std::string opts;
       std::istringstream os(m.super_options);
@@ -543,7 +543,7 @@ Profile ProfileFromCapture(const CaptureResult& cap, const std::string& name, in
       p.masked_paths.push_back(mp);
       // A masked file bound from the host's /dev/null shows the host's /dev
       // (devtmpfs), read-only: crun's way; runc binds the container's own.
-      if (m.fstype != "tmpfs" && m.readonly) p.masked_files = "host-null-ro";
+      if (m.fstype != "tmpfs" && m.readonly) p.masked_files = MaskedFiles::kHostNullRo;
     } else {
       p.bind_paths.push_back(mp + (m.readonly ? ":ro" : ""));
     }

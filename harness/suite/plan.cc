@@ -389,7 +389,7 @@ Plan MakePresetPlan(const Preset& preset, const RunRequest& req, const Topology&
 
 void PreflightLimits(const Plan& plan, const Profile& profile) {
   if (plan.max_containers == 0) return;
-  const Demand d{plan.max_containers, profile.MountsPerContainer(), profile.ns_mode == "shared", 0};
+  const Demand d{plan.max_containers, profile.MountsPerContainer(), profile.ns_mode == NsMode::kShared, 0};
   if (auto lim = CheckLimits(d)) throw UsageError(lim->Message());
 }
 

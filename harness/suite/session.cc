@@ -41,9 +41,9 @@ Profile ProfileForPoint(const Profile& base, const Point& p) {
   if (p.Has("layers")) pr.layers = p.Int("layers");
   if (p.Has("binds")) pr.binds = p.Int("binds");
   if (p.Has("depth")) pr.depth = p.Int("depth");
-  if (p.Has("ns_mode")) pr.ns_mode = p.Str("ns_mode");
-  if (p.Has("overlay_api")) pr.overlay_api = p.Str("overlay_api");
-  if (p.Has("root_switch")) pr.root_switch = p.Str("root_switch");
+  if (p.Has("ns_mode")) pr.ns_mode = ParseEnum(kNsModes, p.Str("ns_mode"), "ns_mode");
+  if (p.Has("overlay_api")) pr.overlay_api = ParseEnum(kOverlayApis, p.Str("overlay_api"), "overlay_api");
+  if (p.Has("root_switch")) pr.root_switch = ParseEnum(kRootSwitches, p.Str("root_switch"), "root_switch");
   return pr;
 }
 

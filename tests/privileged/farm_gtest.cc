@@ -107,7 +107,7 @@ TEST_F(FarmTest, EachNamespaceHoldsExactlyTheExpectedMounts) {
 TEST_F(FarmTest, BottomLayerVisibleAndWritesLandInUpper) {
   for (const char* api : {"mount", "fsmount"}) {
     Profile p = profile_;
-    p.overlay_api = api;
+    p.overlay_api = ParseEnum(kOverlayApis, api, "overlay_api");
     Farm farm(p, *image_, 1);
     farm.Grow(2);
     const Container& c = farm.containers()[1];
@@ -197,7 +197,7 @@ TEST_F(FarmTest, TeardownReturnsMountCountToStart) {
 
 TEST_F(FarmTest, SharedNamespaceHoldsEveryContainer) {
   Profile p = profile_;
-  p.ns_mode = "shared";
+  p.ns_mode = NsMode::kShared;
   Farm farm(p, *image_, 2);
   farm.Grow(5);
   InContainer(farm.containers()[3], [&] {

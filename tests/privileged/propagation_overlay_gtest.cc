@@ -94,7 +94,7 @@ void CheckOverlay(const std::string& api, int layers) {
     OverlayLayers ol = MakeOverlayLayers("/l", layers, 3);
     ASSERT_EQ(ol.dirs.size(), static_cast<size_t>(layers));
     for (const char* d : {"/u", "/w", "/o"}) Check(mkdir(d, 0755), "mkdir", d);
-    MountOverlayAt(api, ol.dirs, "/u", "/w", "/o");
+    MountOverlayAt(ParseEnum(kOverlayApis, api, "overlay_api"), ol.dirs, "/u", "/w", "/o");
     EXPECT_EQ(ReadFile("/o/" + ol.file), "mntscale\n") << "bottom-layer file not visible";
     struct stat st;
     EXPECT_EQ(stat(("/o/" + ol.missing).c_str(), &st), -1);

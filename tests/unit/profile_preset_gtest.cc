@@ -60,7 +60,7 @@ TEST(ProfileFiles, ShapesMatchTheirNames) {
   EXPECT_EQ(nf.layers, 50);
   EXPECT_EQ(nf.idmap, IdmapStrategy::kPerLayer);
 
-  EXPECT_EQ(Profile::Load("shared-namespace").ns_mode, "shared");
+  EXPECT_EQ(Profile::Load("shared-namespace").ns_mode, NsMode::kShared);
 }
 
 TEST(ProfileFiles, BadFieldsAreNamed) {

@@ -104,7 +104,7 @@ TEST(CapturedTable, BecomesTheProfileThatReproducesIt) {
   CaptureResult cap{"runc 1.1.5", "`runc spec` default", "", ParseMountinfo(kRunc)};
   Profile p = ProfileFromCapture(cap, "runc-test", 3);
   EXPECT_TRUE(p.readonly_root && p.proc && p.sys && p.dev && p.devpts);
-  EXPECT_EQ(p.cgroup, "v1");
+  EXPECT_EQ(p.cgroup, CgroupMount::kV1);
   EXPECT_EQ(p.cgroup_controllers, (std::vector<std::string>{"cpu", "name=systemd"}));
   EXPECT_EQ(p.readonly_paths, (std::vector<std::string>{"/proc/sys"}));
   EXPECT_EQ(p.masked_paths,
@@ -130,14 +130,14 @@ const std::vector<std::string> kCrunV2 = {
 TEST(CapturedTable, CrunMaskedFilesAreTheHostsNullReadOnly) {
   CaptureResult cap{"crun 1.8.1", "`crun spec` default", "", ParseMountinfo(kCrunV2)};
   Profile p = ProfileFromCapture(cap, "crun-test", 2);
-  EXPECT_EQ(p.cgroup, "v2");
+  EXPECT_EQ(p.cgroup, CgroupMount::kV2);
   EXPECT_EQ(p.masked_paths, (std::vector<std::string>{"/proc/kcore", "/proc/acpi"}));
-  EXPECT_EQ(p.masked_files, "host-null-ro");
+  EXPECT_EQ(p.masked_files, MaskedFiles::kHostNullRo);
   EXPECT_EQ(p.ToJson()["masked_files"], "host-null-ro");
-  EXPECT_EQ(Profile::FromJson(p.ToJson(), "round.json").masked_files, "host-null-ro");
+  EXPECT_EQ(Profile::FromJson(p.ToJson(), "round.json").masked_files, MaskedFiles::kHostNullRo);
   // runc's table keeps the default, and its JSON does not name the field.
   Profile r = ProfileFromCapture({"runc 1.1.5", "", "", ParseMountinfo(kRunc)}, "runc-test", 3);
-  EXPECT_EQ(r.masked_files, "container-null");
+  EXPECT_EQ(r.masked_files, MaskedFiles::kContainerNull);
   EXPECT_FALSE(r.ToJson().contains("masked_files"));
 }
 

@@ -6,8 +6,37 @@
 #include <vector>
 
 #include "mntscale/model/idmap_strategy.h"
+#include "mntscale/sys/enum_names.h"
 
 namespace mntscale {
+
+// How the overlay root is mounted: mount(2) with a lowerdir string, or the
+// new API (fsopen/fsconfig/fsmount/move_mount).
+enum class OverlayApi { kMount, kFsmount };
+inline constexpr EnumName<OverlayApi> kOverlayApis[] = {{OverlayApi::kMount, "mount"},
+                                                        {OverlayApi::kFsmount, "fsmount"}};
+// A namespace per container, or every container's mounts in one (the mitigation).
+enum class NsMode { kPrivate, kShared };
+inline constexpr EnumName<NsMode> kNsModes[] = {{NsMode::kPrivate, "private"},
+                                                {NsMode::kShared, "shared"}};
+enum class RootSwitch { kPivotRoot, kChroot };
+inline constexpr EnumName<RootSwitch> kRootSwitches[] = {{RootSwitch::kPivotRoot, "pivot_root"},
+                                                         {RootSwitch::kChroot, "chroot"}};
+// The cgroup filesystem a container sees, read-only at /sys/fs/cgroup.
+enum class CgroupMount { kNone, kV1, kV2 };
+inline constexpr EnumName<CgroupMount> kCgroupMounts[] = {
+    {CgroupMount::kNone, "none"}, {CgroupMount::kV1, "v1"}, {CgroupMount::kV2, "v2"}};
+// What a masked file is bound from: runc's container /dev/null (a node on the
+// container's tmpfs /dev, read-write) or crun 1.8's host /dev/null (devtmpfs,
+// read-only).
+enum class MaskedFiles { kContainerNull, kHostNullRo };
+inline constexpr EnumName<MaskedFiles> kMaskedFiles[] = {
+    {MaskedFiles::kContainerNull, "container-null"}, {MaskedFiles::kHostNullRo, "host-null-ro"}};
+inline const char* Name(OverlayApi v) { return EnumNameOf(kOverlayApis, v); }
+inline const char* Name(NsMode v) { return EnumNameOf(kNsModes, v); }
+inline const char* Name(RootSwitch v) { return EnumNameOf(kRootSwitches, v); }
+inline const char* Name(CgroupMount v) { return EnumNameOf(kCgroupMounts, v); }
+inline const char* Name(MaskedFiles v) { return EnumNameOf(kMaskedFiles, v); }
 
 struct Profile {
   std::string name = "default";
@@ -18,9 +47,9 @@ struct Profile {
   bool proc = true;                   // /proc
   bool sys = false;                   // /sys (sysfs)
   bool dev = true;                    // tmpfs /dev, plus /dev/shm and /dev/mqueue
-  std::string overlay_api = "mount";  // mount | fsmount
-  std::string ns_mode = "private";    // private | shared (the mitigation)
-  std::string root_switch = "pivot_root";  // pivot_root | chroot
+  OverlayApi overlay_api = OverlayApi::kMount;
+  NsMode ns_mode = NsMode::kPrivate;
+  RootSwitch root_switch = RootSwitch::kPivotRoot;
   IdmapStrategy idmap = IdmapStrategy::kNone;
 
   // Mount kinds real runtimes add (see `mntscale profile capture`). Their
@@ -31,11 +60,8 @@ struct Profile {
   // Masked as runc does: a directory gets a read-only tmpfs, a file a bind of
   // a null device. A path the container lacks is skipped, as runc skips it.
   std::vector<std::string> masked_paths;
-  // What a masked file is bound from: "container-null" (runc: the
-  // container's /dev/null, a node on its tmpfs /dev, read-write) or
-  // "host-null-ro" (crun 1.8: the host's /dev/null, devtmpfs, read-only).
-  std::string masked_files = "container-null";
-  std::string cgroup = "none";  // none | v1 | v2, read-only at /sys/fs/cgroup
+  MaskedFiles masked_files = MaskedFiles::kContainerNull;
+  CgroupMount cgroup = CgroupMount::kNone;
   // v1: one cgroup mount each under a tmpfs, named by their options
   // ("cpu", "cpu,cpuacct", "name=systemd").
   std::vector<std::string> cgroup_controllers;

@@ -63,7 +63,7 @@ OverlayLayers MakeOverlayLayers(const std::string& dir, int layers, int depth);
 // option string) or "fsmount" (fsopen, one fsconfig "lowerdir+" per layer,
 // fsmount, move_mount). Throws Unsupported when the kernel lacks lowerdir+
 // (before 6.7), or the option string exceeds a page on mount(2).
-void MountOverlayAt(const std::string& api, const std::vector<std::string>& lower,
+void MountOverlayAt(OverlayApi api, const std::vector<std::string>& lower,
                     const std::string& upper, const std::string& work, const std::string& target);
 
 }  // namespace mntscale
