@@ -6,17 +6,13 @@
 // writers that share nothing with the readers still slow them down.
 #include <algorithm>
 
+#include "mntscale/sys/stats.h"
 #include "mntscale/run/churn.h"
 #include "mntscale/suite/session.h"
 #include "mntscale/sys/sys.h"
 
 namespace mntscale {
 namespace {
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
 
 std::vector<Slot> Place(const Topology& topo, const std::string& spec, int n, int first) {
   std::vector<Slot> slots;

@@ -3,15 +3,11 @@
 // runner, alternated so drift hits both. The ratio should be close to 1.
 #include <algorithm>
 
+#include "mntscale/sys/stats.h"
 #include "mntscale/suite/session.h"
 
 namespace mntscale {
 namespace {
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
 
 void HarnessOverhead(Session& s, const Point& p, Entry& e) {
   Farm& farm = s.FarmFor(s.ProfileFor(p), 1);

@@ -1,3 +1,4 @@
+#include "mntscale/sys/text.h"
 #include "mntscale/capacity/capacity.h"
 
 #include <sys/resource.h>
@@ -27,11 +28,6 @@ std::string Num(double v) {
   char buf[64];
   snprintf(buf, sizeof buf, "%.4g", v);
   return buf;
-}
-
-std::string Trim(const std::string& s) {
-  size_t a = s.find_first_not_of(" \t"), b = s.find_last_not_of(" \t");
-  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include <set>
 #include <thread>
 
+#include "mntscale/sys/stats.h"
 #include "mntscale/run/background.h"
 #include "mntscale/capacity/capacity.h"
 #include "mntscale/model/container_start.h"
@@ -38,12 +39,6 @@ int StartContainer(int host_fd, IdmapStrategy idmap, const std::vector<std::stri
   Check(setns(host_fd, CLONE_NEWNS), "setns", "runtime namespace");
   MountContainerRootfs("/s/" + std::to_string(k), idmap, layers, userns, ops);
   return EnterModelContainer(Rootfs(k), ops);
-}
-
-double Quantile(std::vector<double> xs, double q) {
-  std::sort(xs.begin(), xs.end());
-  const size_t i = std::min(xs.size() - 1, static_cast<size_t>(std::ceil(q * xs.size())) - (q > 0));
-  return xs[i];
 }
 
 // Each actor's time by bucket, per second of its wall time: on CPU in the
@@ -338,8 +333,8 @@ Invocation CapacityProbe::Measure(int n, int /*index*/) {
 
   Invocation inv;
   if (!starts_s.empty()) {
-    inv.values["start_p50_s"] = Quantile(starts_s, 0.5);
-    inv.values["start_p99_s"] = Quantile(starts_s, 0.99);
+    inv.values["start_p50_s"] = NearestRankQuantile(starts_s, 0.5);
+    inv.values["start_p99_s"] = NearestRankQuantile(starts_s, 0.99);
     inv.samples["start_ns"] = starts_hist;
   }
   if (hs.count() > 0) {

@@ -7,19 +7,13 @@
 #include <fstream>
 #include <sstream>
 
+#include "mntscale/sys/stats.h"
 #include "mntscale/live/observe.h"
 #include "mntscale/sys/sys.h"
 
 namespace mntscale {
 
 namespace {
-
-// Nearest-rank quantile of sorted values.
-double Quantile(const std::vector<long>& sorted, double q) {
-  if (sorted.empty()) return 0;
-  size_t i = static_cast<size_t>(std::ceil(q * sorted.size()));
-  return static_cast<double>(sorted[std::min(sorted.size() - 1, i ? i - 1 : 0)]);
-}
 
 // 1800 -> "1,800".
 std::string Thousands(long v) {
@@ -80,8 +74,8 @@ ObserveSummary Summarize(const Census& c) {
     }
   }
   std::sort(per.begin(), per.end());
-  s.mounts_p50 = Quantile(per, 0.5);
-  s.mounts_p99 = Quantile(per, 0.99);
+  s.mounts_p50 = NearestRankQuantile(per, 0.5);
+  s.mounts_p99 = NearestRankQuantile(per, 0.99);
   s.mounts_max = per.empty() ? 0 : static_cast<double>(per.back());
   return s;
 }

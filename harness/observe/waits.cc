@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "attribution_internal.h"
+#include "mntscale/sys/stats.h"
 #include "mntscale/observe/attribution.h"
 #include "mntscale/observe/counters.h"
 #include "mntscale/sys/histogram.h"
@@ -193,13 +194,6 @@ std::string_view LockCaller(std::span<const std::string_view> frames) {
     if (!lock) return f;
   }
   return frames.empty() ? std::string_view(attribution::kUnknownSymbol) : frames.back();
-}
-
-uint64_t Percentile(std::vector<uint64_t>* v, double p) {
-  if (v->empty()) return 0;
-  std::sort(v->begin(), v->end());
-  size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * v->size()));
-  return (*v)[std::clamp<size_t>(rank, 1, v->size()) - 1];
 }
 
 }  // namespace waits
@@ -409,9 +403,9 @@ struct LockStats {
     }
     nlohmann::json j = {{"count", ns.size()}, {"total_s", total * 1e-9}, {"max_s", max * 1e-9}};
     j["p50_s"] =
-        ns.empty() ? nlohmann::json(nullptr) : nlohmann::json(waits::Percentile(&ns, 50) * 1e-9);
+        ns.empty() ? nlohmann::json(nullptr) : nlohmann::json(NearestRankQuantile(ns, 0.50) * 1e-9);
     j["p99_s"] =
-        ns.empty() ? nlohmann::json(nullptr) : nlohmann::json(waits::Percentile(&ns, 99) * 1e-9);
+        ns.empty() ? nlohmann::json(nullptr) : nlohmann::json(NearestRankQuantile(ns, 0.99) * 1e-9);
     std::vector<std::pair<std::string, std::pair<uint64_t, uint64_t>>> v(sites.begin(),
                                                                          sites.end());
     std::sort(v.begin(), v.end(),

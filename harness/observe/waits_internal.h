@@ -112,7 +112,5 @@ std::string LockType(uint32_t flags);
 // scheduler: the function that asked for the lock.
 std::string_view LockCaller(std::span<const std::string_view> frames);
 
-// p-th percentile (0..100) of `v` by nearest rank; sorts v. 0 when empty.
-uint64_t Percentile(std::vector<uint64_t>* v, double p);
 
 }  // namespace mntscale::waits

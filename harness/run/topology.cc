@@ -1,3 +1,4 @@
+#include "mntscale/sys/text.h"
 #include "mntscale/run/topology.h"
 
 #include <hwloc.h>
@@ -39,14 +40,6 @@ std::string ErrnoText(int err) { return ErrnoName(err) + " (" + strerror(err) + 
 // "1 socket", "2 sockets".
 std::string Count(int n, const std::string& noun) {
   return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
-}
-
-std::string_view Trim(std::string_view s) {
-  const char* kSpace = " \t\r\n";
-  size_t b = s.find_first_not_of(kSpace);
-  if (b == std::string_view::npos) return {};
-  size_t e = s.find_last_not_of(kSpace);
-  return s.substr(b, e - b + 1);
 }
 
 // Reads a whole file, keeping errno: a --topology path the user got wrong
@@ -94,8 +87,8 @@ std::string CpuinfoField(const std::string& cpuinfo, std::string_view key) {
   while (std::getline(in, line)) {
     size_t colon = line.find(':');
     if (colon == std::string::npos) continue;
-    if (Trim(std::string_view(line).substr(0, colon)) == key) {
-      return std::string(Trim(std::string_view(line).substr(colon + 1)));
+    if (TrimView(std::string_view(line).substr(0, colon)) == key) {
+      return std::string(TrimView(std::string_view(line).substr(colon + 1)));
     }
   }
   return "";
@@ -364,13 +357,13 @@ namespace {
 // A file named by --topology: hwloc XML, or text holding a synthetic string.
 Topology LoadFile(const std::string& path) {
   std::string text = ReadDataFile(path, "topology file");
-  std::string_view body = Trim(text);
+  std::string_view body = TrimView(text);
   if (!body.empty() && body.front() == '<') return Topology::Xml(path);
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
     std::string_view v = line;
-    v = Trim(v.substr(0, v.find('#')));
+    v = TrimView(v.substr(0, v.find('#')));
     if (v.empty()) continue;
     try {
       return Topology::Synthetic(std::string(v));
@@ -454,7 +447,7 @@ PlacementSpec PlacementSpec::Parse(const std::string& s) {
   std::string_view rest = s;
   for (;;) {
     size_t comma = rest.find(',');
-    std::string_view part = Trim(rest.substr(0, comma));
+    std::string_view part = TrimView(rest.substr(0, comma));
     if (part.empty()) {
       throw fail("empty part");
     } else if (part == "compact") {

@@ -1,3 +1,4 @@
+#include "mntscale/sys/text.h"
 #include "mntscale/suite/results.h"
 
 #include <benchmark/benchmark.h>
@@ -23,13 +24,6 @@
 
 namespace mntscale {
 namespace {
-
-std::string Trim(std::string s) {
-  while (!s.empty() && isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  size_t i = 0;
-  while (i < s.size() && isspace(static_cast<unsigned char>(s[i]))) ++i;
-  return s.substr(i);
-}
 
 std::string IsoNow() {
   char buf[64];

@@ -200,13 +200,6 @@ TEST(LockCaller, SkipsLockPrimitives) {
   EXPECT_EQ(waits::LockCaller(f), "mntput_no_expire");
 }
 
-TEST(Percentile, NearestRank) {
-  std::vector<uint64_t> v = {5, 1, 4, 2, 3};
-  EXPECT_EQ(waits::Percentile(&v, 50), 3u);
-  EXPECT_EQ(waits::Percentile(&v, 99), 5u);
-  std::vector<uint64_t> e;
-  EXPECT_EQ(waits::Percentile(&e, 50), 0u);
-}
 
 // Synthetic chains, as contention_begin and sched_switch deliver them, named
 // by the shipped bucket file.
