@@ -14,17 +14,6 @@
 namespace mntscale {
 namespace {
 
-std::vector<Slot> Place(const Topology& topo, const std::string& spec, int n, int first) {
-  std::vector<Slot> slots;
-  try {
-    slots = PlanPlacement(topo, PlacementSpec::Parse(spec), first + n);
-  } catch (const UsageError& e) {
-    throw Unsupported(std::string("placement: ") + e.what());
-  }
-  for (int i = 0; i < first + n; ++i) slots[i].worker = i;
-  return std::vector<Slot>(slots.begin() + first, slots.end());
-}
-
 void ChurnInterference(Session& s, const Point& p, Entry& e) {
   const std::string kind = p.Str("writer_op");
   const int readers = p.Int("workers"), containers = p.Int("containers");
@@ -40,12 +29,12 @@ void ChurnInterference(Session& s, const Point& p, Entry& e) {
 
   std::vector<Slot> reader_slots, writer_slots;
   if (placement == "same-socket") {
-    std::vector<Slot> all = Place(s.topology(), "socket:0", readers + writers, 0);
+    std::vector<Slot> all = s.Slots(p, readers + writers, "socket:0");
     reader_slots.assign(all.begin(), all.begin() + readers);
     writer_slots.assign(all.begin() + readers, all.end());
   } else {
-    reader_slots = Place(s.topology(), "socket:0", readers, 0);
-    writer_slots = Place(s.topology(), "socket:1", writers, 0);
+    reader_slots = s.Slots(p, readers, "socket:0");
+    writer_slots = s.Slots(p, writers, "socket:1");
   }
   std::vector<WorkerPlan> base;
   for (int i = 0; i < readers; ++i) {

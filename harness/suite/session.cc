@@ -154,10 +154,20 @@ std::vector<Slot> Session::Slots(const Point& p, int count, const std::string& p
   std::string pl = !placement.empty()   ? placement
                    : p.Has("placement") ? p.Str("placement")
                                         : config_.placement;
+  // The plan checked every placement the user gave against this machine, so
+  // one that cannot be met here (a scenario's own "socket:1" on one socket)
+  // is the machine's limit: the point is unsupported, not bad input.
+  auto place = [&](const PlacementSpec& spec, int n) {
+    try {
+      return PlanPlacement(topo_, spec, n);
+    } catch (const UsageError& e) {
+      throw Unsupported(std::string("placement: ") + e.what());
+    }
+  };
   PlacementSpec spec = PlacementSpec::Parse(pl);
-  if (after <= 0) return PlanPlacement(topo_, spec, count);
+  if (after <= 0) return place(spec, count);
   spec.allow_sharing = true;
-  std::vector<Slot> plan = PlanPlacement(topo_, spec, after + count);
+  std::vector<Slot> plan = place(spec, after + count);
   std::set<int> taken;
   for (int i = 0; i < after; ++i) taken.insert(plan[i].pu.os_index);
   std::vector<Slot> free;

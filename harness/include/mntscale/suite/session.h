@@ -70,6 +70,8 @@ class Session {
   // Workers places its workers. after > 0: the slots of the plan's first
   // `after` workers are left to them (readers planned with the same rule),
   // and the count wraps round the PUs that remain (all PUs when none does).
+  // Unsupported("placement: ...") when this machine cannot meet it. Scenarios
+  // get every placement here, never from PlanPlacement themselves.
   std::vector<Slot> Slots(const Point& p, int count, const std::string& placement = "",
                           int after = 0);
   // Runs spec with the session's timing, mode, counters and sampler.
