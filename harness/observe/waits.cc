@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "attribution_internal.h"
+#include "mntscale/observe/decomposition.h"
 #include "mntscale/sys/stats.h"
 #include "mntscale/observe/attribution.h"
 #include "mntscale/observe/counters.h"
@@ -210,21 +211,11 @@ constexpr int kDataPagesLog2Many = 8;
 constexpr size_t kManyTasks = 16;
 constexpr int kMaxStack = 64;
 constexpr size_t kTopSites = 5;
-// |residual| allowed: 5% of wall + 2 ms + 20 us per traced switch. From the
-// scheduler starting a task to perf's switch-in record (context switch, perf
-// context sched-in) the task runs but the trace still has it off CPU:
-// 6-11 us per switch measured on the 6.18 VM.
-constexpr double kTolerance = 0.05;
-constexpr double kToleranceAbsS = 0.002;
-constexpr double kTolerancePerSwitchS = 20e-6;
+// |residual| allowed: decomposition.h (kDecompositionTolerance...). From the
+// scheduler starting a task to perf's switch-in record the task runs but the
+// trace still has it off CPU: 6-11 us per switch measured on the 6.18 VM.
 }  // namespace
 
-namespace waits {
-bool WithinTolerance(double residual_s, double wall_s, int workers, double switches) {
-  return std::fabs(residual_s) <=
-         kTolerance * wall_s + kToleranceAbsS * workers + kTolerancePerSwitchS * switches;
-}
-}  // namespace waits
 
 namespace {
 
@@ -490,8 +481,12 @@ class WaitTracer : public RunObserver {
     if (lost) w["note"] = "records were lost (ring full): waits and off-CPU time are partial";
     w["locks"] = LocksJson(roles);
     w["off_cpu"] = OffCpuJson(roles);
-    (*entry)["time_decomposition"] = Decomposition(*entry, roles);
+    // The decomposition is the session's, once every observer has reported.
+    times_ = Times();
+    have_times_ = true;
   }
+
+  const WaitTimes* wait_times() const override { return have_times_ ? &times_ : nullptr; }
 
  private:
   struct Task {
@@ -695,166 +690,21 @@ class WaitTracer : public RunObserver {
     return j;
   }
 
-  nlohmann::json Decomposition(const nlohmann::json& entry, const std::vector<std::string>& roles) {
-    nlohmann::json d;
-    d["tolerance"] = {{"fraction_of_wall", kTolerance},
-                      {"absolute_s", kToleranceAbsS},
-                      {"per_switch_s", kTolerancePerSwitchS}};
-    if (!plan_.offcpu_unsupported.empty()) {
-      d["unsupported"] = "off-CPU time: " + plan_.offcpu_unsupported;
-      return d;
+  WaitTimes Times() const {
+    WaitTimes w;
+    w.wall_s = (t_end_ - t_start_) * 1e-9;
+    w.offcpu_unsupported = plan_.offcpu_unsupported;
+    w.is_mount_bucket = [this](const std::string& b) { return buckets_.IsMountBucket(b); };
+    for (const auto& task : tasks_) {
+      TracedTask tt;
+      tt.tid = task->tid;
+      if (task->sched_ok) tt.sched_on_cpu_s = (task->sched_end - task->sched_start) * 1e-9;
+      tt.traced_on_cpu_s = task->offcpu->on_cpu_ns() * 1e-9;
+      for (const auto& [label, ns] : task->offcpu->off_ns()) tt.off_cpu_s[label] = ns * 1e-9;
+      tt.switches_out = task->offcpu->switches();
+      w.tasks.push_back(std::move(tt));
     }
-    const bool runner = entry.contains("workers") && entry["workers"].is_array() &&
-                        entry["workers"].size() == tasks_.size();
-    const nlohmann::json* samples = nullptr;
-    if (entry.contains("attribution") && entry["attribution"].contains("worker_bucket_samples") &&
-        entry["attribution"]["worker_bucket_samples"].size() == tasks_.size()) {
-      samples = &entry["attribution"]["worker_bucket_samples"];
-    }
-    d["on_cpu_source"] =
-        "schedstat: sum_exec_runtime read at the traced window's start and end (else the runner's "
-        "thread clock, else switch records); user/kernel split by the runner's getrusage, else by "
-        "cpu-clock samples";
-    if (samples) {
-      d["kernel_split"] = "cpu-clock samples of each worker, by bucket";
-    } else if (entry.contains("attribution") && entry["attribution"].contains("unsupported")) {
-      d["kernel_split"] = "unsupported: " + entry["attribution"]["unsupported"].get<std::string>();
-    } else {
-      d["kernel_split"] = "unsupported: cpu-clock sampling not enabled";
-    }
-    const double wall = (t_end_ - t_start_) * 1e-9;
-    nlohmann::json workers = nlohmann::json::array();
-    std::map<std::string, nlohmann::json> role_sum;
-    for (size_t i = 0; i < tasks_.size(); ++i) {
-      const auto& oc = *tasks_[i]->offcpu;
-      const Task& task = *tasks_[i];
-      // On-CPU time over exactly the traced window: the scheduler's own
-      // sum_exec_runtime, read at t_start and t_end. The runner's thread
-      // clocks cover a slightly longer span (from when the worker notices
-      // the phase change to when it notices the stop, after every
-      // observer's OnMeasureEnd), so they only give the user/kernel ratio.
-      const double traced_on = oc.on_cpu_ns() * 1e-9;
-      double runner_cpu = -1, user_frac = -1;
-      if (runner) {
-        const auto& wk = entry["workers"][i];
-        auto num = [&](const char* k) { return wk[k].is_number() ? wk[k].get<double>() : 0.0; };
-        double u = num("user_s"), s = num("sys_s");
-        runner_cpu = num("cpu_s");
-        // No runner clocks (an observed actor, not a worker): the samples split it.
-        user_frac = u + s > 0 ? u / (u + s) : -1;
-      }
-      uint64_t us = 0, ks = 0;
-      if (samples) {
-        for (auto& [b, n] : (*samples)[i].items()) {
-          (b == attribution::kUserBucket ? us : ks) += n.get<uint64_t>();
-        }
-        if (user_frac < 0 && us + ks) user_frac = static_cast<double>(us) / (us + ks);
-      }
-      const char* source;
-      double on_cpu;
-      if (task.sched_ok) {
-        on_cpu = (task.sched_end - task.sched_start) * 1e-9;
-        source = "schedstat";
-      } else if (runner) {
-        on_cpu = runner_cpu;
-        source = "runner thread clock";
-      } else {
-        on_cpu = traced_on;
-        source = "switch records";
-      }
-      const bool split = user_frac >= 0;
-      double user = split ? on_cpu * user_frac : 0, kernel = on_cpu - user;
-      nlohmann::json kb = nlohmann::json::object();
-      if (samples && split) {
-        for (auto& [b, n] : (*samples)[i].items()) {
-          if (b != attribution::kUserBucket && ks) kb[b] = kernel * n.get<uint64_t>() / ks;
-        }
-        if (!ks && kernel > 0) kb["unattributed"] = kernel;
-      } else if (split) {
-        kb["unattributed"] = kernel;
-      }
-      nlohmann::json blocked = nlohmann::json::object();
-      double preempted = 0, unknown = 0, blocked_sum = 0;
-      for (const auto& [label, ns] : oc.off_ns()) {
-        if (label == waits::kPreempted) {
-          preempted += ns * 1e-9;
-        } else if (label == waits::kOffUnknown) {
-          unknown += ns * 1e-9;
-        } else {
-          blocked[label] = ns * 1e-9;
-          blocked_sum += ns * 1e-9;
-        }
-      }
-      nlohmann::json wj;
-      wj["worker"] = i;
-      wj["tid"] = tasks_[i]->tid;
-      wj["role"] = roles[i];
-      wj["wall_s"] = wall;
-      wj["on_cpu_source"] = source;
-      if (split) {
-        wj["user_s"] = user;
-        wj["kernel_s"] = kb;
-      } else {
-        wj["on_cpu_s"] = on_cpu;  // not split: no runner clocks, no samples
-      }
-      // Cross-checks of the on-CPU figure.
-      wj["traced_on_cpu_s"] = traced_on;
-      if (runner) wj["runner_cpu_s"] = runner_cpu;
-      wj["blocked_s"] = blocked;
-      wj["preempted_s"] = preempted;
-      wj["off_cpu_unknown_s"] = unknown;
-      double residual = wall - (user + kernel + blocked_sum + preempted + unknown);
-      wj["residual_s"] = residual;
-      wj["switches_out"] = oc.switches();
-      wj["within_tolerance"] = waits::WithinTolerance(residual, wall, 1, oc.switches());
-      workers.push_back(wj);
-      // Role sums.
-      nlohmann::json& r = role_sum[roles[i]];
-      if (r.is_null()) r = nlohmann::json::object();
-      auto add = [](nlohmann::json& obj, const std::string& k, double v) {
-        obj[k] = obj.value(k, 0.0) + v;
-      };
-      add(r, "wall_s", wall);
-      add(r, "user_s", user);
-      add(r, "preempted_s", preempted);
-      add(r, "off_cpu_unknown_s", unknown);
-      add(r, "residual_s", residual);
-      if (!r.contains("kernel_s")) r["kernel_s"] = nlohmann::json::object();
-      if (!r.contains("blocked_s")) r["blocked_s"] = nlohmann::json::object();
-      for (auto& [b, v] : kb.items()) add(r["kernel_s"], b, v.get<double>());
-      if (!split) add(r["kernel_s"], "unattributed", on_cpu);
-      for (auto& [b, v] : blocked.items()) add(r["blocked_s"], b, v.get<double>());
-      r["workers"] = r.value("workers", 0) + 1;
-      r["switches_out"] = r.value("switches_out", 0) + oc.switches();
-      r["on_cpu_source"] = source;
-    }
-    nlohmann::json rj = nlohmann::json::object();
-    for (auto& [role, r] : role_sum) {
-      double w = r["wall_s"].get<double>();
-      r["within_tolerance"] =
-          waits::WithinTolerance(r["residual_s"].get<double>(), w, r["workers"].get<int>(),
-                                 r["switches_out"].get<double>());
-      double mount_on = 0, mount_off = 0;
-      bool on_known = samples != nullptr;
-      for (auto& [b, v] : r["kernel_s"].items()) {
-        if (buckets_.IsMountBucket(b)) mount_on += v.get<double>();
-      }
-      for (auto& [b, v] : r["blocked_s"].items()) {
-        if (buckets_.IsMountBucket(b)) mount_off += v.get<double>();
-      }
-      r["mount_off_cpu_share"] = w > 0 ? mount_off / w : 0.0;
-      if (on_known && w > 0) {
-        r["mount_pressure_share"] = (mount_on + mount_off) / w;
-      } else {
-        r["mount_pressure_share"] = nullptr;  // on-CPU part unknown, not zero
-      }
-      rj[role] = r;
-    }
-    d["roles"] = rj;
-    d["workers"] = workers;
-    d["mount_pressure_share"] =
-        "(on-CPU kernel time in mount buckets + blocked time in mount buckets) / wall";
-    return d;
+    return w;
   }
 
   Plan plan_;
@@ -866,6 +716,8 @@ class WaitTracer : public RunObserver {
   std::string error_;
   bool measuring_ = false;
   uint64_t t_start_ = 0, t_end_ = 0;
+  WaitTimes times_;
+  bool have_times_ = false;
 };
 
 }  // namespace

@@ -1,3 +1,4 @@
+#include "mntscale/observe/decomposition.h"
 #include "mntscale/observe/attribution.h"
 #include "mntscale/suite/session.h"
 
@@ -184,8 +185,7 @@ std::vector<Slot> Session::Slots(const Point& p, int count, const std::string& p
 }
 
 // The observers a point's measured interval gets, by the run's options:
-// counters, the kernel sampler, the wait tracer (after the sampler: its
-// Report feeds the decomposition) and the quietness record. One that cannot
+// counters, the kernel sampler, the wait tracer and the quietness record. One that cannot
 // work here is recorded as {"unsupported": why} in its place.
 Session::PointObservers Session::MakePointObservers(std::vector<int> cpus,
                                                     std::vector<pid_t> foreign) const {
@@ -217,10 +217,14 @@ Session::PointObservers Session::MakePointObservers(std::vector<int> cpus,
 }
 
 void Session::PointObservers::Report(nlohmann::json* entry) const {
-  // The wait tracer's decomposition reads "attribution": its skip goes first;
-  // the waits' own skip last, so nothing writes over it.
   if (skipped.contains("attribution")) (*entry)["attribution"] = skipped["attribution"];
   for (const auto& o : list) o->Report(entry);
+  // Every observer has reported: the decomposition reads the runner's clocks
+  // and the sampler's buckets from the entry, whatever order they ran in.
+  for (const auto& o : list) {
+    if (const WaitTimes* w = o->wait_times())
+      (*entry)["time_decomposition"] = Decompose(DecompositionInputFrom(*entry, *w));
+  }
   for (const char* k : {"waits", "time_decomposition"}) {
     if (skipped.contains(k)) (*entry)[k] = skipped[k];
   }

@@ -9,6 +9,8 @@
 
 namespace mntscale {
 
+struct WaitTimes;  // decomposition.h
+
 class RunObserver {
  public:
   virtual ~RunObserver() = default;
@@ -20,6 +22,9 @@ class RunObserver {
   virtual void OnMeasureEnd() = 0;           // before workers are stopped
   // Adds this observer's findings to the point's JSON entry.
   virtual void Report(nlohmann::json* entry) = 0;
+  // The wait tracer's typed times after Report, for the time decomposition
+  // the session computes once every observer has reported; nullptr otherwise.
+  virtual const WaitTimes* wait_times() const { return nullptr; }
 };
 
 }  // namespace mntscale
