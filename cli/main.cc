@@ -8,6 +8,7 @@
 
 #include "mntscale/observe/counters.h"
 #include "mntscale/suite/plan.h"
+#include "mntscale/suite/plan_text.h"
 #include "mntscale/suite/results.h"
 #include "mntscale/suite/measured_command.h"
 #include "mntscale/suite/session.h"

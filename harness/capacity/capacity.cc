@@ -1,5 +1,6 @@
-#include "mntscale/sys/text.h"
 #include "mntscale/capacity/capacity.h"
+
+#include "mntscale/sys/text.h"
 
 #include <sys/resource.h>
 

@@ -1,5 +1,6 @@
-#include "mntscale/sys/text.h"
 #include "mntscale/run/topology.h"
+
+#include "mntscale/sys/text.h"
 
 #include <hwloc.h>
 #include <numa.h>

@@ -1,5 +1,6 @@
-#include "mntscale/sys/text.h"
 #include "mntscale/suite/results.h"
+
+#include "mntscale/sys/text.h"
 
 #include <benchmark/benchmark.h>
 #include <dirent.h>

@@ -1,6 +1,8 @@
+#include "mntscale/suite/session.h"
+
+#include "mntscale/suite/plan.h"
 #include "mntscale/observe/decomposition.h"
 #include "mntscale/observe/attribution.h"
-#include "mntscale/suite/session.h"
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -377,6 +379,18 @@ void Session::Finish() {
                                {"slab_after", SlabMountObjects()}});
   bool complete = !g_interrupted.load();
   sink_->Finish(complete, complete ? "" : "interrupted by signal");
+}
+
+int RunPlan(const Plan& plan, Session& session) {
+  const int reps = session.config().repetitions;
+  for (const auto& ps : plan.scenarios) {
+    for (const Point& p : ps.points) {
+      for (int rep = 0; rep < reps; ++rep) {
+        if (!session.RunPoint(*ps.scenario, p, rep, reps)) return 130;
+      }
+    }
+  }
+  return session.interrupted().load() ? 130 : 0;
 }
 
 }  // namespace mntscale

@@ -99,7 +99,7 @@ TEST(Decomposition, InputFromTheEntryOnceEveryObserverReported) {
 TEST(Decomposition, Tolerance) {
   EXPECT_TRUE(WithinTolerance(0.1, 2.0, 1, 0));           // 5% of 2 s
   EXPECT_FALSE(WithinTolerance(0.103, 2.0, 1, 0));
-  EXPECT_TRUE(WithinTolerance(-0.103, 2.0, 1, 100));      // + 2 ms per switch x 100
+  EXPECT_TRUE(WithinTolerance(-0.103, 2.0, 1, 100));      // + 20 us per switch x 100
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 // Planning: a run request (command line or preset) becomes the exact list of
 // points to run, checked against the scenarios' typed axes, the topology and
-// the kernel's limits, with a time estimate. Nothing here builds or mounts
-// anything, so every refusal happens before the sandbox exists.
+// the kernel's limits (model/limits.h, which may raise RLIMIT_NOFILE), with a
+// time estimate. Nothing here builds or mounts anything, so every refusal
+// happens before the sandbox exists. The `plan` command's text is
+// plan_text.h; running a plan is the session's (RunPlan).
 #pragma once
 
 #include <functional>
@@ -113,19 +115,7 @@ Preset AdHocPreset();
 // PUs a placement may use: its default worker count.
 int PusOf(const Topology& topo, const PlacementSpec& spec);
 
-// Human previews for `mntscale plan`.
-std::string FormatPlacements(const Topology& topo, int workers);  // every placement
-std::string FormatPresetPlan(const Preset& preset, const Plan& plan, const RunRequest& req,
-                             const Topology& topo);
-
-// `mntscale plan`: a preset's or an ad-hoc run's points, placements and time
-// (when a preset, --scenario, --set or an axis other than --workers is
-// given), else where --workers N (default: one per PU) go under the
-// placement given, or under every placement.
-std::string PlanCommand(const Preset* preset, RunRequest req, const Topology& topo,
-                        bool placement_given, bool scenario_given);
-
-// Runs every point of the plan in a session, repetition-major per point.
+// Runs every point (defined in session.cc) of the plan in a session, repetition-major per point.
 // Returns 130 when interrupted, 0 otherwise.
 int RunPlan(const Plan& plan, Session& session);
 

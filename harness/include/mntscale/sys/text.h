@@ -1,6 +1,8 @@
 // Text helpers the parsers share.
 #pragma once
 
+#include <cstdarg>
+#include <cstdio>
 #include <string>
 #include <string_view>
 
@@ -16,5 +18,16 @@ inline std::string_view TrimView(std::string_view s) {
 }
 
 inline std::string Trim(std::string_view s) { return std::string(TrimView(s)); }
+
+// printf into a std::string (at most 1023 characters).
+inline std::string Format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+inline std::string Format(const char* fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  return buf;
+}
 
 }  // namespace mntscale
