@@ -31,7 +31,7 @@ constexpr const char* kHelp =
     "start_p99_s, health_stat_p99_ms, path_walk_per_worker, path_walk_per_cpu_s (per on-CPU "
     "second), "
     "path_walk_ratio and path_walk_per_cpu_ratio (to the lowest density), "
-    "mountinfo_read_s. Output: one JSON document (README, \"Capacity\"), rewritten after every "
+    "mountinfo_read_s. Output: one JSON document (docs/capacity.md), rewritten after every "
     "density; a summary ending in the answer on stderr.";
 
 }  // namespace

@@ -2,7 +2,7 @@
 // still meets stated objectives, found by measurement. This header is the
 // pure logic (objectives, statistics, verdicts, the search); the measurement
 // of one density on the real kernel is CapacityProbe (capacity_probe.cc).
-// The output format is in README, "Capacity".
+// The output format is in docs/capacity.md.
 #pragma once
 
 #include <cmath>
@@ -297,7 +297,7 @@ class CapacityProbe {
 };
 
 // What a capacity result says about its search besides the densities: the
-// `capacity` object of the output (README, "Capacity"), written after every
+// `capacity` object of the output (docs/capacity.md), written after every
 // density and once at the end.
 struct CapacityRun {
   std::string profile;

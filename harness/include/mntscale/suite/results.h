@@ -13,7 +13,7 @@ namespace mntscale {
 inline constexpr int kSchemaVersion = 1;
 
 // Exit status of a run in which no point could be measured: every one was
-// unsupported, skipped or failed (README, "Exit codes").
+// unsupported, skipped or failed (docs/usage.md, "Exit codes").
 inline constexpr int kExitNothingMeasured = 3;
 
 // True when at least one iteration entry holds a measurement (neither
