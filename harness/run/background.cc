@@ -25,35 +25,23 @@ void* MapShared(size_t bytes) {
 }  // namespace
 
 BackgroundReaders::BackgroundReaders(std::vector<WorkerPlan> plans, WorkerMode mode)
-    : plans_(std::move(plans)), mode_(mode) {
+    : plans_(std::move(plans)), mode_(mode), pool_(mode) {
   const size_t n = plans_.size();
   slots_ = new (MapShared(sizeof(ReaderState) * std::max<size_t>(n, 1))) ReaderState[std::max<size_t>(n, 1)]();
   ctl_ = new (MapShared(sizeof(Control))) Control();
   for (size_t i = 0; i < n; ++i) {
-    if (mode_ == WorkerMode::kThread) {
-      threads_.emplace_back(&BackgroundReaders::Loop, this, i);
-      continue;
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-      int err = errno;
+    try {
+      pool_.Start([this, i] { Loop(static_cast<int>(i)); },
+                  "background worker " + std::to_string(i));
+    } catch (const SysError&) {
       Stop();
-      throw SysError("fork", "background worker " + std::to_string(i), err);
+      throw;
     }
-    if (pid == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      signal(SIGINT, SIG_IGN);
-      Loop(static_cast<int>(i));
-      _exit(0);
-    }
-    children_.push_back(pid);
   }
   for (size_t i = 0; i < n; ++i) {
     ReaderState& s = slots_[i];
     while (s.state.load(std::memory_order_acquire) == 0) {
-      if (mode_ == WorkerMode::kProcess &&
-          waitpid(children_[i], nullptr, WNOHANG) == children_[i]) {
-        children_[i] = -1;
+      if (pool_.Exited(i, nullptr)) {
         snprintf(s.msg, sizeof s.msg, "background worker %zu died before it was ready", i);
         s.state.store(2);
         break;
@@ -140,13 +128,7 @@ void BackgroundReaders::Stop() {
   stopped_ = true;
   SetPhase(ctl_->phase.load());
   ctl_->stop.store(1);
-  for (auto& t : threads_) t.join();
-  for (pid_t p : children_) {
-    if (p <= 0) continue;
-    int st;
-    while (waitpid(p, &st, 0) < 0 && errno == EINTR) {
-    }
-  }
+  pool_.JoinAll();
   for (size_t i = 0; i < plans_.size(); ++i) {
     if (slots_[i].state.load() == 3) throw std::runtime_error(slots_[i].msg);
   }

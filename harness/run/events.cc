@@ -174,7 +174,8 @@ struct Shared {
 
 class Runner {
  public:
-  explicit Runner(const EventSpec& spec) : spec_(spec), n_(static_cast<int>(spec.actors.size())) {}
+  explicit Runner(const EventSpec& spec)
+      : spec_(spec), n_(static_cast<int>(spec.actors.size())), pool_(spec.mode) {}
 
   EventResult Run();
 
@@ -189,8 +190,7 @@ class Runner {
   const EventSpec& spec_;
   const int n_;
   Shared sh_;
-  std::vector<std::thread> threads_;
-  std::vector<pid_t> children_;
+  WorkerPool pool_;
   std::vector<std::exception_ptr> errors_;  // thread mode: the exception itself
   int sock_[2] = {-1, -1};                  // process mode: kept fds
   std::mutex kept_mu_;
@@ -303,14 +303,12 @@ void Runner::WaitActors(State want) {
     if (all) return;
     if (spec_.interrupt && spec_.interrupt->load()) sh_.ctl->stop.store(1);
     // A child that died without reporting (killed) would leave us waiting.
-    for (int a = 0; a < static_cast<int>(children_.size()); ++a) {
+    for (int a = 0; a < static_cast<int>(pool_.size()); ++a) {
       int st;
-      pid_t p = children_[a];
-      if (p > 0 && waitpid(p, &st, WNOHANG) == p) {
-        children_[a] = -1;
+      if (pool_.Exited(a, &st)) {
         if (sh_.actors[a].state.load() != kDone) {
           snprintf(sh_.actors[a].error.msg, sizeof sh_.actors[a].error.msg,
-                   "event actor %d (pid %d) died: %s", a, p,
+                   "event actor %d died: %s", a,
                    WIFSIGNALED(st) ? strsignal(WTERMSIG(st)) : "exited early");
           sh_.actors[a].error.kind = kOther;
           sh_.actors[a].state.store(kDone);
@@ -329,15 +327,7 @@ void Runner::WaitActors(State want) {
 
 void Runner::StopAll() {
   if (sh_.ctl->go.load() == kWait) sh_.ctl->go.store(kAbort, std::memory_order_release);
-  for (auto& t : threads_) t.join();
-  threads_.clear();
-  for (pid_t p : children_) {
-    if (p <= 0) continue;
-    int st;
-    while (waitpid(p, &st, 0) < 0 && errno == EINTR) {
-    }
-  }
-  children_.clear();
+  pool_.JoinAll();
   if (sock_[0] >= 0) DrainFds(sock_[0], &kept_);
 }
 
@@ -364,20 +354,8 @@ EventResult Runner::Run() {
             "event runner fd channel");
     }
     for (int a = 0; a < n_; ++a) {
-      if (spec_.mode == WorkerMode::kThread) {
-        threads_.emplace_back(&Runner::ActorMain, this, a);
-        continue;
-      }
-      pid_t pid = fork();
-      if (pid < 0) Check(-1, "fork", "event actor " + std::to_string(a));
-      if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        signal(SIGINT, SIG_IGN);
-        close(sock_[0]);
-        ActorMain(a);
-        _exit(0);
-      }
-      children_.push_back(pid);
+      pool_.Start([this, a] { ActorMain(a); }, "event actor " + std::to_string(a),
+                  [this] { close(sock_[0]); });
     }
     if (sock_[1] >= 0) {
       close(sock_[1]);

@@ -203,18 +203,10 @@ RunResult Run(const RunSpec& spec) {
   if (w == 0) throw UsageError("a run needs at least one worker");
   Shared sh{SharedArray<Control>(1), SharedArray<WorkerSlot>(w),
             spec.latency ? SharedArray<Histogram>(w) : nullptr};
-  std::vector<std::thread> threads;
-  std::vector<pid_t> children;
+  WorkerPool pool(spec.mode);
   auto stop_all = [&] {
     sh.ctl->phase.store(kStop, std::memory_order_release);
-    for (auto& t : threads) t.join();
-    for (pid_t p : children) {
-      int st;
-      while (waitpid(p, &st, 0) < 0 && errno == EINTR) {
-      }
-    }
-    threads.clear();
-    children.clear();
+    pool.JoinAll();
   };
   auto release = [&] {
     FreeShared(sh.ctl, 1);
@@ -225,19 +217,7 @@ RunResult Run(const RunSpec& spec) {
   RunResult res;
   try {
     for (int i = 0; i < w; ++i) {
-      if (spec.mode == WorkerMode::kThread) {
-        threads.emplace_back(WorkerMain, std::cref(spec), i, sh);
-      } else {
-        pid_t pid = fork();
-        if (pid < 0) Check(-1, "fork", "worker " + std::to_string(i));
-        if (pid == 0) {
-          prctl(PR_SET_PDEATHSIG, SIGKILL);
-          signal(SIGINT, SIG_IGN);
-          WorkerMain(spec, i, sh);
-          _exit(0);
-        }
-        children.push_back(pid);
-      }
+      pool.Start([&spec, i, sh] { WorkerMain(spec, i, sh); }, "worker " + std::to_string(i));
     }
     // Wait for every worker to be pinned and inside its container.
     auto deadline = Clock::now() + std::chrono::seconds(60);

@@ -64,8 +64,7 @@ class BackgroundReaders {
   WorkerMode mode_;
   ReaderState* slots_ = nullptr;
   Control* ctl_ = nullptr;
-  std::vector<std::thread> threads_;
-  std::vector<pid_t> children_;
+  WorkerPool pool_;
   double phase_s_[kPhases] = {};
   uint64_t phase_t0_ns_ = 0;
   bool stopped_ = false;

@@ -14,10 +14,10 @@
 #include "mntscale/observe/observer.h"
 #include "mntscale/run/ops.h"
 #include "mntscale/run/topology.h"
+#include "mntscale/run/worker_pool.h"
 
 namespace mntscale {
 
-enum class WorkerMode { kThread, kProcess };
 const char* ModeName(WorkerMode m);
 WorkerMode ParseMode(const std::string& s);  // throws UsageError
 
