@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <iomanip>
 #include <tuple>
 #include <map>
 #include <memory>

@@ -100,7 +100,6 @@ class HwlocHandle {
   hwloc_topology_t topo_ = nullptr;
 };
 
-// Frees a CPU_ALLOC set.
 
 }  // namespace
 
