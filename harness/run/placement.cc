@@ -6,6 +6,8 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <charconv>
 #include <iomanip>
 #include <tuple>
