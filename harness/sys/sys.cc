@@ -1,5 +1,6 @@
 #include "mntscale/sys/sys.h"
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -224,6 +225,11 @@ long ReadSysctl(const std::string& name) {
   std::string s;
   if (!TryReadFile(path, &s)) return -1;
   return std::strtol(s.c_str(), nullptr, 10);
+}
+
+uint64_t MntnsId(int nsfd) {
+  uint64_t id = 0;
+  return ioctl(nsfd, kNsGetMntnsId, &id) == 0 ? id : 0;
 }
 
 }  // namespace mntscale

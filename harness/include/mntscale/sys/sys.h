@@ -169,6 +169,9 @@ inline constexpr uint64_t kOverlayMagic = 0x794c7630;  // OVERLAYFS_SUPER_MAGIC
 inline constexpr uint32_t kMntIdReqSize1 = 32;         // MNT_ID_REQ_SIZE_VER1: with mnt_ns_id
 // include/uapi/linux/nsfs.h: _IOR(0xb7, 0x5, __u64), 6.9+.
 inline constexpr unsigned long kNsGetMntnsId = 0x8008b705UL;
+// The mount namespace id of an nsfs fd (NS_GET_MNTNS_ID, 6.9+); 0 when the
+// ioctl fails.
+uint64_t MntnsId(int nsfd);
 
 // fanotify mount events (include/uapi/linux/fanotify.h, 6.15+).
 inline constexpr unsigned kFanClassNotif = 0, kFanCloexec = 1, kFanNonblock = 2;
