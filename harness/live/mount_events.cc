@@ -1,5 +1,6 @@
 // MountEventCounter (observe.h): mount attach/detach counted from fanotify
 // mount events (Linux 6.15+) on every namespace `observe` watches.
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
