@@ -188,4 +188,8 @@ int CapacityCommand::Run(int argc, char** argv) {
   return complete ? 0 : 130;
 }
 
+std::unique_ptr<Command> MakeCapacityCommand(CLI::App* root) {
+  return std::make_unique<CapacityCommand>(root);
+}
+
 }  // namespace mntscale

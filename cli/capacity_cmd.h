@@ -6,16 +6,17 @@
 #include <string>
 #include <vector>
 
+#include "command.h"
 #include "mntscale/capacity/capacity.h"
 
 namespace mntscale {
 
-class CapacityCommand {
+class CapacityCommand : public Command {
  public:
   explicit CapacityCommand(CLI::App* app);  // registers `capacity`
-  bool parsed() const { return cmd_->parsed(); }
+  CLI::App* app() const override { return cmd_; }
   // 0 searched (whatever ended it); 2 bad input; 130 interrupted.
-  int Run(int argc, char** argv);
+  int Run(int argc, char** argv) override;
 
  private:
   void Check();                 // every input, before anything is built

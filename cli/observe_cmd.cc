@@ -83,7 +83,7 @@ ObserveCommand::ObserveCommand(CLI::App* app) {
                  "Find namespaces through processes only, not through open fds on them");
 }
 
-int ObserveCommand::Run() {
+int ObserveCommand::Run(int, char**) {
   try {
     CensusSource source = ParseCensusSource(source_);
     if (ops_ != "auto" && ops_ != "fanotify" && ops_ != "diff") {
@@ -147,6 +147,10 @@ int ObserveCommand::Run() {
     fprintf(stderr, "mntscale observe: %s\n", e.what());
     return 1;
   }
+}
+
+std::unique_ptr<Command> MakeObserveCommand(CLI::App* root) {
+  return std::make_unique<ObserveCommand>(root);
 }
 
 }  // namespace mntscale

@@ -3,17 +3,19 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+
+#include "command.h"
 #include <string>
 #include <vector>
 
 namespace mntscale {
 
-class ObserveCommand {
+class ObserveCommand : public Command {
  public:
   explicit ObserveCommand(CLI::App* app);  // registers `observe`
-  bool parsed() const { return cmd_->parsed(); }
+  CLI::App* app() const override { return cmd_; }
   // 0 observed; 2 bad input or missing privileges.
-  int Run();
+  int Run(int argc, char** argv) override;
 
  private:
   CLI::App* cmd_ = nullptr;

@@ -28,7 +28,7 @@ ProfileCommand::ProfileCommand(CLI::App* app) {
       ->required();
 }
 
-int ProfileCommand::Run() {
+int ProfileCommand::Run(int, char**) {
   // Every input checked before anything starts, as for run and capacity
   // (main.cc has refused empty values): the runtime, layers and the spec
   // (read as a data file, then the profile its mounts would make against the
@@ -68,6 +68,10 @@ int ProfileCommand::Run() {
          cap.mounts.size(), cap.runtime.c_str(), cap.spec.c_str(), name.c_str(),
          p.MountsPerContainer());
   return 0;
+}
+
+std::unique_ptr<Command> MakeProfileCommand(CLI::App* root) {
+  return std::make_unique<ProfileCommand>(root);
 }
 
 }  // namespace mntscale

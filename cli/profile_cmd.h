@@ -2,15 +2,17 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+
+#include "command.h"
 #include <string>
 
 namespace mntscale {
 
-class ProfileCommand {
+class ProfileCommand : public Command {
  public:
   explicit ProfileCommand(CLI::App* app);  // registers `profile capture`
-  bool parsed() const { return capture_->parsed(); }
-  int Run();  // 0 written; 3 unsupported here (the reason on stderr)
+  CLI::App* app() const override { return capture_; }
+  int Run(int argc, char** argv) override;  // 0 written; 3 unsupported here (the reason on stderr)
 
  private:
   CLI::App* capture_ = nullptr;
