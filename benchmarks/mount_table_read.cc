@@ -81,7 +81,7 @@ void MountTableRead(Session& s, const Point& p, Entry& e) {
   if (method == "statmount" && !HaveStatmount()) throw Unsupported("statmount needs Linux >= 6.8");
   const int m = p.Int("mounts");
 
-  ScratchNs table = NamespaceWithMounts(m, "private");
+  ScratchNs table = NamespaceWithMounts(m, Propagation::kPrivate);
   int in_ns = 0;
   table.Run([&] { in_ns = CountOwnMounts(); });
   ScratchNs writer_ns;  // the churn happens in a namespace of its own

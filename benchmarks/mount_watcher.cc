@@ -124,7 +124,7 @@ void MountWatcher(Session& s, const Point& p, Entry& e) {
     if (!why.empty()) throw Unsupported(why);
   }
   s.FarmFor(p);  // N containers exist, each its own namespace
-  ScratchNs watched = NamespaceWithMounts(n, "private");
+  ScratchNs watched = NamespaceWithMounts(n, Propagation::kPrivate);
   watched.Run([] { Check(mkdir("/w", 0755), "mkdir", "/w"); });
 
   // The churn on the first PU, the watcher on the next (its own when there

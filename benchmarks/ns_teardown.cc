@@ -41,7 +41,7 @@ void NsTeardown(Session& s, const Point& p, Entry& e) {
   spec.events = k;
   spec.shared = false;
   spec.setup = [&](EventContext& c) {
-    victims[c.actor].emplace(NamespaceWithMounts(m, "private"));
+    victims[c.actor].emplace(NamespaceWithMounts(m, Propagation::kPrivate));
   };
   if (method == "umount-loop") {
     spec.prepare = [&](EventContext& c) {

@@ -66,7 +66,7 @@ void UnshareCopyTree(Session& s, const Point& p, Entry& e) {
   const bool userns = p.Int("userns") != 0;
   const bool readers = p.Int("readers") != 0;
   const int flags = CLONE_NEWNS | (userns ? CLONE_NEWUSER : 0);
-  ScratchNs source = NamespaceWithMounts(m, p.Str("propagation"));
+  ScratchNs source = NamespaceWithMounts(m, ParseEnum(kPropagations, p.Str("propagation"), "propagation"));
   int in_ns = 0;
   source.Run([&] { in_ns = CountOwnMounts(); });
 

@@ -105,10 +105,7 @@ void MakeWriter(WorkerPlan* w, const std::string& kind) {
   };
 }
 
-ScratchNs NamespaceWithMounts(int mounts, const std::string& propagation) {
-  if (propagation != "private" && propagation != "shared") {
-    throw UsageError("propagation must be private or shared, got '" + propagation + "'");
-  }
+ScratchNs NamespaceWithMounts(int mounts, Propagation propagation) {
   ScratchNs ns;
   ns.Run([&] {
     Check(mkdir("/m", 0755), "mkdir", "/m");
@@ -124,7 +121,7 @@ ScratchNs NamespaceWithMounts(int mounts, const std::string& propagation) {
       Check(mount("/src", path, nullptr, MS_BIND, nullptr), "mount", std::string("bind ") + path,
             "fs.mount-max?");
     }
-    if (propagation == "shared") {
+    if (propagation == Propagation::kShared) {
       Check(mount(nullptr, "/", nullptr, MS_REC | MS_SHARED, nullptr), "mount",
             "/, MS_REC|MS_SHARED");
     }

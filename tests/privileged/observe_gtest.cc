@@ -98,7 +98,7 @@ TEST(ObserveCensus, CountsIdmappedMountsOnBothSources) {
   REQUIRE_ROOT();
   Sandbox::Enter();
   constexpr int kIdmapped = 7;
-  ScratchNs ns = NamespaceWithMounts(0, "private");
+  ScratchNs ns = NamespaceWithMounts(0, Propagation::kPrivate);
   std::string err;
   std::atomic<long> ops{0};
   ns.Run([&] {

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "mntscale/sys/enum_names.h"
 #include "mntscale/run/runner.h"
 #include "mntscale/model/scratch.h"
 
@@ -23,12 +24,16 @@ inline constexpr const char* kWriterKinds = "mount, bind, setattr, clone";
 // Throws UsageError for an unknown kind.
 void MakeWriter(WorkerPlan* w, const std::string& kind);
 
+// The propagation of a namespace's mounts (MS_PRIVATE or MS_SHARED).
+enum class Propagation { kPrivate, kShared };
+inline constexpr EnumName<Propagation> kPropagations[] = {{Propagation::kPrivate, "private"},
+                                                          {Propagation::kShared, "shared"}};
 // A scratch namespace holding `mounts` bind mounts of one small tmpfs (/src)
 // besides its root and that tmpfs, each on its own directory /m/<i>
 // (distinct mount-hash keys). propagation "private"
 // leaves them private; "shared" makes every mount shared (each its own peer
 // group), so a copy of the namespace joins each group.
-ScratchNs NamespaceWithMounts(int mounts, const std::string& propagation);
+ScratchNs NamespaceWithMounts(int mounts, Propagation propagation);
 
 // Reads the calling thread's /proc/thread-self/mountinfo to the end (through
 // the sandbox's /proc, so it works from a container root). Returns the bytes
