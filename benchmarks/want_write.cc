@@ -72,7 +72,7 @@ void WantWrite(Session& s, const Point& p, Entry& e) {
       Check(mkdir(d.c_str(), 0755), "mkdir", d);
       WriteFile(d + "/f", "");
     }
-    if (fs == "overlay") MountOverlayAt("mount", {"/l"}, "/u", "/w", "/o");
+    if (fs == "overlay") MountOverlayAt(OverlayApi::kMount, {"/l"}, "/u", "/w", "/o");
   });
   // Worker 0 first; the others (more workers, the toggler) on its socket or
   // spread over the others.

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "mntscale/capacity/capacity.h"
+#include "mntscale/run/runner.h"
 #include "mntscale/sys/sys.h"
 
 namespace mntscale {

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <set>
 #include <cerrno>
 #include <cstring>
 #include <mutex>

@@ -174,7 +174,7 @@ Farm::Farm(const Profile& profile, const Image& image, int builders, const std::
     }
   }
   if (profile_.ns_mode == NsMode::kShared) MakeSharedNamespace();
-  if (profile_.idmap != "none") ContainerUserNamespace();  // fails here, not in a builder
+  if (profile_.idmap != IdmapStrategy::kNone) ContainerUserNamespace();  // fails here, not in a builder
 }
 
 void Farm::MakeSharedNamespace() {

@@ -100,10 +100,6 @@ std::optional<Field> FindField(std::string_view format, std::string_view name);
 // newer kernels add TASK_REPORT_MAX (bit 8) to a preemption's state.
 bool SwitchedOutRunnable(int64_t prev_state);
 
-// Whether a time decomposition adds up: |residual| within 5% of wall + 2 ms
-// per worker + 20 us per traced switch (waits.cc says why).
-bool WithinTolerance(double residual_s, double wall_s, int workers, double switches);
-
 // perf lock's names for contention_begin flags: "spinlock", "rwlock:R",
 // "rwsem:W", "mutex", "pcpu-sem:R", ...
 std::string LockType(uint32_t flags);
@@ -111,6 +107,5 @@ std::string LockType(uint32_t flags);
 // The first frame (leaf first) that is not a lock primitive or the
 // scheduler: the function that asked for the lock.
 std::string_view LockCaller(std::span<const std::string_view> frames);
-
 
 }  // namespace mntscale::waits

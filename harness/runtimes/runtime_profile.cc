@@ -2,6 +2,8 @@
 // keys compared, and a runtime's OCI spec or captured mount table turned into
 // a Profile. Nothing here runs a runtime; tests/unit/runtime_profile_gtest.cc
 // feeds it recorded tables.
+#include <sys/utsname.h>
+
 #include <algorithm>
 #include <map>
 #include <set>

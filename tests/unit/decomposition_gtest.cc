@@ -102,5 +102,15 @@ TEST(Decomposition, Tolerance) {
   EXPECT_TRUE(WithinTolerance(-0.103, 2.0, 1, 100));      // + 20 us per switch x 100
 }
 
+// The tolerance can say no: a residual past it, either sign, is not within.
+TEST(WithinTolerance, SaysNoPastTheBound) {
+  // 1 s wall, 1 worker, 100 switches: 0.05 + 0.002 + 0.002 = 54 ms.
+  EXPECT_TRUE(WithinTolerance(0.0, 1.0, 1, 100));
+  EXPECT_TRUE(WithinTolerance(-0.053, 1.0, 1, 100));
+  EXPECT_FALSE(WithinTolerance(0.055, 1.0, 1, 100));
+  EXPECT_FALSE(WithinTolerance(-0.055, 1.0, 1, 100));
+  EXPECT_FALSE(WithinTolerance(0.5, 1.0, 2, 0));
+}
+
 }  // namespace
 }  // namespace mntscale
