@@ -177,3 +177,30 @@ def test_cpu_quota_runs_in_its_own_cgroup_and_removes_it():
     names = [line.rsplit("/", 1)[-1] for line in r.stdout.splitlines() if "mntscale-quota-50-" in line]
     assert names, r.stdout  # it ran inside a cgroup of its own
     assert not [p for p in glob.glob("/sys/fs/cgroup/**/" + names[0], recursive=True)], names[0]
+
+
+def test_cpu_quota_removes_its_cgroup_when_it_gets_sigterm():
+    import glob
+    import signal
+    import subprocess
+    import time
+    if os.geteuid() != 0:
+        pytest.skip("cpu-quota needs root to make a cgroup")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "cpu-quota")
+    p = subprocess.Popen([script, "max", "sh", "-c", "cat /proc/self/cgroup; sleep 1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    name = "mntscale-quota-max-%d" % p.pid
+    for _ in range(200):  # until the cgroup exists (the command is inside it)
+        if glob.glob("/sys/fs/cgroup/**/" + name, recursive=True):
+            break
+        time.sleep(0.01)
+    else:
+        out, err = p.communicate()
+        if p.returncode == 77:
+            pytest.skip(err.strip())
+        pytest.fail("no cgroup %s appeared: %s" % (name, out + err))
+    p.send_signal(signal.SIGTERM)  # the shell only, as `pkill -f 'mntscale run'` did
+    p.communicate(timeout=30)
+    assert p.returncode == 143
+    assert not glob.glob("/sys/fs/cgroup/**/" + name, recursive=True), name
+
