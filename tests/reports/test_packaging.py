@@ -86,3 +86,12 @@ def test_schemas_are_shipped_and_used(installed):
     assert proc.returncode == 0, proc.stderr
     assert "rejected" not in proc.stderr
 
+
+
+def test_templates_are_shipped(installed, tmp_path):
+    # capacity --out renders index.html through the installed templates/ (base.html).
+    fixture = os.path.join(os.path.dirname(REPORT_FIXTURES), "capacity", "slo-per-layer.json")
+    proc = _run(installed, installed / "bin" / "mntscale-report", "capacity", fixture, "--out", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "<h1>mntscale capacity</h1>" in page
