@@ -809,25 +809,16 @@ def write(results, outdir):
         suffix = "" if len(results) == 1 else f"-{i + 1}"
         plots += [metric_plot(r, outdir, "capacity-metrics" + suffix),
                   attribution_plot(r, outdir, "capacity-attribution" + suffix)]
-    body = ["<h1>mntscale capacity</h1>",
-            '<p class="note">N* is measured on the machine and kernel named below; it is not a property of '
-            "other machines. See docs/capacity.md.</p>"]
-    body.append(html.render_findings(sentences, "Answer"))
-    if len(results) > 1:
-        body.append(html.render_table(comparison_table(results)))
-        body.append(html.render_plot(plots[0]))
+    several = len(results) > 1
+    pages = []
     for i, (label, r) in enumerate(zip(labels(results), results)):
-        if len(results) > 1:
-            body.append(f"<h2>{html.esc(label)}</h2>")
-        own = plots[(1 if len(results) > 1 else 0) + 2 * i:][:2]
-        body.append(f"<p><b>{html.esc(sentences[i])}</b></p>")
-        body += [html.render_table(slo_table(r))] + [html.render_plot(p) for p in own]
-        body += [html.render_table(density_table(r)), html.render_table(attribution_table(r))]
-        name = _snippet_name(results, i, r)
-        body.append(f'<h2>Kubernetes (not applied): <a href="{html.esc(name)}">{html.esc(name)}</a></h2>'
-                    f"<pre>{html.esc(snippets[i])}</pre>")
-    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>mntscale capacity</title>"
-            f"<style>{html.CSS}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n")
+        own = plots[(1 if several else 0) + 2 * i:][:2]
+        pages.append({"label": label if several else None, "sentence": sentences[i], "slo": slo_table(r),
+                      "plots": own, "densities": density_table(r), "attribution": attribution_table(r),
+                      "snippet_name": _snippet_name(results, i, r), "snippet": snippets[i]})
+    page = html.render("capacity.html", title="mntscale capacity", heading="mntscale capacity",
+                       sentences=sentences, comparison=comparison_table(results) if several else None,
+                       overlay=plots[0] if several else None, results=pages)
     summary = summary_markdown(results, sentences, snippets)
     files = {"index.html": page, "summary.md": summary}
     files.update({_snippet_name(results, i, r): s for i, (r, s) in enumerate(zip(results, snippets))})

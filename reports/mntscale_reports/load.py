@@ -18,7 +18,8 @@ import jsonschema
 
 SCHEMA_NAME = "mntscale-result"
 SUPPORTED_VERSIONS = (1,)
-SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "results-schema.json")
+# docs/results-schema.json, through the package's schemas/ link so that an installed package has it too.
+SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas", "results-schema.json")
 # A night of 100 invocations of the default preset is a few MB; this only stops /dev/zero-like input.
 MAX_FILE_BYTES = 512 << 20
 # The writer nests about 6 levels deep; deeper input is hostile (Python's JSON decoder and

@@ -875,18 +875,9 @@ def to_markdown(rep):
 
 
 def to_html(rep):
-    body = [f"<h1>{html.esc('mntscale: machines compared')}</h1>", f"<p>{html.esc(rep.intro())}</p>",
-            html.render_findings(rep.findings or ["(none)"])]
-    body += [html.render_table(t) for t in rep.tables[:2]]
-    body.append("<h2>Plots</h2>")
-    body += [html.render_plot(f) for f in rep.plots]
-    body += [html.render_table(t) for t in rep.tables[2:]]
-    if rep.errors:
-        body.append("<h2>Rejected files</h2><ul>" + "".join(f'<li class="error">{html.esc(e)}</li>'
-                                                            for e in rep.errors) + "</ul>")
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>mntscale machines</title><style>{html.CSS}</style></head>\n<body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
+    return html.render("machines.html", title="mntscale machines", heading="mntscale: machines compared",
+                       intro=rep.intro(), findings=rep.findings or ["(none)"], tables_before=rep.tables[:2],
+                       plots=rep.plots, tables_after=rep.tables[2:], errors=rep.errors)
 
 
 def to_json(rep):
