@@ -9,8 +9,9 @@ PKGS=(
   libhwloc-dev hwloc libnuma-dev libpfm4-dev
   nlohmann-json3-dev libbenchmark-dev libgtest-dev libgmock-dev libcli11-dev
   python3 python3-matplotlib python3-numpy python3-scipy python3-pytest
-  python3-jsonschema python3-hypothesis python3-jinja2
+  python3-jsonschema python3-hypothesis python3-jinja2 python3-tabulate
   python3-pip python3-setuptools  # tests/reports/test_packaging.py builds reports/ as a package, offline
+  python3-flake8  # tests/reports/test_lint.py (.flake8)
   util-linux procps
   chromium  # tests/reports/test_html_chromium.py renders the HTML report headless
   busybox-static cpio file  # tests/kmatrix build and read a guest initramfs

@@ -12,6 +12,7 @@ The input is the JSON document the contract between the capacity command and thi
 (docs/capacity.md, "The result file"); anything else is refused with exit 2 before anything is drawn.
 """
 
+import functools
 import json
 import math
 import os
@@ -20,6 +21,7 @@ import stat
 import sys
 from dataclasses import dataclass
 
+import jsonschema
 import matplotlib.pyplot as plt
 
 from . import html
@@ -134,17 +136,11 @@ class Capacity:
 
 # --- loading and validation ----------------------------------------------------------------------
 
+SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas", "capacity-schema.json")
+
+
 def _is_number(v):
     return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
-
-
-def _is_count(v):
-    return not isinstance(v, bool) and isinstance(v, int) and v > 0
-
-
-def _one_of(v, names):
-    """``v`` is one of the string ``names`` (a list or an object is not: it cannot even be looked up)."""
-    return isinstance(v, str) and v in names
 
 
 def _need(cond, path, what):
@@ -152,91 +148,79 @@ def _need(cond, path, what):
         raise CapacityError(path, what)
 
 
-def _check_density(path, i, d, slo_metrics):
-    where = f"capacity.densities[{i}]"
-    _need(isinstance(d, dict), path, f"{where} is not an object")
-    _need(_is_count(d.get("containers")), path, f"{where}.containers is {d.get('containers')!r}, not a positive integer")
-    _need(_one_of(d.get("verdict"), VERDICTS), path, f"{where}.verdict is {d.get('verdict')!r}, not one of {list(VERDICTS)}")
-    _need(isinstance(d.get("invocations", []), list), path, f"{where}.invocations is not a list")
-    _need(d.get("seconds") is None or _is_number(d["seconds"]), path, f"{where}.seconds is not a number")
-    metrics = d.get("metrics")
-    _need(isinstance(metrics, dict), path, f"{where}.metrics is not an object")
-    for name, m in metrics.items():
-        _need(name in METRICS, path, f"{where}.metrics has unknown metric {name!r}")
-        _need(isinstance(m, dict) and _is_number(m.get("mean")), path, f"{where}.metrics.{name}.mean is not a number")
-        ci = m.get("ci")
-        _need(ci is None or (isinstance(ci, list) and len(ci) == 2 and all(map(_is_number, ci))), path,
-              f"{where}.metrics.{name}.ci is {ci!r}, not [low, high]")
-    verdicts = d.get("verdicts")
-    _need(isinstance(verdicts, dict), path, f"{where}.verdicts is not an object")
-    for name, v in verdicts.items():
-        _need(name in slo_metrics, path, f"{where}.verdicts names {name!r}, which no objective (slo) has")
-        _need(_one_of(v, VERDICTS), path, f"{where}.verdicts.{name} is {v!r}, not one of {list(VERDICTS)}")
-    attribution = d.get("attribution")
-    if attribution is not None:
-        _need(isinstance(attribution, dict) and (isinstance(attribution.get("buckets"), dict)
-                                                 or isinstance(attribution.get("unsupported"), str)
-                                                 or any(isinstance(attribution.get(k), dict) for k in RAW_SECTIONS)),
-              path, f"{where}.attribution is neither {{\"buckets\": ...}} nor {{\"unsupported\": why}}")
-        for bucket, v in flat_buckets(attribution).items():
+@functools.lru_cache(maxsize=1)
+def schema_validator():
+    """A validator for docs/capacity-schema.json (draft 2020-12); an integer is a JSON integer, never 400.0."""
+    with open(SCHEMA_FILE, encoding="utf-8") as f:
+        schema = json.load(f)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    strict = cls.TYPE_CHECKER.redefine("integer", lambda _, v: isinstance(v, int) and not isinstance(v, bool))
+    return jsonschema.validators.extend(cls, type_checker=strict)(schema)
+
+
+def _where(error):
+    """'capacity.densities[3].verdict' for a schema error's location in the document."""
+    out = ""
+    for part in error.absolute_path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "top level"
+
+
+def _check_schema(path, doc):
+    error = jsonschema.exceptions.best_match(schema_validator().iter_errors(doc))
+    if error is None:
+        return
+    message = error.message if len(error.message) <= 200 else error.message[:200] + "…"
+    what = error.schema.get("description") if isinstance(error.schema, dict) else None
+    raise CapacityError(path, f"{_where(error)}: {message}" + (f", expected {what}" if what else "")
+                        + " (docs/capacity-schema.json)")
+
+
+def _check_across(path, cap):
+    """The rules across fields that docs/capacity-schema.json cannot say."""
+    slo_metrics = {s["metric"] for s in cap["slo"]}
+    densities = cap["densities"]
+    for i, d in enumerate(densities):
+        where = f"capacity.densities[{i}]"
+        for name in d["verdicts"]:
+            _need(name in slo_metrics, path, f"{where}.verdicts names {name!r}, which no objective (slo) has")
+        for bucket, v in flat_buckets(d.get("attribution")).items():
             _need(_is_number(v), path, f"{where}.attribution bucket {bucket!r} is {v!r}, not a number")
-
-
-def _check_result(path, r, counts, version=1):
-    _need(isinstance(r, dict), path, "capacity.result is not an object")
-    _need(_one_of(r.get("ended_by"), ENDED_BY), path,
-          f"capacity.result.ended_by is {r.get('ended_by')!r}, not one of {list(ENDED_BY)}")
+    counts = [d["containers"] for d in densities]
+    _need(len(set(counts)) == len(counts), path, "capacity.densities names one container count twice")
+    r = cap["result"]
     n_star = r.get("n_star")
-    _need(n_star is None or _is_count(n_star), path, f"capacity.result.n_star is {n_star!r}, not null or a count")
-    if version < 2:
+    if cap["version"] < 2:
         _need(n_star is None or n_star in counts, path, f"capacity.result.n_star {n_star} is not a measured density")
     else:  # fitted: between densities, never past the largest measured
         _need(n_star is None or (counts and min(counts) <= n_star <= max(counts)), path,
               f"capacity.result.n_star {n_star} is outside the densities measured")
-        for key in ("n_lo", "n_hi"):
-            v = r.get(key)
-            _need(v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0), path,
-                  f"capacity.result.{key} is {v!r}, not null or a count")
         _need(n_star is None or r.get("n_lo") is None or r["n_lo"] <= n_star, path,
               f"capacity.result.n_lo {r.get('n_lo')} is above n_star {n_star}")
-    bracket = r.get("bracket")
-    _need(bracket is None or (isinstance(bracket, list) and len(bracket) == 2
-                              and all(b is None or _is_count(b) for b in bracket)), path,
-          f"capacity.result.bracket is {bracket!r}, not [n_star, next density or null]")
-    failed = r.get("failed_metric")
-    _need(failed is None or _one_of(failed, METRICS), path, f"capacity.result.failed_metric is {failed!r}, not a metric")
-    limit = r.get("limit")
-    _need(limit is None or (isinstance(limit, dict) and isinstance(limit.get("name"), str)), path,
-          f"capacity.result.limit is {limit!r}, not null or {{\"name\", \"value\", \"at\"}}")
 
 
 def validate(path, doc):
-    """Raise CapacityError naming the first thing in ``doc`` that breaks the contract."""
-    _need(isinstance(doc, dict), path, "top level is not a JSON object")
-    if "capacity" not in doc and (doc.get("schema") == "mntscale-result" or "benchmarks" in doc):
+    """Raise CapacityError naming the first thing in ``doc`` that breaks the contract: its place in
+    the document and why (docs/capacity-schema.json, then the rules across fields)."""
+    if isinstance(doc, dict) and "capacity" not in doc and (doc.get("schema") == "mntscale-result"
+                                                            or "benchmarks" in doc):
         raise CapacityError(path, "is a `mntscale run` result, not a capacity result "
                                   "(make one with `mntscale capacity ... --out FILE.json`)")
-    cap = doc.get("capacity")
-    _need(isinstance(cap, dict), path, "no 'capacity' object: not a `mntscale capacity` result")
-    _need(isinstance(doc.get("context"), dict), path, "missing or invalid 'context' object")
-    _need(cap.get("version") in (1, 2), path, f"capacity.version is {cap.get('version')!r}, this report reads 1 and 2")
-    _need(isinstance(cap.get("complete"), bool), path, "capacity.complete is not true or false")
-    slo = cap.get("slo")
-    _need(isinstance(slo, list), path, "capacity.slo is not a list")
-    for i, s in enumerate(slo):
-        _need(isinstance(s, dict) and _one_of(s.get("metric"), METRICS), path,
-              f"capacity.slo[{i}].metric is {s.get('metric') if isinstance(s, dict) else s!r}, "
-              f"not one of {sorted(METRICS)}")
-        _need(_one_of(s.get("op"), OPS), path, f"capacity.slo[{i}].op is {s.get('op')!r}, not '<=' or '>='")
-        _need(_is_number(s.get("bound")), path, f"capacity.slo[{i}].bound is {s.get('bound')!r}, not a number")
-    densities = cap.get("densities")
-    _need(isinstance(densities, list), path, "capacity.densities is not a list")
-    slo_metrics = {s["metric"] for s in slo}
-    for i, d in enumerate(densities):
-        _check_density(path, i, d, slo_metrics)
-    counts = [d["containers"] for d in densities]
-    _need(len(set(counts)) == len(counts), path, "capacity.densities names one container count twice")
-    _check_result(path, cap.get("result"), counts, cap["version"])
+    _check_schema(path, doc)
+    _check_across(path, doc["capacity"])
+
+
+def _refuse_constant(c):
+    raise ValueError(f"{c} is not JSON")
+
+
+def _finite_float(text):
+    """1e400 parses as inf: a number out of range, refused like NaN."""
+    v = float(text)
+    if not math.isfinite(v):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return v
 
 
 def load(path):
@@ -249,7 +233,7 @@ def load(path):
     _need(st.st_size <= MAX_FILE_BYTES, path, f"{st.st_size} bytes, more than a capacity result can be")
     try:
         with open(path, encoding="utf-8") as f:
-            doc = json.load(f, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(f"{c} is not JSON")))
+            doc = json.load(f, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
         raise CapacityError(path, f"not valid JSON: {e}") from None
     validate(path, doc)

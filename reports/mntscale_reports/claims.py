@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import load, stats
+from . import load, stats, tables
 
 LIST_SCHEMA = "mntscale-list/1"
 HOLDS, DEVIATES, NOT_TESTED = "holds", "deviates", "not tested"
@@ -506,9 +506,7 @@ def to_markdown(claim_results):
     lines = ["# mntscale facts", "",
              f"{c[HOLDS]} hold, {c[DEVIATES]} deviate, {c[NOT_TESTED]} not tested.", ""]
     if claim_results:
-        lines += ["| " + " | ".join(FACTS_HEADERS) + " |", "|---|---|---|---|"]
-        lines += ["| " + " | ".join(str(x).replace("|", "\\|") for x in row) + " |"
-                  for row in facts_rows(claim_results)]
+        lines.append(tables.pipe_table(FACTS_HEADERS, facts_rows(claim_results)))
     return "\n".join(lines) + "\n"
 
 

@@ -276,11 +276,15 @@ def _fmt(v, spec):
     return "—" if v is None else format(v, spec)
 
 
+ROW_HEADERS = ["point", "A ops/s", "B ops/s", "change", "95% CI", "q (p)", "invocations A/B (reps)", "verdict", "why"]
+ROW_ALIGN = ["left", "right", "right", "right", "left", "right", "left", "left", "left"]
+
+
 def _row(p):
     ci = "—" if p.ci_low is None else f"[{p.ci_low:+.2f}, {p.ci_high:+.2f}]"
-    return (f"| `{p.run_name}` | {p.mean_a:,.0f} | {p.mean_b:,.0f} | {_fmt(p.change_pct, '+.2f')}% | {ci} | "
-            f"{_fmt(p.q_value, '.3g')} ({_fmt(p.p_value, '.3g')}) | {p.n_a}/{p.n_b} ({p.reps_a}/{p.reps_b}) | "
-            f"**{p.verdict}** | {p.reason}{_noisy_note(p)} |")
+    return [f"`{p.run_name}`", f"{p.mean_a:,.0f}", f"{p.mean_b:,.0f}", f"{_fmt(p.change_pct, '+.2f')}%", ci,
+            f"{_fmt(p.q_value, '.3g')} ({_fmt(p.p_value, '.3g')})", f"{p.n_a}/{p.n_b} ({p.reps_a}/{p.reps_b})",
+            f"**{p.verdict}**", f"{p.reason}{_noisy_note(p)}"]
 
 
 def _noisy_note(p):
@@ -339,6 +343,7 @@ def resolution(comparison):
 
 def to_markdown(comparison, only_changes=False):
     """Markdown for CI comments; ``only_changes`` keeps worse/better/inconclusive rows."""
+    from . import tables  # here: tables pulls in matplotlib (plots.py); compare stays light for ci/
     lines = ["# mntscale compare: B (candidate) vs A (baseline)", "", headline(comparison), ""]
     reached = resolution_reached(comparison)
     if reached:
@@ -348,9 +353,7 @@ def to_markdown(comparison, only_changes=False):
         lines += [res, ""]
     rows = [p for p in comparison.points if not only_changes or p.verdict != NO_CHANGE]
     if rows:
-        lines += ["| point | A ops/s | B ops/s | change | 95% CI | q (p) | invocations A/B (reps) | verdict | why |",
-                  "|---|---:|---:|---:|---|---:|---|---|---|"]
-        lines += [_row(p) for p in rows]
+        lines.append(tables.pipe_table(ROW_HEADERS, [_row(p) for p in rows], align=ROW_ALIGN))
         lines.append("")
     for title, items in (("Only in A", comparison.only_a), ("Only in B", comparison.only_b)):
         if items:

@@ -5,6 +5,8 @@ Building rows once and rendering twice keeps the HTML and summary.md consistent.
 
 from dataclasses import dataclass
 
+from tabulate import tabulate
+
 from . import usl as usl_mod
 from .plots import latency_of, sys_share
 from .stats import summarize
@@ -143,15 +145,27 @@ def rejected_table(errors):
     return Table("Rejected files", ["file", "reason"], [[e.path, e.reason] for e in errors])
 
 
+def md_cell(v):
+    """One Markdown table cell: pipes escaped, newlines flattened."""
+    return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+def pipe_table(headers, rows, align=None):
+    """A GitHub-flavoured Markdown table (tabulate's "pipe" format) of strings, as given.
+
+    align: per column "left" or "right" (default left). Cells are escaped (md_cell) and never
+    parsed as numbers, so "1,234" or "007" stay as they are.
+    """
+    return tabulate([[md_cell(c) for c in r] for r in rows], headers=[md_cell(h) for h in headers],
+                    tablefmt="pipe", colalign=align, disable_numparse=True)
+
+
 def markdown(table):
     """GitHub-flavoured Markdown for one table (pipes escaped)."""
-    def cell(v):
-        return str(v).replace("|", "\\|").replace("\n", " ")
     lines = [f"### {table.title}", ""]
     if not table.rows:
         return "\n".join(lines + ["(none)", ""])
-    lines += ["| " + " | ".join(map(cell, table.headers)) + " |", "|" + "---|" * len(table.headers)]
-    lines += ["| " + " | ".join(map(cell, r)) + " |" for r in table.rows]
+    lines.append(pipe_table(table.headers, table.rows))
     if table.note:
         lines += ["", table.note]
     return "\n".join(lines + [""])

@@ -168,6 +168,64 @@ def test_bad_input_exits_2_naming_the_file(tmp_path, name):
     assert not (tmp_path / "out" / "index.html").exists()
 
 
+# (how the file is broken, what the message must name: the field's place and why)
+NAMED = {
+    "verdict": (lambda d: d["capacity"]["densities"][1].update(verdict="maybe"),
+                ["capacity.densities[1].verdict", "'maybe'", "'undecided'"]),
+    "containers-float": (lambda d: d["capacity"]["densities"][0].update(containers=400.0),
+                         ["capacity.densities[0].containers", "not of type 'integer'"]),
+    "bound": (lambda d: d["capacity"]["slo"][0].update(bound="5s"), ["capacity.slo[0].bound", "'5s'", "number"]),
+    "unknown-metric": (lambda d: d["capacity"]["densities"][0]["metrics"].update(start_p95_s={"mean": 1}),
+                       ["capacity.densities[0].metrics", "'start_p95_s'", "objective metric"]),
+    "ci": (lambda d: next(iter(d["capacity"]["densities"][0]["metrics"].values())).update(ci=[1]),
+           ["capacity.densities[0].metrics.", ".ci", "[low, high]"]),
+    "no-result": (lambda d: d["capacity"].pop("result"), ["capacity", "'result' is a required property"]),
+    "attribution": (lambda d: d["capacity"]["densities"][0].update(attribution={"bucket": 3}),
+                    ["capacity.densities[0].attribution", "unsupported"]),
+    "limit": (lambda d: d["capacity"]["result"].update(limit="fs.mount-max"),
+              ["capacity.result.limit", "'fs.mount-max'", '{"name", "value", "at"}']),
+    "version": (lambda d: d["capacity"].update(version=3), ["capacity.version", "3", "reads versions 1 and 2"]),
+    "verdicts-across": (lambda d: d["capacity"]["densities"][0]["verdicts"].update(start_p50_s="pass"),
+                        ["capacity.densities[0].verdicts", "'start_p50_s'", "no objective"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NAMED))
+def test_malformed_file_is_refused_naming_the_bad_field(tmp_path, name):
+    how, words = NAMED[name]
+    path = _write(tmp_path, f"{name}.json", _broken(_doc(SLO), how))
+    with pytest.raises(capacity.CapacityError) as e:
+        capacity.load(path)
+    message = str(e.value)
+    assert message.startswith(f"{path}: ")
+    for w in words:
+        assert w in message, message
+    proc = run_cli("capacity", path) if name == "verdict" else None
+    if proc is not None:
+        assert proc.returncode == 2 and "capacity.densities[1].verdict" in proc.stderr, proc.stderr
+
+
+def test_a_number_out_of_range_is_refused(tmp_path):
+    path = tmp_path / "inf.json"
+    path.write_text(json.dumps(_doc(SLO)).replace('"bound": 5.0,', '"bound": 1e400,', 1), encoding="utf-8")
+    assert "1e400" in path.read_text()
+    with pytest.raises(capacity.CapacityError, match="1e400 is out of range"):
+        capacity.load(str(path))
+
+
+def test_schema_names_what_the_report_knows():
+    """docs/capacity-schema.json and capacity.py list the same metrics, verdicts, operators and endings."""
+    with open(capacity.SCHEMA_FILE, encoding="utf-8") as f:
+        schema = json.load(f)
+    defs = schema["$defs"]
+    assert defs["metric"]["enum"] == list(capacity.METRICS)
+    assert defs["verdict"]["enum"] == list(capacity.VERDICTS)
+    assert defs["slo"]["properties"]["op"]["enum"] == list(capacity.OPS)
+    assert defs["result"]["properties"]["ended_by"]["enum"] == list(capacity.ENDED_BY)
+    assert os.path.samefile(capacity.SCHEMA_FILE, os.path.join(os.path.dirname(os.path.dirname(FIXTURES)),
+                                                               "..", "docs", "capacity-schema.json"))
+
+
 def test_not_json_and_missing_files_exit_2(tmp_path):
     junk = tmp_path / "junk.json"
     junk.write_text("{not json", encoding="utf-8")

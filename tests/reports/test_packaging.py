@@ -78,8 +78,9 @@ def test_not_installed_in_the_system(installed):
 
 
 def test_schemas_are_shipped_and_used(installed):
-    schema = installed / "mntscale_reports" / "schemas" / "results-schema.json"
-    assert schema.is_file() and not schema.is_symlink()
+    for name in ("results-schema.json", "capacity-schema.json"):
+        schema = installed / "mntscale_reports" / "schemas" / name
+        assert schema.is_file() and not schema.is_symlink(), name
     # `usl` loads result files, which checks them against the shipped schema.
     fixture = os.path.join(REPORT_FIXTURES, "xeon-6.18.json")
     proc = _run(installed, installed / "bin" / "mntscale-report", "usl", fixture)
@@ -89,7 +90,8 @@ def test_schemas_are_shipped_and_used(installed):
 
 
 def test_templates_are_shipped(installed, tmp_path):
-    # capacity --out renders index.html through the installed templates/ (base.html).
+    # capacity --out checks the file against the shipped capacity schema and renders index.html
+    # through the installed templates/ (base.html).
     fixture = os.path.join(os.path.dirname(REPORT_FIXTURES), "capacity", "slo-per-layer.json")
     proc = _run(installed, installed / "bin" / "mntscale-report", "capacity", fixture, "--out", tmp_path)
     assert proc.returncode == 0, proc.stderr
