@@ -25,6 +25,7 @@ import jsonschema
 import matplotlib.pyplot as plt
 
 from . import html
+from .load import first_schema_error
 from .plots import Plot, _save, slug
 from .tables import Table, markdown, num
 
@@ -159,22 +160,13 @@ def schema_validator():
     return jsonschema.validators.extend(cls, type_checker=strict)(schema)
 
 
-def _where(error):
-    """'capacity.densities[3].verdict' for a schema error's location in the document."""
-    out = ""
-    for part in error.absolute_path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "top level"
-
-
 def _check_schema(path, doc):
-    error = jsonschema.exceptions.best_match(schema_validator().iter_errors(doc))
-    if error is None:
+    found = first_schema_error(schema_validator(), doc)
+    if found is None:
         return
-    message = error.message if len(error.message) <= 200 else error.message[:200] + "…"
+    error, text = found
     what = error.schema.get("description") if isinstance(error.schema, dict) else None
-    raise CapacityError(path, f"{_where(error)}: {message}" + (f", expected {what}" if what else "")
-                        + " (docs/capacity-schema.json)")
+    raise CapacityError(path, text + (f", expected {what}" if what else "") + " (docs/capacity-schema.json)")
 
 
 def _check_across(path, cap):

@@ -245,11 +245,20 @@ def _where(error):
     return out or "top level"
 
 
+def first_schema_error(validator, doc):
+    """The most relevant error of doc against a schema, as (error, "where: message"), or None.
+    Shared by run results (here) and capacity results (capacity.py)."""
+    error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
+    if error is None:
+        return None
+    message = error.message if len(error.message) <= 200 else error.message[:200] + "…"
+    return error, f"{_where(error)}: {message}"
+
+
 def _check_schema(path, raw):
-    error = jsonschema.exceptions.best_match(schema_validator().iter_errors(raw))
-    if error is not None:
-        message = error.message if len(error.message) <= 200 else error.message[:200] + "…"
-        raise LoadError(path, f"{_where(error)}: {message} (docs/results-schema.json)")
+    found = first_schema_error(schema_validator(), raw)
+    if found is not None:
+        raise LoadError(path, f"{found[1]} (docs/results-schema.json)")
 
 
 def _check_values(path, raw):
