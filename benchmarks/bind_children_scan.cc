@@ -32,11 +32,14 @@ const OpInfo kBind = {"bind-umount", "non-recursive bind of the source + umount"
 const OpInfo kOpenTree = {"open_tree-close", "open_tree(OPEN_TREE_CLONE) of the source + close",
                           OpenTreeClose};
 
+enum class Method { kBind, kOpenTree };
+constexpr EnumName<Method> kMethods[] = {{Method::kBind, "bind"}, {Method::kOpenTree, "open_tree"}};
+
 void BindChildrenScan(Session& s, const Point& p, Entry& e) {
   const int children = p.Int("children");
-  const std::string method = p.Str("method");
-  const OpInfo* op = method == "bind" ? &kBind : &kOpenTree;
-  if (method == "open_tree" && !HaveNewMountApi())
+  const Method method = p.Enum(kMethods, "method");
+  const OpInfo* op = method == Method::kBind ? &kBind : &kOpenTree;
+  if (method == Method::kOpenTree && !HaveNewMountApi())
     throw Unsupported("open_tree needs Linux >= 5.2");
   ScratchNs ns;
   ns.Run([&] {
@@ -68,7 +71,7 @@ MNTSCALE_SCENARIO(
                      "open_tree clone",
         .expect = "time per bind/clone linear in children",
         .axes = {IntAxis("children", "0,100,1000,10000", 0, 1000000, "child mounts").Alias("C"),
-                 EnumAxis("method", "bind,open_tree", {"bind", "open_tree"})},
+                 EnumAxis("method", "bind,open_tree", kMethods)},
         .run = BindChildrenScan,
         .claims = {claims::Linear("real_time", "children", 0.9, 0, 1e9, "ns/child",
                                   "a non-recursive bind or clone costs time linear in the "

@@ -5,6 +5,7 @@
 // ref-walk, and __legitimize_mnt may fall into lock_mount_hash itself. So
 // writers that share nothing with the readers still slow them down.
 #include <algorithm>
+#include <optional>
 
 #include "mntscale/sys/stats.h"
 #include "mntscale/run/churn.h"
@@ -14,12 +15,24 @@
 namespace mntscale {
 namespace {
 
+enum class ReaderPlacement { kSameSocket, kOtherSocket };
+constexpr EnumName<ReaderPlacement> kReaderPlacements[] = {
+    {ReaderPlacement::kSameSocket, "same-socket"}, {ReaderPlacement::kOtherSocket, "other-socket"}};
+
+// A writer kind, or none: the readers alone.
+using Writer = std::optional<WriterKind>;
+constexpr EnumName<Writer> kWriters[] = {{std::nullopt, "none"},
+                                         {WriterKind::kMount, "mount"},
+                                         {WriterKind::kBind, "bind"},
+                                         {WriterKind::kSetattr, "setattr"},
+                                         {WriterKind::kClone, "clone"}};
+
 void ChurnInterference(Session& s, const Point& p, Entry& e) {
-  const std::string kind = p.Str("writer_op");
+  const Writer kind = p.Enum(kWriters, "writer_op");
   const int readers = p.Int("workers"), containers = p.Int("containers");
-  const int writers = kind == "none" ? 0 : p.Int("writers");
-  const std::string placement = p.Str("reader_placement");
-  if (placement == "other-socket" && s.topology().summary().packages < 2) {
+  const int writers = kind ? p.Int("writers") : 0;
+  const ReaderPlacement placement = p.Enum(kReaderPlacements, "reader_placement");
+  if (placement == ReaderPlacement::kOtherSocket && s.topology().summary().packages < 2) {
     throw Unsupported("one socket");
   }
   // Readers in containers [0, containers), each writer in a container of
@@ -28,7 +41,7 @@ void ChurnInterference(Session& s, const Point& p, Entry& e) {
   const OpInfo* op = FindOp(p.Str("op"));
 
   std::vector<Slot> reader_slots, writer_slots;
-  if (placement == "same-socket") {
+  if (placement == ReaderPlacement::kSameSocket) {
     std::vector<Slot> all = s.Slots(p, readers + writers, "socket:0");
     reader_slots.assign(all.begin(), all.begin() + readers);
     writer_slots.assign(all.begin() + readers, all.end());
@@ -51,7 +64,7 @@ void ChurnInterference(Session& s, const Point& p, Entry& e) {
     w.slot = writer_slots[i];
     w.slot.worker = readers + i;
     w.container = &farm.containers()[containers + i];
-    MakeWriter(&w, kind);
+    MakeWriter(&w, *kind);
     with.push_back(std::move(w));
   }
 
@@ -77,7 +90,7 @@ void ChurnInterference(Session& s, const Point& p, Entry& e) {
   e.Set("reader_slowdown_pct", (1 - ratio) * 100);
   e.Set("writer_ops_per_sec", writers ? Median(writer_ops) : 0.0);
   e.Set("writers", writers);
-  e.Set("writer_op", kind);
+  e.Set("writer_op", EnumNameOf(kWriters, kind));
 }
 
 }  // namespace
@@ -90,11 +103,9 @@ MNTSCALE_SCENARIO(
                      "fails __legitimize_mnt and falls back to ref-walk",
         .expect = "interference_ratio < 1 with any writer (about 0.5-0.7 for mount+umount), "
                   "1 with none; worse with more writers",
-        .axes = {EnumAxis("writer_op", "none,mount,bind,setattr,clone",
-                          {"none", "mount", "bind", "setattr", "clone"}),
+        .axes = {EnumAxis("writer_op", "none,mount,bind,setattr,clone", kWriters),
                  IntAxis("writers", "1", 1, 1024, "writers"),
-                 EnumAxis("reader_placement", "same-socket,other-socket",
-                          {"same-socket", "other-socket"}),
+                 EnumAxis("reader_placement", "same-socket,other-socket", kReaderPlacements),
                  axes::Containers("1"),
                  axes::Workers("1"),
                  axes::Op("stat"),

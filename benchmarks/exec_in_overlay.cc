@@ -93,15 +93,25 @@ void InstallDynamicExe(const Image& img) {
   Check(rename(tmp.c_str(), (bottom + kDynamicExe).c_str()), "rename", tmp);
 }
 
+enum class Binary { kStatic, kDynamic };
+constexpr EnumName<Binary> kBinaries[] = {{Binary::kStatic, "static"}, {Binary::kDynamic, "dynamic"}};
+enum class Method { kForkExec, kPosixSpawn };
+constexpr EnumName<Method> kMethods[] = {{Method::kForkExec, "fork-exec"},
+                                         {Method::kPosixSpawn, "posix_spawn"}};
+enum class Cache { kWarm, kCold };
+constexpr EnumName<Cache> kCaches[] = {{Cache::kWarm, "warm"}, {Cache::kCold, "cold"}};
+
 void ExecInOverlay(Session& s, const Point& p, Entry& e) {
-  const std::string binary = p.Str("binary"), method = p.Str("method"), cache = p.Str("cache");
+  const Binary binary = p.Enum(kBinaries, "binary");
+  const Method method = p.Enum(kMethods, "method");
+  const Cache cache = p.Enum(kCaches, "cache");
   const int churn = p.Int("churn"), containers = p.Int("containers");
-  const OpInfo* op = method == "fork-exec" ? &kForkExec : &kSpawn;
+  const OpInfo* op = method == Method::kForkExec ? &kForkExec : &kSpawn;
   Profile profile = s.ProfileFor(p);
   const Image& img =
       GetImage({profile.layers, profile.depth, profile.files_per_dir, profile.binds});
-  if (binary == "dynamic") InstallDynamicExe(img);
-  const std::string exe = binary == "static" ? img.static_exe : kDynamicExe;
+  if (binary == Binary::kDynamic) InstallDynamicExe(img);
+  const std::string exe = binary == Binary::kStatic ? img.static_exe : kDynamicExe;
   ScratchNs churn_ns;
   churn_ns.Run([] { Check(mkdir(kChurnDir, 0755), "mkdir", kChurnDir); });
   e.Set("exe", exe);
@@ -113,7 +123,7 @@ void ExecInOverlay(Session& s, const Point& p, Entry& e) {
     w->role = "churn";
     w->measured = false;
   };
-  if (cache == "warm") {
+  if (cache == Cache::kWarm) {
     Farm& farm = s.FarmFor(profile, containers);
     RunSpec spec;
     spec.workers = s.Workers(p, &farm, op, exe, 1 + churn);
@@ -164,10 +174,10 @@ MNTSCALE_SCENARIO(
         .expect = "dynamic > static by its extra lookups; cold > warm by the layers searched; "
                   "churn adds ref-walk retries",
         .axes = {axes::Layers("10"),
-                 EnumAxis("binary", "static,dynamic", {"static", "dynamic"}),
-                 EnumAxis("method", "fork-exec,posix_spawn", {"fork-exec", "posix_spawn"}),
+                 EnumAxis("binary", "static,dynamic", kBinaries),
+                 EnumAxis("method", "fork-exec,posix_spawn", kMethods),
                  BoolAxis("churn", "0,1"),
-                 EnumAxis("cache", "warm,cold", {"warm", "cold"}),
+                 EnumAxis("cache", "warm,cold", kCaches),
                  axes::Containers("16")},
         .run = ExecInOverlay,
     });

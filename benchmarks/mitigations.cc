@@ -14,23 +14,27 @@
 namespace mntscale {
 namespace {
 
-Profile VariantProfile(Profile pr, const std::string& variant) {
-  if (variant == "baseline") {
-  } else if (variant == "shared-ns") {
-    pr.ns_mode = NsMode::kShared;
-  } else if (variant == "3-layers") {
-    pr.layers = 3;
-  } else if (variant == "no-binds") {
-    pr.binds = 0;
-  } else if (variant == "chroot") {
-    pr.root_switch = RootSwitch::kChroot;
+enum class Variant { kBaseline, kSharedNs, kThreeLayers, kNoBinds, kChroot };
+constexpr EnumName<Variant> kVariants[] = {{Variant::kBaseline, "baseline"},
+                                           {Variant::kSharedNs, "shared-ns"},
+                                           {Variant::kThreeLayers, "3-layers"},
+                                           {Variant::kNoBinds, "no-binds"},
+                                           {Variant::kChroot, "chroot"}};
+
+Profile VariantProfile(Profile pr, Variant variant) {
+  switch (variant) {
+    case Variant::kBaseline: break;
+    case Variant::kSharedNs: pr.ns_mode = NsMode::kShared; break;
+    case Variant::kThreeLayers: pr.layers = 3; break;
+    case Variant::kNoBinds: pr.binds = 0; break;
+    case Variant::kChroot: pr.root_switch = RootSwitch::kChroot; break;
   }
   pr.Validate();
   return pr;
 }
 
 void Mitigations(Session& s, const Point& p, Entry& e) {
-  const std::string variant = p.Str("variant");
+  const Variant variant = p.Enum(kVariants, "variant");
   Profile pr = VariantProfile(s.ProfileFor(p), variant);
   Farm& farm = s.FarmFor(pr, p.Int("containers"));
   RunSpec spec;
@@ -40,7 +44,7 @@ void Mitigations(Session& s, const Point& p, Entry& e) {
   // same containers and workers carry their ratio to it.
   auto& baseline = s.Kept<std::map<std::tuple<int, int>, double>>("baseline");
   auto key = std::make_tuple(p.Int("containers"), p.Int("workers"));
-  if (variant == "baseline") baseline[key] = r.ops_per_s();
+  if (variant == Variant::kBaseline) baseline[key] = r.ops_per_s();
   if (baseline.count(key) && baseline[key] > 0) {
     e.Set("ratio_to_baseline", r.ops_per_s() / baseline[key]);
   }
@@ -64,8 +68,7 @@ MNTSCALE_SCENARIO(
                   "the mitigation helps)",
         .axes = {axes::Containers("100"),
                  axes::Workers("1"),
-                 EnumAxis("variant", "baseline,shared-ns,3-layers,no-binds,chroot",
-                          {"baseline", "shared-ns", "3-layers", "no-binds", "chroot"})},
+                 EnumAxis("variant", "baseline,shared-ns,3-layers,no-binds,chroot", kVariants)},
         .run = Mitigations,
     });
 

@@ -56,9 +56,13 @@ ScratchNs* Background(Session& s, int n) {
   return ns.get();
 }
 
+// Nested: K mountpoints along the path. Stacked: K mounts on one mountpoint.
+enum class Layout { kNested, kStacked };
+constexpr EnumName<Layout> kLayouts[] = {{Layout::kNested, "nested"}, {Layout::kStacked, "stacked"}};
+
 void MountCrossing(Session& s, const Point& p, Entry& e) {
   const int k = p.Int("crossings");
-  const bool nested = p.Str("layout") == "nested";
+  const bool nested = p.Enum(kLayouts, "layout") == Layout::kNested;
   Background(s, p.Int("background"));
   ScratchNs ns;
   std::string path, control;  // control: the same components, no mounts
@@ -118,7 +122,7 @@ MNTSCALE_SCENARIO(
         .expect = "cost per stat linear in K (ns_per_crossing flat); background changes it only "
                   "when mounts outnumber hash buckets",
         .axes = {IntAxis("background", "0,10000", 0, 1000000, "mounts in another namespace"),
-                 EnumAxis("layout", "nested,stacked", {"nested", "stacked"}),
+                 EnumAxis("layout", "nested,stacked", kLayouts),
                  IntAxis("crossings", "1,4,16,64", 1, 10000, "mountpoints crossed").Alias("K")},
         .run = MountCrossing,
     });

@@ -65,6 +65,11 @@ int OpStatmount(OpContext& c) {
   return 0;
 }
 
+enum class Method { kMountinfo, kListmount, kStatmount };
+constexpr EnumName<Method> kMethodNames[] = {{Method::kMountinfo, "mountinfo"},
+                                             {Method::kListmount, "listmount"},
+                                             {Method::kStatmount, "statmount"}};
+// In kMethodNames' order.
 const OpInfo kMethods[] = {
     {"mountinfo", "full read of /proc/thread-self/mountinfo", OpMountinfo},
     {"listmount", "listmount(LSMT_ROOT) of every mount id", OpListmount},
@@ -72,13 +77,14 @@ const OpInfo kMethods[] = {
 };
 
 void MountTableRead(Session& s, const Point& p, Entry& e) {
-  const std::string method = p.Str("method");
-  const OpInfo* op = nullptr;
-  for (const OpInfo& o : kMethods) {
-    if (method == o.name) op = &o;
+  const Method method = p.Enum(kMethodNames, "method");
+  const OpInfo* op = &kMethods[static_cast<int>(method)];
+  if (method != Method::kMountinfo && !HaveListmount()) {
+    throw Unsupported("listmount needs Linux >= 6.8");
   }
-  if (method != "mountinfo" && !HaveListmount()) throw Unsupported("listmount needs Linux >= 6.8");
-  if (method == "statmount" && !HaveStatmount()) throw Unsupported("statmount needs Linux >= 6.8");
+  if (method == Method::kStatmount && !HaveStatmount()) {
+    throw Unsupported("statmount needs Linux >= 6.8");
+  }
   const int m = p.Int("mounts");
 
   ScratchNs table = NamespaceWithMounts(m, Propagation::kPrivate);
@@ -98,7 +104,7 @@ void MountTableRead(Session& s, const Point& p, Entry& e) {
   plans[0].cleanup = [](OpContext& c) { delete static_cast<ReadState*>(c.scratch); };
   if (churn) {
     plans[1].container = &writer_ns.container();
-    MakeWriter(&plans[1], "mount");
+    MakeWriter(&plans[1], WriterKind::kMount);
   }
   RunSpec spec;
   spec.workers = plans;
@@ -125,8 +131,7 @@ MNTSCALE_SCENARIO(
                      "listmount's ids vs one statmount per mount",
         .expect = "per read linear in mounts (mountinfo ~1.5 us, listmount ~0.16 us, statmount "
                   "~2.7 us per mount); churn adds namespace_sem waits",
-        .axes = {EnumAxis("method", "mountinfo,listmount,statmount",
-                          {"mountinfo", "listmount", "statmount"}),
+        .axes = {EnumAxis("method", "mountinfo,listmount,statmount", kMethodNames),
                  axes::Mounts("100,1000,5000,20000"),
                  BoolAxis("churn", "0,1")},
         .run = MountTableRead,

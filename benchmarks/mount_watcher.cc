@@ -116,10 +116,14 @@ void WatchFanotify(int ns_fd, int stop, const std::atomic<bool>& ready, Watch* w
   w->cpu_ns = ThreadCpuNs() - cpu0;
 }
 
+enum class Watcher { kNone, kMountinfo, kFanotify };
+constexpr EnumName<Watcher> kWatchers[] = {
+    {Watcher::kNone, "none"}, {Watcher::kMountinfo, "mountinfo"}, {Watcher::kFanotify, "fanotify"}};
+
 void MountWatcher(Session& s, const Point& p, Entry& e) {
-  const std::string watcher = p.Str("watcher");
+  const Watcher watcher = p.Enum(kWatchers, "watcher");
   const int n = p.Int("containers"), rate = p.Int("rate");
-  if (watcher == "fanotify") {
+  if (watcher == Watcher::kFanotify) {
     std::string why = MountEventCounter::Unavailable();
     if (!why.empty()) throw Unsupported(why);
   }
@@ -169,12 +173,12 @@ void MountWatcher(Session& s, const Point& p, Entry& e) {
   std::atomic<bool> ready{false};
   Fd stop(Check(eventfd(0, EFD_CLOEXEC), "eventfd", "watcher stop"));
   std::thread th;
-  if (watcher != "none") {
+  if (watcher != Watcher::kNone) {
     th = std::thread([&] {
       try {
         PinCurrentThread(wslot[0], false);
         unshare(CLONE_FS);  // setns needs an fs_struct of its own
-        if (watcher == "mountinfo") {
+        if (watcher == Watcher::kMountinfo) {
           WatchMountinfo(watched.fd(), stop.get(), ready, &w);
         } else {
           WatchFanotify(watched.fd(), stop.get(), ready, &w);
@@ -205,7 +209,7 @@ void MountWatcher(Session& s, const Point& p, Entry& e) {
   // Mount-table writes per second: the churn's speed beside the watcher.
   e.Set("churn_writes_per_sec", r.times.size() / r.span_s);
   e.Set("mounts_in_watched_ns", n + 3);
-  if (watcher == "none") return;
+  if (watcher == Watcher::kNone) return;
   // Each mount's delay: from the start of its mount call to the watcher's
   // first notice after it, if that came before the next mount began; a mount
   // with no notice in that span was missed (coalesced: the table was read
@@ -231,7 +235,7 @@ void MountWatcher(Session& s, const Point& p, Entry& e) {
   e.Set("watcher_cpu_share", w.cpu_ns / 1e9 / r.span_s);
   e.Set("watcher_wakeups", w.wakeups);
   e.Set("watcher_reads", w.reads);
-  if (watcher == "fanotify") {
+  if (watcher == Watcher::kFanotify) {
     e.Set("watcher_events", w.events);
     e.Set("watcher_overflows", w.overflows);
   }
@@ -258,7 +262,7 @@ MNTSCALE_SCENARIO(
                      "and one statmount per attach (6.15+)",
         .expect = "mountinfo watcher's CPU per event grows with the mounts held and it "
                   "coalesces changes; fanotify's stays flat and it sees every mount",
-        .axes = {EnumAxis("watcher", "none,mountinfo,fanotify", {"none", "mountinfo", "fanotify"}),
+        .axes = {EnumAxis("watcher", "none,mountinfo,fanotify", kWatchers),
                  axes::Containers("100,1000"),
                  IntAxis("rate", "0,200", 0, 100000,
                          "mounts (each then unmounted) per second; 0 as fast as the churn goes")},

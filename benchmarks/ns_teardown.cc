@@ -22,9 +22,13 @@ namespace {
 
 enum Phase { kIdle = 0, kTeardown = 1, kBuild = 2 };
 
+enum class Method { kClose, kUmountLoop };
+constexpr EnumName<Method> kMethods[] = {{Method::kClose, "close"},
+                                         {Method::kUmountLoop, "umount-loop"}};
+
 void NsTeardown(Session& s, const Point& p, Entry& e) {
   const int m = p.Int("mounts"), k = p.Int("parallel");
-  const std::string method = p.Str("method");
+  const Method method = p.Enum(kMethods, "method");
   // A health-check reader on the first PU; the teardowns on the others.
   Farm& farm = s.FarmFor(s.config().profile, 1);
   BackgroundReaders bg(s.Workers(p, &farm, FindOp("stat"), farm.image().deep_path, 1, "compact"),
@@ -43,14 +47,14 @@ void NsTeardown(Session& s, const Point& p, Entry& e) {
   spec.setup = [&](EventContext& c) {
     victims[c.actor].emplace(NamespaceWithMounts(m, Propagation::kPrivate));
   };
-  if (method == "umount-loop") {
+  if (method == Method::kUmountLoop) {
     spec.prepare = [&](EventContext& c) {
       homes[c.actor] = Fd(OpenThreadMountNs());
       Check(setns(victims[c.actor]->fd(), CLONE_NEWNS), "setns", "namespace to tear down");
     };
   }
   spec.event = [&](EventContext& c) {
-    if (method == "umount-loop") {
+    if (method == Method::kUmountLoop) {
       char path[32];
       for (int i = m - 1; i >= 0; --i) {
         snprintf(path, sizeof path, "/m/%d", i);
@@ -103,7 +107,7 @@ MNTSCALE_SCENARIO(
         .expect = "teardown linear in mounts; close holds the lock in one stretch (readers' max "
                   "stall grows with M), the loop spreads it out; parallel K serialises",
         .axes = {axes::Mounts("100,1000,5000,20000"),
-                 EnumAxis("method", "close,umount-loop", {"close", "umount-loop"}),
+                 EnumAxis("method", "close,umount-loop", kMethods),
                  IntAxis("parallel", "1,4", 1, 4096, "concurrent teardowns"),
                  axes::Rounds("3")},
         .run = NsTeardown,

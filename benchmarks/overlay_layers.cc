@@ -19,6 +19,12 @@ namespace mntscale {
 namespace {
 
 constexpr int kDepth = 3;  // d0/d1/d2/target: four merged lookups per walk
+
+// cold: a fresh overlay per lookup; warm: one overlay, its dcache filled;
+// negative: a name no layer has, so every layer is searched.
+enum class Lookup { kCold, kWarm, kNegative };
+constexpr EnumName<Lookup> kLookups[] = {
+    {Lookup::kCold, "cold"}, {Lookup::kWarm, "warm"}, {Lookup::kNegative, "negative"}};
 constexpr int kMinSamples = 5;
 constexpr const char* kMnt = "/o";
 
@@ -31,8 +37,8 @@ uint64_t NowNs() {
 
 void OverlayLayersRun(Session& s, const Point& p, Entry& e) {
   const int layers = p.Int("layers");
-  const OverlayApi api = ParseEnum(kOverlayApis, p.Str("overlay_api"), "overlay_api");
-  const std::string lookup = p.Str("lookup");
+  const OverlayApi api = p.Enum(kOverlayApis, "overlay_api");
+  const Lookup lookup = p.Enum(kLookups, "lookup");
   ScratchNs ns;
   OverlayLayers ol;
   Histogram mount_h, umount_h, lookup_h;
@@ -42,7 +48,7 @@ void OverlayLayersRun(Session& s, const Point& p, Entry& e) {
     ol = MakeOverlayLayers("/l", layers, kDepth);
     for (const char* d : {"/u", "/w", kMnt}) Check(mkdir(d, 0755), "mkdir", d);
     const std::string target =
-        std::string(kMnt) + "/" + (lookup == "negative" ? ol.missing : ol.file);
+        std::string(kMnt) + "/" + (lookup == Lookup::kNegative ? ol.missing : ol.file);
     // Every sample is a fresh overlay: its dcache starts empty, while the
     // layers' own (tmpfs) dentries stay cached, as on a host with warm images.
     auto end = Clock::now() + std::chrono::duration<double>(budget_s);
@@ -54,7 +60,7 @@ void OverlayLayersRun(Session& s, const Point& p, Entry& e) {
       int rc = stat(target.c_str(), &st);
       int err = errno;
       uint64_t t2 = NowNs();
-      if (lookup == "negative" ? (rc == 0 || err != ENOENT) : rc != 0) {
+      if (lookup == Lookup::kNegative ? (rc == 0 || err != ENOENT) : rc != 0) {
         Check(rc == 0 ? -1 : rc, "stat", target, "unexpected result through the overlay");
       }
       Check(umount2(kMnt, 0), "umount2", kMnt);
@@ -64,9 +70,9 @@ void OverlayLayersRun(Session& s, const Point& p, Entry& e) {
       umount_h.Record(t3 - t2);
       lookup_s += (t2 - t1) * 1e-9;
     }
-    if (lookup == "warm") MountOverlayAt(api, ol.dirs, "/u", "/w", kMnt);
+    if (lookup == Lookup::kWarm) MountOverlayAt(api, ol.dirs, "/u", "/w", kMnt);
   });
-  if (lookup == "warm") {
+  if (lookup == Lookup::kWarm) {
     RunSpec spec;
     spec.workers = s.Workers(p, nullptr, FindOp("stat"), std::string(kMnt) + "/" + ol.file, 1);
     spec.workers[0].container = &ns.container();
@@ -93,8 +99,8 @@ MNTSCALE_SCENARIO(
                      "cold dcache",
         .expect = "mount, umount and cold/negative lookup linear in layers; warm lookup flat",
         .axes = {IntAxis("layers", "1,5,20,50,100", 1, kMaxLayers, "layers"),
-                 EnumAxis("overlay_api", "mount,fsmount", {"mount", "fsmount"}).Alias("api"),
-                 EnumAxis("lookup", "cold,warm,negative", {"cold", "warm", "negative"})},
+                 EnumAxis("overlay_api", "mount,fsmount", kOverlayApis).Alias("api"),
+                 EnumAxis("lookup", "cold,warm,negative", kLookups)},
         .run = OverlayLayersRun,
         .claims = {claims::Linear("vfsmounts_per_overlay", "layers", 0.999, 0.99, 1.01,
                                   "vfsmounts/layer",

@@ -47,18 +47,24 @@ const OpInfo kOps[] = {
 const OpInfo kToggle = {"toggle-rdonly", "mount_setattr RDONLY set + clear on another mount",
                         ToggleRdonly};
 
+enum class Fs { kTmpfs, kOverlay };
+constexpr EnumName<Fs> kFses[] = {{Fs::kTmpfs, "tmpfs"}, {Fs::kOverlay, "overlay"}};
+enum class Sockets { kSame, kDifferent };
+constexpr EnumName<Sockets> kSockets[] = {{Sockets::kSame, "same"}, {Sockets::kDifferent, "different"}};
+
 void WantWrite(Session& s, const Point& p, Entry& e) {
-  const std::string fs = p.Str("fs"), sockets = p.Str("sockets");
+  const Fs fs = p.Enum(kFses, "fs");
+  const Sockets sockets = p.Enum(kSockets, "sockets");
   const int workers = p.Int("workers"), toggles = p.Int("toggles");
   const OpInfo* op = nullptr;
   for (const OpInfo& o : kOps) {
     if (p.Str("write_op") == o.name) op = &o;
   }
-  if (sockets == "different" && s.topology().summary().packages < 2) {
+  if (sockets == Sockets::kDifferent && s.topology().summary().packages < 2) {
     throw Unsupported("one socket: no other socket to place workers on");
   }
   ScratchNs ns;
-  const std::string base = fs == "tmpfs" ? "/t" : "/o";
+  const std::string base = fs == Fs::kTmpfs ? "/t" : "/o";
   ns.Run([&] {
     for (const char* d : {"/t", "/l", "/u", "/w", "/o", kToggled}) {
       Check(mkdir(d, 0755), "mkdir", d);
@@ -66,17 +72,17 @@ void WantWrite(Session& s, const Point& p, Entry& e) {
     Check(mount("tmpfs", "/t", "tmpfs", 0, "size=16m"), "mount", "tmpfs, /t");
     Check(mount("tmpfs", kToggled, "tmpfs", 0, "size=64k"), "mount", kToggled);
     // Overlay files start in the lower layer: the warm-up copies them up.
-    const std::string files = fs == "tmpfs" ? "/t" : "/l";
+    const std::string files = fs == Fs::kTmpfs ? "/t" : "/l";
     for (int i = 0; i < workers; ++i) {
       std::string d = files + "/w" + std::to_string(i);
       Check(mkdir(d.c_str(), 0755), "mkdir", d);
       WriteFile(d + "/f", "");
     }
-    if (fs == "overlay") MountOverlayAt(OverlayApi::kMount, {"/l"}, "/u", "/w", "/o");
+    if (fs == Fs::kOverlay) MountOverlayAt(OverlayApi::kMount, {"/l"}, "/u", "/w", "/o");
   });
   // Worker 0 first; the others (more workers, the toggler) on its socket or
   // spread over the others.
-  const std::string placement = sockets == "same" ? "socket:0,share" : "spread,share";
+  const std::string placement = sockets == Sockets::kSame ? "socket:0,share" : "spread,share";
   RunSpec spec;
   spec.workers = s.Workers(p, nullptr, op, "", workers + toggles, placement);
   for (int i = 0; i < workers + toggles; ++i) {
@@ -92,7 +98,7 @@ void WantWrite(Session& s, const Point& p, Entry& e) {
       w.measured = false;
     }
   }
-  if (sockets == "different" && workers + toggles > 1 &&
+  if (sockets == Sockets::kDifferent && workers + toggles > 1 &&
       spec.workers[0].slot.pu.package == spec.workers[1].slot.pu.package) {
     throw Unsupported("placement could not put a second thread on another socket");
   }
@@ -111,11 +117,11 @@ MNTSCALE_SCENARIO(
                      "toggles (mount_setattr) on another mount bumping mount_lock",
         .expect = "overlay slower per op by a constant; toggles slow both by the mount_lock "
                   "retries, more across sockets",
-        .axes = {EnumAxis("fs", "tmpfs,overlay", {"tmpfs", "overlay"}),
+        .axes = {EnumAxis("fs", "tmpfs,overlay", kFses),
                  EnumAxis("write_op", "create-unlink,utimensat,open-wronly",
                           {"create-unlink", "utimensat", "open-wronly"}),
                  BoolAxis("toggles", "0,1"),
-                 EnumAxis("sockets", "same,different", {"same", "different"}),
+                 EnumAxis("sockets", "same,different", kSockets),
                  axes::Workers("1")},
         .run = WantWrite,
     });

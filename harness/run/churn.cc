@@ -49,6 +49,7 @@ int OpMountinfo(OpContext&) {
   return n < 0 ? static_cast<int>(n) : 0;
 }
 
+// In WriterKind's order.
 const OpInfo kWriterOps[] = {
     {"mount", "tmpfs mount+umount", OpMountUmount},
     {"bind", "bind mount+umount", OpBindUmount},
@@ -62,19 +63,12 @@ struct WriterState {
 
 }  // namespace
 
-void MakeWriter(WorkerPlan* w, const std::string& kind) {
-  const OpInfo* op = nullptr;
-  for (const OpInfo& o : kWriterOps) {
-    if (kind == o.name) op = &o;
-  }
-  if (!op) {
-    throw UsageError("unknown writer op '" + kind + "' (known: " + kWriterKinds + ")");
-  }
-  w->op = op;
+void MakeWriter(WorkerPlan* w, WriterKind kind) {
+  w->op = &kWriterOps[static_cast<int>(kind)];
   w->role = "writer";
   w->measured = false;
   w->path = "/mntscale-churn-" + std::to_string(w->slot.worker) + "/t";
-  const bool bind_first = kind == "setattr";
+  const bool bind_first = kind == WriterKind::kSetattr;
   w->setup = [bind_first](OpContext& c) {
     auto* st = new WriterState;
     st->scratch = "/mntscale-churn-" + std::to_string(c.worker);

@@ -11,18 +11,21 @@
 
 namespace mntscale {
 
-// The writer kinds: "mount" (tmpfs mount+umount), "bind" (bind+umount),
-// "setattr" (mount_setattr MOUNT_ATTR_RDONLY set then clear on a bind mount),
-// "clone" (open_tree(OPEN_TREE_CLONE)+close). One op is one full cycle.
-inline constexpr const char* kWriterKinds = "mount, bind, setattr, clone";
+// The writer kinds: mount (tmpfs mount+umount), bind (bind+umount),
+// setattr (mount_setattr MOUNT_ATTR_RDONLY set then clear on a bind mount),
+// clone (open_tree(OPEN_TREE_CLONE)+close). One op is one full cycle.
+enum class WriterKind { kMount, kBind, kSetattr, kClone };
+inline constexpr EnumName<WriterKind> kWriterKinds[] = {{WriterKind::kMount, "mount"},
+                                                        {WriterKind::kBind, "bind"},
+                                                        {WriterKind::kSetattr, "setattr"},
+                                                        {WriterKind::kClone, "clone"}};
 
 // Turns w into a writer of `kind`: role "writer", not measured, its op one
 // cycle of kind. Its setup (inside its namespace) mounts a private tmpfs
 // scratch at /mntscale-churn-<worker> (the container's root must be
 // writable: an overlay upper or a tmpfs) and makes the mountpoint and, for
 // setattr, the bind mount it toggles; its cleanup detaches the scratch.
-// Throws UsageError for an unknown kind.
-void MakeWriter(WorkerPlan* w, const std::string& kind);
+void MakeWriter(WorkerPlan* w, WriterKind kind);
 
 // The propagation of a namespace's mounts (MS_PRIVATE or MS_SHARED).
 enum class Propagation { kPrivate, kShared };

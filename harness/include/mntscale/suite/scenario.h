@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "mntscale/run/runner.h"
+#include "mntscale/sys/enum_names.h"
 
 namespace mntscale {
 
@@ -23,6 +24,12 @@ class Point {
   int Int(const std::string& axis) const;  // values are checked before points run
   bool Bool(const std::string& axis) const;
   double Double(const std::string& axis) const;
+  // The value of an axis registered with EnumAxis(name, defaults, names), as
+  // the enum: a scenario compares types, not spellings.
+  template <typename E, std::size_t N>
+  E Enum(const EnumName<E> (&names)[N], const std::string& axis) const {
+    return ParseEnum(names, Str(axis), axis);
+  }
   std::string Name(const std::string& scenario) const;  // scenario/axis:value/...
   nlohmann::json Params() const;
 };
@@ -88,6 +95,14 @@ Axis IntAxis(std::string name, std::string defaults, long long min, long long ma
              std::string unit = "");
 // One of `values`.
 Axis EnumAxis(std::string name, std::string defaults, std::vector<std::string> values);
+// One of the names in an enum's table (read back with Point::Enum), so the
+// values are spelled once.
+template <typename E, std::size_t N>
+Axis EnumAxis(std::string name, std::string defaults, const EnumName<E> (&names)[N]) {
+  std::vector<std::string> values;
+  for (const EnumName<E>& n : names) values.emplace_back(n.name);
+  return EnumAxis(std::move(name), std::move(defaults), std::move(values));
+}
 // 0 or 1 (also accepts false/true, no/yes, off/on; written as 0/1).
 Axis BoolAxis(std::string name, std::string defaults);
 // A duration, written with a unit (250ms, 2s); canonical form in ms ("250ms").
