@@ -21,15 +21,17 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
-#include "mntscale/run/background.h"
 #include "mntscale/model/container_start.h"
-#include "mntscale/runtimes/containerd.h"
 #include "mntscale/model/idmap.h"
-#include "mntscale/runtimes/runtime.h"
 #include "mntscale/model/sandbox.h"
 #include "mntscale/model/scratch.h"
+#include "mntscale/run/background.h"
+#include "mntscale/runtimes/containerd.h"
+#include "mntscale/runtimes/real_runtime.h"
+#include "mntscale/runtimes/runtime.h"
 #include "mntscale/suite/session.h"
 #include "mntscale/sys/sys.h"
 
@@ -96,19 +98,27 @@ void Start(Storm& st, EventContext& ctx) {
   ctx.Keep(EnterModelContainer(root, ops));  // runc, modelled
 }
 
+// Who starts the containers: a real runtime, or the model (nullopt), which
+// does what runc does in this process.
+using StormRuntime = std::optional<RuntimeKind>;
+constexpr EnumName<StormRuntime> kStormRuntimes[] = {{std::nullopt, "model"},
+                                                     {RuntimeKind::kRunc, "runc"},
+                                                     {RuntimeKind::kCrun, "crun"},
+                                                     {RuntimeKind::kContainerd, "containerd"}};
+
 void ContainerStartStorm(Session& s, const Point& p, Entry& e) {
   const int layers = p.Int("layers"), parallel = p.Int("parallel"), starts = p.Int("starts");
-  const std::string runtime = p.Str("runtime");
+  const StormRuntime runtime = p.Enum(kStormRuntimes, "runtime");
   Storm st;
   st.strategy = ParseIdmapStrategy(p.Str("strategy"), "strategy");
-  if (runtime == "containerd" && st.strategy != IdmapStrategy::kNone) {
+  if (runtime == RuntimeKind::kContainerd && st.strategy != IdmapStrategy::kNone) {
     throw Unsupported("containerd 1.6 does not idmap layers (2.x does)");
   }
   st.ns = st.host.container();
-  if (runtime != "model") {  // Unsupported (why, in the runtime's words) where it cannot run
+  if (runtime) {  // Unsupported (why, in the runtime's words) where it cannot run
     static int serial = 0;  // a fresh bundle tree per point
-    st.base = Sandbox::Current().workdir() + "/storm-" + runtime + std::to_string(serial++);
-    st.real = OpenRealRuntime(runtime, st.base + "/rt", parallel);
+    st.base = Sandbox::Current().workdir() + "/storm-" + Name(*runtime) + std::to_string(serial++);
+    st.real = OpenRealRuntime(*runtime, st.base + "/rt", parallel);
     st.ns.ns_fd = st.real->mount_ns();
   }
   st.Run([&] {
@@ -219,7 +229,7 @@ MNTSCALE_SCENARIO(
                      "mount-table writes per layer vs one idmapped parent (the fix) vs none",
         .expect = "per-layer-idmap start latency and mount ops grow with layers; parent-idmap "
                   "and none nearly flat; readers' tails grow with the writes",
-        .axes = {EnumAxis("runtime", "model", {"model", "runc", "crun", "containerd"}),
+        .axes = {EnumAxis("runtime", "model", kStormRuntimes),
                  EnumAxis("strategy", "none,per-layer-idmap,parent-idmap",
                           {"none", "per-layer-idmap", "parent-idmap"})
                      .ValueAlias("per-layer", "per-layer-idmap")  // the profiles' "idmap" spelling

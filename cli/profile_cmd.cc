@@ -33,7 +33,7 @@ int ProfileCommand::Run(int, char**) {
   // (main.cc has refused empty values): the runtime, layers and the spec
   // (read as a data file, then the profile its mounts would make against the
   // profile limits), the output path, then the name.
-  CaptureRequest req{runtime_, spec_, layers_, image_};
+  CaptureRequest req{ParseRuntime(runtime_), spec_, layers_, image_};
   ValidateCaptureRequest(req);  // UsageError: exit 2, nothing built yet
   CheckOutputPath(out_);
   std::string name = name_;

@@ -23,7 +23,7 @@ class RunCommand : public Command {
     cmd_ = root->add_subcommand("run", "Build containers and run scenarios; write JSON results");
     AddPlanOptions(cmd_, &req_, &shorthands_);
     cmd_->add_option("--topology", req_.cfg.topology, "Must be 'host' for run")->capture_default_str();
-    cmd_->add_option("--farm", req_.cfg.farm,
+    cmd_->add_option("--farm", req_.farm,
                      "builtin | runc | crun | containerd: who creates the containers")
         ->capture_default_str();
     cmd_->add_option("--preset", preset_name_,

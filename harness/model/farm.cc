@@ -15,7 +15,6 @@
 #include <thread>
 
 #include "mntscale/model/idmap.h"
-#include "mntscale/runtimes/real_runtime.h"
 #include "mntscale/model/sandbox.h"
 #include "mntscale/model/scratch.h"
 #include "mntscale/sys/sys.h"
@@ -140,14 +139,15 @@ void MountRuntimeKinds(const Profile& p, const std::string& root, const std::str
 
 }  // namespace
 
-Farm::Farm(const Profile& profile, const Image& image, int builders, const std::string& runtime)
-    : profile_(profile), image_(image), builders_(builders), id_(g_farm_ids++) {
+Farm::Farm(const Profile& profile, const Image& image, int builders,
+           std::unique_ptr<RealRuntime> runtime)
+    : profile_(profile),
+      image_(image),
+      runtime_(std::move(runtime)),
+      builders_(builders),
+      id_(g_farm_ids++) {
   profile_.Validate();
-  if (!runtime.empty() && runtime != "builtin") {
-    ValidateFarmBackend(runtime);
-    runtime_ = OpenRealRuntime(runtime, Sandbox::Current().workdir() + "/rt" + std::to_string(id_));
-    return;
-  }
+  if (runtime_) return;
   if (std::string why = RootlessProfileProblem(profile_); !why.empty()) throw Unsupported(why);
   if (builders_ <= 0) builders_ = std::max(1u, std::thread::hardware_concurrency());
   base_ns_fd_ = BaseNamespace();

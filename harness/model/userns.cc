@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include "mntscale/model/profile.h"
-#include "mntscale/suite/results.h"
 #include "mntscale/sys/sys.h"
 
 namespace mntscale {

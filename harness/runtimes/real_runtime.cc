@@ -6,36 +6,44 @@
 
 namespace mntscale {
 
-std::string RuntimeMissing(const std::string& runtime) {
-  bool known = false;
-  for (const char* r : kRuntimes) known |= runtime == r;
-  if (!known) throw UsageError("unknown runtime '" + runtime + "' (known: runc, crun, containerd)");
-  if (runtime == "containerd") {
+RuntimeKind ParseRuntime(const std::string& name) {
+  for (const EnumName<RuntimeKind>& k : kRuntimeKinds) {
+    if (name == k.name) return k.value;
+  }
+  throw UsageError("unknown runtime '" + name + "' (known: runc, crun, containerd)");
+}
+
+std::string RuntimeMissing(RuntimeKind runtime) {
+  if (runtime == RuntimeKind::kContainerd) {
     const std::string m = ContainerdMissingBinary();
     if (m.empty()) return "";
     return "containerd: '" + m +
            "' is not installed (not found on PATH); scripts/setup.sh installs containerd";
   }
-  if (!FindRuntime(runtime).empty()) return "";
-  return "runtime '" + runtime +
+  if (!FindRuntime(Name(runtime)).empty()) return "";
+  return std::string("runtime '") + Name(runtime) +
          "' is not installed (not found on PATH); scripts/setup.sh installs it";
 }
 
-std::unique_ptr<RealRuntime> OpenRealRuntime(const std::string& runtime, const std::string& dir,
+std::unique_ptr<RealRuntime> OpenRealRuntime(RuntimeKind runtime, const std::string& dir,
                                              int parallel) {
-  if (runtime == "containerd") return std::make_unique<ContainerdFarm>(dir, parallel);
+  if (runtime == RuntimeKind::kContainerd) return std::make_unique<ContainerdFarm>(dir, parallel);
   return std::make_unique<RuntimeFarm>(runtime, dir, parallel);
 }
 
-void ValidateFarmBackend(const std::string& farm) {
-  if (farm == "builtin") return;
-  bool known = false;
-  for (const char* r : kRuntimes) known |= farm == r;
-  if (!known) {
-    throw UsageError("--farm '" + farm + "' is not one of: builtin, runc, crun, containerd");
+std::optional<RuntimeKind> ParseFarmBackend(const std::string& farm) {
+  if (farm == "builtin") return std::nullopt;
+  for (const EnumName<RuntimeKind>& k : kRuntimeKinds) {
+    if (farm == k.name) return k.value;
   }
-  if (std::string why = RuntimeMissing(farm); !why.empty())
-    throw UsageError("--farm " + farm + ": " + why);
+  throw UsageError("--farm '" + farm + "' is not one of: builtin, runc, crun, containerd");
+}
+
+void CheckFarmBackend(std::optional<RuntimeKind> farm) {
+  if (!farm) return;
+  if (std::string why = RuntimeMissing(*farm); !why.empty()) {
+    throw UsageError(std::string("--farm ") + Name(*farm) + ": " + why);
+  }
 }
 
 }  // namespace mntscale

@@ -273,7 +273,7 @@ std::string FindRuntime(const std::string& runtime) {
 void ValidateCaptureRequest(const CaptureRequest& req) {
   if (std::string why = RuntimeMissing(req.runtime); !why.empty()) throw UsageError(why);
   if (!req.image_path.empty()) {
-    if (req.runtime != "containerd") {
+    if (req.runtime != RuntimeKind::kContainerd) {
       throw UsageError("--image is only used with --runtime containerd (runc and crun run a "
                        "bundle of generated layers)");
     }
@@ -286,7 +286,7 @@ void ValidateCaptureRequest(const CaptureRequest& req) {
                        "' is not an OCI image archive that can be imported: " + why);
     }
   }
-  if (req.runtime == "containerd" && !req.spec_path.empty()) {
+  if (req.runtime == RuntimeKind::kContainerd && !req.spec_path.empty()) {
     throw UsageError("--spec is not used with --runtime containerd: it captures the container "
                      "`ctr run` makes from its default spec");
   }
@@ -309,18 +309,18 @@ void ValidateCaptureRequest(const CaptureRequest& req) {
 
 CaptureResult CaptureRuntimeMounts(const CaptureRequest& req) {
   ValidateCaptureRequest(req);
-  if (req.runtime == "containerd") {
+  if (req.runtime == RuntimeKind::kContainerd) {
     CaptureResult cap;
     CaptureContainerdMounts(req.layers, req.image_path, &cap);
     return cap;
   }
-  const std::string bin = FindRuntime(req.runtime);
+  const std::string name = Name(req.runtime), bin = FindRuntime(name);
   CaptureResult cap;
   {
     RunOutput v = RunInPidNamespace({bin, "--version"}, "/", 30);
     std::string first = FirstLine(v.out);
     size_t at = first.find("version ");
-    cap.runtime = req.runtime + " " + (at == std::string::npos ? first : first.substr(at + 8));
+    cap.runtime = name + " " + (at == std::string::npos ? first : first.substr(at + 8));
   }
   static int serial = 0;
   const std::string id = CgroupPrefix() + std::to_string(serial++);
@@ -331,11 +331,11 @@ CaptureResult CaptureRuntimeMounts(const CaptureRequest& req) {
   if (req.spec_path.empty()) {
     RunOutput r = RunInPidNamespace({bin, "spec"}, bundle, 30);
     if (r.status != 0) {
-      throw Unsupported(cap.runtime + ": `" + req.runtime + " spec` failed (exit " +
+      throw Unsupported(cap.runtime + ": `" + name + " spec` failed (exit " +
                         std::to_string(r.status) + "): " + FirstLine(r.err));
     }
     spec = nlohmann::json::parse(ReadFile(bundle + "/config.json"));
-    cap.spec = "`" + req.runtime + " spec` default";
+    cap.spec = "`" + name + " spec` default";
   } else {
     spec = LoadOciSpec(req.spec_path);
     cap.spec = req.spec_path;
@@ -348,7 +348,8 @@ CaptureResult CaptureRuntimeMounts(const CaptureRequest& req) {
   Fd janitor(StartCgroupJanitor(CgroupPrefix()));
   std::vector<std::string> argv = {bin, "--root", state, "run", "--bundle", bundle, id};
   RunOutput r = RunInPidNamespace(argv, bundle, 60);
-  if (r.status != 0 && req.runtime == "crun" && r.err.find("hybrid") != std::string::npos) {
+  if (r.status != 0 && req.runtime == RuntimeKind::kCrun &&
+      r.err.find("hybrid") != std::string::npos) {
     // crun 1.8 refuses cgroup v1/v2 hybrid hosts; without a cgroup manager
     // it may still start the container.
     argv.insert(argv.begin() + 1, "--cgroup-manager=disabled");

@@ -12,12 +12,13 @@
 
 namespace mntscale {
 
-RuntimeFarm::RuntimeFarm(const std::string& runtime, const std::string& dir, int parallel)
-    : runtime_(runtime),
-      bin_(FindRuntime(runtime)),
+RuntimeFarm::RuntimeFarm(RuntimeKind runtime, const std::string& dir, int parallel)
+    : kind_(runtime),
+      runtime_(Name(runtime)),
+      bin_(FindRuntime(runtime_)),
       dir_(dir),
       state_(dir + "/state"),
-      sup_(dir, parallel, runtime) {
+      sup_(dir, parallel, runtime_) {
   MkdirP(state_);
   std::string out;
   const std::string spec_dir = dir_ + "/spec";
@@ -56,7 +57,7 @@ int RuntimeFarm::CreateBundle(const std::string& b, const std::string& id,
   ++creates_;
   int rc = Command(Argv(tail), &out);
   bool retried = false;
-  if (rc != 0 && runtime_ == "crun" && out.find("hybrid") != std::string::npos) {
+  if (rc != 0 && kind_ == RuntimeKind::kCrun && out.find("hybrid") != std::string::npos) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (global_opts_.empty()) global_opts_ = {"--cgroup-manager=disabled"};

@@ -1,7 +1,5 @@
 #include "mntscale/suite/plan.h"
 
-#include "mntscale/sys/text.h"
-
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -12,7 +10,9 @@
 
 #include "mntscale/model/limits.h"
 #include "mntscale/observe/counters.h"
+#include "mntscale/runtimes/real_runtime.h"
 #include "mntscale/sys/sys.h"
+#include "mntscale/sys/text.h"
 
 namespace mntscale {
 namespace {
@@ -283,11 +283,7 @@ void ApplyPreset(const Preset& p, const std::function<bool(const char*)>& given,
 
 void ResolveRequest(RunRequest* req) {
   req->cfg.mode = ParseMode(req->mode);
-  if (req->cfg.farm != "builtin" && req->cfg.farm != "runc" && req->cfg.farm != "crun" &&
-      req->cfg.farm != "containerd") {
-    throw UsageError("--farm must be builtin, runc, crun or containerd; got '" + req->cfg.farm +
-                     "'");
-  }
+  req->cfg.farm = ParseFarmBackend(req->farm);
   if (!req->profile.empty()) req->cfg.profile = Profile::Load(req->profile);
   req->cfg.events.clear();
   req->cfg.counters = false;

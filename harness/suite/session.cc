@@ -1,20 +1,20 @@
 #include "mntscale/suite/session.h"
 
-#include "mntscale/suite/plan.h"
-#include "mntscale/observe/decomposition.h"
-#include "mntscale/observe/attribution.h"
-
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <set>
 #include <cstdio>
+#include <set>
 
-#include "mntscale/runtimes/runtime.h"
-#include "mntscale/observe/quietness.h"
 #include "mntscale/model/sandbox.h"
+#include "mntscale/observe/attribution.h"
+#include "mntscale/observe/decomposition.h"
+#include "mntscale/observe/quietness.h"
+#include "mntscale/runtimes/real_runtime.h"
+#include "mntscale/runtimes/runtime.h"
+#include "mntscale/suite/plan.h"
 #include "mntscale/sys/sys.h"
 
 namespace mntscale {
@@ -69,7 +69,7 @@ void InstallInterruptHandler() {
 
 Session::Session(SessionConfig config, const Topology& topo)
     : config_(std::move(config)), topo_(topo) {
-  ValidateFarmBackend(config_.farm);
+  CheckFarmBackend(config_.farm);
   nlohmann::json extra = {{"placement", config_.placement},
                           {"profile", config_.profile.ToJson()},
                           {"worker_mode", ModeName(config_.mode)},
@@ -88,7 +88,7 @@ Session::Session(SessionConfig config, const Topology& topo)
   ctx["mounts"] = {{"before", before_.mounts},
                    {"namespaces_before", before_.namespaces},
                    {"slab_before", slab_before_}};
-  if (config_.farm != "builtin") ctx["farm"] = config_.farm;
+  if (config_.farm) ctx["farm"] = Name(*config_.farm);
   sink_ = std::make_unique<ResultSink>(config_.out, ctx);
 }
 
@@ -118,7 +118,12 @@ Farm& Session::FarmFor(const Profile& profile, int containers) {
   auto& farm = farms_[key];
   if (!farm) {
     ImageShape shape{profile.layers, profile.depth, profile.files_per_dir, profile.binds};
-    farm = std::make_unique<Farm>(profile, GetImage(shape), 0, config_.farm);
+    std::unique_ptr<RealRuntime> runtime;
+    if (config_.farm) {
+      runtime = OpenRealRuntime(*config_.farm, Sandbox::Current().workdir() + "/rt" +
+                                                   std::to_string(farms_opened_++));
+    }
+    farm = std::make_unique<Farm>(profile, GetImage(shape), 0, std::move(runtime));
   }
   if (farm->size() > containers) farm->Shrink(containers);
   if (farm->size() < containers) {

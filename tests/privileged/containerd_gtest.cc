@@ -205,7 +205,7 @@ TEST_F(ContainerdTest, FarmOnTheSandboxRunsContainersAndLeavesNothing) {
 TEST_F(ContainerdTest, FarmFromCaptureMatchesContainerdMountForMount) {
   CaptureResult cap;
   try {
-    cap = CaptureRuntimeMounts({"containerd", "", 2});
+    cap = CaptureRuntimeMounts({RuntimeKind::kContainerd, "", 2});
   } catch (const Unsupported& e) {
     GTEST_SKIP() << e.what();
   }
@@ -224,7 +224,8 @@ TEST_F(ContainerdTest, FarmFromCaptureMatchesContainerdMountForMount) {
     EXPECT_EQ(want, got) << MountKeysDiff(want, got);
   }
   // --farm containerd: containerd's own containers hold the captured table.
-  Farm farm(p, img, 1, "containerd");
+  Farm farm(p, img, 1,
+            OpenRealRuntime(RuntimeKind::kContainerd, Sandbox::Current().workdir() + "/rt-farm"));
   farm.Grow(2);
   ASSERT_EQ(farm.size(), 2);
   for (const Container& c : farm.containers()) {
@@ -237,16 +238,17 @@ TEST_F(ContainerdTest, FarmFromCaptureMatchesContainerdMountForMount) {
 }
 
 TEST(ContainerdInput, BadInputIsAUsageErrorBeforeAnythingIsStarted) {
-  EXPECT_THROW(ValidateCaptureRequest({"containerd", "/etc/hostname", 1}), UsageError);
-  EXPECT_THROW(ValidateCaptureRequest({"containerd", "", 0}), UsageError);
-  EXPECT_THROW(ValidateFarmBackend("containerd2"), UsageError);
-  EXPECT_THROW(ValidateCaptureRequest({"containerd", "", 1, "/etc/hostname"}), UsageError);
-  EXPECT_THROW(ValidateCaptureRequest({"containerd", "", 1, "/etc"}), UsageError);
-  EXPECT_THROW(ValidateCaptureRequest({"runc", "", 1, "/etc/hostname"}), UsageError);
+  EXPECT_THROW(ValidateCaptureRequest({RuntimeKind::kContainerd, "/etc/hostname", 1}), UsageError);
+  EXPECT_THROW(ValidateCaptureRequest({RuntimeKind::kContainerd, "", 0}), UsageError);
+  EXPECT_THROW(ParseFarmBackend("containerd2"), UsageError);
+  EXPECT_THROW(ParseRuntime("containerd2"), UsageError);
+  EXPECT_THROW(ValidateCaptureRequest({RuntimeKind::kContainerd, "", 1, "/etc/hostname"}), UsageError);
+  EXPECT_THROW(ValidateCaptureRequest({RuntimeKind::kContainerd, "", 1, "/etc"}), UsageError);
+  EXPECT_THROW(ValidateCaptureRequest({RuntimeKind::kRunc, "", 1, "/etc/hostname"}), UsageError);
   const std::string path = getenv("PATH") ? getenv("PATH") : "";
   setenv("PATH", "/nonexistent", 1);
-  EXPECT_THROW(ValidateFarmBackend("containerd"), UsageError);
-  EXPECT_THROW(ValidateCaptureRequest({"containerd", "", 1}), UsageError);
+  EXPECT_THROW(CheckFarmBackend(RuntimeKind::kContainerd), UsageError);
+  EXPECT_THROW(ValidateCaptureRequest({RuntimeKind::kContainerd, "", 1}), UsageError);
   if (geteuid() == 0) {  // refused before the supervisor or any directory is made
     const std::string dir = Sandbox::Enter().workdir() + "/ctrd-missing";
     EXPECT_THROW(ContainerdFarm{dir}, Unsupported);

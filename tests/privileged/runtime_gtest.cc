@@ -43,7 +43,7 @@ class RuntimeTest : public ::testing::Test {
       return false;
     }
     try {
-      *cap = CaptureRuntimeMounts({runtime, spec, 2});
+      *cap = CaptureRuntimeMounts({ParseRuntime(runtime), spec, 2});
       return true;
     } catch (const Unsupported& e) {
       skip_ = e.what();
@@ -122,7 +122,8 @@ TEST_F(RuntimeTest, RuntimeFarmContainersMatchTheBuiltInFarm) {
   p.depth = 2;
   p.files_per_dir = 1;
   const Image& img = GetImage({p.layers, p.depth, p.files_per_dir, p.binds});
-  Farm farm(p, img, 1, "runc");
+  Farm farm(p, img, 1,
+            OpenRealRuntime(RuntimeKind::kRunc, Sandbox::Current().workdir() + "/rt-farm"));
   farm.Grow(2);
   ASSERT_EQ(farm.size(), 2);
   for (const Container& c : farm.containers()) {
@@ -145,7 +146,7 @@ void TwoMarkers(int parallel, int wait_ticks, std::vector<std::pair<int, std::st
                 std::vector<bool>* saw) {
   static int serial = 0;
   const std::string dir = Sandbox::Current().workdir() + "/cmd" + std::to_string(serial++);
-  RuntimeFarm rt("runc", dir, parallel);
+  RuntimeFarm rt(RuntimeKind::kRunc, dir, parallel);
   got->assign(2, {});
   std::vector<std::thread> th;
   for (int i = 0; i < 2; ++i) {
@@ -186,11 +187,12 @@ TEST_F(RuntimeTest, ParallelCommandsOverlapEachWithItsOwnResult) {
 }
 
 TEST(RuntimeInput, BadInputIsAUsageErrorBeforeAnythingIsBuilt) {
-  EXPECT_THROW(ValidateCaptureRequest({"docker", "", 1}), UsageError);
-  EXPECT_THROW(ValidateCaptureRequest({"runc", "/nonexistent/config.json", 1}), UsageError);
-  EXPECT_THROW(ValidateCaptureRequest({"runc", "", 0}), UsageError);
-  EXPECT_THROW(ValidateFarmBackend("podman"), UsageError);
-  EXPECT_NO_THROW(ValidateFarmBackend("builtin"));
+  EXPECT_THROW(ParseRuntime("docker"), UsageError);
+  EXPECT_THROW(ValidateCaptureRequest({RuntimeKind::kRunc, "/nonexistent/config.json", 1}), UsageError);
+  EXPECT_THROW(ValidateCaptureRequest({RuntimeKind::kRunc, "", 0}), UsageError);
+  EXPECT_THROW(ParseFarmBackend("podman"), UsageError);
+  EXPECT_EQ(ParseFarmBackend("builtin"), std::nullopt);
+  EXPECT_EQ(ParseFarmBackend("crun"), RuntimeKind::kCrun);
 }
 
 }  // namespace

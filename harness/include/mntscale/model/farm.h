@@ -8,33 +8,25 @@
 #include <string>
 #include <vector>
 
+#include "mntscale/model/container.h"
 #include "mntscale/model/image.h"
 #include "mntscale/model/profile.h"
+#include "mntscale/model/real_runtime.h"
 
 namespace mntscale {
-
-struct Container {
-  int index = 0;
-  int ns_fd = -1;      // nsfs fd holding the namespace (shared mode: the one shared ns)
-  std::string root;    // chroot path inside the namespace; "" when pivot_root made it "/"
-  std::string upper;   // its overlay upper dir, as the sandbox namespace sees it
-  int mounts = 0;      // mounts in its namespace right after it was built
-  double build_s = 0;  // wall time to build it
-};
-
-class RealRuntime;
 
 using ProgressFn = std::function<void(int done, int total)>;
 
 class Farm {
  public:
-  // image: built under the sandbox work area (see Images()). runtime: ""
-  // or "builtin" for the farm's own builders, "runc", "crun" or
-  // "containerd" to have that runtime create every container from its
-  // default spec (the profile's layers and image still make the rootfs,
-  // containerd's from an archive of them its snapshotter unpacks; the
-  // profile's mount kinds do not apply: the runtime's spec decides them).
-  Farm(const Profile& profile, const Image& image, int builders, const std::string& runtime = "");
+  // image: built under the sandbox work area (see Images()). runtime: null
+  // for the farm's own builders, or a real runtime (runtimes/real_runtime.h
+  // opens one) that creates every container from its default spec (the
+  // profile's layers and image still make the rootfs, containerd's from an
+  // archive of them its snapshotter unpacks; the profile's mount kinds do
+  // not apply: the runtime's spec decides them).
+  Farm(const Profile& profile, const Image& image, int builders,
+       std::unique_ptr<RealRuntime> runtime = nullptr);
   ~Farm();
   Farm(const Farm&) = delete;
   Farm& operator=(const Farm&) = delete;

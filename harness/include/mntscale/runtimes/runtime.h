@@ -38,7 +38,7 @@ std::vector<std::string> MountKeys(const nlohmann::json& captured_mounts);
 std::string MountKeysDiff(const std::vector<std::string>& want, const std::vector<std::string>& got);
 
 struct CaptureRequest {
-  std::string runtime;    // runc | crun | containerd
+  RuntimeKind runtime = RuntimeKind::kRunc;
   std::string spec_path;  // an OCI config.json; "" for the runtime's `spec` default
   int layers = 1;         // overlay lower layers of the bundle's rootfs
   // containerd only: an OCI image archive (oci_image.h's layout) to run
@@ -96,7 +96,7 @@ std::vector<MountInfoEntry> ReadNamespaceMounts(int ns_fd);
 class RuntimeFarm : public RealRuntime {
  public:
   // Unsupported if the runtime cannot run here.
-  RuntimeFarm(const std::string& runtime, const std::string& dir, int parallel = 1);
+  RuntimeFarm(RuntimeKind runtime, const std::string& dir, int parallel = 1);
   ~RuntimeFarm() override;
   RuntimeFarm(const RuntimeFarm&) = delete;
   RuntimeFarm& operator=(const RuntimeFarm&) = delete;
@@ -133,6 +133,7 @@ class RuntimeFarm : public RealRuntime {
   // hybrid host for crun); the held init's pid, in the supervisor's PID ns.
   int CreateBundle(const std::string& b, const std::string& id, const nlohmann::json& spec);
   std::vector<std::string> Argv(std::initializer_list<std::string> tail) const;
+  RuntimeKind kind_;
   std::string runtime_, bin_, dir_, state_;
   RuntimeSupervisor sup_;
   nlohmann::json spec_;

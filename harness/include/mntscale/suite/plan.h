@@ -28,6 +28,7 @@ struct RunRequest {
   std::string profile;            // name or path; "" = the default profile
   std::string mode = "thread";
   std::string events;  // --events: "" off, "default", or names
+  std::string farm = "builtin";  // --farm, parsed into cfg.farm
   bool placement_given = false;  // --placement overrides a preset's placement lists
   // `plan`: a point a placement cannot host shows as "too many" instead of
   // refusing the plan (a topology-sized scenario still drops it, as run does).

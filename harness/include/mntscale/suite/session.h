@@ -2,22 +2,25 @@
 // result file. Scenarios get their containers and workers from here.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <any>
 #include <atomic>
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "mntscale/model/farm.h"
+#include "mntscale/model/real_runtime.h"
+#include "mntscale/model/sandbox.h"
 #include "mntscale/observe/counters.h"
 #include "mntscale/run/events.h"
-#include "mntscale/model/farm.h"
-#include "mntscale/suite/results.h"
 #include "mntscale/run/runner.h"
-#include "mntscale/model/sandbox.h"
-#include "mntscale/suite/scenario.h"
 #include "mntscale/run/topology.h"
+#include "mntscale/suite/results.h"
+#include "mntscale/suite/scenario.h"
 
 namespace mntscale {
 
@@ -25,7 +28,8 @@ struct SessionConfig {
   std::string topology = "host";
   std::string placement = "spread";
   Profile profile;
-  std::string farm = "builtin";  // builtin | runc | crun | containerd: who creates the containers
+  // Who creates the containers: a real runtime, or mntscale (nullopt, --farm builtin).
+  std::optional<RuntimeKind> farm;
   WorkerMode mode = WorkerMode::kThread;
   double warmup_s = 0.3;
   double window_s = 0.5;
@@ -113,6 +117,7 @@ class Session {
   Topology topo_;
   std::unique_ptr<ResultSink> sink_;
   std::map<std::string, std::unique_ptr<Farm>> farms_;
+  int farms_opened_ = 0;  // real-runtime farms, each with a directory of its own
   std::map<std::string, std::any> kept_;  // Kept(), for the scenario kept_for_
   std::string kept_for_;
   MountCensus before_;
