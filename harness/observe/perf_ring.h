@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -17,6 +18,22 @@
 #include "mntscale/sys/sys.h"
 
 namespace mntscale {
+
+// Why a sampling event's perf_event_open failed, for its SysError:
+// EACCES/EPERM "kernel.perf_event_paranoid=<its value now>: <permission>",
+// EINVAL `invalid`, ENOMEM the ring over the mlock limit; "" otherwise.
+inline std::string PerfOpenHint(int err, const std::string& permission,
+                                const std::string& invalid) {
+  if (err == EACCES || err == EPERM) {
+    std::string paranoid = "?";
+    TryReadFile("/proc/sys/kernel/perf_event_paranoid", &paranoid);
+    while (!paranoid.empty() && paranoid.back() == '\n') paranoid.pop_back();
+    return "kernel.perf_event_paranoid=" + paranoid + ": " + permission;
+  }
+  if (err == EINVAL) return invalid;
+  if (err == ENOMEM) return "perf ring buffer over kernel.perf_event_mlock_kb";
+  return "";
+}
 
 class PerfRing {
  public:
