@@ -75,6 +75,12 @@ std::string OpNames() {
   return s;
 }
 
+std::vector<std::string> OpNameList() {
+  std::vector<std::string> out;
+  for (const OpInfo* o : AllOps()) out.push_back(o->name);
+  return out;
+}
+
 MNTSCALE_OP(stat, "stat", "stat(2) of the path: a pure path walk", OpStat);
 MNTSCALE_OP(statx, "statx", "statx(2) of the path, basic stats", OpStatx);
 MNTSCALE_OP(open, "open", "open(O_RDONLY)+close of the path", OpOpen);

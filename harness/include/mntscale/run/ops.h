@@ -33,6 +33,7 @@ void RegisterOp(const OpInfo& info);
 const OpInfo* FindOp(std::string_view name);  // nullptr when unknown
 std::vector<const OpInfo*> AllOps();
 std::string OpNames();  // "stat, statx, open, openat2"
+std::vector<std::string> OpNameList();  // the same names, as a list
 
 struct OpRegistrar {
   explicit OpRegistrar(const OpInfo& info) { RegisterOp(info); }

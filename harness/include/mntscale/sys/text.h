@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace mntscale {
 
@@ -18,6 +19,13 @@ inline std::string_view TrimView(std::string_view s) {
 }
 
 inline std::string Trim(std::string_view s) { return std::string(TrimView(s)); }
+
+// "a, b, c" (sep between the items).
+inline std::string Join(const std::vector<std::string>& v, const char* sep = ", ") {
+  std::string out;
+  for (const std::string& x : v) out += (out.empty() ? "" : sep) + x;
+  return out;
+}
 
 // printf into a std::string (at most 1023 characters).
 inline std::string Format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
