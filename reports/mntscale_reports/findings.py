@@ -166,13 +166,17 @@ def _context_prefix(sweep, multi):
     return f"[{g.kernel} on {g.system}] " if multi else ""
 
 
-def sweep_findings(points):
-    """Findings about throughput along containers and workers, one sentence per scenario and axis."""
+def sweep_findings(points, sweeps=None):
+    """Findings about throughput along containers and workers, one sentence per scenario and axis.
+
+    ``sweeps``: {axis: [Sweep]} already built (the report's model), or None to build them here."""
     out = []
     contexts = {(p.group.kernel, p.group.system) for p in points}
+    if sweeps is None:
+        sweeps = sweeps_mod.build_axes(points, AXES)
     for axis in AXES:
         by_group = {}
-        for s in sweeps_mod.build(points, axis):
+        for s in sweeps[axis]:
             if len(s.xs) < 2:
                 continue
             g = s.group
@@ -252,11 +256,12 @@ def claim_findings(claim_results):
     return out
 
 
-def compute(points, claim_results=None, unchecked_why=None):
+def compute(points, claim_results=None, unchecked_why=None, sweeps=None):
     """All findings, ordered: deviations, expectations summary, largest effects, flat, varies.
 
-    ``claim_results`` None: no scenario list; ``unchecked_why`` says why (the list could not be had)."""
-    sweeps_found = sweep_findings(points)
+    ``claim_results`` None: no scenario list; ``unchecked_why`` says why (the list could not be had).
+    ``sweeps``: {axis: [Sweep]} from the report's model (model.py), or None to build them from points."""
+    sweeps_found = sweep_findings(points, sweeps)
     effects = sorted((f for f in sweeps_found if f.kind == "effect"), key=lambda f: -f.size)
     shown = effects[:MAX_EFFECTS]
     if shown:

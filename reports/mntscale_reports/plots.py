@@ -233,10 +233,19 @@ class LineSpec:
     ymax: float = None  # top of the y axis when it has a natural one (a share reaches 100 %)
 
 
-def line_plots(points, outdir, spec):
-    """One figure per scenario for a LineSpec; a skipped Plot when nothing to draw."""
+def _sweeps_along(points, x_param, sweeps):
+    """``sweeps[x_param]`` when the caller has them (the report's model), else built from points."""
+    if sweeps is not None and x_param in sweeps:
+        return sweeps[x_param]
+    return sweeps_mod.build(points, x_param)
+
+
+def line_plots(points, outdir, spec, sweeps=None):
+    """One figure per scenario for a LineSpec; a skipped Plot when nothing to draw.
+
+    ``sweeps``: {axis: [Sweep]} already built (model.ReportModel.sweeps), or None to build them."""
     plots = []
-    for scenario, sweeps in _by_scenario(sweeps_mod.build(points, spec.x)).items():
+    for scenario, sweeps in _by_scenario(_sweeps_along(points, spec.x, sweeps)).items():
         title = f"{spec.title} — {scenario}"
         if all(len(s.xs) < 2 for s in sweeps):
             plots.append(Plot(spec.kind, title, skipped=f"no sweep along {spec.x} in this scenario"))
@@ -299,10 +308,10 @@ def _draw_stacked(ax, xs, shares):
         bottoms = [b + h for b, h in zip(bottoms, heights)]
 
 
-def attribution_plots(points, outdir):
+def attribution_plots(points, outdir, sweeps=None):
     """Stacked bars of kernel-time attribution buckets, one bar per point, a facet per sweep."""
     plots = []
-    for scenario, sweeps in _by_scenario(sweeps_mod.build(points, "containers")).items():
+    for scenario, sweeps in _by_scenario(_sweeps_along(points, "containers", sweeps)).items():
         bars = []
         for s, label in zip(sweeps, sweeps_mod.labels(sweeps, "kernel")):
             rows = [(x, _bucket_means(pts)) for x, pts in zip(s.xs, s.points)]
@@ -326,13 +335,18 @@ def attribution_plots(points, outdir):
     return plots or [Plot("attribution", "Kernel time attribution", skipped="no points carry attribution")]
 
 
-def render_all(points, outdir):
-    """All figures for ``points`` into ``outdir``; returns the Plot list in report order."""
+def render_all(points, outdir, sweeps=None):
+    """All figures for ``points`` into ``outdir``; returns the Plot list in report order.
+
+    ``sweeps``: {axis: [Sweep]} for "containers" and "workers" as the report's model holds them;
+    None builds each axis once here (callers without a model)."""
     global PALETTE
     os.makedirs(outdir, exist_ok=True)
     PALETTE = Palette(points)
+    if sweeps is None:
+        sweeps = sweeps_mod.build_axes(points, sorted({spec.x for spec in LINE_SPECS} | {"containers"}))
     plots = []
     for spec in LINE_SPECS:
-        plots += line_plots(points, outdir, spec)
-    plots += attribution_plots(points, outdir)
+        plots += line_plots(points, outdir, spec, sweeps)
+    plots += attribution_plots(points, outdir, sweeps)
     return plots

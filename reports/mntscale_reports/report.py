@@ -1,4 +1,9 @@
-"""The `report` subcommand: result files in, plots + index.html + summary.md out."""
+"""The `report` subcommand: result files in, plots + index.html + summary.md out.
+
+build() computes the model once (model.py: points, sweeps per axis, USL fits, density,
+claims, findings) and draws the plots from it; the tables, summary.md and index.html
+below only render that model.
+"""
 
 import os
 from dataclasses import dataclass
@@ -6,26 +11,30 @@ from dataclasses import dataclass
 from . import attribution_diff
 from . import claims as claims_mod
 from . import findings as findings_mod
-from . import html, load, plots, stats, tables, usl, waits
+from . import html, load, plots, stats, tables, waits
+from . import model as model_mod
 
 
 @dataclass
 class Report:
-    """Everything derived from the loaded files, shared by the HTML page and summary.md."""
+    """The model and what was drawn from it, shared by the HTML page and summary.md."""
 
-    results: list
+    model: model_mod.ReportModel
     errors: list
     plots: list
-    fits: list
-    density: list
-    claims: list = None  # claims.ClaimResult, None when no scenario list was given
-    findings: list = None  # findings.Finding, in reading order
+
+    results = property(lambda self: self.model.results)
+    points = property(lambda self: self.model.points)
+    fits = property(lambda self: self.model.fits)
+    density = property(lambda self: self.model.density)
+    claims = property(lambda self: self.model.claims)  # claims.ClaimResult, None without a scenario list
+    findings = property(lambda self: self.model.findings)  # findings.Finding, in reading order
 
     def intro(self):
         skipped = sum(len(r.skipped) for r in self.results)
         drawn = sum(1 for p in self.plots if p.files)
         incomplete = sum(1 for r in self.results if not r.complete)
-        points = load.all_points(self.results)
+        points = self.points
         noisy, reps = findings_mod.noisy_share(points)
         share = f" ({100 * noisy / reps:.0f}%)" if reps else ""
         reached = stats.resolution_text(points)
@@ -39,15 +48,15 @@ class Report:
 def build(results, errors, outdir, scenarios=None, list_error=None):
     """``scenarios``: the parsed `mntscale list --json` (claims.obtain_list), or None: no facts table
     (``list_error``: why the list could not be had)."""
-    points = load.all_points(results)
-    fits = usl.fit_points(points, "workers") + usl.fit_points(points, "containers")
-    container_fits = [f for f in fits if f.sweep.x_param == "containers"]
-    claim_results = None
-    if scenarios is not None:
-        claim_results = claims_mod.evaluate(results, claims_mod.relevant(scenarios, results))
-    return Report(results, errors, plots.render_all(points, outdir) + waits.decomposition_plots(points, outdir) + waits.storm_wait_plot(points, outdir), fits,
-                  [usl.density_row(f) for f in container_fits], claim_results,
-                  findings_mod.compute(points, claim_results, list_error))
+    model = model_mod.build(results, scenarios, list_error)
+    return Report(model, errors, render_plots(model, outdir))
+
+
+def render_plots(model, outdir):
+    """The report's figures, drawn from the model's points and sweeps."""
+    points = model.points
+    return (plots.render_all(points, outdir, model.sweeps) + waits.decomposition_plots(points, outdir)
+            + waits.storm_wait_plot(points, outdir))
 
 
 def facts_table(rep):
@@ -64,8 +73,8 @@ def _tables(rep):
     if rep.errors:
         before.insert(0, tables.rejected_table(rep.errors))
     after = [tables.usl_table(rep.fits), tables.density_table(rep.density),
-             tables.skipped_table(load.all_skips(rep.results)), tables.points_table(load.all_points(rep.results))]
-    after += waits.tables(load.all_points(rep.results))
+             tables.skipped_table(load.all_skips(rep.results)), tables.points_table(rep.points)]
+    after += waits.tables(rep.points)
     after += attribution_diff.report_tables(rep.results)
     return before, after
 

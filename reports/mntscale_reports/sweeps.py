@@ -1,7 +1,8 @@
 """Sweeps: points of one group that differ only in the parameter on the x axis.
 
-Plots, USL fits and the density table all need the same slicing, so it lives
-here once. Points from different files with the same group and parameters are
+Plots, USL fits, the density table and the findings all need the same slicing, so it
+lives here once, and the report computes it once per axis (model.py, build_axes) and hands
+the sweeps to each of them. Points from different files with the same group and parameters are
 pooled: their repetitions are samples of the same configuration.
 """
 
@@ -57,6 +58,11 @@ def build(points, x_param):
     sweeps = _all_sweeps(points, x_param)
     swept = {s.group.scenario for s in sweeps if len(s.xs) > 1}
     return [s for s in sweeps if len(s.xs) > 1 or s.group.scenario not in swept]
+
+
+def build_axes(points, axes):
+    """{axis: build(points, axis)} for each of ``axes``: the report's sweeps, computed once."""
+    return {axis: build(points, axis) for axis in axes}
 
 
 def _all_sweeps(points, x_param):

@@ -137,12 +137,18 @@ def fit_sweep(sweep):
     return sf
 
 
-def fit_points(points, x_param):
-    """USL fits for every sweep along ``x_param`` (``workers`` or ``containers``).
+def fit_sweeps(sweeps):
+    """USL fits for the sweeps of one axis (sweeps.build's list).
 
     One-point sweeps are not sweeps along this axis and are left out.
     """
-    return [fit_sweep(s) for s in sweeps_mod.build(points, x_param) if len(s.xs) > 1]
+    return [fit_sweep(s) for s in sweeps if len(s.xs) > 1]
+
+
+def fit_points(points, x_param):
+    """USL fits for every sweep along ``x_param`` (``workers`` or ``containers``), from points
+    (the `usl` subcommand; the report fits its model's sweeps with fit_sweeps)."""
+    return fit_sweeps(sweeps_mod.build(points, x_param))
 
 
 # --- density -------------------------------------------------------------------------------
