@@ -111,9 +111,7 @@ Demand CapacityCommand::DemandAt(int n) const {
   return {n, profile_loaded_.MountsPerContainer(), profile_loaded_.ns_mode == NsMode::kShared, extra};
 }
 
-int CapacityCommand::Run(int argc, char** argv) {
-  Check();
-  MeasuredCommand command(&out_, wait_, quiet_);
+SessionConfig CapacityCommand::SessionSettings(int argc, char** argv) const {
   SessionConfig cfg;
   cfg.machine = machine_;  // the context's machine.name, as for run
   cfg.mode = ParseMode(mode_);
@@ -125,7 +123,43 @@ int CapacityCommand::Run(int argc, char** argv) {
   cfg.attribute = attribute_ || waits_;
   cfg.waits = waits_;
   cfg.cli = CommandLineRecord(*cmd_, argc, argv);
+  return cfg;
+}
 
+SearchHooks CapacityCommand::Hooks(CapacityProbe& probe, std::function<double()> elapsed,
+                                   std::function<void(const SearchResult&)> write) const {
+  SearchHooks hooks;
+  hooks.measure = [this, &probe](int n, int i) {
+    if (!quiet_) fprintf(stderr, "capacity: %d containers, invocation %d ...\n", n, i + 1);
+    try {
+      return probe.Measure(n, i);
+    } catch (const SysError& e) {
+      if (auto lim = LimitOfError(e.call(), e.err(), n)) {
+        if (!quiet_) fprintf(stderr, "capacity: %d containers: %s\n", n, e.what());
+        throw LimitReached(*lim);
+      }
+      throw;
+    }
+  };
+  hooks.limit = [this](int n) { return CheckLimits(DemandAt(n)); };
+  hooks.elapsed_s = std::move(elapsed);
+  hooks.on_density = [this, write = std::move(write)](const SearchResult& r) {
+    const Density& d = r.densities.back();
+    if (!quiet_) {
+      std::string line;
+      for (const auto& [k, v] : d.verdicts) line += " " + k + "=" + VerdictName(v);
+      fprintf(stderr, "capacity: %d containers: %s (%zu invocations, %.1f s):%s\n", d.containers,
+              VerdictName(d.verdict), d.invocations.size(), d.seconds, line.c_str());
+    }
+    write(r);
+  };
+  return hooks;
+}
+
+int CapacityCommand::Run(int argc, char** argv) {
+  Check();
+  MeasuredCommand command(&out_, wait_, quiet_);
+  const SessionConfig cfg = SessionSettings(argc, argv);
   command.Enter();
   Failpoint("capacity-after-sandbox");
   const auto t0 = std::chrono::steady_clock::now();
@@ -156,32 +190,9 @@ int CapacityCommand::Run(int argc, char** argv) {
                             .dump(2) +
                         "\n");
   };
-  SearchHooks hooks;
-  hooks.measure = [&](int n, int i) {
-    if (!quiet_) fprintf(stderr, "capacity: %d containers, invocation %d ...\n", n, i + 1);
-    try {
-      return probe->Measure(n, i);
-    } catch (const SysError& e) {
-      if (auto lim = LimitOfError(e.call(), e.err(), n)) {
-        if (!quiet_) fprintf(stderr, "capacity: %d containers: %s\n", n, e.what());
-        throw LimitReached(*lim);
-      }
-      throw;
-    }
-  };
-  hooks.limit = [&](int n) { return CheckLimits(DemandAt(n)); };
-  hooks.elapsed_s = elapsed;
-  hooks.on_density = [&](const SearchResult& r) {
-    const Density& d = r.densities.back();
-    if (!quiet_) {
-      std::string line;
-      for (const auto& [k, v] : d.verdicts) line += " " + k + "=" + VerdictName(v);
-      fprintf(stderr, "capacity: %d containers: %s (%zu invocations, %.1f s):%s\n", d.containers,
-              VerdictName(d.verdict), d.invocations.size(), d.seconds, line.c_str());
-    }
-    write(r, false);
-  };
-  const SearchResult r = RunCapacitySearch(search_, slos_parsed_, hooks);
+  const SearchResult r = RunCapacitySearch(
+      search_, slos_parsed_,
+      Hooks(*probe, elapsed, [&write](const SearchResult& so_far) { write(so_far, false); }));
   const bool complete = r.ended_by != "interrupted";
   write(r, complete);
   fprintf(stderr, "mntscale capacity: %s\n", CapacitySummary(run, r, elapsed(), command.out()).c_str());

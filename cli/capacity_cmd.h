@@ -3,11 +3,13 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "command.h"
 #include "mntscale/capacity/capacity.h"
+#include "mntscale/suite/session.h"
 
 namespace mntscale {
 
@@ -21,6 +23,12 @@ class CapacityCommand : public Command {
  private:
   void Check();                 // every input, before anything is built
   Demand DemandAt(int n) const;  // what n containers ask of the kernel
+  // The session's settings: the probe's windows, the profile, the observers.
+  SessionConfig SessionSettings(int argc, char** argv) const;
+  // The search's measure, limit and progress hooks around the probe;
+  // on_density also calls write (the result so far, marked incomplete).
+  SearchHooks Hooks(CapacityProbe& probe, std::function<double()> elapsed,
+                    std::function<void(const SearchResult&)> write) const;
   CLI::App* cmd_ = nullptr;
   std::string profile_ = "k8s-containerd", idmap_ = "per-layer", out_, mode_ = "thread";
   IdmapStrategy idmap_strategy_ = IdmapStrategy::kPerLayer;  // idmap_, parsed
