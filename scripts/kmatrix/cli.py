@@ -29,8 +29,8 @@ from . import vm
 
 SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REPORT = os.path.join(SOURCE_DIR, "reports", "mntscale_report.py")
-sys.path.insert(0, os.path.join(SOURCE_DIR, "reports"))
-from mntscale_reports import adaptive, attribution_diff, compare, load  # noqa: E402 - needs the path above
+# scripts/mntscale_reports is a symbolic link to reports/mntscale_reports (docs/reports.md).
+from mntscale_reports import adaptive, attribution_diff, compare, load  # noqa: E402
 PYTHON = "/usr/bin/python3"
 TMP_PREFIX = "kmatrix-"
 

@@ -26,9 +26,7 @@ def test_summary_holds_the_differential_table(tmp_path):
 
 
 def test_qualify_says_why_the_candidate_differs(tmp_path, capsys):
-    import sys
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "reports"))
-    from mntscale_reports import cli as rcli
+    from mntscale_reports import cli as rcli  # scripts/mntscale_reports (conftest.py puts scripts/ on the path)
     ref, cand = tmp_path / "ref", tmp_path / "cand"
     ref.mkdir()
     cand.mkdir()
