@@ -120,6 +120,7 @@ def _ns(v):
 
 
 def markdown(point, label_a, label_b, a, b, emulated=False, why=""):
+    from .tables import pipe_table  # here, as in report_tables: keep the module light
     d = diff(a, b)
     ta, tb, dt = d["total"]
     out = [f"### {point}: {label_a} → {label_b}", "",
@@ -127,16 +128,17 @@ def markdown(point, label_a, label_b, a, b, emulated=False, why=""):
            ""]
     if emulated:
         out += [f"Note: {EMULATED_NOTE}.", ""]
-    out += [f"| bucket | {label_a} ns/op | {label_b} ns/op | change |", "|---|---:|---:|---:|"]
-    out += [f"| {n} | {_ns(x)} | {_ns(y)} | {z:+,.0f} |" for n, x, y, z in d["buckets"]]
-    out += ["", f"| symbol (top moves) | {label_a} ns/op | {label_b} ns/op | change |",
-            "|---|---:|---:|---:|"]
-    out += [f"| {n} | {_ns(x)} | {_ns(y)} | {z:+,.0f} |" for n, x, y, z in d["symbols"]]
+    align = ["left", "right", "right", "right"]
+
+    def table(first, rows):
+        return pipe_table([first, f"{label_a} ns/op", f"{label_b} ns/op", "change"],
+                          [[n, _ns(x), _ns(y), f"{z:+,.0f}"] for n, x, y, z in rows], align)
+
+    out += [table("bucket", d["buckets"]), ""]
+    out += [table("symbol (top moves)", d["symbols"])]
     out += ["", "(— : not among that side's top symbols; its time is in its bucket above.)", ""]
     if d["blocked"]:
-        out += [f"| blocked, off CPU (--waits) | {label_a} ns/op | {label_b} ns/op | change |",
-                "|---|---:|---:|---:|"]
-        out += [f"| {n} | {_ns(x)} | {_ns(y)} | {z:+,.0f} |" for n, x, y, z in d["blocked"]]
+        out += [table("blocked, off CPU (--waits)", d["blocked"])]
         out += ["", "(— : that side ran without --waits.)", ""]
     return "\n".join(out)
 

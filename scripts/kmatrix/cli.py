@@ -29,8 +29,9 @@ from . import vm
 
 SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REPORT = os.path.join(SOURCE_DIR, "reports", "mntscale_report.py")
-sys.path.insert(0, os.path.join(SOURCE_DIR, "reports"))
-from mntscale_reports import adaptive, attribution_diff, compare, load  # noqa: E402 - needs the path above
+# scripts/mntscale_reports is a symbolic link to reports/mntscale_reports (docs/reports.md).
+from mntscale_reports import adaptive, attribution_diff, compare, load  # noqa: E402
+from mntscale_reports.tables import pipe_table  # noqa: E402
 PYTHON = "/usr/bin/python3"
 TMP_PREFIX = "kmatrix-"
 
@@ -361,11 +362,8 @@ def scenario_table(runs):
                 per.setdefault(name, []).append(b["items_per_second"])
         for name, v in per.items():
             cells[(name, r.label)] = v if isinstance(v, str) else _si(sum(v) / len(v))
-    head = "| point | " + " | ".join(f"{r.label} ({r.accelerator or 'native'})" for r in cols) + " |"
-    lines = [head, "|" + "---|" * (len(cols) + 1)]
-    for name in order:
-        lines.append(f"| {name} | " + " | ".join(cells.get((name, r.label), "—") for r in cols) + " |")
-    return "\n".join(lines)
+    return pipe_table(["point"] + [f"{r.label} ({r.accelerator or 'native'})" for r in cols],
+                      [[name] + [cells.get((name, r.label), "—") for r in cols] for name in order])
 
 
 def attribution_section(runs):
@@ -392,15 +390,15 @@ def write_summary(outdir, runs, extra):
     lines = ["# Kernel matrix", ""]
     for k, v in extra.items():
         lines.append(f"- {k}: {v}")
-    lines += ["", "| kernel | release | accelerator | status | time | points | skipped |",
-              "|---|---|---|---|---|---|---|"]
+    rows = []
     for r in runs:
         acc = r.accelerator or ("native" if r.kind == "native" else "")
         if acc == "tcg":
             acc = "tcg (emulated)"
         status = "ok" if r.ok else "FAILED: " + r.reason
-        lines.append(f"| {r.label} | {r.release or r.expected_release} | {acc} | {status} | "
-                     f"{r.seconds:.0f}s | {r.measured} | {len(r.skipped)} |")
+        rows.append([r.label, r.release or r.expected_release, acc, status, f"{r.seconds:.0f}s", str(r.measured),
+                     str(len(r.skipped))])
+    lines += ["", pipe_table(["kernel", "release", "accelerator", "status", "time", "points", "skipped"], rows)]
     for r in runs:
         if r.cgroups:
             lines += ["", f"{r.label} cgroups: " + "; ".join(f"{k} {','.join(v)}" for k, v in r.cgroups.items())]

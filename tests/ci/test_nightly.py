@@ -27,6 +27,7 @@ import os
 import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 
 import pytest
@@ -130,7 +131,10 @@ def stored(results):
 
 
 def load_nightly():
-    """ci/nightly as a module (it has no .py suffix)."""
+    """ci/nightly as a module (it has no .py suffix), with ci/ first on the path as when it runs as a
+    script, so its mntscale_reports (ci/mntscale_reports, a link to reports/) is the checkout's."""
+    if sys.path[0] != os.path.dirname(NIGHTLY):
+        sys.path.insert(0, os.path.dirname(NIGHTLY))
     loader = importlib.machinery.SourceFileLoader("nightly", NIGHTLY)
     spec = importlib.util.spec_from_loader("nightly", loader)
     module = importlib.util.module_from_spec(spec)
