@@ -227,14 +227,23 @@ def _check_header(path, raw):
         raise LoadError(path, "missing or invalid 'benchmarks' list")
 
 
-@functools.lru_cache(maxsize=1)
-def schema_validator():
-    """A validator for docs/results-schema.json (draft 2020-12)."""
-    with open(SCHEMA_FILE, encoding="utf-8") as f:
+def schema_validator_for(path, strict_integers=False):
+    """A validator for the JSON Schema at path, checked itself first. strict_integers: an
+    integer is a JSON integer, never 400.0 (nor a bool)."""
+    with open(path, encoding="utf-8") as f:
         schema = json.load(f)
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
+    if strict_integers:
+        strict = cls.TYPE_CHECKER.redefine("integer", lambda _, v: isinstance(v, int) and not isinstance(v, bool))
+        cls = jsonschema.validators.extend(cls, type_checker=strict)
     return cls(schema)
+
+
+@functools.lru_cache(maxsize=1)
+def schema_validator():
+    """A validator for docs/results-schema.json (draft 2020-12)."""
+    return schema_validator_for(SCHEMA_FILE)
 
 
 def _where(error):

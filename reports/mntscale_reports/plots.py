@@ -122,14 +122,18 @@ def _log_x(ax, ticks=()):
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def _save(fig, outdir, stem):
+def save_figure(fig, outdir, stem, formats=FORMATS, dpi=110):
+    """Write fig as outdir/stem.<fmt> for each format, close it; the file names written."""
     files = []
-    for fmt in FORMATS:
+    for fmt in formats:
         name = f"{stem}.{fmt}"
-        fig.savefig(os.path.join(outdir, name), dpi=110, bbox_inches="tight")
+        fig.savefig(os.path.join(outdir, name), dpi=dpi, bbox_inches="tight")
         files.append(name)
     plt.close(fig)
     return files
+
+
+_save = save_figure
 
 
 def _dodged(xs, i, n):

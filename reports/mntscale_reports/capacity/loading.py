@@ -7,9 +7,7 @@ import math
 import os
 import stat
 
-import jsonschema
-
-from ..load import first_schema_error
+from ..load import first_schema_error, schema_validator_for
 from .model import Capacity, flat_buckets, _is_number, MAX_FILE_BYTES
 
 
@@ -33,12 +31,7 @@ def _need(cond, path, what):
 @functools.lru_cache(maxsize=1)
 def schema_validator():
     """A validator for docs/capacity-schema.json (draft 2020-12); an integer is a JSON integer, never 400.0."""
-    with open(SCHEMA_FILE, encoding="utf-8") as f:
-        schema = json.load(f)
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    strict = cls.TYPE_CHECKER.redefine("integer", lambda _, v: isinstance(v, int) and not isinstance(v, bool))
-    return jsonschema.validators.extend(cls, type_checker=strict)(schema)
+    return schema_validator_for(SCHEMA_FILE, strict_integers=True)
 
 
 def _check_schema(path, doc):

@@ -1,6 +1,5 @@
 """machines: the figures (matplotlib, PNG), with what each drew recorded on the report."""
 
-import os
 import textwrap
 from dataclasses import dataclass, field
 
@@ -10,6 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 from matplotlib.ticker import EngFormatter, FuncFormatter  # noqa: E402
 
+from ..plots import save_figure  # noqa: E402
 from .loading import _hex  # noqa: E402
 from .model import (  # noqa: E402
     churn_groups, CHURN_PLACES, CHURN_SCENARIO, _cross_pairs, densities, density_label,
@@ -68,13 +68,7 @@ def _finish(rep, figure, fig, axes, titles, outdir, sharey, bottom=0):
     for ax, title in zip(axes, titles):
         rep.panels.append({"figure": figure, "panel": title, "ylim": [float(v) for v in ax.get_ylim()],
                            "sharey": sharey})
-    files = []
-    for fmt in FORMATS:
-        name = f"machines-{figure}.{fmt}"
-        fig.savefig(os.path.join(outdir, name), dpi=100, bbox_inches="tight")
-        files.append(name)
-    plt.close(fig)
-    return files
+    return save_figure(fig, outdir, f"machines-{figure}", FORMATS, dpi=100)
 
 
 def _scaling_figure(rep, outdir, figure, title, metric, ylabel, eff=False):
