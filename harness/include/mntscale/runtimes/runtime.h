@@ -46,11 +46,11 @@ struct CaptureRequest {
   std::string image_path;
 };
 
-// Every input checked before anything is built; throws UsageError naming an
-// unknown runtime, a runtime binary not on PATH, a spec that is not a
-// regular file of at most kMaxDataFileBytes, not valid JSON, not an OCI
-// runtime spec or one whose mounts make a profile outside the profile limits,
-// an --image that is not a regular file holding an importable OCI archive
+// Every input checked before anything is built (the runtime's name was
+// parsed by ParseRuntime); throws UsageError naming a runtime binary not on
+// PATH, a spec that is not a regular file of at most kMaxDataFileBytes, not
+// valid JSON, not an OCI runtime spec or one whose mounts make a profile
+// outside the profile limits, an --image that is not a regular file holding an importable OCI archive
 // (OciArchiveProblem) or given with a runtime other than containerd
 // (ProfileFromSpec), or layers out of range.
 void ValidateCaptureRequest(const CaptureRequest& req);
