@@ -133,9 +133,6 @@ def save_figure(fig, outdir, stem, formats=FORMATS, dpi=110):
     return files
 
 
-_save = save_figure
-
-
 def _dodged(xs, i, n):
     """xs moved by DODGE × (i − centre) on a log axis, so identical lines do not hide each other."""
     factor = 1.0 + DODGE * (i - (n - 1) / 2.0)
@@ -237,19 +234,11 @@ class LineSpec:
     ymax: float = None  # top of the y axis when it has a natural one (a share reaches 100 %)
 
 
-def _sweeps_along(points, x_param, sweeps):
-    """``sweeps[x_param]`` when the caller has them (the report's model), else built from points."""
-    if sweeps is not None and x_param in sweeps:
-        return sweeps[x_param]
-    return sweeps_mod.build(points, x_param)
-
-
-def line_plots(points, outdir, spec, sweeps=None):
-    """One figure per scenario for a LineSpec; a skipped Plot when nothing to draw.
-
-    ``sweeps``: {axis: [Sweep]} already built (model.ReportModel.sweeps), or None to build them."""
+def line_plots(outdir, spec, sweeps):
+    """One figure per scenario for a LineSpec, from the sweeps along its axis; a skipped Plot
+    when nothing to draw."""
     plots = []
-    for scenario, sweeps in _by_scenario(_sweeps_along(points, spec.x, sweeps)).items():
+    for scenario, sweeps in _by_scenario(sweeps).items():
         title = f"{spec.title} — {scenario}"
         if all(len(s.xs) < 2 for s in sweeps):
             plots.append(Plot(spec.kind, title, skipped=f"no sweep along {spec.x} in this scenario"))
@@ -259,7 +248,7 @@ def line_plots(points, outdir, spec, sweeps=None):
             continue
         fig = _draw_facets(facets, spec.x, _op_label(sweeps, spec.ylabel), spec.yformat, spec.ylog, spec.ymax)
         fig.suptitle(title, fontsize=12)
-        plots.append(Plot(spec.kind, title, _save(fig, outdir, f"{spec.stem}-{slug(scenario)}")))
+        plots.append(Plot(spec.kind, title, save_figure(fig, outdir, f"{spec.stem}-{slug(scenario)}")))
     return plots or [Plot(spec.kind, spec.title, skipped=spec.empty)]
 
 
@@ -312,10 +301,11 @@ def _draw_stacked(ax, xs, shares):
         bottoms = [b + h for b, h in zip(bottoms, heights)]
 
 
-def attribution_plots(points, outdir, sweeps=None):
-    """Stacked bars of kernel-time attribution buckets, one bar per point, a facet per sweep."""
+def attribution_plots(outdir, sweeps):
+    """Stacked bars of kernel-time attribution buckets, one bar per point, a facet per sweep
+    (the sweeps along containers)."""
     plots = []
-    for scenario, sweeps in _by_scenario(_sweeps_along(points, "containers", sweeps)).items():
+    for scenario, sweeps in _by_scenario(sweeps).items():
         bars = []
         for s, label in zip(sweeps, sweeps_mod.labels(sweeps, "kernel")):
             rows = [(x, _bucket_means(pts)) for x, pts in zip(s.xs, s.points)]
@@ -335,22 +325,19 @@ def attribution_plots(points, outdir, sweeps=None):
         fig.legend(handles, names, loc="lower center", ncol=5, fontsize=8, bbox_to_anchor=(0.5, -0.14))
         title = f"Kernel time attribution — {scenario}"
         fig.suptitle(title, fontsize=12)
-        plots.append(Plot("attribution", title, _save(fig, outdir, f"attribution-{slug(scenario)}")))
+        plots.append(Plot("attribution", title, save_figure(fig, outdir, f"attribution-{slug(scenario)}")))
     return plots or [Plot("attribution", "Kernel time attribution", skipped="no points carry attribution")]
 
 
-def render_all(points, outdir, sweeps=None):
+def render_all(points, outdir, sweeps):
     """All figures for ``points`` into ``outdir``; returns the Plot list in report order.
 
-    ``sweeps``: {axis: [Sweep]} for "containers" and "workers" as the report's model holds them;
-    None builds each axis once here (callers without a model)."""
+    ``sweeps``: {axis: [Sweep]} for "containers" and "workers", the report's model's."""
     global PALETTE
     os.makedirs(outdir, exist_ok=True)
     PALETTE = Palette(points)
-    if sweeps is None:
-        sweeps = sweeps_mod.build_axes(points, sorted({spec.x for spec in LINE_SPECS} | {"containers"}))
     plots = []
     for spec in LINE_SPECS:
-        plots += line_plots(points, outdir, spec, sweeps)
-    plots += attribution_plots(points, outdir, sweeps)
+        plots += line_plots(outdir, spec, sweeps[spec.x])
+    plots += attribution_plots(outdir, sweeps["containers"])
     return plots

@@ -9,7 +9,7 @@ sections describe one traced run, not a distribution.
 
 import matplotlib.pyplot as plt
 
-from .plots import Plot, _save, slug
+from .plots import Plot, save_figure, slug
 from .tables import Table, num
 
 # Segment order in a bar; colours per family so blocked and on-CPU buckets read apart.
@@ -93,7 +93,7 @@ def decomposition_plots(points, outdir):
         ax.legend(loc="upper center", ncol=3, fontsize=7, bbox_to_anchor=(0.5, -0.18))
         title = f"Where worker time goes — {scenario}"
         fig.suptitle(title, fontsize=12)
-        plots.append(Plot("attribution", title, _save(fig, outdir, f"decomposition-{slug(scenario)}")))
+        plots.append(Plot("attribution", title, save_figure(fig, outdir, f"decomposition-{slug(scenario)}")))
     return plots
 
 
@@ -137,7 +137,7 @@ def storm_wait_plot(points, outdir):
     ax.legend(fontsize=7)
     title = "Start storm: what the starters waited for"
     fig.suptitle(title, fontsize=12)
-    return [Plot("attribution", title, _save(fig, outdir, "storm-waits"))]
+    return [Plot("attribution", title, save_figure(fig, outdir, "storm-waits"))]
 
 
 def lock_wait_table(points):

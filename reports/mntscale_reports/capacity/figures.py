@@ -3,7 +3,7 @@ attribution buckets against N, and several results overlaid."""
 
 import matplotlib.pyplot as plt
 
-from ..plots import Plot, _save
+from ..plots import Plot, save_figure
 from .model import _count, flat_buckets, METRICS, VERDICT_STYLE
 from .reading import attribution_unit, _bound_of, unsupported
 from .tables import labels
@@ -66,7 +66,7 @@ def metric_plot(res, outdir, stem="capacity-metrics"):
     axes[-1, 0].set_xlabel("containers N (log)")
     title = f"Objective metrics against N — {res.profile}, {res.strategy}, {res.machine} / {res.kernel}"
     fig.suptitle(title, fontsize=10)
-    return Plot("capacity", title, _save(fig, outdir, stem))
+    return Plot("capacity", title, save_figure(fig, outdir, stem))
 
 
 def attribution_plot(res, outdir, stem="capacity-attribution"):
@@ -87,7 +87,7 @@ def attribution_plot(res, outdir, stem="capacity-attribution"):
     ax.set_ylabel(attribution_unit(ds[0]["attribution"]), fontsize=8)
     ax.legend(fontsize=7, ncol=2)
     fig.suptitle(title, fontsize=10)
-    return Plot("capacity", title, _save(fig, outdir, stem))
+    return Plot("capacity", title, save_figure(fig, outdir, stem))
 
 
 def overlay_plot(results, outdir):
@@ -109,4 +109,4 @@ def overlay_plot(results, outdir):
                            "X fail, hollow undecided")
     title = "Objective metrics against N, compared"
     fig.suptitle(title, fontsize=10)
-    return Plot("capacity", title, _save(fig, outdir, "capacity-compare"))
+    return Plot("capacity", title, save_figure(fig, outdir, "capacity-compare"))
