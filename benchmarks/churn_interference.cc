@@ -20,15 +20,10 @@ constexpr EnumName<ReaderPlacement> kReaderPlacements[] = {
     {ReaderPlacement::kSameSocket, "same-socket"}, {ReaderPlacement::kOtherSocket, "other-socket"}};
 
 // A writer kind, or none: the readers alone.
-using Writer = std::optional<WriterKind>;
-constexpr EnumName<Writer> kWriters[] = {{std::nullopt, "none"},
-                                         {WriterKind::kMount, "mount"},
-                                         {WriterKind::kBind, "bind"},
-                                         {WriterKind::kSetattr, "setattr"},
-                                         {WriterKind::kClone, "clone"}};
+constexpr auto kWriters = WithNone("none", kWriterKinds);
 
 void ChurnInterference(Session& s, const Point& p, Entry& e) {
-  const Writer kind = p.Enum(kWriters, "writer_op");
+  const std::optional<WriterKind> kind = p.Enum(kWriters, "writer_op");
   const int readers = p.Int("workers"), containers = p.Int("containers");
   const int writers = kind ? p.Int("writers") : 0;
   const ReaderPlacement placement = p.Enum(kReaderPlacements, "reader_placement");

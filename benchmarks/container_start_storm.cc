@@ -100,15 +100,11 @@ void Start(Storm& st, EventContext& ctx) {
 
 // Who starts the containers: a real runtime, or the model (nullopt), which
 // does what runc does in this process.
-using StormRuntime = std::optional<RuntimeKind>;
-constexpr EnumName<StormRuntime> kStormRuntimes[] = {{std::nullopt, "model"},
-                                                     {RuntimeKind::kRunc, "runc"},
-                                                     {RuntimeKind::kCrun, "crun"},
-                                                     {RuntimeKind::kContainerd, "containerd"}};
+constexpr auto kStormRuntimes = WithNone("model", kRuntimeKinds);
 
 void ContainerStartStorm(Session& s, const Point& p, Entry& e) {
   const int layers = p.Int("layers"), parallel = p.Int("parallel"), starts = p.Int("starts");
-  const StormRuntime runtime = p.Enum(kStormRuntimes, "runtime");
+  const std::optional<RuntimeKind> runtime = p.Enum(kStormRuntimes, "runtime");
   Storm st;
   st.strategy = ParseIdmapStrategy(p.Str("strategy"), "strategy");
   if (runtime == RuntimeKind::kContainerd && st.strategy != IdmapStrategy::kNone) {

@@ -69,12 +69,13 @@ enum class Method { kMountinfo, kListmount, kStatmount };
 constexpr EnumName<Method> kMethodNames[] = {{Method::kMountinfo, "mountinfo"},
                                              {Method::kListmount, "listmount"},
                                              {Method::kStatmount, "statmount"}};
-// In kMethodNames' order.
-const OpInfo kMethods[] = {
+// Indexed by Method.
+constexpr OpInfo kMethods[] = {
     {"mountinfo", "full read of /proc/thread-self/mountinfo", OpMountinfo},
     {"listmount", "listmount(LSMT_ROOT) of every mount id", OpListmount},
     {"statmount", "listmount, then statmount of each mount", OpStatmount},
 };
+static_assert(NamesInOrder(kMethods, kMethodNames));
 
 void MountTableRead(Session& s, const Point& p, Entry& e) {
   const Method method = p.Enum(kMethodNames, "method");

@@ -49,13 +49,14 @@ int OpMountinfo(OpContext&) {
   return n < 0 ? static_cast<int>(n) : 0;
 }
 
-// In WriterKind's order.
-const OpInfo kWriterOps[] = {
+// Indexed by WriterKind.
+constexpr OpInfo kWriterOps[] = {
     {"mount", "tmpfs mount+umount", OpMountUmount},
     {"bind", "bind mount+umount", OpBindUmount},
     {"setattr", "mount_setattr RDONLY set+clear on a bind mount", OpSetattrToggle},
     {"clone", "open_tree(OPEN_TREE_CLONE)+close", OpCloneClose},
 };
+static_assert(NamesInOrder(kWriterOps, kWriterKinds));
 
 struct WriterState {
   std::string scratch, target, source;

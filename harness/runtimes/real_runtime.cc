@@ -7,10 +7,8 @@
 namespace mntscale {
 
 RuntimeKind ParseRuntime(const std::string& name) {
-  for (const EnumName<RuntimeKind>& k : kRuntimeKinds) {
-    if (name == k.name) return k.value;
-  }
-  throw UsageError("unknown runtime '" + name + "' (known: runc, crun, containerd)");
+  if (auto k = FindEnum(kRuntimeKinds, name)) return *k;
+  throw UsageError("unknown runtime '" + name + "' (known: " + EnumNameList(kRuntimeKinds) + ")");
 }
 
 std::string RuntimeMissing(RuntimeKind runtime) {
@@ -32,11 +30,9 @@ std::unique_ptr<RealRuntime> OpenRealRuntime(RuntimeKind runtime, const std::str
 }
 
 std::optional<RuntimeKind> ParseFarmBackend(const std::string& farm) {
-  if (farm == "builtin") return std::nullopt;
-  for (const EnumName<RuntimeKind>& k : kRuntimeKinds) {
-    if (farm == k.name) return k.value;
-  }
-  throw UsageError("--farm '" + farm + "' is not one of: builtin, runc, crun, containerd");
+  static constexpr auto kFarmBackends = WithNone("builtin", kRuntimeKinds);
+  if (auto b = FindEnum(kFarmBackends, farm)) return *b;
+  throw UsageError("--farm '" + farm + "' is not one of: " + EnumNameList(kFarmBackends));
 }
 
 void CheckFarmBackend(std::optional<RuntimeKind> farm) {

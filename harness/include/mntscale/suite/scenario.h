@@ -26,8 +26,8 @@ class Point {
   double Double(const std::string& axis) const;
   // The value of an axis registered with EnumAxis(name, defaults, names), as
   // the enum: a scenario compares types, not spellings.
-  template <typename E, std::size_t N>
-  E Enum(const EnumName<E> (&names)[N], const std::string& axis) const {
+  template <typename Names>
+  EnumOf<Names> Enum(const Names& names, const std::string& axis) const {
     return ParseEnum(names, Str(axis), axis);
   }
   std::string Name(const std::string& scenario) const;  // scenario/axis:value/...
@@ -97,10 +97,11 @@ Axis IntAxis(std::string name, std::string defaults, long long min, long long ma
 Axis EnumAxis(std::string name, std::string defaults, std::vector<std::string> values);
 // One of the names in an enum's table (read back with Point::Enum), so the
 // values are spelled once.
-template <typename E, std::size_t N>
-Axis EnumAxis(std::string name, std::string defaults, const EnumName<E> (&names)[N]) {
+template <typename Names>
+  requires requires(const Names& n) { std::begin(n)->name; }
+Axis EnumAxis(std::string name, std::string defaults, const Names& names) {
   std::vector<std::string> values;
-  for (const EnumName<E>& n : names) values.emplace_back(n.name);
+  for (const auto& n : names) values.emplace_back(n.name);
   return EnumAxis(std::move(name), std::move(defaults), std::move(values));
 }
 // 0 or 1 (also accepts false/true, no/yes, off/on; written as 0/1).
